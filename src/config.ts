@@ -1,0 +1,57 @@
+import path from "node:path";
+import { z } from "zod";
+
+/** Environment parsed once; every process (server, worker, CLI) reads the same variables. */
+const EnvSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .min(0, "must be between 0 and 65535")
+    .max(65535, "must be between 0 and 65535")
+    .default(4000),
+  DATA_DIR: z.string().min(1).default(".data"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  NODE_ENV: z.string().default("development"),
+  /** 32-byte key (hex or base64) for secrets at rest; default: DATA_DIR/secret.key, created once. */
+  METASYNC_SECRET_KEY: z.string().optional(),
+});
+
+export interface Config {
+  databaseUrl: string | undefined;
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
+  production: boolean;
+  secretKey: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`invalid environment variable ${variable}: ${detail}`);
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ""));
+  const parsed = EnvSchema.safeParse(clean);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(String(issue?.path[0] ?? "?"), issue?.message ?? "invalid");
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    host: e.HOST,
+    port: e.PORT,
+    dataDir: path.resolve(e.DATA_DIR),
+    logLevel: e.LOG_LEVEL,
+    production: e.NODE_ENV === "production",
+    secretKey: e.METASYNC_SECRET_KEY,
+  };
+}

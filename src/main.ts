@@ -1,0 +1,85 @@
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { closeRuntime, openRuntime } from "./runtime.ts";
+import { buildApp } from "./server/app.ts";
+
+const USAGE = `usage: metasync <command>
+  serve [--no-worker]   API (+ in-process worker)
+  worker                a worker only
+  migrate               apply pending migrations and exit`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const config = loadConfig();
+  const logger = createLogger(config);
+  switch (command) {
+    case "serve": {
+      const { values } = parseArgs({ args: rest, options: { "no-worker": { type: "boolean", default: false } } });
+      return serve(config, logger, { worker: !values["no-worker"] });
+    }
+    case "worker":
+      return worker(config, logger);
+    case "migrate": {
+      const services = await openRuntime(config, logger, { migrate: true });
+      await closeRuntime(services);
+      console.log("migrations applied");
+      return 0;
+    }
+    default:
+      console.error(command ? `metasync: unknown command "${command}"\n${USAGE}` : USAGE);
+      return command ? 2 : 0;
+  }
+}
+
+async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, options: { worker: boolean }): Promise<number> {
+  const services = await openRuntime(config, logger, { migrate: true });
+  const app = buildApp(services);
+  try {
+    await app.start();
+  } catch (e) {
+    await closeRuntime(services);
+    throw e;
+  }
+  if (options.worker) logger.info("in-process worker enabled");
+  await untilSignal();
+  logger.info("shutting down");
+  await app.stop();
+  await closeRuntime(services);
+  return 0;
+}
+
+async function worker(config: ReturnType<typeof loadConfig>, logger: Logger): Promise<number> {
+  const services = await openRuntime(config, logger, { migrate: true });
+  logger.info("worker started");
+  await untilSignal();
+  await closeRuntime(services);
+  return 0;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}
+
+/** One plain line for the failures a user can fix, then a non-zero exit. */
+function explain(e: unknown): string {
+  if (e instanceof ConfigError) return e.message;
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (err?.code === "EADDRINUSE")
+    return `port ${err.port} on ${err.address} is already in use: stop the other process or set PORT (PORT=0 picks a free one)`;
+  if (err?.code === "EACCES" && err.syscall === "listen")
+    return `not allowed to listen on port ${err.port}: choose PORT above 1024`;
+  return err instanceof Error ? err.message : String(e);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`metasync: ${explain(e)}`);
+    if (process.env.LOG_LEVEL === "debug") console.error(e);
+    process.exit(1);
+  },
+);

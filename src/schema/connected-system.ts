@@ -1,0 +1,120 @@
+import { ConnectedSystems } from "../systems/connected-systems.ts";
+import { builder } from "./builder.ts";
+import { AttributeTypeEnum, ConnectorKindEnum } from "./enums.ts";
+import { decodeId } from "./ids.ts";
+import { SYSTEMS_TOPIC } from "./topics.ts";
+
+export const ConnectedSystemRef = builder.prismaNode("ConnectedSystem", {
+  id: { field: "id" },
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    kind: t.expose("kind", { type: ConnectorKindEnum }),
+    description: t.exposeString("description", { nullable: true }),
+    deleteThreshold: t.exposeInt("deleteThreshold", { nullable: true }),
+    settingsVersion: t.exposeInt("currentSettingsVersion"),
+    schemaDiscoveredAt: t.expose("schemaDiscoveredAt", { type: "DateTime", nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    // Versions only grow and the current one is the newest: take 1 by version desc.
+    config: t.field({
+      type: "JSON",
+      description: "Connector configuration; secret fields read as ********.",
+      select: { settings: { orderBy: { version: "desc" }, take: 1 } },
+      resolve: (system) => {
+        const current = system.settings[0];
+        return current ? ConnectedSystems.redact(system.kind, current) : {};
+      },
+    }),
+    connectionId: t.field({
+      type: "ID",
+      description: "The connection settings a run started now would pin.",
+      select: { settings: { orderBy: { version: "desc" }, take: 1, select: { id: true } } },
+      resolve: (system) => system.settings[0]?.id ?? "",
+    }),
+    objectTypes: t.relation("objectTypes", { query: { orderBy: { name: "asc" } } }),
+  }),
+});
+
+builder.prismaObject("ObjectType", {
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    anchorAttribute: t.exposeString("anchorAttribute", { nullable: true }),
+    attributes: t.relation("attributes", { query: { orderBy: { name: "asc" } } }),
+  }),
+});
+
+builder.prismaObject("AttributeDefinition", {
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    type: t.expose("type", { type: AttributeTypeEnum }),
+    multiValued: t.exposeBoolean("multiValued"),
+    required: t.exposeBoolean("required"),
+  }),
+});
+
+const ConnectedSystemInput = builder.inputType("ConnectedSystemInput", {
+  fields: (t) => ({
+    name: t.string({ required: true, description: "Unique, stable; used by the CLI and YAML." }),
+    kind: t.field({ type: ConnectorKindEnum, required: true }),
+    description: t.string(),
+    config: t.field({ type: "JSON", required: true }),
+    deleteThreshold: t.int({
+      description: "An export that would delete more objects than this holds its deletes AWAITING_APPROVAL.",
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  connectedSystems: t.prismaField({
+    type: ["ConnectedSystem"],
+    authScopes: { reader: true },
+    resolve: (query, _root, _args, ctx) =>
+      ctx.services.db.prisma.connectedSystem.findMany({ ...query, orderBy: { name: "asc" } }),
+  }),
+  connectedSystem: t.prismaField({
+    type: "ConnectedSystem",
+    nullable: true,
+    authScopes: { reader: true },
+    args: { id: t.arg.id(), name: t.arg.string() },
+    resolve: (query, _root, args, ctx) => {
+      const prisma = ctx.services.db.prisma;
+      if (args.id)
+        return prisma.connectedSystem.findUnique({ ...query, where: { id: decodeId("ConnectedSystem", String(args.id)) } });
+      if (args.name) return prisma.connectedSystem.findUnique({ ...query, where: { name: args.name } });
+      return null;
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createConnectedSystem: t.prismaField({
+    type: "ConnectedSystem",
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: ConnectedSystemInput, required: true }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const created = await ctx.services.systems.create(input);
+      await ctx.services.bus.publish(SYSTEMS_TOPIC, { change: "CREATED", id: created.id });
+      return ctx.services.db.prisma.connectedSystem.findUniqueOrThrow({ ...query, where: { id: created.id } });
+    },
+  }),
+  updateConnectedSystem: t.prismaField({
+    type: "ConnectedSystem",
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: ConnectedSystemInput, required: true }) },
+    resolve: async (query, _root, { id, input }, ctx) => {
+      const updated = await ctx.services.systems.update(decodeId("ConnectedSystem", String(id)), input);
+      await ctx.services.bus.publish(SYSTEMS_TOPIC, { change: "UPDATED", id: updated.id });
+      return ctx.services.db.prisma.connectedSystem.findUniqueOrThrow({ ...query, where: { id: updated.id } });
+    },
+  }),
+  deleteConnectedSystem: t.boolean({
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const systemId = decodeId("ConnectedSystem", String(id));
+      await ctx.services.systems.delete(systemId);
+      await ctx.services.bus.publish(SYSTEMS_TOPIC, { change: "DELETED", id: systemId });
+      return true;
+    },
+  }),
+}));

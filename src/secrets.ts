@@ -1,0 +1,48 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+/** AES-256-GCM for connector secrets at rest. */
+export interface SecretBox {
+  seal(values: Record<string, unknown>): string;
+  open(sealed: string): Record<string, unknown>;
+}
+
+export function createSecretBox(key: Buffer): SecretBox {
+  if (key.length !== 32) throw new Error("the secret key must be 32 bytes");
+  return {
+    seal(values) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv("aes-256-gcm", key, iv);
+      const body = Buffer.concat([cipher.update(JSON.stringify(values), "utf8"), cipher.final()]);
+      return ["v1", iv.toString("base64"), cipher.getAuthTag().toString("base64"), body.toString("base64")].join(".");
+    },
+    open(sealed) {
+      const [version, iv, tag, body] = sealed.split(".");
+      if (version !== "v1" || !iv || !tag || !body) throw new Error("unreadable sealed secret");
+      const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64"));
+      decipher.setAuthTag(Buffer.from(tag, "base64"));
+      const plain = Buffer.concat([decipher.update(Buffer.from(body, "base64")), decipher.final()]);
+      return JSON.parse(plain.toString("utf8")) as Record<string, unknown>;
+    },
+  };
+}
+
+/** METASYNC_SECRET_KEY (hex or base64), else DATA_DIR/secret.key, created on first use. */
+export function loadSecretKey(configured: string | undefined, dataDir: string): Buffer {
+  if (configured) {
+    const key = /^[0-9a-f]{64}$/i.test(configured) ? Buffer.from(configured, "hex") : Buffer.from(configured, "base64");
+    if (key.length !== 32) throw new Error("METASYNC_SECRET_KEY must be 32 bytes, hex or base64");
+    return key;
+  }
+  const file = path.join(dataDir, "secret.key");
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    try {
+      writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") throw e;
+    }
+  }
+  return Buffer.from(readFileSync(file, "utf8").trim(), "hex");
+}

@@ -1,0 +1,140 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { GraphQLError } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
+import { createYoga } from "graphql-yoga";
+import { WebSocketServer } from "ws";
+import type { Context } from "../schema/builder.ts";
+import { schema } from "../schema/index.ts";
+import type { Services } from "../services.ts";
+import { createAuthenticator } from "./auth.ts";
+import { createErrorMasker } from "./errors.ts";
+
+type ServerContext = { req: IncomingMessage; res: ServerResponse };
+
+/** Largest GraphQL request body accepted; anything bigger is refused before parsing. */
+const MAX_BODY_BYTES = 1_000_000;
+
+export interface App {
+  start(): Promise<{ url: string; port: number }>;
+  stop(): Promise<void>;
+}
+
+/** Yoga + Pothos at /graphql, graphql-ws on the same port, /healthz. */
+export function buildApp(services: Services): App {
+  const { config, logger } = services;
+  const authenticate = createAuthenticator(services.db.prisma);
+
+  const yoga = createYoga<ServerContext, Context>({
+    schema,
+    graphqlEndpoint: "/graphql",
+    graphiql: { title: "Metasync", subscriptionsProtocol: "WS" },
+    landingPage: false,
+    logging: false,
+    maskedErrors: { maskError: createErrorMasker(logger) },
+    context: async ({ req }) => {
+      const caller = await authenticate(req.headers.authorization, req.socket.remoteAddress);
+      return { services, role: caller.role };
+    },
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: 12 },
+        maxAliases: { n: 30 },
+        costLimit: { maxCost: 20000 },
+        maxTokens: { n: 5000 },
+        maxDirectives: { n: 50 },
+        blockFieldSuggestion: { enabled: config.production },
+      }),
+    ],
+  });
+
+  const server = createServer(async (req, res) => {
+    if (req.url === "/healthz") return healthz(services, res);
+    const length = Number(req.headers["content-length"] ?? 0);
+    if (length > MAX_BODY_BYTES) {
+      res.writeHead(413, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          errors: [{ message: `request body over ${MAX_BODY_BYTES} bytes`, extensions: { code: "PAYLOAD_TOO_LARGE" } }],
+        }),
+      );
+      return;
+    }
+    return yoga(req, res);
+  });
+
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const ws = useServer<Record<string, unknown>, { request: IncomingMessage; role?: Context["role"] }>(
+    {
+      execute: (args) => (args.rootValue as { execute: typeof import("graphql").execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import("graphql").subscribe }).subscribe(args),
+      onConnect: async (ctx) => {
+        const header = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        const caller = await authenticate(
+          typeof header === "string" ? header : undefined,
+          ctx.extra.request.socket.remoteAddress,
+        );
+        if (caller.role === null) return false;
+        ctx.extra.role = caller.role;
+        return true;
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
+        // graphql-armor's rules throw instead of reporting: return their errors so the socket stays open.
+        let document: import("graphql").DocumentNode;
+        try {
+          document = enveloped.parse(payload.query);
+          const errors = enveloped.validate(enveloped.schema, document);
+          if (errors.length) return errors.map((e: GraphQLError) => maskForWs(e));
+        } catch (e) {
+          if (e instanceof GraphQLError) return [maskForWs(e)];
+          throw e;
+        }
+        const contextValue: Context = { services, role: ctx.extra.role ?? null };
+        return {
+          schema: enveloped.schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue,
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+      },
+    },
+    wss,
+  );
+  const mask = createErrorMasker(logger);
+  const maskForWs = (e: GraphQLError) => mask(e) as GraphQLError;
+
+  return {
+    async start() {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.port, config.host, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      const { port } = server.address() as AddressInfo;
+      const url = `http://${config.host}:${port}`;
+      logger.info({ url }, `listening on ${url}`);
+      return { url, port };
+    },
+    async stop() {
+      await ws.dispose();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function healthz(services: Services, res: ServerResponse) {
+  const ok = await services.db.pool.query("SELECT 1").then(
+    () => true,
+    () => false,
+  );
+  res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+  res.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
+}

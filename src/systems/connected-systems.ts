@@ -1,0 +1,150 @@
+import { connectorConfigs } from "../connectors/configs.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
+import type { ConnectedSystem, ConnectionSettings, PrismaClient } from "../generated/prisma/client.ts";
+import type { ConnectorKind } from "../generated/prisma/enums.ts";
+import type { SecretBox } from "../secrets.ts";
+import { canonicalJson } from "../util/canonical-json.ts";
+
+export const REDACTED = "********";
+
+export interface ConnectedSystemInput {
+  name: string;
+  kind: ConnectorKind;
+  description?: string | null;
+  config?: unknown;
+  deleteThreshold?: number | null;
+}
+
+/** Connected systems and their immutable, versioned connection settings. */
+export class ConnectedSystems {
+  constructor(private readonly deps: { prisma: PrismaClient; secrets: SecretBox }) {}
+
+  async create(input: ConnectedSystemInput): Promise<ConnectedSystem> {
+    this.validateScalars(input);
+    const { config, secrets } = this.splitConfig(input.kind, input.config, {});
+    try {
+      return await this.deps.prisma.connectedSystem.create({
+        data: {
+          name: input.name,
+          kind: input.kind,
+          description: input.description ?? null,
+          deleteThreshold: input.deleteThreshold ?? null,
+          currentSettingsVersion: 1,
+          settings: { create: { version: 1, config, secrets } },
+        },
+      });
+    } catch (e) {
+      throw uniqueNameConflict(e, input.name);
+    }
+  }
+
+  /** A config change writes a new settings version; runs already accepted keep theirs. */
+  async update(id: string, input: ConnectedSystemInput): Promise<ConnectedSystem> {
+    this.validateScalars(input);
+    const { prisma } = this.deps;
+    const existing = await prisma.connectedSystem.findUnique({ where: { id } });
+    if (!existing) throw notFound("connected system", id);
+    if (existing.kind !== input.kind)
+      throw badInput(`kind cannot change from ${existing.kind} to ${input.kind}; create a new connected system`, "kind");
+    const current = await this.currentSettings(existing);
+    const previousSecrets = current.secrets ? this.deps.secrets.open(current.secrets) : {};
+    const next = this.splitConfig(input.kind, input.config, previousSecrets);
+    const configChanged =
+      canonicalJson(next.config) !== canonicalJson(current.config) ||
+      canonicalJson(next.secretValues) !== canonicalJson(previousSecrets);
+    try {
+      return await prisma.$transaction(async (tx) => {
+        let version = existing.currentSettingsVersion;
+        if (configChanged) {
+          version += 1;
+          await tx.connectionSettings.create({
+            data: { connectedSystemId: id, version, config: next.config, secrets: next.secrets },
+          });
+        }
+        return tx.connectedSystem.update({
+          where: { id },
+          data: {
+            name: input.name,
+            description: input.description ?? null,
+            deleteThreshold: input.deleteThreshold ?? null,
+            currentSettingsVersion: version,
+          },
+        });
+      });
+    } catch (e) {
+      throw uniqueNameConflict(e, input.name);
+    }
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const { prisma } = this.deps;
+    const active = await prisma.run.findFirst({
+      where: { connectedSystemId: id, status: { in: ["QUEUED", "RUNNING", "CANCELLING"] } },
+      select: { id: true },
+    });
+    if (active) throw conflict(`connected system ${id} has an active run ${active.id}; cancel it first`, { runId: active.id });
+    const { count } = await prisma.connectedSystem.deleteMany({ where: { id } });
+    if (!count) throw notFound("connected system", id);
+    return true;
+  }
+
+  async currentSettings(system: Pick<ConnectedSystem, "id" | "currentSettingsVersion">): Promise<ConnectionSettings> {
+    return this.deps.prisma.connectionSettings.findUniqueOrThrow({
+      where: { connectedSystemId_version: { connectedSystemId: system.id, version: system.currentSettingsVersion } },
+    });
+  }
+
+  /** The full config (secrets included) of one settings version: what a connector is built from. */
+  async resolveConfig(settingsId: string): Promise<Record<string, unknown>> {
+    const settings = await this.deps.prisma.connectionSettings.findUniqueOrThrow({ where: { id: settingsId } });
+    const secrets = settings.secrets ? this.deps.secrets.open(settings.secrets) : {};
+    return { ...(settings.config as Record<string, unknown>), ...secrets };
+  }
+
+  /** The config as the API shows it: secret fields replaced by a placeholder. */
+  static redact(kind: ConnectorKind, settings: Pick<ConnectionSettings, "config" | "secrets">): Record<string, unknown> {
+    const config = { ...(settings.config as Record<string, unknown>) };
+    if (settings.secrets) for (const field of connectorConfigs[kind].secretFields) config[field] = REDACTED;
+    return config;
+  }
+
+  private validateScalars(input: ConnectedSystemInput) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$/.test(input.name))
+      throw badInput("name must be 1-100 letters, digits, spaces, '_', '.' or '-', starting with a letter or digit", "name");
+    if (input.deleteThreshold != null && input.deleteThreshold < 0)
+      throw badInput("deleteThreshold must be 0 or more", "deleteThreshold");
+  }
+
+  /**
+   * Validate a config and split off its secret fields. A secret given as the redaction
+   * placeholder (or left out) keeps its previous value, so a read-modify-write keeps secrets.
+   */
+  private splitConfig(kind: ConnectorKind, raw: unknown, previousSecrets: Record<string, unknown>) {
+    const { schema, secretFields } = connectorConfigs[kind];
+    const input = { ...(typeof raw === "object" && raw !== null && !Array.isArray(raw) ? raw : {}) } as Record<string, unknown>;
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badInput("config must be an object", "config");
+    for (const field of secretFields) {
+      if ((input[field] === undefined || input[field] === REDACTED) && previousSecrets[field] !== undefined)
+        input[field] = previousSecrets[field];
+    }
+    const parsed = schema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = ["config", ...(issue?.path ?? [])].join(".");
+      throw badInput(`invalid ${kind} config at ${path}: ${issue?.message ?? "invalid"}`, path);
+    }
+    const config: Record<string, unknown> = { ...parsed.data };
+    const secretValues: Record<string, unknown> = {};
+    for (const field of secretFields) {
+      if (config[field] !== undefined) secretValues[field] = config[field];
+      delete config[field];
+    }
+    const secrets = Object.keys(secretValues).length ? this.deps.secrets.seal(secretValues) : null;
+    return { config: config as object, secrets, secretValues };
+  }
+}
+
+function uniqueNameConflict(e: unknown, name: string): unknown {
+  if ((e as { code?: string }).code === "P2002") return conflict(`a connected system named "${name}" already exists`, { name });
+  return e;
+}

@@ -1,0 +1,32 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Config } from "../../src/config.ts";
+import { createEventBus } from "../../src/events/bus.ts";
+import { createLogger } from "../../src/logger.ts";
+import { createSecretBox } from "../../src/secrets.ts";
+import { createServices, type Services } from "../../src/services.ts";
+import { createTestDatabase } from "./database.ts";
+
+/** Real services on a test file's own database. */
+export async function createTestServices(overrides: Partial<Config> = {}): Promise<Services> {
+  const db = await createTestDatabase();
+  const config: Config = {
+    databaseUrl: db.url,
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: mkdtempSync(path.join(tmpdir(), "metasync-data-")),
+    logLevel: (process.env.LOG_LEVEL as Config["logLevel"]) ?? "silent",
+    production: false,
+    secretKey: undefined,
+    ...overrides,
+  };
+  const bus = await createEventBus(db.pool);
+  return createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)) });
+}
+
+export async function closeTestServices(services: Services) {
+  await services.bus.close();
+  await services.db.close();
+}

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "../helpers/app.ts";
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app?.stop());
+
+const CREATE = /* GraphQL */ `
+  mutation ($input: ConnectedSystemInput!) {
+    createConnectedSystem(input: $input) { id name kind config settingsVersion connectionId deleteThreshold }
+  }`;
+const UPDATE = /* GraphQL */ `
+  mutation ($id: ID!, $input: ConnectedSystemInput!) {
+    updateConnectedSystem(id: $id, input: $input) { id name config settingsVersion connectionId }
+  }`;
+
+const ldapInput = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  kind: "LDAP",
+  config: {
+    url: "ldap://127.0.0.1:1389",
+    bindDn: "cn=admin,dc=example,dc=org",
+    bindPassword: "s3cret",
+    baseDn: "dc=example,dc=org",
+    ...extra,
+  },
+});
+
+describe("connected systems over GraphQL", () => {
+  it("creates a system with defaults applied and its secret redacted", async () => {
+    const r = await app.gql(CREATE, { input: ldapInput("corp-ldap") });
+    expect(r.errors).toBeUndefined();
+    const sys = r.data.createConnectedSystem;
+    expect(sys).toMatchObject({ name: "corp-ldap", kind: "LDAP", settingsVersion: 1 });
+    expect(sys.config.bindPassword).toBe("********");
+    expect(sys.config.pageSize).toBe(500);
+    // The secret is stored encrypted, never in the plain config column.
+    const rows = await app.services.db.pool.query("SELECT config, secrets FROM connection_settings WHERE id = $1", [
+      sys.connectionId,
+    ]);
+    expect(JSON.stringify(rows.rows[0].config)).not.toContain("s3cret");
+    expect(rows.rows[0].secrets).not.toContain("s3cret");
+    expect(await app.services.systems.resolveConfig(sys.connectionId)).toMatchObject({ bindPassword: "s3cret" });
+  });
+
+  it("rejects a duplicate name with CONFLICT", async () => {
+    await app.gql(CREATE, { input: ldapInput("dup") });
+    const r = await app.gql(CREATE, { input: ldapInput("dup") });
+    expect(r.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    expect(r.errors?.[0]?.message).toContain('"dup"');
+  });
+
+  it("rejects an invalid config with BAD_USER_INPUT naming the field path", async () => {
+    const r = await app.gql(CREATE, { input: { name: "bad", kind: "LDAP", config: { url: "http://nope", bindDn: 3 } } });
+    expect(r.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(r.errors?.[0]?.extensions?.path).toBe("config.url");
+    const csv = await app.gql(CREATE, {
+      input: { name: "bad-csv", kind: "CSV", config: { path: "/x.csv", anchor: "id", surprise: 1 } },
+    });
+    expect(csv.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(csv.errors?.[0]?.message).toContain("surprise");
+    const count = await app.services.db.prisma.connectedSystem.count({ where: { name: { in: ["bad", "bad-csv"] } } });
+    expect(count).toBe(0);
+  });
+
+  it("versions settings on a config change and keeps a redacted secret on write-back", async () => {
+    const created = (await app.gql(CREATE, { input: ldapInput("versioned") })).data.createConnectedSystem;
+    // Writing back what was read (secret as ********) changes nothing.
+    const same = await app.gql(UPDATE, { id: created.id, input: { name: "versioned", kind: "LDAP", config: created.config } });
+    expect(same.data.updateConnectedSystem.settingsVersion).toBe(1);
+    const changed = await app.gql(UPDATE, {
+      id: created.id,
+      input: { name: "versioned", kind: "LDAP", config: { ...created.config, baseDn: "ou=people,dc=example,dc=org" } },
+    });
+    const sys = changed.data.updateConnectedSystem;
+    expect(sys.settingsVersion).toBe(2);
+    expect(sys.connectionId).not.toBe(created.connectionId);
+    expect(await app.services.systems.resolveConfig(sys.connectionId)).toMatchObject({
+      bindPassword: "s3cret",
+      baseDn: "ou=people,dc=example,dc=org",
+    });
+    // The old version is untouched: a run pinned to it still talks to the old base DN.
+    expect(await app.services.systems.resolveConfig(created.connectionId)).toMatchObject({ baseDn: "dc=example,dc=org" });
+  });
+
+  it("reads by id and by name, deletes, and answers NOT_FOUND after", async () => {
+    const created = (await app.gql(CREATE, { input: ldapInput("to-delete") })).data.createConnectedSystem;
+    const byName = await app.gql(`query { connectedSystem(name: "to-delete") { id } }`);
+    expect(byName.data.connectedSystem.id).toBe(created.id);
+    const node = await app.gql(`query ($id: ID!) { node(id: $id) { __typename ... on ConnectedSystem { name } } }`, {
+      id: created.id,
+    });
+    expect(node.data.node).toEqual({ __typename: "ConnectedSystem", name: "to-delete" });
+    const del = await app.gql(`mutation ($id: ID!) { deleteConnectedSystem(id: $id) }`, { id: created.id });
+    expect(del.data.deleteConnectedSystem).toBe(true);
+    const again = await app.gql(`mutation ($id: ID!) { deleteConnectedSystem(id: $id) }`, { id: created.id });
+    expect(again.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+    const bad = await app.gql(`query { connectedSystem(id: "nonsense") { id } }`);
+    expect(bad.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+  });
+
+  it("pushes connected system changes to a WebSocket subscriber", async () => {
+    const client = app.ws();
+    const events = client.iterate<{ connectedSystemChanged: { change: string; connectedSystem: { name: string } | null } }>({
+      query: "subscription { connectedSystemChanged { change connectedSystem { name } } }",
+    });
+    const first = events.next();
+    // The protocol has no per-subscription ack: give the server a moment to attach.
+    await new Promise((r) => setTimeout(r, 300));
+    await app.gql(CREATE, { input: ldapInput("watched") });
+    const got = await first;
+    await events.return?.();
+    expect(got.value?.data?.connectedSystemChanged).toEqual({ change: "CREATED", connectedSystem: { name: "watched" } });
+  });
+
+  it("masks unexpected errors and answers /healthz", async () => {
+    const health = await fetch(`${app.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: "ok" });
+    const q = await app.gql("{ health { status database } }");
+    expect(q.data.health).toEqual({ status: "ok", database: true });
+  });
+});

@@ -1,0 +1,16 @@
+import { defineConfig } from "vitest/config";
+
+// graphql@16 ships index.mjs ("module") + index.js ("main"), no "exports". Vite would resolve
+// app imports to index.mjs while externalized deps (Pothos, Yoga) load index.js: two graphql
+// realms ("Cannot use GraphQLSchema from another module or realm"). Resolve like Node does.
+export default defineConfig({
+  resolve: { alias: [{ find: /^graphql$/, replacement: "graphql/index.js" }] },
+  test: {
+    globalSetup: ["test/helpers/global-setup.ts"],
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+    reporters: ["default"],
+  },
+});
