@@ -1,0 +1,147 @@
+/**
+ * What the engine needs from a connected system. One folder per kind implements it
+ * (csv/, sql/, ldap/, scim/); src/connectors/index.ts builds one from a kind + config.
+ *
+ * Values are JSON-safe: strings, numbers, booleans; multi-valued attributes are arrays;
+ * binary values are base64 strings (declared BINARY in the discovered schema).
+ */
+export type AttributeValue = string | number | boolean;
+export type Attributes = Record<string, AttributeValue | AttributeValue[] | null>;
+
+export interface ConnectorCapabilities {
+  fullImport: boolean;
+  deltaImport: boolean;
+  export: boolean;
+  schemaDiscovery: boolean;
+  /** Objects can be renamed (LDAP modify DN) rather than deleted and re-created. */
+  rename: boolean;
+}
+
+/** One object as the connected system holds it. */
+export interface ConnectorObject {
+  objectType: string;
+  /** Stable identifier in that system (entryUUID, primary key, anchor column). */
+  anchor: string;
+  /** Distinguished name / path where the system has one (LDAP). */
+  dn?: string;
+  attributes: Attributes;
+}
+
+/** A record that could not be read: located, so the run can say where and why. */
+export interface RecordError {
+  /** e.g. "hr.csv:42", "uid=x,ou=people,dc=example,dc=org", "public.users id=7" */
+  location: string;
+  code: ConnectorErrorCode;
+  message: string;
+  anchor?: string;
+}
+
+/**
+ * One page of an import. Pages are resumable: after a crash the engine calls importFull /
+ * importDelta again with the checkpoint of the last page it committed.
+ */
+export interface ImportPage {
+  /** Objects added or changed (full import: every object on the page). */
+  objects: ConnectorObject[];
+  /** Delta import only: objects gone from the system. */
+  deletes: { objectType: string; anchor: string }[];
+  errors: RecordError[];
+  /** Opaque JSON position after this page. */
+  checkpoint: unknown;
+  /** Set on the last page: what the next delta import starts from. */
+  watermark?: unknown;
+  /** Estimated number of objects in the whole import, when cheaply known (progress %). */
+  total?: number;
+}
+
+export type AttributeChangeOperation = "ADD" | "REPLACE" | "REMOVE" | "REMOVE_ALL";
+
+export interface AttributeChange {
+  attribute: string;
+  operation: AttributeChangeOperation;
+  values: AttributeValue[];
+}
+
+export interface ExportChange {
+  /** Pending export id: results are matched back by it. */
+  id: string;
+  changeType: "CREATE" | "UPDATE" | "DELETE";
+  objectType: string;
+  /** Known for UPDATE/DELETE; for CREATE where the engine chooses it (SQL key, CSV anchor). */
+  anchor?: string;
+  /** Current DN (UPDATE/DELETE) or the DN to create (CREATE). */
+  dn?: string;
+  /** UPDATE: the computed DN differs from `dn`: rename (modify DN) first. */
+  newDn?: string;
+  attributes: AttributeChange[];
+}
+
+export type ExportResult =
+  | { id: string; status: "APPLIED"; anchor?: string; dn?: string }
+  | { id: string; status: "TRANSIENT_FAILURE" | "PERMANENT_FAILURE"; code: ConnectorErrorCode; message: string };
+
+export interface DiscoveredAttribute {
+  name: string;
+  type: "STRING" | "INTEGER" | "BOOLEAN" | "DATETIME" | "BINARY" | "REFERENCE" | "GUID";
+  multiValued: boolean;
+  required: boolean;
+}
+
+export interface DiscoveredObjectType {
+  name: string;
+  anchorAttribute: string;
+  attributes: DiscoveredAttribute[];
+}
+
+export interface DiscoveredSchema {
+  objectTypes: DiscoveredObjectType[];
+}
+
+/**
+ * What the engine lends a connector during an import: the content hashes of what the last
+ * import stored, so a source without change tracking (CSV) can still answer a delta.
+ */
+export interface ImportContext {
+  /** anchor -> content hash (see src/engine/hash.ts) of the stored objects among `anchors`. */
+  storedHashes(objectType: string, anchors: string[]): Promise<Map<string, string>>;
+  /** Every stored (not obsolete) anchor of the type, in pages. */
+  storedAnchors(objectType: string): AsyncIterable<string[]>;
+  signal?: AbortSignal;
+}
+
+export interface Connector {
+  readonly capabilities: ConnectorCapabilities;
+  /** Throws a ConnectorError (CONNECTION_FAILED, AUTH_FAILED, TIMEOUT...) when unusable. */
+  testConnection(timeoutMs?: number): Promise<{ message: string }>;
+  discoverSchema(): Promise<DiscoveredSchema>;
+  importFull(checkpoint: unknown | null, context: ImportContext): AsyncIterable<ImportPage>;
+  importDelta(watermark: unknown | null, checkpoint: unknown | null, context: ImportContext): AsyncIterable<ImportPage>;
+  /** One result per change, in any order; a failure of one change never throws for the batch. */
+  export(changes: ExportChange[]): Promise<ExportResult[]>;
+  close(): Promise<void>;
+}
+
+export type ConnectorErrorCode =
+  | "CONNECTION_FAILED"
+  | "AUTH_FAILED"
+  | "TIMEOUT"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "SCHEMA_VIOLATION"
+  | "INVALID_INPUT"
+  | "PERMISSION_DENIED"
+  | "UNSUPPORTED"
+  | "INTERNAL";
+
+/** A typed connector failure; `transient` tells the engine whether retrying can help. */
+export class ConnectorError extends Error {
+  constructor(
+    readonly code: ConnectorErrorCode,
+    message: string,
+    readonly transient = code === "CONNECTION_FAILED" || code === "TIMEOUT",
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "ConnectorError";
+  }
+}

@@ -1,0 +1,39 @@
+import type { ConnectorKind } from "../generated/prisma/enums.ts";
+import type { Logger } from "../logger.ts";
+import { connectorConfigs } from "./configs.ts";
+import { type Connector, ConnectorError } from "./connector.ts";
+
+export interface ConnectorDeps {
+  logger: Logger;
+}
+
+type Factory = (config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;
+
+/** Each kind's module is loaded on first use: a CSV-only deployment never loads ldapts. */
+const factories: Record<ConnectorKind, () => Promise<Factory>> = {
+  CSV: async () => (await import("./csv/index.ts")).createCsvConnector as Factory,
+  SQL: async () => (await import("./sql/index.ts")).createSqlConnector as Factory,
+  LDAP: async () => (await import("./ldap/index.ts")).createLdapConnector as Factory,
+  SCIM: async () => {
+    throw new ConnectorError("UNSUPPORTED", "the SCIM connector is not available yet", false);
+  },
+};
+
+/** A connector for `kind` from a full (secrets included) config, validated again here. */
+export async function createConnector(
+  kind: ConnectorKind,
+  config: Record<string, unknown>,
+  deps: ConnectorDeps,
+): Promise<Connector> {
+  const parsed = connectorConfigs[kind].schema.safeParse(config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConnectorError(
+      "INVALID_INPUT",
+      `invalid ${kind} config at ${(issue?.path ?? []).join(".")}: ${issue?.message}`,
+      false,
+    );
+  }
+  const factory = await factories[kind]();
+  return factory(parsed.data, deps);
+}
