@@ -1,0 +1,51 @@
+import { z } from "zod";
+
+/**
+ * Shapes of a sync rule's JSON columns, shared by configuration validation (API, YAML apply)
+ * and the engine that executes them.
+ */
+export const JoinRuleSchema = z.object({
+  /** Source attribute name, or a JSONata expression over the source object's attributes. */
+  source: z.string().min(1),
+  metaverseAttribute: z.string().min(1),
+});
+
+export const AttributeFlowSchema = z
+  .object({
+    /** Attribute written: metaverse attribute (INBOUND) or connector attribute (OUTBOUND); "dn" = LDAP DN. */
+    target: z.string().min(1),
+    /** Attribute copied as-is ... */
+    source: z.string().min(1).optional(),
+    /** ... or a JSONata expression over the source attributes; $n = 1, 2, 3 while a unique value is searched. */
+    expression: z.string().min(1).optional(),
+    /** The value must be unique among this system's objects: retried with $n + 1. */
+    unique: z.boolean().optional(),
+    /** Only written when the object is created. */
+    initialOnly: z.boolean().optional(),
+    /** The value references another metaverse object (manager, member): exported as its DN/anchor. */
+    reference: z.boolean().optional(),
+  })
+  .refine((f) => (f.source === undefined) !== (f.expression === undefined), {
+    message: "an attribute flow needs exactly one of source or expression",
+  });
+
+export const DeduplicationSchema = z.object({
+  keys: z.array(z.string().min(1)).min(1),
+  match: z.enum(["exact", "fuzzy", "phonetic"]).default("exact"),
+  /** fuzzy: minimum similarity 0..1 (normalised Levenshtein). */
+  threshold: z.number().min(0).max(1).default(0.9),
+  strategy: z.enum(["keep_first", "keep_most_complete", "merge_fields"]).default("keep_first"),
+});
+
+export const DisableFlowSchema = z.object({
+  attribute: z.string().min(1),
+  value: z.union([z.string(), z.number(), z.boolean()]),
+});
+
+export const ConflictStrategySchema = z.enum(["newest_wins", "source_wins", "target_wins", "precedence", "manual"]);
+
+export type JoinRule = z.infer<typeof JoinRuleSchema>;
+export type AttributeFlow = z.infer<typeof AttributeFlowSchema>;
+export type Deduplication = z.infer<typeof DeduplicationSchema>;
+export type DisableFlow = z.infer<typeof DisableFlowSchema>;
+export type ConflictStrategy = z.infer<typeof ConflictStrategySchema>;

@@ -1,0 +1,80 @@
+import type pg from "pg";
+import type { Connector } from "../connectors/connector.ts";
+import type { Logger } from "../logger.ts";
+
+/**
+ * The contract between the run machinery (src/jobs: start gate, pg-boss workers, heartbeat,
+ * cancellation, progress) and the engine's operations (src/engine: import, sync, export).
+ * The engine only sees this: no pg-boss, no GraphQL.
+ */
+export interface RunCounts {
+  fetched: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  failed: number;
+  exportsQueued: number;
+}
+
+export interface BatchOutcome {
+  /** Added to the run's counts in the same transaction as the batch's writes. */
+  counts: Partial<RunCounts>;
+  /** Objects processed so far in this run (absolute, not a delta). */
+  processed: number;
+  total?: number | null;
+  /** e.g. "importing", "syncing", "planning exports", "exporting", "deleting obsolete" */
+  phase: string;
+  /** Where a resumed run continues from: committed with this batch's writes. */
+  checkpoint: unknown;
+  /** Run events written in the same transaction (seed 003: records fetched, batch processed...). */
+  events?: { type: string; data?: Record<string, unknown> }[];
+}
+
+export interface RunInfo {
+  id: string;
+  operation: string;
+  profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC" | "EXPORT";
+  connectedSystemId: string;
+  connectionSettingsId: string;
+  dryRun: boolean;
+  /** Checkpoint of the last committed batch when this run is resumed; null on a fresh start. */
+  checkpoint: unknown | null;
+  attempt: number;
+}
+
+export interface SystemInfo {
+  id: string;
+  name: string;
+  kind: "CSV" | "LDAP" | "SQL" | "SCIM";
+  deleteThreshold: number | null;
+}
+
+export interface RunContext {
+  readonly run: RunInfo;
+  readonly system: SystemInfo;
+  /** The pinned connection settings, secrets resolved. */
+  readonly config: Record<string, unknown>;
+  readonly pool: pg.Pool;
+  readonly logger: Logger;
+  /** The system's connector built from the pinned config; closed by the machinery after the run. */
+  connector(): Promise<Connector>;
+  /**
+   * Run `work` in one transaction with the run's counts, progress and checkpoint, then notify
+   * subscribers after commit. Throws RunCancelledError (before starting `work`) once a cancel
+   * was requested: a batch is never half applied.
+   */
+  batch(work: (tx: pg.PoolClient) => Promise<BatchOutcome>): Promise<void>;
+  /** Record a run event outside a batch (e.g. a retry attempt). */
+  event(type: string, data?: Record<string, unknown>): Promise<void>;
+}
+
+/** An operation's batch work. Returning normally completes the run (PARTIAL when counts.failed > 0). */
+export type OperationExecutor = (ctx: RunContext) => Promise<void>;
+
+export class RunCancelledError extends Error {
+  constructor(runId: string) {
+    super(`run ${runId} was cancelled`);
+    this.name = "RunCancelledError";
+  }
+}
