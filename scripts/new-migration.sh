@@ -3,8 +3,12 @@
 #   npm run db:migration -- add_something
 set -euo pipefail
 name=${1:?usage: npm run db:migration -- <name>}
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+# The folder is created only after the diff: an empty migration folder breaks --from-migrations.
+npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$tmp"
+if ! grep -qv -e '^--' -e '^$' "$tmp"; then echo "schema and migrations already agree"; exit 0; fi
 dir="prisma/migrations/$(date -u +%Y%m%d%H%M%S)_${name}"
 mkdir -p "$dir"
-npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$dir/migration.sql"
-if [ ! -s "$dir/migration.sql" ] || ! grep -qv '^--' "$dir/migration.sql"; then rm -rf "$dir"; echo "schema and migrations already agree"; exit 0; fi
+cp "$tmp" "$dir/migration.sql"
 echo "wrote $dir/migration.sql"
