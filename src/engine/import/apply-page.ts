@@ -1,0 +1,163 @@
+import type pg from "pg";
+import type { ConnectorObject, ImportPage } from "../../connectors/connector.ts";
+import { contentHash } from "../hash.ts";
+import { diffAttributes, insertRunChanges, type RunChangeRow } from "../run-changes.ts";
+import type { RunCounts } from "../run-context.ts";
+import {
+  insertObjects,
+  loadAttributes,
+  lookupObjects,
+  markSeen,
+  type NewObject,
+  objectKey,
+  obsoleteByAnchors,
+  queueForSync,
+  updateObjects,
+} from "./store.ts";
+import { type ImportSchema, validateObject } from "./validate.ts";
+
+export interface PageScope {
+  systemId: string;
+  runId: string;
+  /** Full imports record what they saw, for the final sweep. */
+  full: boolean;
+  /** Compute and record, write nothing to connector space. */
+  dryRun: boolean;
+  schema: ImportSchema;
+}
+
+const locate = (o: ConnectorObject) => o.dn ?? `${o.objectType}/${o.anchor}`;
+
+/**
+ * Write one page of an import to connector space in bulk: new objects inserted, changed ones
+ * updated, unchanged ones (same content hash and DN) skipped without touching their rows;
+ * invalid records become located RECORD_ERROR changes. Every written object is queued for
+ * delta sync. Runs inside the batch transaction.
+ */
+export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page: ImportPage): Promise<Partial<RunCounts>> {
+  const changes: RunChangeRow[] = page.errors.map((e) => ({
+    changeType: "RECORD_ERROR",
+    anchor: e.anchor ?? null,
+    location: e.location,
+    errorCode: e.code,
+    message: e.message,
+    sourceSystemId: scope.systemId,
+  }));
+  const counts = {
+    fetched: page.objects.length + page.errors.length,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    deleted: 0,
+    failed: page.errors.length,
+  };
+
+  // Validate, and keep the first of duplicate anchors within the page.
+  const valid = new Map<string, ConnectorObject & { hash: string }>();
+  for (const object of page.objects) {
+    const error = validateObject(object, scope.schema, locate(object));
+    const key = objectKey(object.objectType, object.anchor);
+    const duplicate = !error && valid.has(key);
+    if (error || duplicate) {
+      counts.failed++;
+      changes.push({
+        changeType: "RECORD_ERROR",
+        anchor: object.anchor || null,
+        location: error?.location ?? locate(object),
+        errorCode: error?.code ?? "DUPLICATE_ANCHOR",
+        message: error?.message ?? `anchor ${object.anchor} appears more than once`,
+        sourceSystemId: scope.systemId,
+      });
+      continue;
+    }
+    valid.set(key, { ...object, hash: contentHash(object.attributes) });
+  }
+
+  const stored = await lookupObjects(tx, scope.systemId, [...valid.values()]);
+  // A full import that meets an anchor it already saw in an earlier page: a duplicate in the source.
+  if (scope.full) {
+    const existingIds = [...valid.keys()].flatMap((k) => (stored.has(k) ? [stored.get(k)!.id] : []));
+    const fresh = new Set(await markSeen(tx, scope.runId, existingIds));
+    for (const [key, object] of valid) {
+      const row = stored.get(key);
+      if (row && !fresh.has(row.id)) {
+        valid.delete(key);
+        counts.failed++;
+        changes.push({
+          changeType: "RECORD_ERROR",
+          anchor: object.anchor,
+          location: locate(object),
+          errorCode: "DUPLICATE_ANCHOR",
+          message: `anchor ${object.anchor} appears more than once`,
+          sourceSystemId: scope.systemId,
+          csoId: row.id,
+        });
+      }
+    }
+  }
+
+  const inserts: NewObject[] = [];
+  const updates: { id: string; dn: string | null; attributes: ConnectorObject["attributes"]; hash: string; anchor: string }[] =
+    [];
+  for (const [key, object] of valid) {
+    const row = stored.get(key);
+    if (!row)
+      inserts.push({
+        objectType: object.objectType,
+        anchor: object.anchor,
+        dn: object.dn ?? null,
+        attributes: object.attributes,
+        hash: object.hash,
+      });
+    else if (row.contentHash !== object.hash || row.dn !== (object.dn ?? null) || row.status === "OBSOLETE")
+      updates.push({
+        id: row.id,
+        dn: object.dn ?? null,
+        attributes: object.attributes,
+        hash: object.hash,
+        anchor: object.anchor,
+      });
+    else counts.unchanged++;
+  }
+
+  const before = await loadAttributes(
+    tx,
+    updates.map((u) => u.id),
+  );
+  for (const u of updates)
+    changes.push({
+      changeType: "CSO_UPDATED",
+      csoId: u.id,
+      anchor: u.anchor,
+      attributeChanges: diffAttributes(before.get(u.id) ?? {}, u.attributes),
+      sourceSystemId: scope.systemId,
+    });
+  counts.updated = updates.length;
+  counts.created = inserts.length;
+
+  const deletes = page.deletes.length && !scope.dryRun ? await obsoleteByAnchors(tx, scope.systemId, page.deletes) : [];
+  for (const d of deletes)
+    changes.push({ changeType: "CSO_DELETED", csoId: d.id, anchor: d.anchor, sourceSystemId: scope.systemId });
+  counts.deleted = scope.dryRun ? page.deletes.length : deletes.length;
+
+  if (scope.dryRun) {
+    for (const o of inserts) changes.push({ changeType: "CSO_ADDED", anchor: o.anchor, sourceSystemId: scope.systemId });
+    await insertRunChanges(tx, scope.runId, changes);
+    return counts;
+  }
+
+  const insertedIds = await insertObjects(tx, scope.systemId, scope.runId, inserts);
+  for (const o of inserts)
+    changes.push({
+      changeType: "CSO_ADDED",
+      csoId: insertedIds.get(objectKey(o.objectType, o.anchor)) ?? null,
+      anchor: o.anchor,
+      sourceSystemId: scope.systemId,
+    });
+  await updateObjects(tx, scope.runId, updates);
+  const newIds = [...insertedIds.values()];
+  if (scope.full) await markSeen(tx, scope.runId, newIds);
+  await queueForSync(tx, scope.systemId, scope.runId, [...newIds, ...updates.map((u) => u.id), ...deletes.map((d) => d.id)]);
+  await insertRunChanges(tx, scope.runId, changes);
+  return counts;
+}

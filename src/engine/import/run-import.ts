@@ -1,0 +1,107 @@
+import type { ImportPage } from "../../connectors/connector.ts";
+import { insertRunChanges } from "../run-changes.ts";
+import type { OperationExecutor, RunContext } from "../run-context.ts";
+import { applyImportPage } from "./apply-page.ts";
+import { createImportContext, loadImportSchema } from "./context.ts";
+import { clearSeen, loadWatermark, queueForSync, saveWatermark, sweepUnseen } from "./store.ts";
+
+/** Where a resumed import continues: the connector's page position, or the sweep. */
+interface ImportCheckpoint {
+  phase: "import" | "sweep";
+  connector: unknown;
+  processed: number;
+  /** The watermark the connector reported on its last page, kept until the import is finished. */
+  watermark?: unknown;
+}
+
+const SWEEP_SLICE = 5000;
+
+/** FULL_IMPORT and DELTA_IMPORT: connector pages -> connector space, in bulk, one transaction per page. */
+export function createImportExecutor(mode: "full" | "delta"): OperationExecutor {
+  return async (ctx) => {
+    const saved = ctx.run.checkpoint as ImportCheckpoint | null;
+    let checkpoint: ImportCheckpoint = saved ?? { phase: "import", connector: null, processed: 0 };
+    const scope = {
+      systemId: ctx.system.id,
+      runId: ctx.run.id,
+      full: mode === "full",
+      dryRun: ctx.run.dryRun,
+      schema: await loadImportSchema(ctx.pool, ctx.system.id),
+    };
+
+    if (checkpoint.phase === "import") {
+      const connector = await ctx.connector();
+      const context = createImportContext(ctx.pool, ctx.system.id);
+      const pages: AsyncIterable<ImportPage> =
+        mode === "full"
+          ? connector.importFull(checkpoint.connector, context)
+          : connector.importDelta(await loadWatermark(ctx.pool, ctx.system.id), checkpoint.connector, context);
+      let batchNo = 0;
+      for await (const page of pages) {
+        batchNo++;
+        const processed = checkpoint.processed + page.objects.length + page.errors.length + page.deletes.length;
+        const next: ImportCheckpoint = {
+          phase: "import",
+          connector: page.checkpoint,
+          processed,
+          watermark: page.watermark !== undefined ? page.watermark : checkpoint.watermark,
+        };
+        await ctx.batch(async (tx) => {
+          const counts = await applyImportPage(tx, scope, page);
+          return {
+            counts,
+            processed,
+            total: page.total ?? null,
+            phase: "importing",
+            checkpoint: next,
+            events: [{ type: "batch processed", data: { batch: batchNo, ...counts } }],
+          };
+        });
+        checkpoint = next;
+      }
+      checkpoint = { ...checkpoint, phase: "sweep" };
+    }
+
+    if (mode === "full" && !scope.dryRun) await sweep(ctx, checkpoint);
+    await ctx.batch(async (tx) => {
+      if (mode === "full") await clearSeen(tx, ctx.run.id);
+      if (!scope.dryRun) await saveWatermark(tx, ctx.system.id, checkpoint.watermark ?? null, mode);
+      return { counts: {}, processed: checkpoint.processed, phase: "completing", checkpoint: { ...checkpoint, phase: "sweep" } };
+    });
+  };
+}
+
+/** Objects a full import did not see are gone from the source: obsolete, queued for sync. */
+async function sweep(ctx: RunContext, checkpoint: ImportCheckpoint) {
+  for (;;) {
+    let swept = 0;
+    await ctx.batch(async (tx) => {
+      const rows = await sweepUnseen(tx, ctx.system.id, ctx.run.id, SWEEP_SLICE);
+      swept = rows.length;
+      await queueForSync(
+        tx,
+        ctx.system.id,
+        ctx.run.id,
+        rows.map((r) => r.id),
+      );
+      await insertRunChanges(
+        tx,
+        ctx.run.id,
+        rows.map((r) => ({
+          changeType: "CSO_DELETED",
+          csoId: r.id,
+          anchor: r.anchor,
+          sourceSystemId: ctx.system.id,
+          message: "not seen by the full import",
+        })),
+      );
+      return {
+        counts: { deleted: rows.length },
+        processed: checkpoint.processed,
+        phase: "deleting obsolete",
+        checkpoint: { ...checkpoint, phase: "sweep" },
+      };
+    });
+    if (swept < SWEEP_SLICE) return;
+  }
+}

@@ -1,0 +1,171 @@
+import type pg from "pg";
+import type { Attributes } from "../../connectors/connector.ts";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export interface StoredObject {
+  id: string;
+  objectType: string;
+  anchor: string;
+  contentHash: string;
+  dn: string | null;
+  status: "NORMAL" | "OBSOLETE" | "PENDING_PROVISIONING";
+}
+
+export interface NewObject {
+  objectType: string;
+  anchor: string;
+  dn: string | null;
+  attributes: Attributes;
+  hash: string;
+}
+
+export const objectKey = (objectType: string, anchor: string) => `${objectType}\u0000${anchor}`;
+
+/** The stored rows of a page's objects, by (object type, anchor): one indexed query per page. */
+export async function lookupObjects(tx: Q, systemId: string, keys: { objectType: string; anchor: string }[]) {
+  const { rows } = await tx.query<{
+    id: string;
+    object_type: string;
+    anchor: string;
+    content_hash: string;
+    dn: string | null;
+    status: StoredObject["status"];
+  }>(
+    `SELECT c.id, c.object_type, c.anchor, c.content_hash, c.distinguished_name AS dn, c.status
+       FROM unnest($2::text[], $3::text[]) AS k(object_type, anchor)
+       JOIN connector_space_object c
+         ON c.connected_system_id = $1 AND c.object_type = k.object_type AND c.anchor = k.anchor`,
+    [systemId, keys.map((k) => k.objectType), keys.map((k) => k.anchor)],
+  );
+  return new Map(
+    rows.map((r) => [
+      objectKey(r.object_type, r.anchor),
+      { id: r.id, objectType: r.object_type, anchor: r.anchor, contentHash: r.content_hash, dn: r.dn, status: r.status },
+    ]),
+  );
+}
+
+export async function loadAttributes(tx: Q, ids: string[]): Promise<Map<string, Attributes>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await tx.query<{ id: string; attributes: Attributes }>(
+    "SELECT id, attributes FROM connector_space_object WHERE id = ANY($1::uuid[])",
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.attributes]));
+}
+
+/** Insert new objects; returns their ids by objectKey. */
+export async function insertObjects(tx: Q, systemId: string, runId: string, objects: NewObject[]): Promise<Map<string, string>> {
+  if (objects.length === 0) return new Map();
+  const { rows } = await tx.query<{ id: string; object_type: string; anchor: string }>(
+    `INSERT INTO connector_space_object
+       (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status, last_import_run_id, imported_at)
+     SELECT $1, t.object_type, t.anchor, t.dn, t.attrs::jsonb, t.hash, 'NORMAL', $2, now()
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(object_type, anchor, dn, attrs, hash)
+     RETURNING id, object_type, anchor`,
+    [
+      systemId,
+      runId,
+      objects.map((o) => o.objectType),
+      objects.map((o) => o.anchor),
+      objects.map((o) => o.dn),
+      objects.map((o) => JSON.stringify(o.attributes)),
+      objects.map((o) => o.hash),
+    ],
+  );
+  return new Map(rows.map((r) => [objectKey(r.object_type, r.anchor), r.id]));
+}
+
+/** Overwrite changed objects (and revive obsolete ones seen again). */
+export async function updateObjects(
+  tx: Q,
+  runId: string,
+  rows: { id: string; dn: string | null; attributes: Attributes; hash: string }[],
+) {
+  if (rows.length === 0) return;
+  await tx.query(
+    `UPDATE connector_space_object c
+        SET attributes = t.attrs::jsonb, content_hash = t.hash, distinguished_name = t.dn, status = 'NORMAL',
+            obsoleted_at = NULL, last_import_run_id = $1, imported_at = now(), updated_at = now()
+       FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS t(id, dn, attrs, hash)
+      WHERE c.id = t.id`,
+    [runId, rows.map((r) => r.id), rows.map((r) => r.dn), rows.map((r) => JSON.stringify(r.attributes)), rows.map((r) => r.hash)],
+  );
+}
+
+/** Record objects as seen by this run; returns the ids not seen before (the others are duplicates). */
+export async function markSeen(tx: Q, runId: string, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await tx.query<{ id: string }>(
+    `INSERT INTO import_seen (run_id, connector_space_object_id) SELECT $1, unnest($2::uuid[])
+     ON CONFLICT DO NOTHING RETURNING connector_space_object_id AS id`,
+    [runId, ids],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Queue objects for the next delta sync. */
+export async function queueForSync(tx: Q, systemId: string, runId: string, ids: string[]) {
+  if (ids.length === 0) return;
+  await tx.query(
+    "INSERT INTO cso_change (connected_system_id, connector_space_object_id, run_id) SELECT $1, unnest($2::uuid[]), $3",
+    [systemId, ids, runId],
+  );
+}
+
+/** Delta deletes: mark the named objects obsolete; returns the rows affected. */
+export async function obsoleteByAnchors(tx: Q, systemId: string, keys: { objectType: string; anchor: string }[]) {
+  if (keys.length === 0) return [];
+  const { rows } = await tx.query<{ id: string; anchor: string }>(
+    `UPDATE connector_space_object c SET status = 'OBSOLETE', obsoleted_at = now(), updated_at = now()
+       FROM unnest($2::text[], $3::text[]) AS k(object_type, anchor)
+      WHERE c.connected_system_id = $1 AND c.object_type = k.object_type AND c.anchor = k.anchor AND c.status = 'NORMAL'
+      RETURNING c.id, c.anchor`,
+    [systemId, keys.map((k) => k.objectType), keys.map((k) => k.anchor)],
+  );
+  return rows;
+}
+
+/**
+ * Full-import sweep, one slice at a time: objects of the system not seen by this run become
+ * obsolete. Placeholders awaiting provisioning are not the source's to delete.
+ */
+export async function sweepUnseen(tx: Q, systemId: string, runId: string, limit: number) {
+  const { rows } = await tx.query<{ id: string; anchor: string }>(
+    `UPDATE connector_space_object c SET status = 'OBSOLETE', obsoleted_at = now(), updated_at = now()
+      WHERE c.id IN (
+        SELECT o.id FROM connector_space_object o
+         WHERE o.connected_system_id = $1 AND o.status = 'NORMAL'
+           AND NOT EXISTS (SELECT 1 FROM import_seen s WHERE s.run_id = $2 AND s.connector_space_object_id = o.id)
+         LIMIT $3)
+      RETURNING c.id, c.anchor`,
+    [systemId, runId, limit],
+  );
+  return rows;
+}
+
+export async function clearSeen(tx: Q, runId: string) {
+  await tx.query("DELETE FROM import_seen WHERE run_id = $1", [runId]);
+}
+
+export async function saveWatermark(tx: Q, systemId: string, watermark: unknown, mode: "full" | "delta") {
+  await tx.query(
+    `INSERT INTO connector_import_state (id, connected_system_id, object_type, watermark, last_full_import_at, last_delta_import_at, updated_at)
+     VALUES (gen_random_uuid(), $1, '', $2::jsonb, CASE WHEN $3 = 'full' THEN now() END, CASE WHEN $3 = 'delta' THEN now() END, now())
+     ON CONFLICT (connected_system_id, object_type) DO UPDATE
+       SET watermark = EXCLUDED.watermark,
+           last_full_import_at = COALESCE(EXCLUDED.last_full_import_at, connector_import_state.last_full_import_at),
+           last_delta_import_at = COALESCE(EXCLUDED.last_delta_import_at, connector_import_state.last_delta_import_at),
+           updated_at = now()`,
+    [systemId, watermark === undefined ? null : JSON.stringify(watermark), mode],
+  );
+}
+
+export async function loadWatermark(q: Q, systemId: string): Promise<unknown | null> {
+  const { rows } = await q.query<{ watermark: unknown }>(
+    "SELECT watermark FROM connector_import_state WHERE connected_system_id = $1 AND object_type = ''",
+    [systemId],
+  );
+  return rows[0]?.watermark ?? null;
+}

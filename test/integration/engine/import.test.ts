@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ConnectorObject } from "../../../src/connectors/connector.ts";
+import { createImportExecutor } from "../../../src/engine/import/run-import.ts";
+import type { Services } from "../../../src/services.ts";
+import { ArrayConnector } from "../../fixtures/array-connector.ts";
+import { runEngine } from "../../helpers/engine-run.ts";
+import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+
+let services: Services;
+beforeAll(async () => {
+  services = await createTestServices();
+});
+afterAll(() => closeTestServices(services));
+
+const person = (i: number, extra: Record<string, string> = {}): ConnectorObject => ({
+  objectType: "person",
+  anchor: `E${String(i).padStart(4, "0")}`,
+  attributes: {
+    employeeId: `E${String(i).padStart(4, "0")}`,
+    givenName: `Given${i}`,
+    sn: `Sur${i}`,
+    age: String(20 + (i % 40)),
+    ...extra,
+  },
+});
+
+async function system(name: string) {
+  const sys = await services.systems.create({ name, kind: "CSV", config: { path: `/tmp/${name}.csv`, anchor: "employeeId" } });
+  return sys.id;
+}
+
+const csoRows = (systemId: string) =>
+  services.db.pool
+    .query(
+      "SELECT anchor, status, attributes, xmin::text AS xmin FROM connector_space_object WHERE connected_system_id = $1 ORDER BY anchor",
+      [systemId],
+    )
+    .then((r) => r.rows);
+
+describe("full and delta import into connector space", () => {
+  it("inserts every object, skips unchanged ones without a row write, updates changed ones, obsoletes unseen ones", async () => {
+    const id = await system("hr-full");
+    const source = new ArrayConnector(
+      Array.from({ length: 250 }, (_, i) => person(i)),
+      100,
+    );
+    const run1 = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    expect(run1).toMatchObject({ fetched: 250, created: 250, updated: 0, unchanged: 0, deleted: 0, failed: 0 });
+    const first = await csoRows(id);
+    expect(first).toHaveLength(250);
+    expect(
+      (await services.db.pool.query("SELECT count(*)::int AS n FROM cso_change WHERE connected_system_id = $1", [id])).rows[0].n,
+    ).toBe(250);
+
+    // Second import: same data -> no row touched (xmin unchanged).
+    const run2 = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    expect(run2).toMatchObject({ fetched: 250, created: 0, updated: 0, unchanged: 250, deleted: 0 });
+    expect((await csoRows(id)).map((r) => r.xmin)).toEqual(first.map((r) => r.xmin));
+
+    // Third: one changed, one gone, one new.
+    source.objects = [
+      ...source.objects.slice(1, 249).map((o) => (o.anchor === "E0005" ? person(5, { sn: "Changed" }) : o)),
+      person(900),
+    ];
+    const run3 = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    expect(run3).toMatchObject({ created: 1, updated: 1, deleted: 2, unchanged: 247 });
+    const rows = await csoRows(id);
+    expect(rows.filter((r) => r.status === "OBSOLETE").map((r) => r.anchor)).toEqual(["E0000", "E0249"]);
+    expect(rows.find((r) => r.anchor === "E0005").attributes.sn).toBe("Changed");
+    const change = await services.db.prisma.runChange.findFirstOrThrow({ where: { runId: run3.id, changeType: "CSO_UPDATED" } });
+    expect(change.attributeChanges).toEqual([{ attribute: "sn", before: "Sur5", after: "Changed" }]);
+    expect(await services.db.prisma.importSeen.count()).toBe(0);
+  });
+
+  it("applies a delta's adds, changes and deletes and stores the watermark", async () => {
+    const id = await system("hr-delta");
+    const source = new ArrayConnector(
+      Array.from({ length: 20 }, (_, i) => person(i)),
+      10,
+    );
+    await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    source.setDelta({ objects: [person(3, { sn: "New" }), person(50)], deletes: [{ objectType: "person", anchor: "E0007" }] });
+    const run = await runEngine(services, {
+      systemId: id,
+      profile: "DELTA_IMPORT",
+      executor: createImportExecutor("delta"),
+      connector: source,
+    });
+    expect(run).toMatchObject({ created: 1, updated: 1, deleted: 1 });
+    const rows = await csoRows(id);
+    expect(rows.find((r) => r.anchor === "E0007").status).toBe("OBSOLETE");
+    expect(rows.find((r) => r.anchor === "E0050").status).toBe("NORMAL");
+    const state = await services.db.prisma.connectorImportState.findFirstOrThrow({ where: { connectedSystemId: id } });
+    expect(state.watermark).toEqual({ at: "delta" });
+  });
+
+  it("records invalid records with a located reason and imports the rest", async () => {
+    const id = await system("hr-bad");
+    await services.db.prisma.objectType.create({
+      data: {
+        connectedSystemId: id,
+        name: "person",
+        anchorAttribute: "employeeId",
+        attributes: {
+          create: [
+            { name: "employeeId", required: true },
+            { name: "sn", required: true },
+            { name: "age", type: "INTEGER" },
+          ],
+        },
+      },
+    });
+    const objects = [
+      person(1),
+      { ...person(2), anchor: "" },
+      person(3, { sn: "" }),
+      person(4, { age: "old" }),
+      person(5),
+      person(5),
+    ];
+    const run = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: new ArrayConnector(objects, 10),
+    });
+    expect(run).toMatchObject({ fetched: 6, created: 2, failed: 4 });
+    const errors = await services.db.prisma.runChange.findMany({
+      where: { runId: run.id, changeType: "RECORD_ERROR" },
+      orderBy: { id: "asc" },
+    });
+    expect(errors.map((e) => e.message)).toEqual([
+      "missing anchor",
+      "required attribute sn is missing",
+      'attribute age must be integer, got "old"',
+      "anchor E0005 appears more than once",
+    ]);
+    expect(errors[2]?.location).toBe("person/E0004");
+  });
+
+  it("resumes a crashed full import from its checkpoint without duplicates or losses", async () => {
+    const id = await system("hr-crash");
+    const source = new ArrayConnector(
+      Array.from({ length: 500 }, (_, i) => person(i)),
+      100,
+    );
+    await expect(
+      runEngine(services, {
+        systemId: id,
+        profile: "FULL_IMPORT",
+        executor: createImportExecutor("full"),
+        connector: source,
+        crashAfterBatches: 2,
+      }),
+    ).rejects.toThrow("simulated crash");
+    const crashed = await services.db.prisma.run.findFirstOrThrow({ where: { connectedSystemId: id } });
+    expect(crashed.created).toBe(200);
+    const resumed = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+      runId: crashed.id,
+    });
+    expect(resumed).toMatchObject({ created: 500, failed: 0, deleted: 0 });
+    expect(await csoRows(id)).toHaveLength(500);
+  });
+});
