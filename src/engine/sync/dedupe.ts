@@ -1,0 +1,90 @@
+import type pg from "pg";
+import type { FlowValue } from "../expressions.ts";
+import { dedupeSpec, normaliseKey, similarity, soundex } from "./keys.ts";
+import type { InboundRule } from "./rules.ts";
+import { findKeyHolders, loadMetaverseObjects, lookupKey, type SyncObject } from "./store.ts";
+
+export interface ProjectedInBatch {
+  mvoId: string;
+  cso: SyncObject;
+  rule: InboundRule;
+  joinValues: string[][];
+  dedupeValues?: Map<string, string[]>;
+}
+
+const asStrings = (v: FlowValue): string[] => (v === null ? [] : (Array.isArray(v) ? v : [v]).map(String));
+
+async function dedupeValues(item: { cso: SyncObject; rule: InboundRule }): Promise<Map<string, string[]>> {
+  const keys = new Set(item.rule.deduplication?.keys ?? []);
+  const values = new Map<string, string[]>();
+  for (const flow of item.rule.flows)
+    if (keys.has(flow.target)) values.set(flow.target, asStrings(await flow.compute(item.cso.attributes)));
+  return values;
+}
+
+function matches(match: "exact" | "fuzzy" | "phonetic", threshold: number, a: string, b: string) {
+  if (match === "phonetic") return soundex(a) !== "" && soundex(a) === soundex(b);
+  if (match === "fuzzy") return similarity(a, b) >= threshold;
+  return normaliseKey(a) === normaliseKey(b);
+}
+
+/**
+ * Is this object, about to be projected, the same identity as one already in the metaverse or
+ * projected earlier in the batch? Same join key within the batch always counts; the rule's
+ * deduplication keys add exact, phonetic (Soundex) or fuzzy (normalised Levenshtein) matching.
+ */
+export async function findDuplicate(
+  tx: Pick<pg.PoolClient, "query">,
+  cso: SyncObject,
+  rule: InboundRule,
+  joinValues: string[][],
+  projected: ProjectedInBatch[],
+): Promise<{ mvoId: string; reason: string } | null> {
+  const mine = new Set(
+    joinValues.flatMap((values, level) => values.map((v) => `${rule.joinRules[level]?.metaverseAttribute}=${v}`)),
+  );
+  for (const other of projected) {
+    if (other.rule.metaverseType !== rule.metaverseType) continue;
+    const shared = other.joinValues
+      .flatMap((values, level) => values.map((v) => `${other.rule.joinRules[level]?.metaverseAttribute}=${v}`))
+      .find((k) => mine.has(k));
+    if (shared) return { mvoId: other.mvoId, reason: `same ${shared.split("=")[0]} as ${other.cso.anchor} in this batch` };
+  }
+
+  const config = rule.deduplication;
+  if (!config) return null;
+  const values = await dedupeValues({ cso, rule });
+  for (const other of projected) {
+    if (other.rule.id !== rule.id) continue;
+    other.dedupeValues ??= await dedupeValues(other);
+    for (const [attribute, mineValues] of values)
+      for (const a of mineValues)
+        for (const b of other.dedupeValues.get(attribute) ?? [])
+          if (matches(config.match, config.threshold, a, b))
+            return { mvoId: other.mvoId, reason: `${config.match} match on ${attribute} with ${other.cso.anchor}` };
+  }
+
+  const lookups = [...values].flatMap(([attribute, vs]) => {
+    const spec = dedupeSpec(config.match, attribute);
+    return vs.map((v) => ({
+      type: rule.metaverseType,
+      attribute: spec.keyName,
+      value: spec.derive(v),
+      source: v,
+      field: attribute,
+    }));
+  });
+  const holders = await findKeyHolders(tx, cso.systemId, lookups);
+  const candidates = lookups.flatMap((l) =>
+    (holders.get(lookupKey(l.type, l.attribute, l.value)) ?? []).map((h) => ({ ...l, mvoId: h.mvoId })),
+  );
+  if (!candidates.length) return null;
+  if (config.match !== "fuzzy")
+    return { mvoId: candidates[0]!.mvoId, reason: `${config.match} match on ${candidates[0]!.field}` };
+  const stored = await loadMetaverseObjects(tx, [...new Set(candidates.map((c) => c.mvoId))]);
+  for (const c of candidates)
+    for (const value of asStrings(stored.get(c.mvoId)?.attributes[c.field] ?? null))
+      if (similarity(c.source, value) >= config.threshold)
+        return { mvoId: c.mvoId, reason: `fuzzy match on ${c.field} (${value})` };
+  return null;
+}

@@ -1,0 +1,139 @@
+import type { Attributes } from "../../connectors/connector.ts";
+import type { FlowValue } from "../expressions.ts";
+import type { ConflictStrategy } from "../rule-config.ts";
+import type { InboundRule } from "./rules.ts";
+
+/** A connector space object joined to the metaverse object, with the rule that flows it. */
+export interface Contributor {
+  csoId: string;
+  systemId: string;
+  rule: InboundRule;
+  attributes: Attributes;
+  joinedAt: number;
+  importedAt: number;
+}
+
+/** Who set an attribute: read by precedence decisions, loop prevention and history. */
+export interface Contribution {
+  systemId: string;
+  ruleId: string;
+  runId: string;
+  precedence: number;
+}
+
+export interface FieldConflict {
+  attribute: string;
+  strategy: ConflictStrategy;
+  candidates: { systemId: string; csoId: string; value: FlowValue }[];
+  winner: { systemId: string; value: FlowValue } | null;
+}
+
+export interface MergeResult {
+  attributes: Record<string, FlowValue>;
+  contributions: Record<string, Contribution>;
+  conflicts: FieldConflict[];
+}
+
+interface Candidate {
+  contributor: Contributor;
+  value: FlowValue;
+  completeness: number;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const filled = (attributes: Attributes) =>
+  Object.values(attributes).filter((v) => v !== null && v !== "" && !(Array.isArray(v) && !v.length)).length;
+
+/**
+ * The metaverse object's attributes recomputed from every joined connector: for each attribute
+ * the lowest precedence number that has a value wins (ties: deduplication strategy, then first
+ * joined). Different values from several sources are a field conflict, resolved by the strategy
+ * of the highest-precedence rule and reported.
+ */
+export async function mergeMetaverseObject(
+  current: { attributes: Record<string, FlowValue>; contributions: Record<string, Contribution> },
+  contributors: Contributor[],
+  options: { creating: boolean; runId: string; syncingSystemId: string },
+): Promise<MergeResult> {
+  const byAttribute = new Map<string, Candidate[]>();
+  for (const contributor of contributors) {
+    for (const flow of contributor.rule.flows) {
+      let value: FlowValue;
+      const owned = current.contributions[flow.target]?.systemId === contributor.systemId;
+      if (flow.initialOnly && !options.creating && (current.attributes[flow.target] ?? null) !== null)
+        value = owned ? (current.attributes[flow.target] ?? null) : null;
+      else value = await flow.compute(contributor.attributes);
+      if (value === null) continue;
+      let list = byAttribute.get(flow.target);
+      if (!list) byAttribute.set(flow.target, (list = []));
+      list.push({ contributor, value, completeness: filled(contributor.attributes) });
+    }
+  }
+
+  const attributes: Record<string, FlowValue> = {};
+  const contributions: Record<string, Contribution> = {};
+  const conflicts: FieldConflict[] = [];
+  for (const [attribute, candidates] of byAttribute) {
+    candidates.sort((a, b) => order(a, b));
+    const first = candidates[0]!;
+    const strategy: ConflictStrategy = first.contributor.rule.conflictStrategy ?? "precedence";
+    const distinct = new Set(candidates.map((c) => JSON.stringify(c.value)));
+    let winner: Candidate | null = first;
+    if (distinct.size > 1 && candidates.some((c) => c.contributor.systemId !== first.contributor.systemId)) {
+      winner = resolve(strategy, candidates, current.attributes[attribute] ?? null, options.syncingSystemId);
+      conflicts.push({
+        attribute,
+        strategy,
+        candidates: candidates.map((c) => ({ systemId: c.contributor.systemId, csoId: c.contributor.csoId, value: c.value })),
+        winner: winner ? { systemId: winner.contributor.systemId, value: winner.value } : null,
+      });
+    }
+    if (!winner) {
+      // manual: the current value stays until someone decides.
+      if (current.attributes[attribute] !== undefined) {
+        attributes[attribute] = current.attributes[attribute] ?? null;
+        if (current.contributions[attribute]) contributions[attribute] = current.contributions[attribute];
+      }
+      continue;
+    }
+    attributes[attribute] = winner.value;
+    const previous = current.contributions[attribute];
+    const unchanged =
+      same(current.attributes[attribute] ?? null, winner.value) && previous?.systemId === winner.contributor.systemId;
+    contributions[attribute] = {
+      systemId: winner.contributor.systemId,
+      ruleId: winner.contributor.rule.id,
+      precedence: winner.contributor.rule.precedence,
+      runId: unchanged && previous ? previous.runId : options.runId,
+    };
+  }
+  return { attributes, contributions, conflicts };
+}
+
+function order(a: Candidate, b: Candidate): number {
+  if (a.contributor.rule.precedence !== b.contributor.rule.precedence)
+    return a.contributor.rule.precedence - b.contributor.rule.precedence;
+  if (a.contributor.systemId === b.contributor.systemId && a.contributor.rule.deduplication?.strategy === "keep_most_complete")
+    if (a.completeness !== b.completeness) return b.completeness - a.completeness;
+  return a.contributor.joinedAt - b.contributor.joinedAt;
+}
+
+function resolve(
+  strategy: ConflictStrategy,
+  candidates: Candidate[],
+  currentValue: FlowValue,
+  syncingSystemId: string,
+): Candidate | null {
+  switch (strategy) {
+    case "newest_wins":
+      return candidates.reduce((best, c) => (c.contributor.importedAt > best.contributor.importedAt ? c : best));
+    case "source_wins":
+      return candidates.find((c) => c.contributor.systemId === syncingSystemId) ?? candidates[0]!;
+    case "target_wins":
+      return candidates.find((c) => same(c.value, currentValue)) ?? candidates[0]!;
+    case "manual":
+      return currentValue === null ? candidates[0]! : (candidates.find((c) => same(c.value, currentValue)) ?? null);
+    default:
+      return candidates[0]!;
+  }
+}

@@ -1,0 +1,222 @@
+import type pg from "pg";
+import { canonicalJson } from "../../util/canonical-json.ts";
+import { contentHash } from "../hash.ts";
+import type { RunChangeRow } from "../run-changes.ts";
+import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
+import { type InboundRule, ruleFor } from "./rules.ts";
+import { loadConnectors, loadMetaverseObjects, type MetaverseRow, type MetaverseWrite, type SyncObject } from "./store.ts";
+import type { LinkChange, SyncScope } from "./sync-batch.ts";
+
+export interface RecomputeResult {
+  writes: MetaverseWrite[];
+  changes: RunChangeRow[];
+  changedMvoIds: Set<string>;
+  created: number;
+  updated: number;
+  deleted: number;
+  failed: number;
+}
+
+const displayNameOf = (a: MergeResult["attributes"]) => {
+  const pick = (k: string) => (typeof a[k] === "string" ? (a[k] as string) : null);
+  return pick("displayName") ?? pick("cn") ?? ([pick("givenName"), pick("sn")].filter(Boolean).join(" ") || null);
+};
+
+/**
+ * Recompute every metaverse object the batch touched from all of its connectors (after this
+ * batch's joins and disconnections), apply deletion rules, and describe each change with the
+ * rule and source behind every attribute.
+ */
+export async function recomputeMetaverseObjects(
+  tx: Pick<pg.PoolClient, "query">,
+  scope: SyncScope,
+  links: LinkChange[],
+  reflow: Set<string>,
+): Promise<RecomputeResult> {
+  const result: RecomputeResult = {
+    writes: [],
+    changes: [],
+    changedMvoIds: new Set(),
+    created: 0,
+    updated: 0,
+    deleted: 0,
+    failed: 0,
+  };
+  const projected = new Map(links.filter((l) => l.kind === "PROJECTED").map((l) => [l.mvoId!, l]));
+  const existingIds = new Set(reflow);
+  for (const l of links) {
+    if (l.mvoId && l.kind !== "PROJECTED") existingIds.add(l.mvoId);
+    if (l.previousMvoId) existingIds.add(l.previousMvoId);
+  }
+  const current = await loadMetaverseObjects(tx, [...existingIds]);
+  const connectors = groupConnectors(await loadConnectors(tx, [...existingIds]), links);
+
+  for (const l of links) {
+    const base = {
+      csoId: l.cso.id,
+      anchor: l.cso.anchor,
+      syncRuleId: l.rule?.id ?? null,
+      sourceSystemId: scope.systemId,
+      message: l.reason ?? null,
+    };
+    if (l.kind !== "PROJECTED") result.changes.push({ ...base, changeType: l.kind, mvoId: l.mvoId ?? l.previousMvoId ?? null });
+  }
+
+  for (const mvoId of [...existingIds, ...projected.keys()]) {
+    const link = projected.get(mvoId);
+    const before: MetaverseRow | undefined = current.get(mvoId);
+    const mvo: MetaverseRow = before ?? {
+      id: mvoId,
+      type: link?.rule?.metaverseType ?? "",
+      status: "ACTIVE",
+      attributes: {},
+      contributions: {},
+      deletionDueAt: null,
+    };
+    const joinedHere = links.some((l) => l.mvoId === mvoId && l.kind !== "DISCONNECTED");
+    if (mvo.status === "DELETED" && !joinedHere) continue;
+    const members = connectors.get(mvoId) ?? [];
+
+    let merged: MergeResult;
+    try {
+      const contributors = await contributorsOf(scope.rules, mvo.type, members);
+      merged = await mergeMetaverseObject(mvo, contributors, {
+        creating: !before,
+        runId: scope.runId,
+        syncingSystemId: scope.systemId,
+      });
+    } catch (e) {
+      result.failed++;
+      result.changes.push({
+        changeType: "RECORD_ERROR",
+        mvoId,
+        errorCode: "EXPRESSION_FAILED",
+        message: (e as Error).message,
+        sourceSystemId: scope.systemId,
+      });
+      continue;
+    }
+
+    let status = mvo.status;
+    let deletionDueAt = mvo.deletionDueAt;
+    const leaving = links.filter((l) => l.kind === "DISCONNECTED" && l.previousMvoId === mvoId);
+    const inbound = members.filter((m) => m.joinType !== "PROVISIONED");
+    for (const l of leaving) {
+      const rule = l.rule;
+      const due =
+        rule?.mvoDeletionRule === "WHEN_AUTHORITATIVE_SOURCE_DISCONNECTS" ||
+        (rule?.mvoDeletionRule === "WHEN_LAST_CONNECTOR_DISCONNECTS" && inbound.length === 0);
+      if (!due || status === "DELETED") continue;
+      const grace = rule?.mvoDeletionGraceSeconds ?? 0;
+      status = grace > 0 ? "PENDING_DELETION" : "DELETED";
+      deletionDueAt = grace > 0 ? new Date(Date.now() + grace * 1000) : null;
+      result.changes.push({
+        changeType: grace > 0 ? "MVO_DELETION_SCHEDULED" : "MVO_DELETED",
+        mvoId,
+        csoId: l.cso.id,
+        syncRuleId: rule?.id ?? null,
+        sourceSystemId: scope.systemId,
+        message: `${rule?.mvoDeletionRule}${grace > 0 ? `; deletion due ${deletionDueAt?.toISOString()}` : ""}`,
+      });
+    }
+    if (mvo.status === "PENDING_DELETION" && status === "PENDING_DELETION" && joinedHere && inbound.length > 0) {
+      status = "ACTIVE";
+      deletionDueAt = null;
+      result.changes.push({
+        changeType: "MVO_DELETION_CANCELLED",
+        mvoId,
+        sourceSystemId: scope.systemId,
+        message: "a connector joined again",
+      });
+    }
+
+    const attributes = status === "DELETED" ? mvo.attributes : merged.attributes;
+    const changed = !before || status !== mvo.status || canonicalJson(attributes) !== canonicalJson(mvo.attributes);
+    if (!changed) continue;
+
+    result.changedMvoIds.add(mvoId);
+    const diffs = attributeDiffs(mvo, attributes, merged.contributions);
+    if (!before) {
+      result.created++;
+      result.changes.push({
+        changeType: "PROJECTED",
+        csoId: link?.cso.id,
+        anchor: link?.cso.anchor,
+        mvoId,
+        syncRuleId: link?.rule?.id,
+        sourceSystemId: scope.systemId,
+        attributeChanges: diffs,
+      });
+    } else if (status === "DELETED" || status === "PENDING_DELETION") result.deleted += mvo.status === status ? 0 : 1;
+    else {
+      result.updated++;
+      if (diffs.length)
+        result.changes.push({ changeType: "MVO_UPDATED", mvoId, sourceSystemId: scope.systemId, attributeChanges: diffs });
+    }
+    for (const c of merged.conflicts)
+      result.changes.push({
+        changeType: "CONFLICT_RESOLVED",
+        mvoId,
+        sourceSystemId: scope.systemId,
+        attributeChanges: c,
+        message: `${c.attribute}: ${c.strategy}`,
+      });
+    result.writes.push({
+      id: mvoId,
+      type: mvo.type,
+      status,
+      attributes,
+      contributions: status === "DELETED" ? mvo.contributions : merged.contributions,
+      displayName: displayNameOf(attributes),
+      hash: contentHash(attributes as never),
+      deletionDueAt,
+    });
+  }
+  return result;
+}
+
+/** Stored connectors per metaverse object, with this batch's link changes applied. */
+function groupConnectors(stored: SyncObject[], links: LinkChange[]) {
+  const leaving = new Set(links.filter((l) => l.kind === "DISCONNECTED").map((l) => l.cso.id));
+  const groups = new Map<string, SyncObject[]>();
+  const add = (mvoId: string, cso: SyncObject) => {
+    const list = groups.get(mvoId) ?? [];
+    if (!list.some((c) => c.id === cso.id)) list.push(cso);
+    groups.set(mvoId, list);
+  };
+  for (const c of stored) if (c.mvoId && !leaving.has(c.id) && c.status === "NORMAL") add(c.mvoId, c);
+  for (const l of links)
+    if (l.mvoId && l.kind !== "DISCONNECTED")
+      add(l.mvoId, { ...l.cso, mvoId: l.mvoId, joinType: l.joinType, joinedAt: Date.now() });
+  return groups;
+}
+
+async function contributorsOf(rules: InboundRule[], type: string, members: SyncObject[]): Promise<Contributor[]> {
+  const contributors: Contributor[] = [];
+  for (const m of members) {
+    const rule = await ruleFor(rules, m.systemId, m.objectType, m.attributes);
+    if (rule && rule.metaverseType === type)
+      contributors.push({
+        csoId: m.id,
+        systemId: m.systemId,
+        rule,
+        attributes: m.attributes,
+        joinedAt: m.joinedAt,
+        importedAt: m.importedAt,
+      });
+  }
+  return contributors;
+}
+
+/** [{ attribute, before, after, syncRuleId, sourceSystemId }]: who set (or removed) each value. */
+function attributeDiffs(mvo: MetaverseRow, after: MergeResult["attributes"], contributions: MergeResult["contributions"]) {
+  const diffs: Record<string, unknown>[] = [];
+  for (const attribute of new Set([...Object.keys(mvo.attributes), ...Object.keys(after)])) {
+    const b = mvo.attributes[attribute] ?? null;
+    const a = after[attribute] ?? null;
+    if (canonicalJson(a) === canonicalJson(b)) continue;
+    const by = contributions[attribute] ?? mvo.contributions[attribute];
+    diffs.push({ attribute, before: b, after: a, syncRuleId: by?.ruleId ?? null, sourceSystemId: by?.systemId ?? null });
+  }
+  return diffs;
+}

@@ -1,0 +1,136 @@
+import type pg from "pg";
+import type { Attributes } from "../../connectors/connector.ts";
+import { type CompiledExpression, compileExpression, type FlowValue, toFlowValue } from "../expressions.ts";
+import {
+  type AttributeFlow,
+  AttributeFlowSchema,
+  type ConflictStrategy,
+  type Deduplication,
+  DeduplicationSchema,
+  type JoinRule,
+  JoinRuleSchema,
+} from "../rule-config.ts";
+import { normaliseKey } from "./keys.ts";
+
+export interface CompiledFlow {
+  target: string;
+  initialOnly: boolean;
+  compute(attributes: Attributes): Promise<FlowValue>;
+}
+
+export interface CompiledJoinRule {
+  metaverseAttribute: string;
+  values(attributes: Attributes): Promise<string[]>;
+}
+
+export interface InboundRule {
+  id: string;
+  name: string;
+  systemId: string;
+  objectType: string;
+  metaverseType: string;
+  precedence: number;
+  projectToMetaverse: boolean;
+  mvoDeletionRule: "MANUAL" | "WHEN_LAST_CONNECTOR_DISCONNECTS" | "WHEN_AUTHORITATIVE_SOURCE_DISCONNECTS";
+  mvoDeletionGraceSeconds: number;
+  conflictStrategy: ConflictStrategy | null;
+  deduplication: Deduplication | null;
+  inScope(attributes: Attributes): Promise<boolean>;
+  joinRules: CompiledJoinRule[];
+  flows: CompiledFlow[];
+}
+
+const plainName = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** Expressions see absent attributes, not nulls: `givenName & ' ' & sn` must not print "null". */
+function present(attributes: Attributes): Attributes {
+  const out: Attributes = {};
+  for (const [k, v] of Object.entries(attributes)) if (v !== null) out[k] = v;
+  return out;
+}
+
+function compileValue(source: string): (attributes: Attributes) => Promise<unknown> {
+  // A bare attribute name is a copy: no expression engine on the hot path.
+  if (plainName.test(source)) return async (attributes) => attributes[source];
+  const expression: CompiledExpression = compileExpression(source);
+  return (attributes) => expression.evaluate(present(attributes));
+}
+
+function compileFlow(flow: AttributeFlow): CompiledFlow {
+  const compute = flow.source !== undefined ? compileValue(flow.source) : compileExpressionValue(flow.expression ?? "");
+  return { target: flow.target, initialOnly: flow.initialOnly ?? false, compute: async (a) => toFlowValue(await compute(a)) };
+}
+
+function compileExpressionValue(source: string) {
+  const expression = compileExpression(source);
+  return (attributes: Attributes) => expression.evaluate(present(attributes), { n: 1 });
+}
+
+function compileJoin(rule: JoinRule): CompiledJoinRule {
+  const compute = compileValue(rule.source);
+  return {
+    metaverseAttribute: rule.metaverseAttribute,
+    async values(attributes) {
+      const value = toFlowValue(await compute(attributes));
+      if (value === null) return [];
+      return (Array.isArray(value) ? value : [value]).map(normaliseKey);
+    },
+  };
+}
+
+interface RuleRow {
+  id: string;
+  name: string;
+  connected_system_id: string;
+  object_type: string;
+  metaverse_object_type: string;
+  scope: string | null;
+  join_rules: unknown;
+  project_to_metaverse: boolean;
+  precedence: number;
+  attribute_flows: unknown;
+  mvo_deletion_rule: InboundRule["mvoDeletionRule"];
+  mvo_deletion_grace_seconds: number;
+  deduplication: unknown;
+  conflict_strategy: ConflictStrategy | null;
+}
+
+/**
+ * Every enabled inbound rule of every system, compiled once per run: a sync recomputes a
+ * metaverse object from all its connectors, so it needs the other systems' rules too.
+ */
+export async function loadInboundRules(pool: Pick<pg.Pool, "query">): Promise<InboundRule[]> {
+  const { rows } = await pool.query<RuleRow>(
+    `SELECT id, name, connected_system_id, object_type, metaverse_object_type, scope, join_rules, project_to_metaverse,
+            precedence, attribute_flows, mvo_deletion_rule, mvo_deletion_grace_seconds, deduplication, conflict_strategy
+       FROM sync_rule WHERE direction = 'INBOUND' AND enabled ORDER BY precedence, name`,
+  );
+  return rows.map((r) => {
+    const scope = r.scope ? compileExpression(r.scope) : null;
+    return {
+      id: r.id,
+      name: r.name,
+      systemId: r.connected_system_id,
+      objectType: r.object_type,
+      metaverseType: r.metaverse_object_type,
+      precedence: r.precedence,
+      projectToMetaverse: r.project_to_metaverse,
+      mvoDeletionRule: r.mvo_deletion_rule,
+      mvoDeletionGraceSeconds: r.mvo_deletion_grace_seconds,
+      conflictStrategy: r.conflict_strategy,
+      deduplication: r.deduplication ? DeduplicationSchema.parse(r.deduplication) : null,
+      inScope: async (attributes) => (scope ? Boolean(await scope.evaluate(present(attributes))) : true),
+      joinRules: JoinRuleSchema.array().parse(r.join_rules).map(compileJoin),
+      flows: AttributeFlowSchema.array().parse(r.attribute_flows).map(compileFlow),
+    };
+  });
+}
+
+/** The first rule of `systemId` for the object's type whose scope includes it. */
+export async function ruleFor(rules: InboundRule[], systemId: string, objectType: string, attributes: Attributes) {
+  for (const rule of rules) {
+    if (rule.systemId !== systemId || rule.objectType !== objectType) continue;
+    if (await rule.inScope(attributes)) return rule;
+  }
+  return null;
+}

@@ -1,0 +1,128 @@
+import type pg from "pg";
+import { insertRunChanges } from "../run-changes.ts";
+import type { OperationExecutor, RunContext } from "../run-context.ts";
+import { type KeySpec, keySpecs } from "./keys.ts";
+import { loadInboundRules } from "./rules.ts";
+import {
+  deleteCsoChanges,
+  dueDeletions,
+  maxCsoChangeId,
+  nextDeltaSyncPage,
+  nextFullSyncPage,
+  queueOutbound,
+  type SyncObject,
+} from "./store.ts";
+import { type SyncScope, syncBatch } from "./sync-batch.ts";
+
+const BATCH = 1000;
+
+interface SyncCheckpoint {
+  /** FULL_SYNC: last connector space object id done. */
+  afterId: string | null;
+  /** DELTA_SYNC: last cso_change id done. */
+  afterChangeId: string;
+  /** FULL_SYNC: the change queue up to here is covered by this run. */
+  coveredChangeId: string;
+  processed: number;
+  dueDone: boolean;
+}
+
+/** FULL_SYNC (every object of the system) and DELTA_SYNC (the queued changes only). */
+export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
+  return async (ctx) => {
+    const rules = await loadInboundRules(ctx.pool);
+    const scope: SyncScope = {
+      runId: ctx.run.id,
+      systemId: ctx.system.id,
+      dryRun: ctx.run.dryRun,
+      rules,
+      keySpecs: keySpecs(rules),
+    };
+    let cp: SyncCheckpoint = (ctx.run.checkpoint as SyncCheckpoint | null) ?? {
+      afterId: null,
+      afterChangeId: "0",
+      coveredChangeId: await maxCsoChangeId(ctx.pool, ctx.system.id),
+      processed: 0,
+      dueDone: false,
+    };
+    if (!cp.dueDone) {
+      if (!scope.dryRun) await indexMissingKeys(ctx.pool, scope.keySpecs);
+      await ctx.batch(async (tx) => {
+        const deleted = await applyDueDeletions(tx, scope);
+        cp = { ...cp, dueDone: true };
+        return { counts: { deleted }, processed: cp.processed, phase: "due deletions", checkpoint: cp };
+      });
+    }
+    for (;;) {
+      let done = false;
+      await ctx.batch(async (tx) => {
+        let objects: SyncObject[];
+        let next: SyncCheckpoint;
+        if (mode === "full") {
+          objects = await nextFullSyncPage(tx, ctx.system.id, cp.afterId, BATCH);
+          next = { ...cp, afterId: objects.at(-1)?.id ?? cp.afterId };
+        } else {
+          const page = await nextDeltaSyncPage(tx, ctx.system.id, cp.afterChangeId, BATCH);
+          objects = page?.objects ?? [];
+          next = { ...cp, afterChangeId: page?.maxChangeId ?? cp.afterChangeId };
+          if (page && !scope.dryRun) await deleteCsoChanges(tx, ctx.system.id, page.maxChangeId);
+          done = !page;
+        }
+        if (mode === "full") done = objects.length < BATCH;
+        const counts = objects.length ? await syncBatch(tx, scope, objects) : {};
+        if (done && mode === "full" && !scope.dryRun) await deleteCsoChanges(tx, ctx.system.id, cp.coveredChangeId);
+        next.processed = cp.processed + objects.length;
+        cp = next;
+        return {
+          counts,
+          processed: cp.processed,
+          phase: "syncing",
+          checkpoint: cp,
+          events: [{ type: "batch processed", data: { objects: objects.length, ...counts } }],
+        };
+      });
+      if (done) return;
+    }
+  };
+}
+
+/** Identities whose deletion grace period ended: deleted now, queued for deprovisioning. */
+async function applyDueDeletions(tx: pg.PoolClient, scope: SyncScope): Promise<number> {
+  const ids = await dueDeletions(tx, 10_000);
+  if (ids.length === 0) return 0;
+  if (!scope.dryRun) {
+    await tx.query(
+      "UPDATE metaverse_object SET status = 'DELETED', deletion_due_at = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
+      [ids],
+    );
+    await tx.query("DELETE FROM metaverse_key WHERE metaverse_object_id = ANY($1::uuid[])", [ids]);
+    await queueOutbound(tx, scope.runId, ids);
+  }
+  await insertRunChanges(
+    tx,
+    scope.runId,
+    ids.map((mvoId) => ({ changeType: "MVO_DELETED", mvoId, message: "deletion grace period ended" })),
+  );
+  return ids.length;
+}
+
+/**
+ * A join rule added after identities exist needs their keys: index exact keys of attributes
+ * that have none yet, straight from the stored documents.
+ */
+async function indexMissingKeys(pool: RunContext["pool"], specs: Map<string, KeySpec[]>) {
+  for (const [type, list] of specs)
+    for (const spec of list) {
+      if (spec.keyName.startsWith("~")) continue;
+      await pool.query(
+        `INSERT INTO metaverse_key (metaverse_object_id, type, attribute, value)
+         SELECT m.id, m.type, $2, lower(trim(v.value))
+           FROM metaverse_object m
+           CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(m.attributes->$2) WHEN 'array' THEN m.attributes->$2 ELSE jsonb_build_array(m.attributes->$2) END) AS v(value)
+          WHERE m.type = $1 AND m.status <> 'DELETED' AND m.attributes ? $2
+            AND NOT EXISTS (SELECT 1 FROM metaverse_key k WHERE k.type = $1 AND k.attribute = $2)
+         ON CONFLICT DO NOTHING`,
+        [type, spec.keyName],
+      );
+    }
+}

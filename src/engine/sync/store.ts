@@ -1,0 +1,237 @@
+import type pg from "pg";
+import type { Attributes } from "../../connectors/connector.ts";
+import type { FlowValue } from "../expressions.ts";
+import type { Contribution } from "./merge.ts";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export interface SyncObject {
+  id: string;
+  systemId: string;
+  objectType: string;
+  anchor: string;
+  status: "NORMAL" | "OBSOLETE" | "PENDING_PROVISIONING";
+  joinType: "PROJECTED" | "JOINED" | "PROVISIONED" | null;
+  mvoId: string | null;
+  attributes: Attributes;
+  joinedAt: number;
+  importedAt: number;
+}
+
+export interface MetaverseRow {
+  id: string;
+  type: string;
+  status: "ACTIVE" | "PENDING_DELETION" | "DELETED";
+  attributes: Record<string, FlowValue>;
+  contributions: Record<string, Contribution>;
+  deletionDueAt: Date | null;
+}
+
+const CSO_COLUMNS = `id, connected_system_id, object_type, anchor, status, join_type, metaverse_object_id, attributes,
+  extract(epoch from coalesce(joined_at, created_at)) * 1000 AS joined_ms, extract(epoch from coalesce(imported_at, updated_at)) * 1000 AS imported_ms`;
+
+interface CsoRow {
+  id: string;
+  connected_system_id: string;
+  object_type: string;
+  anchor: string;
+  status: SyncObject["status"];
+  join_type: SyncObject["joinType"];
+  metaverse_object_id: string | null;
+  attributes: Attributes;
+  joined_ms: string;
+  imported_ms: string;
+}
+
+const toSyncObject = (r: CsoRow): SyncObject => ({
+  id: r.id,
+  systemId: r.connected_system_id,
+  objectType: r.object_type,
+  anchor: r.anchor,
+  status: r.status,
+  joinType: r.join_type,
+  mvoId: r.metaverse_object_id,
+  attributes: r.attributes,
+  joinedAt: Number(r.joined_ms),
+  importedAt: Number(r.imported_ms),
+});
+
+/** FULL_SYNC pages: every object of the system by id (placeholders awaiting provisioning excluded). */
+export async function nextFullSyncPage(q: Q, systemId: string, afterId: string | null, limit: number): Promise<SyncObject[]> {
+  const { rows } = await q.query<CsoRow>(
+    `SELECT ${CSO_COLUMNS} FROM connector_space_object
+      WHERE connected_system_id = $1 AND status <> 'PENDING_PROVISIONING' AND ($2::uuid IS NULL OR id > $2::uuid)
+      ORDER BY id LIMIT $3`,
+    [systemId, afterId, limit],
+  );
+  return rows.map(toSyncObject);
+}
+
+/** DELTA_SYNC pages: the queued changes of the system, oldest first. */
+export async function nextDeltaSyncPage(q: Q, systemId: string, afterChangeId: string, limit: number) {
+  const { rows } = await q.query<{ max_id: string | null; ids: string[] | null }>(
+    `SELECT max(id)::text AS max_id, array_agg(DISTINCT connector_space_object_id) AS ids
+       FROM (SELECT id, connector_space_object_id FROM cso_change WHERE connected_system_id = $1 AND id > $2::bigint ORDER BY id LIMIT $3) q`,
+    [systemId, afterChangeId, limit],
+  );
+  const row = rows[0];
+  if (!row?.max_id) return null;
+  const objects = await q.query<CsoRow>(
+    `SELECT ${CSO_COLUMNS} FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status <> 'PENDING_PROVISIONING' ORDER BY id`,
+    [row.ids ?? []],
+  );
+  return { maxChangeId: row.max_id, objects: objects.rows.map(toSyncObject) };
+}
+
+export async function maxCsoChangeId(q: Q, systemId: string): Promise<string> {
+  const { rows } = await q.query<{ id: string | null }>(
+    "SELECT max(id)::text AS id FROM cso_change WHERE connected_system_id = $1",
+    [systemId],
+  );
+  return rows[0]?.id ?? "0";
+}
+
+export async function deleteCsoChanges(q: Q, systemId: string, upToId: string) {
+  await q.query("DELETE FROM cso_change WHERE connected_system_id = $1 AND id <= $2::bigint", [systemId, upToId]);
+}
+
+/**
+ * Live metaverse objects holding each (type, attribute, value) key, flagged when an object of
+ * `systemId` is already joined to them (one connector per system per identity).
+ */
+export async function findKeyHolders(q: Q, systemId: string, lookups: { type: string; attribute: string; value: string }[]) {
+  const found = new Map<string, { mvoId: string; joinedBySystem: boolean }[]>();
+  if (lookups.length === 0) return found;
+  const { rows } = await q.query<{ type: string; attribute: string; value: string; mvo: string; joined: boolean }>(
+    `SELECT DISTINCT k.type, k.attribute, k.value, k.metaverse_object_id AS mvo,
+            EXISTS (SELECT 1 FROM connector_space_object c WHERE c.metaverse_object_id = k.metaverse_object_id AND c.connected_system_id = $1) AS joined
+       FROM unnest($2::text[], $3::text[], $4::text[]) AS l(type, attribute, value)
+       JOIN metaverse_key k ON k.type = l.type AND k.attribute = l.attribute AND k.value = l.value
+       JOIN metaverse_object m ON m.id = k.metaverse_object_id AND m.status <> 'DELETED'`,
+    [systemId, lookups.map((l) => l.type), lookups.map((l) => l.attribute), lookups.map((l) => l.value)],
+  );
+  for (const r of rows) {
+    const key = lookupKey(r.type, r.attribute, r.value);
+    found.set(key, [...(found.get(key) ?? []), { mvoId: r.mvo, joinedBySystem: r.joined }]);
+  }
+  return found;
+}
+
+export const lookupKey = (type: string, attribute: string, value: string) => `${type}\u0000${attribute}\u0000${value}`;
+
+export async function loadMetaverseObjects(q: Q, ids: string[]): Promise<Map<string, MetaverseRow>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await q.query<{
+    id: string;
+    type: string;
+    status: MetaverseRow["status"];
+    attributes: MetaverseRow["attributes"];
+    contributions: MetaverseRow["contributions"];
+    deletion_due_at: Date | null;
+  }>("SELECT id, type, status, attributes, contributions, deletion_due_at FROM metaverse_object WHERE id = ANY($1::uuid[])", [
+    ids,
+  ]);
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      {
+        id: r.id,
+        type: r.type,
+        status: r.status,
+        attributes: r.attributes,
+        contributions: r.contributions,
+        deletionDueAt: r.deletion_due_at,
+      },
+    ]),
+  );
+}
+
+/** Every object joined to the given metaverse objects (all systems). */
+export async function loadConnectors(q: Q, mvoIds: string[]): Promise<SyncObject[]> {
+  if (mvoIds.length === 0) return [];
+  const { rows } = await q.query<CsoRow>(
+    `SELECT ${CSO_COLUMNS} FROM connector_space_object WHERE metaverse_object_id = ANY($1::uuid[])`,
+    [mvoIds],
+  );
+  return rows.map(toSyncObject);
+}
+
+export interface MetaverseWrite {
+  id: string;
+  type: string;
+  status: MetaverseRow["status"];
+  attributes: Record<string, FlowValue>;
+  contributions: Record<string, Contribution>;
+  displayName: string | null;
+  hash: string;
+  deletionDueAt: Date | null;
+}
+
+export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO metaverse_object (id, type, status, attributes, contributions, display_name, content_hash, deletion_due_at, created_at, updated_at)
+     SELECT t.id, t.type, t.status::mvo_status, t.attrs::jsonb, t.contrib::jsonb, t.display_name, t.hash, t.due, now(), now()
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+         AS t(id, type, status, attrs, contrib, display_name, hash, due)
+     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attributes = EXCLUDED.attributes, contributions = EXCLUDED.contributions,
+       display_name = EXCLUDED.display_name, content_hash = EXCLUDED.content_hash, deletion_due_at = EXCLUDED.deletion_due_at, updated_at = now()`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.type),
+      rows.map((r) => r.status),
+      rows.map((r) => JSON.stringify(r.attributes)),
+      rows.map((r) => JSON.stringify(r.contributions)),
+      rows.map((r) => r.displayName),
+      rows.map((r) => r.hash),
+      rows.map((r) => r.deletionDueAt),
+    ],
+  );
+}
+
+/** Rewrite the join keys of the given metaverse objects. */
+export async function replaceKeys(
+  tx: Q,
+  mvoIds: string[],
+  keys: { mvoId: string; type: string; attribute: string; value: string }[],
+) {
+  if (mvoIds.length) await tx.query("DELETE FROM metaverse_key WHERE metaverse_object_id = ANY($1::uuid[])", [mvoIds]);
+  if (keys.length === 0) return;
+  await tx.query(
+    `INSERT INTO metaverse_key (metaverse_object_id, type, attribute, value)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
+    [keys.map((k) => k.mvoId), keys.map((k) => k.type), keys.map((k) => k.attribute), keys.map((k) => k.value)],
+  );
+}
+
+export async function updateJoins(tx: Q, rows: { csoId: string; mvoId: string | null; joinType: SyncObject["joinType"] }[]) {
+  if (rows.length === 0) return;
+  await tx.query(
+    `UPDATE connector_space_object c
+        SET metaverse_object_id = t.mvo, join_type = t.join_type::join_type,
+            joined_at = CASE WHEN t.mvo IS NULL THEN NULL ELSE now() END, updated_at = now()
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t(id, mvo, join_type)
+      WHERE c.id = t.id`,
+    [rows.map((r) => r.csoId), rows.map((r) => r.mvoId), rows.map((r) => r.joinType)],
+  );
+}
+
+/** Objects gone from their source leave connector space once the sync has disconnected them. */
+export async function deleteObsolete(tx: Q, ids: string[]) {
+  if (ids.length) await tx.query("DELETE FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status = 'OBSOLETE'", [ids]);
+}
+
+/** Queue changed metaverse objects for outbound evaluation (export planning). */
+export async function queueOutbound(tx: Q, runId: string, mvoIds: string[]) {
+  if (mvoIds.length === 0) return;
+  await tx.query("INSERT INTO mvo_change (metaverse_object_id, run_id) SELECT unnest($1::uuid[]), $2", [mvoIds, runId]);
+}
+
+/** Metaverse objects whose deletion grace period is over. */
+export async function dueDeletions(q: Q, limit: number) {
+  const { rows } = await q.query<{ id: string }>(
+    "SELECT id FROM metaverse_object WHERE status = 'PENDING_DELETION' AND deletion_due_at <= now() ORDER BY deletion_due_at LIMIT $1",
+    [limit],
+  );
+  return rows.map((r) => r.id);
+}

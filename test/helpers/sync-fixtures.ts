@@ -1,0 +1,58 @@
+import type { ConnectorObject } from "../../src/connectors/connector.ts";
+import { createImportExecutor } from "../../src/engine/import/run-import.ts";
+import { createSyncExecutor } from "../../src/engine/sync/run-sync.ts";
+import type { Services } from "../../src/services.ts";
+import { ArrayConnector } from "../fixtures/array-connector.ts";
+import { runEngine } from "./engine-run.ts";
+
+/** A connected system fed from memory, with helpers to import and sync it through the engine. */
+export async function sourceSystem(services: Services, name: string, objects: ConnectorObject[], rule: Record<string, unknown>) {
+  const system = await services.systems.create({ name, kind: "CSV", config: { path: `/tmp/${name}.csv`, anchor: "id" } });
+  const created = await services.db.prisma.syncRule.create({
+    data: {
+      name: `${name}-in`,
+      connectedSystemId: system.id,
+      direction: "INBOUND",
+      objectType: "person",
+      metaverseObjectType: "person",
+      ...rule,
+    } as never,
+  });
+  const connector = new ArrayConnector(objects, 50);
+  const run = (
+    profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC",
+    extra: { dryRun?: boolean; crashAfterBatches?: number; runId?: string } = {},
+  ) =>
+    runEngine(services, {
+      systemId: system.id,
+      profile,
+      connector,
+      executor: profile.endsWith("IMPORT")
+        ? createImportExecutor(profile === "FULL_IMPORT" ? "full" : "delta")
+        : createSyncExecutor(profile === "FULL_SYNC" ? "full" : "delta"),
+      ...extra,
+    });
+  return {
+    id: system.id,
+    ruleId: created.id,
+    connector,
+    run,
+    importAndSync: async () => (await run("FULL_IMPORT"), run("FULL_SYNC")),
+  };
+}
+
+export const person = (id: string, attributes: Record<string, string | string[] | null>): ConnectorObject => ({
+  objectType: "person",
+  anchor: id,
+  attributes: { id, ...attributes },
+});
+
+export async function identities(services: Services) {
+  const rows = await services.db.prisma.metaverseObject.findMany({
+    where: { status: { not: "DELETED" } },
+    include: { connectors: true },
+  });
+  // Identities created in one batch share a timestamp: order by the HR key for stable assertions.
+  const key = (m: (typeof rows)[number]) => String((m.attributes as Record<string, unknown>).employeeId ?? "");
+  return rows.sort((a, b) => key(a).localeCompare(key(b)));
+}
