@@ -45,7 +45,7 @@ export async function recomputeMetaverseObjects(
   const projected = new Map(links.filter((l) => l.kind === "PROJECTED").map((l) => [l.mvoId!, l]));
   const existingIds = new Set(reflow);
   for (const l of links) {
-    if (l.mvoId && l.kind !== "PROJECTED") existingIds.add(l.mvoId);
+    if (l.mvoId && !projected.has(l.mvoId)) existingIds.add(l.mvoId);
     if (l.previousMvoId) existingIds.add(l.previousMvoId);
   }
   const current = await loadMetaverseObjects(tx, [...existingIds]);
@@ -132,6 +132,16 @@ export async function recomputeMetaverseObjects(
 
     const attributes = status === "DELETED" ? mvo.attributes : merged.attributes;
     const changed = !before || status !== mvo.status || canonicalJson(attributes) !== canonicalJson(mvo.attributes);
+    // A conflict is news when it changed a value, or when it waits for a person (manual).
+    for (const c of merged.conflicts)
+      if (changed || c.strategy === "manual")
+        result.changes.push({
+          changeType: "CONFLICT_RESOLVED",
+          mvoId,
+          sourceSystemId: scope.systemId,
+          attributeChanges: c,
+          message: `${c.attribute}: ${c.strategy}`,
+        });
     if (!changed) continue;
 
     result.changedMvoIds.add(mvoId);
