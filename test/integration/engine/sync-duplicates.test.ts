@@ -55,7 +55,7 @@ describe("duplicates within a source", () => {
     expect(all).toHaveLength(1);
     const skipped = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "DUPLICATE_SKIPPED" } });
     expect(skipped).toHaveLength(1);
-    expect((all[0]?.attributes as any).employeeId).toBe(skipped[0]?.anchor === "E1" ? "E2" : "E1");
+    expect((all[0]!.attributes as any).employeeId).toBe(skipped[0]?.anchor === "E1" ? "E2" : "E1");
   });
 
   it("merge_fields joins the duplicate to the identity and fills its missing fields", async () => {
@@ -71,7 +71,7 @@ describe("duplicates within a source", () => {
     expect(all[0]?.connectors).toHaveLength(2);
     // Whichever twin joined first keeps its values; the other fills what is missing (phone).
     expect(all[0]?.attributes).toMatchObject({ sn: "Smith", phone: "555" });
-    expect(["E1", "E2"]).toContain((all[0]?.attributes as any).employeeId);
+    expect(["E1", "E2"]).toContain((all[0]!.attributes as any).employeeId);
     expect(await services.db.prisma.runChange.count({ where: { runId: run.id, changeType: "DUPLICATE_MERGED" } })).toBe(1);
   });
 
