@@ -12,6 +12,31 @@ export interface ProjectedInBatch {
   dedupeValues?: Map<string, string[]>;
 }
 
+/** Identities projected earlier in the batch, indexed by their join keys. */
+export class BatchProjections {
+  readonly all: ProjectedInBatch[] = [];
+  private readonly byKey = new Map<string, ProjectedInBatch>();
+
+  static keysOf(rule: InboundRule, joinValues: string[][]) {
+    return joinValues.flatMap((values, level) =>
+      values.map((v) => `${rule.metaverseType}\u0000${rule.joinRules[level]?.metaverseAttribute}\u0000${v}`),
+    );
+  }
+
+  add(item: ProjectedInBatch) {
+    this.all.push(item);
+    for (const key of BatchProjections.keysOf(item.rule, item.joinValues)) if (!this.byKey.has(key)) this.byKey.set(key, item);
+  }
+
+  sharingJoinKey(rule: InboundRule, joinValues: string[][]) {
+    for (const key of BatchProjections.keysOf(rule, joinValues)) {
+      const hit = this.byKey.get(key);
+      if (hit) return { item: hit, attribute: key.split("\u0000")[1] };
+    }
+    return null;
+  }
+}
+
 const asStrings = (v: FlowValue): string[] => (v === null ? [] : (Array.isArray(v) ? v : [v]).map(String));
 
 async function dedupeValues(item: { cso: SyncObject; rule: InboundRule }): Promise<Map<string, string[]>> {
@@ -38,23 +63,15 @@ export async function findDuplicate(
   cso: SyncObject,
   rule: InboundRule,
   joinValues: string[][],
-  projected: ProjectedInBatch[],
+  projected: BatchProjections,
 ): Promise<{ mvoId: string; reason: string } | null> {
-  const mine = new Set(
-    joinValues.flatMap((values, level) => values.map((v) => `${rule.joinRules[level]?.metaverseAttribute}=${v}`)),
-  );
-  for (const other of projected) {
-    if (other.rule.metaverseType !== rule.metaverseType) continue;
-    const shared = other.joinValues
-      .flatMap((values, level) => values.map((v) => `${other.rule.joinRules[level]?.metaverseAttribute}=${v}`))
-      .find((k) => mine.has(k));
-    if (shared) return { mvoId: other.mvoId, reason: `same ${shared.split("=")[0]} as ${other.cso.anchor} in this batch` };
-  }
+  const shared = projected.sharingJoinKey(rule, joinValues);
+  if (shared) return { mvoId: shared.item.mvoId, reason: `same ${shared.attribute} as ${shared.item.cso.anchor} in this batch` };
 
   const config = rule.deduplication;
   if (!config) return null;
   const values = await dedupeValues({ cso, rule });
-  for (const other of projected) {
+  for (const other of projected.all) {
     if (other.rule.id !== rule.id) continue;
     other.dedupeValues ??= await dedupeValues(other);
     for (const [attribute, mineValues] of values)

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { RunChangeRow } from "../run-changes.ts";
-import { findDuplicate, type ProjectedInBatch } from "./dedupe.ts";
+import { BatchProjections, findDuplicate } from "./dedupe.ts";
 import { newMetaverseId } from "./ids.ts";
 import type { InboundRule } from "./rules.ts";
 import { findKeyHolders, lookupKey, type SyncObject } from "./store.ts";
@@ -87,7 +87,7 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
     pending = next;
   }
 
-  const projected: ProjectedInBatch[] = [];
+  const projected = new BatchProjections();
   for (const p of pending) {
     if (!p.rule.projectToMetaverse) continue;
     const duplicate = await findDuplicate(tx, p.cso, p.rule, p.joinValues, projected);
@@ -99,7 +99,7 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
       continue;
     }
     const mvoId = newMetaverseId();
-    projected.push({ mvoId, cso: p.cso, rule: p.rule, joinValues: p.joinValues });
+    projected.add({ mvoId, cso: p.cso, rule: p.rule, joinValues: p.joinValues });
     links.push({ cso: p.cso, rule: p.rule, mvoId, joinType: "PROJECTED", kind: "PROJECTED" });
   }
   return { links, changes, failed };

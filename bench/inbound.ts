@@ -1,0 +1,166 @@
+// Inbound engine benchmark: full import, unchanged re-import, full sync (projection) and a
+// delta cycle over N generated people, against embedded PostgreSQL, with a plain COPY of the
+// same rows as the reference. Usage: npx tsx bench/inbound.ts [--size 100000]
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { Connector, ConnectorObject, ImportPage } from "../src/connectors/connector.ts";
+import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { connectDatabase } from "../src/db.ts";
+import { createImportExecutor } from "../src/engine/import/run-import.ts";
+import { createSyncExecutor } from "../src/engine/sync/run-sync.ts";
+import { createEventBus } from "../src/events/bus.ts";
+import { createLogger } from "../src/logger.ts";
+import { createSecretBox } from "../src/secrets.ts";
+import { createServices } from "../src/services.ts";
+import { runEngine } from "../test/helpers/engine-run.ts";
+
+const { values } = parseArgs({ options: { size: { type: "string", default: "100000" } } });
+const size = Number(values.size);
+
+/** Generates people page by page: the source is never held in memory. */
+class GeneratedSource implements Connector {
+  readonly capabilities = { fullImport: true, deltaImport: true, export: false, schemaDiscovery: false, rename: false };
+  constructor(
+    private readonly n: number,
+    private readonly variant = 0,
+    private readonly changed = new Set<number>(),
+  ) {}
+  person(i: number): ConnectorObject {
+    const v = this.changed.has(i) ? this.variant : 0;
+    return {
+      objectType: "person",
+      anchor: `E${i}`,
+      attributes: {
+        id: `E${i}`,
+        givenName: `Given${i}`,
+        sn: `Surname${i}`,
+        mail: `p${i}@example.org`,
+        department: `D${(i + v) % 50}`,
+        title: "Engineer",
+      },
+    };
+  }
+  async testConnection() {
+    return { message: "ok" };
+  }
+  async discoverSchema() {
+    return { objectTypes: [] };
+  }
+  async *importFull(): AsyncIterable<ImportPage> {
+    for (let start = 0; start < this.n; start += 2000) {
+      const objects = Array.from({ length: Math.min(2000, this.n - start) }, (_, k) => this.person(start + k));
+      yield { objects, deletes: [], errors: [], checkpoint: { start: start + objects.length }, total: this.n };
+    }
+  }
+  async *importDelta(): AsyncIterable<ImportPage> {
+    yield {
+      objects: [...this.changed].map((i) => this.person(i)),
+      deletes: [],
+      errors: [],
+      checkpoint: null,
+      watermark: { v: this.variant },
+    };
+  }
+  async export() {
+    return [];
+  }
+  async close() {}
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
+chmodSync(dir, 0o755);
+const pg = await startEmbeddedPostgres(path.join(dir, "pg"), "bench");
+await migrate(pg.url);
+const db = connectDatabase(pg.url);
+const bus = await createEventBus(db.pool);
+const logger = createLogger({ logLevel: "silent" });
+const services = createServices({
+  config: {
+    databaseUrl: pg.url,
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: dir,
+    logLevel: "silent",
+    production: false,
+    secretKey: undefined,
+  },
+  db,
+  bus,
+  logger,
+  secrets: createSecretBox(randomBytes(32)),
+});
+const system = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
+await db.prisma.syncRule.create({
+  data: {
+    name: "hr-in",
+    connectedSystemId: system.id,
+    direction: "INBOUND",
+    objectType: "person",
+    metaverseObjectType: "person",
+    projectToMetaverse: true,
+    joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
+    attributeFlows: [
+      { target: "employeeId", source: "id" },
+      { target: "givenName", source: "givenName" },
+      { target: "sn", source: "sn" },
+      { target: "mail", source: "mail" },
+      { target: "department", source: "department" },
+      { target: "displayName", expression: "givenName & ' ' & sn" },
+    ],
+  },
+});
+
+let peakRss = 0;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+const results: { name: string; objects: number; seconds: number; perSecond: number }[] = [];
+async function phase(name: string, objects: number, fn: () => Promise<unknown>) {
+  const t0 = performance.now();
+  await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  results.push({ name, objects, seconds, perSecond: Math.round(objects / seconds) });
+}
+
+const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC", connector: Connector) =>
+  runEngine(services, {
+    systemId: system.id,
+    profile,
+    connector,
+    executor: profile.endsWith("IMPORT")
+      ? createImportExecutor(profile === "FULL_IMPORT" ? "full" : "delta")
+      : createSyncExecutor(profile === "FULL_SYNC" ? "full" : "delta"),
+  });
+
+const source = new GeneratedSource(size);
+await phase("copy_reference", size, async () => {
+  const client = await db.pool.connect();
+  await client.query("CREATE TEMP TABLE copy_ref (anchor text, attrs jsonb)");
+  const rows = [];
+  for await (const page of source.importFull()) for (const o of page.objects) rows.push([o.anchor, JSON.stringify(o.attributes)]);
+  await client.query("INSERT INTO copy_ref SELECT * FROM unnest($1::text[], $2::jsonb[])", [
+    rows.map((r) => r[0]),
+    rows.map((r) => r[1]),
+  ]);
+  client.release();
+});
+await phase("full_import", size, () => run("FULL_IMPORT", source));
+await phase("unchanged_reimport", size, () => run("FULL_IMPORT", source));
+await phase("full_sync", size, () => run("FULL_SYNC", source));
+const changed = new Set(Array.from({ length: 1000 }, (_, i) => i * Math.floor(size / 1000)));
+const delta = new GeneratedSource(size, 7, changed);
+await phase("delta_cycle", 1000, async () => {
+  await run("DELTA_IMPORT", delta);
+  await run("DELTA_SYNC", delta);
+});
+clearInterval(sampler);
+console.table(results);
+console.log(
+  `peak RSS ${Math.round(peakRss / 1048576)} MB; identities ${(await db.pool.query("SELECT count(*) FROM metaverse_object")).rows[0].count}`,
+);
+await bus.close();
+await db.close();
+await pg.stop();
+rmSync(dir, { recursive: true, force: true });
