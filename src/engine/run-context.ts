@@ -67,6 +67,11 @@ export interface RunContext {
   batch(work: (tx: pg.PoolClient) => Promise<BatchOutcome>): Promise<void>;
   /** Record a run event outside a batch (e.g. a retry attempt). */
   event(type: string, data?: Record<string, unknown>): Promise<void>;
+  /**
+   * Tell subscribers in every process about committed changes (e.g. topic "pendingExports"
+   * with { id, connectedSystemId, runId }); pass the batch's `tx` to deliver on its commit.
+   */
+  publish?(topic: string, payload: Record<string, unknown>, tx?: pg.PoolClient): Promise<void>;
 }
 
 /** An operation's batch work. Returning normally completes the run (PARTIAL when counts.failed > 0). */

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { ConnectorObject, ImportPage } from "../../connectors/connector.ts";
 import { contentHash } from "../hash.ts";
+import { confirmExports } from "../outbound/confirm.ts";
 import { diffAttributes, insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
 import {
@@ -145,6 +146,20 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page:
     await insertRunChanges(tx, scope.runId, changes);
     return counts;
   }
+
+  // Exports applied earlier are confirmed (or flagged) by what this page shows.
+  const seen = new Map<string, { attributes: ConnectorObject["attributes"]; dn: string | null }>();
+  for (const [key, object] of valid) {
+    const row = stored.get(key);
+    if (row) seen.set(row.id, { attributes: object.attributes, dn: object.dn ?? null });
+  }
+  changes.push(
+    ...(await confirmExports(
+      tx,
+      seen,
+      deletes.map((d) => d.id),
+    )),
+  );
 
   const insertedIds = await insertObjects(tx, scope.systemId, scope.runId, inserts);
   for (const o of inserts)

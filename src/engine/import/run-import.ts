@@ -1,4 +1,5 @@
 import type { ImportPage } from "../../connectors/connector.ts";
+import { confirmExports } from "../outbound/confirm.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyImportPage } from "./apply-page.ts";
@@ -83,6 +84,15 @@ async function sweep(ctx: RunContext, checkpoint: ImportCheckpoint) {
         ctx.system.id,
         ctx.run.id,
         rows.map((r) => r.id),
+      );
+      await insertRunChanges(
+        tx,
+        ctx.run.id,
+        await confirmExports(
+          tx,
+          new Map(),
+          rows.map((r) => r.id),
+        ),
       );
       await insertRunChanges(
         tx,

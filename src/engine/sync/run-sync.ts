@@ -1,4 +1,6 @@
 import type pg from "pg";
+import { type PlanScope, planExports } from "../outbound/plan.ts";
+import { loadOutboundRules } from "../outbound/rules.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { type KeySpec, keySpecs } from "./keys.ts";
@@ -6,10 +8,10 @@ import { loadInboundRules } from "./rules.ts";
 import {
   deleteCsoChanges,
   dueDeletions,
+  loadMetaverseObjects,
   maxCsoChangeId,
   nextDeltaSyncPage,
   nextFullSyncPage,
-  queueOutbound,
   type SyncObject,
 } from "./store.ts";
 import { type SyncScope, syncBatch } from "./sync-batch.ts";
@@ -31,10 +33,18 @@ interface SyncCheckpoint {
 export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
   return async (ctx) => {
     const rules = await loadInboundRules(ctx.pool);
+    const plan: PlanScope = {
+      runId: ctx.run.id,
+      dryRun: ctx.run.dryRun,
+      rules: await loadOutboundRules(ctx.pool),
+      deleteThresholds: await deleteThresholds(ctx.pool),
+    };
     const scope: SyncScope = {
       runId: ctx.run.id,
       systemId: ctx.system.id,
       dryRun: ctx.run.dryRun,
+      full: mode === "full",
+      plan,
       rules,
       keySpecs: keySpecs(rules),
     };
@@ -48,9 +58,9 @@ export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
     if (!cp.dueDone) {
       if (!scope.dryRun) await indexMissingKeys(ctx.pool, scope.keySpecs);
       await ctx.batch(async (tx) => {
-        const deleted = await applyDueDeletions(tx, scope);
+        const { deleted, exportsQueued } = await applyDueDeletions(tx, scope);
         cp = { ...cp, dueDone: true };
-        return { counts: { deleted }, processed: cp.processed, phase: "due deletions", checkpoint: cp };
+        return { counts: { deleted, exportsQueued }, processed: cp.processed, phase: "due deletions", checkpoint: cp };
       });
     }
     for (;;) {
@@ -86,24 +96,31 @@ export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
   };
 }
 
-/** Identities whose deletion grace period ended: deleted now, queued for deprovisioning. */
-async function applyDueDeletions(tx: pg.PoolClient, scope: SyncScope): Promise<number> {
+/** Identities whose deletion grace period ended: deleted now, and deprovisioned. */
+async function applyDueDeletions(tx: pg.PoolClient, scope: SyncScope) {
   const ids = await dueDeletions(tx, 10_000);
-  if (ids.length === 0) return 0;
+  if (ids.length === 0) return { deleted: 0, exportsQueued: 0 };
   if (!scope.dryRun) {
     await tx.query(
       "UPDATE metaverse_object SET status = 'DELETED', deletion_due_at = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
       [ids],
     );
     await tx.query("DELETE FROM metaverse_key WHERE metaverse_object_id = ANY($1::uuid[])", [ids]);
-    await queueOutbound(tx, scope.runId, ids);
   }
-  await insertRunChanges(
-    tx,
-    scope.runId,
-    ids.map((mvoId) => ({ changeType: "MVO_DELETED", mvoId, message: "deletion grace period ended" })),
+  const deleted = [...(await loadMetaverseObjects(tx, ids)).values()].map((m) => ({ ...m, status: "DELETED" as const }));
+  const plan = await planExports(tx, scope.plan, deleted);
+  await insertRunChanges(tx, scope.runId, [
+    ...ids.map((mvoId) => ({ changeType: "MVO_DELETED", mvoId, message: "deletion grace period ended" })),
+    ...plan.changes,
+  ]);
+  return { deleted: ids.length, exportsQueued: plan.exportsQueued };
+}
+
+async function deleteThresholds(pool: RunContext["pool"]) {
+  const { rows } = await pool.query<{ id: string; delete_threshold: number | null }>(
+    "SELECT id, delete_threshold FROM connected_system",
   );
-  return ids.length;
+  return new Map(rows.map((r) => [r.id, r.delete_threshold]));
 }
 
 /**

@@ -221,12 +221,6 @@ export async function deleteObsolete(tx: Q, ids: string[]) {
   if (ids.length) await tx.query("DELETE FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status = 'OBSOLETE'", [ids]);
 }
 
-/** Queue changed metaverse objects for outbound evaluation (export planning). */
-export async function queueOutbound(tx: Q, runId: string, mvoIds: string[]) {
-  if (mvoIds.length === 0) return;
-  await tx.query("INSERT INTO mvo_change (metaverse_object_id, run_id) SELECT unnest($1::uuid[]), $2", [mvoIds, runId]);
-}
-
 /** Metaverse objects whose deletion grace period is over. */
 export async function dueDeletions(q: Q, limit: number) {
   const { rows } = await q.query<{ id: string }>(

@@ -1,4 +1,6 @@
 import type pg from "pg";
+import type { Identity } from "../outbound/desired.ts";
+import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
 import { resolveJoins } from "./join.ts";
@@ -7,8 +9,8 @@ import { recomputeMetaverseObjects } from "./recompute.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
 import {
   deleteObsolete,
+  loadMetaverseObjects,
   type MetaverseWrite,
-  queueOutbound,
   replaceKeys,
   type SyncObject,
   updateJoins,
@@ -19,6 +21,9 @@ export interface SyncScope {
   runId: string;
   systemId: string;
   dryRun: boolean;
+  /** FULL_SYNC re-plans exports for every identity it touches, changed or not. */
+  full: boolean;
+  plan: PlanScope;
   rules: InboundRule[];
   /** metaverse type -> how its attributes are indexed in metaverse_key for joins and dedupe. */
   keySpecs: Map<string, KeySpec[]>;
@@ -133,14 +138,45 @@ export async function syncBatch(tx: pg.PoolClient, scope: SyncScope, objects: Sy
       links.map((l) => ({ csoId: l.cso.id, mvoId: l.mvoId, joinType: l.joinType })),
     );
     await deleteObsolete(tx, obsolete);
-    await queueOutbound(
-      tx,
-      scope.runId,
-      result.writes.map((w) => w.id),
-    );
   }
+  // Outbound evaluation of the identities this batch changed, in the same transaction.
+  const touchedIdentities = [...reflow, ...links.flatMap((l) => (l.mvoId ? [l.mvoId] : []))];
+  const plan = await planExports(tx, scope.plan, await identitiesToPlan(tx, scope, result.writes, touchedIdentities));
+  changes.push(...plan.changes);
+  counts.exportsQueued = plan.exportsQueued;
   await insertRunChanges(tx, scope.runId, changes);
   return counts;
+}
+
+async function identitiesToPlan(
+  tx: pg.PoolClient,
+  scope: SyncScope,
+  writes: MetaverseWrite[],
+  touched: string[],
+): Promise<Identity[]> {
+  const identities: Identity[] = writes.map((w) => ({
+    id: w.id,
+    type: w.type,
+    status: w.status,
+    attributes: w.attributes,
+    contributions: w.contributions,
+  }));
+  if (!scope.full || !scope.plan.rules.length) return identities;
+  const written = new Set(writes.map((w) => w.id));
+  const others = await loadMetaverseObjects(
+    tx,
+    [...new Set(touched)].filter((id) => !written.has(id)),
+  );
+  return [
+    ...identities,
+    ...[...others.values()].map((m) => ({
+      id: m.id,
+      type: m.type,
+      status: m.status,
+      attributes: m.attributes,
+      contributions: m.contributions,
+    })),
+  ];
 }
 
 function keysOf(scope: SyncScope, writes: MetaverseWrite[]) {

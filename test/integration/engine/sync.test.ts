@@ -69,7 +69,6 @@ describe("full and delta sync into the metaverse", () => {
       sourceSystemId: hr.id,
     });
     expect(await services.db.prisma.metaverseKey.count({ where: { attribute: "employeeId" } })).toBe(2);
-    expect(await services.db.prisma.mvoChange.count()).toBe(2);
     expect(await services.db.prisma.csoChange.count()).toBe(0);
   });
 
@@ -204,7 +203,6 @@ describe("full and delta sync into the metaverse", () => {
     const dry = await hr.run("FULL_SYNC", { dryRun: true });
     expect(dry.created).toBe(1);
     expect(await services.db.prisma.metaverseObject.count()).toBe(0);
-    expect(await services.db.prisma.mvoChange.count()).toBe(0);
     expect(await services.db.prisma.csoChange.count()).toBe(1);
     expect(await services.db.prisma.runChange.count({ where: { runId: dry.id, changeType: "PROJECTED" } })).toBe(1);
   });

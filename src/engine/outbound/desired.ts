@@ -1,0 +1,77 @@
+import type pg from "pg";
+import type { AttributeValue } from "../../connectors/connector.ts";
+import type { FlowValue } from "../expressions.ts";
+import type { Contribution } from "../sync/merge.ts";
+import type { OutboundRule } from "./rules.ts";
+import { resolveReferences, valueTaken } from "./store.ts";
+
+export interface Identity {
+  id: string;
+  type: string;
+  status: "ACTIVE" | "PENDING_DELETION" | "DELETED";
+  attributes: Record<string, FlowValue>;
+  contributions: Record<string, Contribution>;
+}
+
+export interface DesiredState {
+  dn: string | null;
+  attributes: Record<string, FlowValue>;
+  /** Reference attributes whose targets do not exist in the system yet: identity ids per attribute. */
+  awaiting: Record<string, string[]>;
+}
+
+const MAX_UNIQUE_TRIES = 100;
+
+/**
+ * What the target object should hold for this identity under this rule. Loop prevention: an
+ * attribute copied from a metaverse attribute that this same system contributed is not exported
+ * back. Unique flows retry with $n = 2, 3... until no other object of the system holds the value
+ * (`reserved` keeps values claimed earlier in the batch). Reference flows become the referenced
+ * identities' DNs (or anchors) in the system, or wait for them.
+ */
+export async function desiredState(
+  q: Pick<pg.PoolClient, "query">,
+  rule: OutboundRule,
+  identity: Identity,
+  options: { creating: boolean; current: Record<string, unknown> | null; reserved: Set<string> },
+): Promise<DesiredState> {
+  const out: DesiredState = { dn: null, attributes: {}, awaiting: {} };
+  // Earlier flows' values are visible to later expressions by target name (e.g. $uid in the DN).
+  const bindings: Record<string, FlowValue> = {};
+  for (const flow of rule.flows) {
+    if (flow.initialOnly && !options.creating) continue;
+    if (flow.source && identity.contributions[flow.source]?.systemId === rule.systemId) continue;
+    let value = await flow.compute(identity.attributes as never, 1, bindings);
+    if (flow.unique && value !== null && !Array.isArray(value)) {
+      const currentValue = flow.target === "dn" ? options.current?.dn : (options.current?.[flow.target] as unknown);
+      for (let n = 2; n <= MAX_UNIQUE_TRIES + 1; n++) {
+        const v = String(value);
+        const mine =
+          currentValue !== undefined && currentValue !== null && String(currentValue).toLowerCase() === v.toLowerCase();
+        const reservedKey = `${rule.systemId}\u0000${flow.target}\u0000${v.toLowerCase()}`;
+        if (mine || (!options.reserved.has(reservedKey) && !(await valueTaken(q, rule.systemId, flow.target, v, identity.id)))) {
+          options.reserved.add(reservedKey);
+          break;
+        }
+        if (n > MAX_UNIQUE_TRIES) throw new Error(`no unique ${flow.target} for ${identity.id} after ${MAX_UNIQUE_TRIES} tries`);
+        value = await flow.compute(identity.attributes as never, n, bindings);
+        if (value === null) break;
+      }
+    }
+    if (flow.reference && value !== null) {
+      const keys = (Array.isArray(value) ? value : [value]).map(String);
+      const found = await resolveReferences(q, identity.type, rule.systemId, keys);
+      const ready: AttributeValue[] = [];
+      for (const k of keys) {
+        const target = found.get(k.trim().toLowerCase());
+        if (target?.ready) ready.push(target.dn ?? target.anchor);
+        else if (target) (out.awaiting[flow.target] ??= []).push(target.mvoId);
+      }
+      value = ready.length === 0 ? null : Array.isArray(value) ? ready : (ready[0] ?? null);
+    }
+    if (flow.target === "dn") out.dn = value === null ? null : String(Array.isArray(value) ? value[0] : value);
+    else out.attributes[flow.target] = value;
+    if (/^[A-Za-z_]\w*$/.test(flow.target)) bindings[flow.target] = value;
+  }
+  return out;
+}

@@ -1,0 +1,50 @@
+import type { AttributeChange, Attributes, AttributeValue } from "../../connectors/connector.ts";
+import type { FlowValue } from "../expressions.ts";
+
+const list = (v: FlowValue | undefined): AttributeValue[] => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const key = (v: AttributeValue) => String(v);
+
+/**
+ * Attribute-level changes that turn `current` into `desired`: single values are REPLACEd,
+ * multi-valued ones get ADD / REMOVE of the values that differ, a value that disappears is
+ * REMOVE_ALL. Only attributes named in `desired` are managed.
+ */
+export function attributeChanges(desired: Record<string, FlowValue>, current: Attributes): AttributeChange[] {
+  const changes: AttributeChange[] = [];
+  for (const [attribute, want] of Object.entries(desired)) {
+    const have = list(current[attribute]);
+    const next = list(want);
+    if (next.length === 0) {
+      if (have.length) changes.push({ attribute, operation: "REMOVE_ALL", values: [] });
+      continue;
+    }
+    const multi = Array.isArray(want) || Array.isArray(current[attribute]);
+    if (!multi) {
+      if (have.length !== 1 || key(have[0]!) !== key(next[0]!)) changes.push({ attribute, operation: "REPLACE", values: next });
+      continue;
+    }
+    const haveSet = new Set(have.map(key));
+    const nextSet = new Set(next.map(key));
+    const add = next.filter((v) => !haveSet.has(key(v)));
+    const remove = have.filter((v) => !nextSet.has(key(v)));
+    if (add.length) changes.push({ attribute, operation: "ADD", values: add });
+    if (remove.length) changes.push({ attribute, operation: "REMOVE", values: remove });
+  }
+  return changes;
+}
+
+/** The values an attribute would have after `changes` (for planned placeholders and undo). */
+export function applyChanges(current: Attributes, changes: AttributeChange[]): Attributes {
+  const out: Attributes = { ...current };
+  for (const c of changes) {
+    const have = list(out[c.attribute] ?? null);
+    if (c.operation === "REPLACE") out[c.attribute] = c.values.length === 1 ? c.values[0]! : c.values;
+    else if (c.operation === "REMOVE_ALL") delete out[c.attribute];
+    else if (c.operation === "ADD") {
+      const next = [...have, ...c.values.filter((v) => !have.map(key).includes(key(v)))];
+      // A single value added to an absent attribute stays single-valued.
+      out[c.attribute] = next.length === 1 && !Array.isArray(current[c.attribute]) ? next[0]! : next;
+    } else out[c.attribute] = have.filter((v) => !c.values.map(key).includes(key(v)));
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+import type pg from "pg";
+import type { Attributes } from "../../connectors/connector.ts";
+import { compileExpression, type FlowValue, toFlowValue } from "../expressions.ts";
+import { AttributeFlowSchema, type DisableFlow, DisableFlowSchema } from "../rule-config.ts";
+
+export interface OutboundFlow {
+  target: string;
+  /** The metaverse attribute copied, when the flow is a plain copy (loop prevention reads it). */
+  source: string | null;
+  unique: boolean;
+  initialOnly: boolean;
+  reference: boolean;
+  /** `bindings`: values of the rule's earlier flows by target name ($uid in a DN expression). */
+  compute(attributes: Attributes, n: number, bindings?: Record<string, FlowValue>): Promise<FlowValue>;
+}
+
+export interface OutboundRule {
+  id: string;
+  name: string;
+  systemId: string;
+  objectType: string;
+  metaverseType: string;
+  provision: boolean;
+  deprovision: "DELETE" | "DISABLE_THEN_DELETE" | "DISCONNECT";
+  graceSeconds: number;
+  disableFlow: DisableFlow | null;
+  approveCreates: boolean;
+  approveDeletes: boolean;
+  inScope(attributes: Attributes): Promise<boolean>;
+  flows: OutboundFlow[];
+}
+
+const present = (a: Attributes) => Object.fromEntries(Object.entries(a).filter(([, v]) => v !== null));
+
+interface Row {
+  id: string;
+  name: string;
+  connected_system_id: string;
+  object_type: string;
+  metaverse_object_type: string;
+  scope: string | null;
+  provision_to_connector: boolean;
+  deprovision: OutboundRule["deprovision"] | null;
+  deprovision_grace_seconds: number | null;
+  disable_flow: unknown;
+  attribute_flows: unknown;
+  require_approval_for_create: boolean;
+  require_approval_for_delete: boolean;
+}
+
+/** Every enabled outbound rule, expressions compiled once per run. */
+export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<OutboundRule[]> {
+  const { rows } = await pool.query<Row>(
+    `SELECT id, name, connected_system_id, object_type, metaverse_object_type, scope, provision_to_connector, deprovision,
+            deprovision_grace_seconds, disable_flow, attribute_flows, require_approval_for_create, require_approval_for_delete
+       FROM sync_rule WHERE direction = 'OUTBOUND' AND enabled ORDER BY name`,
+  );
+  return rows.map((r) => {
+    const scope = r.scope ? compileExpression(r.scope) : null;
+    return {
+      id: r.id,
+      name: r.name,
+      systemId: r.connected_system_id,
+      objectType: r.object_type,
+      metaverseType: r.metaverse_object_type,
+      provision: r.provision_to_connector,
+      deprovision: r.deprovision ?? "DISCONNECT",
+      graceSeconds: r.deprovision_grace_seconds ?? 0,
+      disableFlow: r.disable_flow ? DisableFlowSchema.parse(r.disable_flow) : null,
+      approveCreates: r.require_approval_for_create,
+      approveDeletes: r.require_approval_for_delete,
+      inScope: async (a) => (scope ? Boolean(await scope.evaluate(present(a))) : true),
+      flows: AttributeFlowSchema.array()
+        .parse(r.attribute_flows)
+        .map((f) => {
+          const expression = f.expression ? compileExpression(f.expression) : null;
+          return {
+            target: f.target,
+            source: f.source ?? null,
+            unique: f.unique ?? false,
+            initialOnly: f.initialOnly ?? false,
+            reference: f.reference ?? false,
+            compute: async (a: Attributes, n: number, bindings: Record<string, FlowValue> = {}) =>
+              toFlowValue(expression ? await expression.evaluate(present(a), { ...bindings, n }) : a[f.source ?? ""]),
+          };
+        }),
+    };
+  });
+}

@@ -1,0 +1,243 @@
+import type pg from "pg";
+import {
+  type AttributeChange,
+  type Attributes,
+  ConnectorError,
+  type ExportChange,
+  type ExportResult,
+} from "../../connectors/connector.ts";
+import { contentHash } from "../hash.ts";
+import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
+import type { OperationExecutor, RunContext } from "../run-context.ts";
+import { applyChanges } from "./diff.ts";
+import { claimReadyExports, holdUnapprovedDeletes, type ReadyExport, referenceTargets, releaseExports } from "./export-store.ts";
+
+export interface ExportOptions {
+  batchSize: number;
+  /** First retry delay of a failed export; doubles per failure, +/-20% jitter. */
+  retryBaseMs: number;
+}
+
+type Planned = AttributeChange & { status?: string };
+
+/** One claimed export as the connector sees it, and the reference changes that must wait. */
+async function toConnectorChanges(pool: RunContext["pool"], systemId: string, claimed: ReadyExport[]) {
+  const waiting = claimed.flatMap((e) =>
+    e.attributeChanges.filter((c) => c.status === "AWAITING_REFERENCE").flatMap((c) => c.values.map(String)),
+  );
+  const targets = await referenceTargets(pool, systemId, [...new Set(waiting)]);
+  const unresolved = new Map<string, Planned[]>();
+  const changes: ExportChange[] = claimed.map((e) => {
+    const attributes: AttributeChange[] = [];
+    let newDn: string | undefined;
+    for (const c of e.attributeChanges) {
+      if (c.attribute === "dn") {
+        newDn = String(c.values[0]);
+        continue;
+      }
+      if (c.status !== "AWAITING_REFERENCE") {
+        attributes.push({ attribute: c.attribute, operation: c.operation, values: c.values });
+        continue;
+      }
+      const ready = c.values.flatMap((id) => (targets.has(String(id)) ? [targets.get(String(id))!] : []));
+      const later = c.values.filter((id) => !targets.has(String(id)));
+      if (ready.length) attributes.push({ attribute: c.attribute, operation: c.operation, values: ready });
+      if (later.length) unresolved.set(e.id, [...(unresolved.get(e.id) ?? []), { ...c, values: later }]);
+    }
+    const pending = e.anchor?.startsWith("pending:");
+    return {
+      id: e.id,
+      changeType: e.changeType,
+      objectType: e.objectType ?? "",
+      anchor: pending ? undefined : (e.anchor ?? undefined),
+      dn: e.dn ?? undefined,
+      newDn,
+      attributes,
+    };
+  });
+  return { changes, unresolved };
+}
+
+const backoff = (base: number, errors: number) => Math.round(base * 2 ** Math.max(0, errors - 1) * (0.8 + Math.random() * 0.4));
+
+/**
+ * EXPORT: apply a system's ready pending exports through its connector in batches. Each
+ * export ends EXPORTED (awaiting confirmation by the next import), FAILED with a backoff retry
+ * time while retries remain, or ERROR. One object's failure never fails the batch; an
+ * unreachable target fails the run and leaves every export as it was.
+ */
+export function createExportExecutor(options: ExportOptions = { batchSize: 200, retryBaseMs: 30_000 }): OperationExecutor {
+  return async (ctx) => {
+    const systemId = ctx.system.id;
+    let processed = (ctx.run.checkpoint as { processed?: number } | null)?.processed ?? 0;
+    if (ctx.run.dryRun) return previewExports(ctx);
+    const connector = await ctx.connector();
+    if (ctx.system.deleteThreshold !== null)
+      await ctx.batch(async (tx) => {
+        const held = await holdUnapprovedDeletes(tx, systemId, ctx.system.deleteThreshold!);
+        return {
+          counts: {},
+          processed,
+          phase: "checking delete threshold",
+          checkpoint: { processed },
+          events: held ? [{ type: "deletes held for approval", data: { held } }] : [],
+        };
+      });
+    for (;;) {
+      let claimed: ReadyExport[] = [];
+      await ctx.batch(async (tx) => {
+        claimed = await claimReadyExports(tx, systemId, ctx.run.id, options.batchSize);
+        return { counts: {}, processed, phase: "exporting", checkpoint: { processed } };
+      });
+      if (!claimed.length) return;
+      const { changes, unresolved } = await toConnectorChanges(ctx.pool, systemId, claimed);
+      let results: ExportResult[];
+      try {
+        results = await connector.export(changes);
+      } catch (e) {
+        await releaseExports(
+          ctx.pool,
+          claimed.map((c) => c.id),
+        );
+        throw e;
+      }
+      const unreachable =
+        results.length > 0 && results.every((r) => r.status === "TRANSIENT_FAILURE" && r.code === "CONNECTION_FAILED");
+      if (unreachable) {
+        await releaseExports(
+          ctx.pool,
+          claimed.map((c) => c.id),
+        );
+        const first = results[0] as { message?: string };
+        throw new ConnectorError(
+          "CONNECTION_FAILED",
+          `target unreachable: ${first.message ?? "connection failed"}; exports kept for the next run`,
+        );
+      }
+      processed += claimed.length;
+      await ctx.batch(async (tx) => {
+        const counts = await applyResults(tx, ctx, claimed, changes, results, unresolved, options);
+        return {
+          counts,
+          processed,
+          phase: "exporting",
+          checkpoint: { processed },
+          events: [{ type: "batch processed", data: { ...counts } }],
+        };
+      });
+    }
+  };
+}
+
+async function applyResults(
+  tx: pg.PoolClient,
+  ctx: RunContext,
+  claimed: ReadyExport[],
+  changes: ExportChange[],
+  results: ExportResult[],
+  unresolved: Map<string, Planned[]>,
+  options: ExportOptions,
+) {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const counts = { created: 0, updated: 0, deleted: 0, failed: 0 };
+  const runChanges: RunChangeRow[] = [];
+  for (const e of claimed) {
+    const change = changes.find((c) => c.id === e.id)!;
+    const result: ExportResult = byId.get(e.id) ?? {
+      id: e.id,
+      status: "TRANSIENT_FAILURE",
+      code: "INTERNAL",
+      message: "the connector returned no result",
+    };
+    const base = { pendingExportId: e.id, csoId: e.csoId, anchor: e.anchor, sourceSystemId: ctx.system.id };
+    if (result.status === "APPLIED") {
+      counts[e.changeType === "CREATE" ? "created" : e.changeType === "UPDATE" ? "updated" : "deleted"]++;
+      await tx.query(
+        "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = $1",
+        [e.id],
+      );
+      if (e.csoId && e.changeType !== "DELETE") {
+        const attributes: Attributes = applyChanges(e.csoAttributes ?? {}, change.attributes);
+        await tx.query(
+          `UPDATE connector_space_object SET anchor = COALESCE($2, anchor), distinguished_name = COALESCE($3, distinguished_name),
+                  attributes = $4::jsonb, content_hash = $5, status = 'NORMAL', updated_at = now() WHERE id = $1`,
+          [
+            e.csoId,
+            result.anchor ?? null,
+            result.dn ?? change.newDn ?? null,
+            JSON.stringify(attributes),
+            contentHash(attributes),
+          ],
+        );
+      }
+      const later = unresolved.get(e.id);
+      if (later?.length)
+        await tx.query(
+          `INSERT INTO pending_export (connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, change_type, status, attribute_changes, awaiting_reference, planning_run_id)
+           SELECT connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, 'UPDATE', 'PENDING', $2::jsonb, true, planning_run_id FROM pending_export WHERE id = $1`,
+          [e.id, JSON.stringify(later)],
+        );
+      runChanges.push({
+        ...base,
+        changeType: "EXPORTED",
+        attributeChanges: {
+          changeType: e.changeType,
+          dn: result.dn ?? change.newDn ?? change.dn ?? null,
+          changes: change.attributes,
+        },
+      });
+    } else {
+      counts.failed++;
+      const errors = e.errorCount + 1;
+      const retry = result.status === "TRANSIENT_FAILURE" && errors < e.maxRetries;
+      await tx.query(
+        `UPDATE pending_export SET status = $2::pending_export_status, error_count = $3, last_error = $4, last_error_code = $5,
+                next_retry_at = $6, updated_at = now() WHERE id = $1`,
+        [
+          e.id,
+          retry ? "FAILED" : "ERROR",
+          errors,
+          result.message,
+          result.code,
+          retry ? new Date(Date.now() + backoff(options.retryBaseMs, errors)) : null,
+        ],
+      );
+      runChanges.push({ ...base, changeType: "EXPORT_FAILED", errorCode: result.code, message: result.message });
+    }
+  }
+  await insertRunChanges(tx, ctx.run.id, runChanges);
+  for (const e of claimed)
+    await ctx.publish?.("pendingExports", { id: e.id, connectedSystemId: ctx.system.id, runId: ctx.run.id }, tx);
+  return counts;
+}
+
+/** Dry run: record what the export would send, change nothing, call nothing. */
+async function previewExports(ctx: RunContext) {
+  let after = "00000000-0000-0000-0000-000000000000";
+  for (;;) {
+    let done = false;
+    await ctx.batch(async (tx) => {
+      const { rows } = await tx.query(
+        `SELECT p.id, p.change_type, p.attribute_changes, p.connector_space_object_id, c.anchor, c.distinguished_name
+           FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
+          WHERE p.connected_system_id = $1 AND p.status IN ('PENDING', 'FAILED') AND p.id > $2 ORDER BY p.id LIMIT 500`,
+        [ctx.system.id, after],
+      );
+      done = rows.length < 500;
+      after = rows.at(-1)?.id ?? after;
+      await insertRunChanges(
+        tx,
+        ctx.run.id,
+        rows.map((r) => ({
+          changeType: "WOULD_EXPORT",
+          pendingExportId: r.id,
+          csoId: r.connector_space_object_id,
+          anchor: r.distinguished_name ?? r.anchor,
+          attributeChanges: { changeType: r.change_type, changes: r.attribute_changes },
+        })),
+      );
+      return { counts: { fetched: rows.length }, processed: 0, phase: "previewing exports", checkpoint: null };
+    });
+    if (done) return;
+  }
+}
