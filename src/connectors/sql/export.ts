@@ -3,6 +3,7 @@ import { applyAttributeChanges, valuesOf } from "../attribute-changes.ts";
 import type { Attributes, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
+import { checkColumns, insertMany, insertOne } from "./create.ts";
 import { toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
 import { connect } from "./import.ts";
@@ -49,10 +50,15 @@ async function runBatch(
 ): Promise<ExportResult[] | null> {
   const results: ExportResult[] = [];
   await client.query("BEGIN");
-  for (const change of changes) {
+  for (let i = 0; i < changes.length; ) {
+    const change = changes[i]!;
+    // Straight through, a run of CREATEs goes in as multi-row INSERTs.
+    let run = 1;
+    while (!savepoints && changes[i + run]?.changeType === "CREATE" && change.changeType === "CREATE") run++;
     if (savepoints) await client.query("SAVEPOINT metasync_change");
     try {
-      results.push(await applyChange(client, config, table, change));
+      if (run > 1) results.push(...(await insertMany(client, config, table, changes.slice(i, i + run))));
+      else results.push(await applyChange(client, config, table, change));
       if (savepoints) await client.query("RELEASE SAVEPOINT metasync_change");
     } catch (error) {
       const failed = toConnectorError(error, `${change.changeType} ${config.table} ${change.anchor ?? ""}`.trim());
@@ -65,6 +71,7 @@ async function runBatch(
       await client.query("ROLLBACK TO SAVEPOINT metasync_change");
       results.push({ id: change.id, status: "PERMANENT_FAILURE", code: failed.code, message: failed.message });
     }
+    i += run;
   }
   await client.query("COMMIT");
   return results;
@@ -83,35 +90,12 @@ async function applyChange(
       false,
     );
   }
-  const unknown = change.attributes.find((c) => !table.columns.has(c.attribute));
-  if (unknown) throw new ConnectorError("SCHEMA_VIOLATION", `no column "${unknown.attribute}" in ${config.table}`, false);
+  checkColumns(config, table, change);
   const t = qualifiedName(config.schema, config.table);
   const a = quoteIdent(table.anchor.name);
   const multi = (name: string) => table.columns.get(name)?.isArray ?? false;
 
-  if (change.changeType === "CREATE") {
-    const attributes = applyAttributeChanges({}, change.attributes, multi);
-    const given = attributes[table.anchor.name];
-    if (change.anchor !== undefined) {
-      if (given !== undefined && String(given) !== change.anchor) {
-        throw new ConnectorError(
-          "INVALID_INPUT",
-          `anchor "${change.anchor}" and column ${table.anchor.name} "${given}" differ`,
-          false,
-        );
-      }
-      attributes[table.anchor.name] = change.anchor;
-    }
-    const names = Object.keys(attributes);
-    const params = names.map((n) => toParameter(valuesOf(attributes[n]), table.columns.get(n)!));
-    const sql =
-      names.length === 0
-        ? `INSERT INTO ${t} DEFAULT VALUES RETURNING ${a}::text AS anchor`
-        : `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES (${names.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING ${a}::text AS anchor`;
-    const { rows } = await client.query<{ anchor: string }>(sql, params);
-    return { id: change.id, status: "APPLIED", anchor: rows[0]?.anchor };
-  }
-
+  if (change.changeType === "CREATE") return insertOne(client, config, table, change);
   if (change.anchor === undefined) throw new ConnectorError("INVALID_INPUT", `${change.changeType} needs the anchor`, false);
   if (change.changeType === "DELETE") {
     const { rows } = await client.query<{ anchor: string }>(`DELETE FROM ${t} WHERE ${a} = $1 RETURNING ${a}::text AS anchor`, [
