@@ -3,6 +3,7 @@ import { applyAttributeChanges, valuesOf } from "../attribute-changes.ts";
 import type { Attributes, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
+import { toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
 import type { TableInfo } from "./table.ts";
 import { toParameter } from "./values.ts";
@@ -72,6 +73,42 @@ export async function insertMany(
     });
   }
   return results;
+}
+
+/**
+ * A run of CREATEs where some may fail: tried as one multi-row INSERT under a savepoint, split
+ * in halves on failure until each failing change is alone. k bad rows among n cost about
+ * 2k·log2(n) statements instead of 3n round trips for a savepoint per row.
+ */
+export async function insertIsolated(
+  client: pg.ClientBase,
+  config: SqlConfig,
+  table: TableInfo,
+  changes: ExportChange[],
+): Promise<ExportResult[]> {
+  await client.query("SAVEPOINT metasync_run");
+  try {
+    const results =
+      changes.length === 1
+        ? [await insertOne(client, config, table, changes[0]!)]
+        : await insertMany(client, config, table, changes);
+    await client.query("RELEASE SAVEPOINT metasync_run");
+    return results;
+  } catch (error) {
+    const failed = toConnectorError(
+      error,
+      `CREATE in ${config.table} ${changes.length === 1 ? (changes[0]?.anchor ?? "") : ""}`.trim(),
+    );
+    if (failed.transient) throw failed;
+    await client.query("ROLLBACK TO SAVEPOINT metasync_run");
+    if (changes.length === 1)
+      return [{ id: changes[0]!.id, status: "PERMANENT_FAILURE", code: failed.code, message: failed.message }];
+    const half = Math.ceil(changes.length / 2);
+    return [
+      ...(await insertIsolated(client, config, table, changes.slice(0, half))),
+      ...(await insertIsolated(client, config, table, changes.slice(half))),
+    ];
+  }
 }
 
 export function checkColumns(config: SqlConfig, table: TableInfo, change: ExportChange): void {

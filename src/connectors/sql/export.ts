@@ -3,7 +3,7 @@ import { applyAttributeChanges, valuesOf } from "../attribute-changes.ts";
 import type { Attributes, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
-import { checkColumns, insertMany, insertOne } from "./create.ts";
+import { checkColumns, insertIsolated, insertMany, insertOne } from "./create.ts";
 import { toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
 import { connect } from "./import.ts";
@@ -11,11 +11,11 @@ import { loadTable, type TableInfo } from "./table.ts";
 import { rowToAttributes, toParameter } from "./values.ts";
 
 /**
- * One transaction per batch. The batch first runs straight through; if a change fails, the
- * transaction is rolled back and the batch re-run with a SAVEPOINT per change, so the failing
- * change gets its own permanent failure and the others still apply (savepoints cost two extra
- * round trips a row: only paid when a batch has a bad row). A lost connection or timeout fails
- * the whole batch as transient: nothing was committed.
+ * One transaction per batch. The batch first runs straight through (runs of CREATEs as
+ * multi-row INSERTs); if a change fails, the transaction is rolled back and the batch re-run
+ * with savepoints (per UPDATE/DELETE, per bisected run of CREATEs), so each failing change gets
+ * its own permanent failure and the others still apply. A lost connection, timeout or deadlock
+ * fails the whole batch as transient: nothing was committed.
  */
 export async function exportToSql(pool: pg.Pool, config: SqlConfig, changes: ExportChange[]): Promise<ExportResult[]> {
   let client: pg.PoolClient;
@@ -52,9 +52,14 @@ async function runBatch(
   await client.query("BEGIN");
   for (let i = 0; i < changes.length; ) {
     const change = changes[i]!;
-    // Straight through, a run of CREATEs goes in as multi-row INSERTs.
+    // A run of CREATEs goes in as multi-row INSERTs (bisected down to the bad rows with savepoints).
     let run = 1;
-    while (!savepoints && changes[i + run]?.changeType === "CREATE" && change.changeType === "CREATE") run++;
+    while (change.changeType === "CREATE" && changes[i + run]?.changeType === "CREATE") run++;
+    if (savepoints && run > 1) {
+      results.push(...(await insertIsolated(client, config, table, changes.slice(i, i + run))));
+      i += run;
+      continue;
+    }
     if (savepoints) await client.query("SAVEPOINT metasync_change");
     try {
       if (run > 1) results.push(...(await insertMany(client, config, table, changes.slice(i, i + run))));

@@ -255,6 +255,26 @@ describe("SQL connector: export", () => {
     ]);
   });
 
+  it("a long run of CREATEs with two bad rows: exactly those two fail, the others are inserted", async () => {
+    await peopleTable("people_bulk", 1);
+    const c = await sql({ table: "people_bulk" });
+    const changes = Array.from({ length: 20 }, (_, i) => ({
+      id: `c${i}`,
+      changeType: "CREATE" as const,
+      objectType: "person",
+      anchor: i === 3 ? "001" : `n${String(i).padStart(2, "0")}`,
+      attributes: replace(i === 15 ? { age: [1] } : { name: [`New ${i}`], groups: ["x", String(i)] }),
+    }));
+    const results = await c.export(changes);
+    expect(results.filter((r) => r.status !== "APPLIED").map((r) => [r.id, "code" in r && r.code])).toEqual([
+      ["c3", "ALREADY_EXISTS"],
+      ["c15", "SCHEMA_VIOLATION"],
+    ]);
+    expect(results.map((r) => r.id)).toEqual(changes.map((ch) => ch.id));
+    const { rows } = await admin.query("SELECT count(*)::int AS n, max(groups[2]) AS g FROM people_bulk WHERE id LIKE 'n%'");
+    expect(rows[0]).toEqual({ n: 18, g: "9" });
+  });
+
   it("returns the anchor the database assigns and quotes every identifier", async () => {
     await admin.query(`CREATE TABLE "Odd ""Table""" ("key" serial PRIMARY KEY, "select" text UNIQUE, "user name" text)`);
     const c = await sql({ table: 'Odd "Table"', anchor: "key" });
