@@ -132,6 +132,20 @@ async function benchSql() {
     }
     report(`SQL export (written: creates, batches of ${BATCH})`, EXPORT_ROWS, performance.now() - started);
 
+    started = performance.now();
+    for (let i = 0; i < EXPORT_ROWS; i += BATCH) {
+      const updates: ExportChange[] = Array.from({ length: Math.min(BATCH, EXPORT_ROWS - i) }, (_, k) => ({
+        id: `u${i + k}`,
+        changeType: "UPDATE",
+        objectType: "person",
+        anchor: `E${String(i + k + 1).padStart(7, "0")}`,
+        attributes: [{ attribute: "department", operation: "REPLACE", values: ["Moved"] }],
+      }));
+      const res = await sql.export(updates);
+      if (res.some((r) => r.status !== "APPLIED")) throw new Error("sql update export failed");
+    }
+    report(`SQL export (written: updates, batches of ${BATCH})`, EXPORT_ROWS, performance.now() - started);
+
     // One bad row per batch: the batch is re-run with a savepoint per change.
     started = performance.now();
     for (let i = 0; i < EXPORT_ROWS; i += BATCH) {
@@ -149,6 +163,7 @@ async function benchSql() {
 }
 
 try {
+  console.log(`baseline: peak RSS ${peakRssMb()} MB after loading the modules`);
   await benchCsv();
   await benchSql();
   console.log(JSON.stringify({ rows: ROWS, exportRows: EXPORT_ROWS, peakRssMb: peakRssMb(), ...results }, null, 2));

@@ -8,6 +8,7 @@ import { toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
 import { connect } from "./import.ts";
 import { loadTable, type TableInfo } from "./table.ts";
+import { bulkRun, deleteMany, updateMany } from "./update.ts";
 import { rowToAttributes, toParameter } from "./values.ts";
 
 /**
@@ -52,17 +53,21 @@ async function runBatch(
   await client.query("BEGIN");
   for (let i = 0; i < changes.length; ) {
     const change = changes[i]!;
-    // A run of CREATEs goes in as multi-row INSERTs (bisected down to the bad rows with savepoints).
-    let run = 1;
-    while (change.changeType === "CREATE" && changes[i + run]?.changeType === "CREATE") run++;
-    if (savepoints && run > 1) {
+    // Runs of like changes go in as one statement (a failing run of CREATEs is bisected).
+    const bulk = bulkRun(changes, i, table);
+    const run = bulk?.length ?? 1;
+    if (savepoints && bulk?.kind === "CREATE") {
       results.push(...(await insertIsolated(client, config, table, changes.slice(i, i + run))));
       i += run;
       continue;
     }
+    const many = savepoints ? null : bulk;
     if (savepoints) await client.query("SAVEPOINT metasync_change");
     try {
-      if (run > 1) results.push(...(await insertMany(client, config, table, changes.slice(i, i + run))));
+      const slice = changes.slice(i, i + (many?.length ?? 1));
+      if (many?.kind === "CREATE") results.push(...(await insertMany(client, config, table, slice)));
+      else if (many?.kind === "UPDATE") results.push(...(await updateMany(client, config, table, slice)));
+      else if (many?.kind === "DELETE") results.push(...(await deleteMany(client, config, table, slice)));
       else results.push(await applyChange(client, config, table, change));
       if (savepoints) await client.query("RELEASE SAVEPOINT metasync_change");
     } catch (error) {
@@ -76,7 +81,7 @@ async function runBatch(
       await client.query("ROLLBACK TO SAVEPOINT metasync_change");
       results.push({ id: change.id, status: "PERMANENT_FAILURE", code: failed.code, message: failed.message });
     }
-    i += run;
+    i += many?.length ?? 1;
   }
   await client.query("COMMIT");
   return results;

@@ -2,12 +2,15 @@ import type pg from "pg";
 import type { DiscoveredAttribute, DiscoveredObjectType } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
+import { qualifiedName } from "./identifiers.ts";
 
 export interface Column {
   name: string;
   /** pg's type name; an array's element type name (udt_name without its leading "_"). */
   baseType: string;
   isArray: boolean;
+  /** The column's type as a quoted, schema-qualified SQL name, for casts in bulk statements. */
+  sqlType: string;
   notNull: boolean;
   type: DiscoveredAttribute["type"];
 }
@@ -32,8 +35,14 @@ const TYPES: Record<string, DiscoveredAttribute["type"]> = {
 };
 
 export async function loadTable(client: pg.ClientBase, config: SqlConfig): Promise<TableInfo> {
-  const { rows } = await client.query<{ column_name: string; udt_name: string; data_type: string; is_nullable: string }>(
-    `SELECT column_name, udt_name, data_type, is_nullable FROM information_schema.columns
+  const { rows } = await client.query<{
+    column_name: string;
+    udt_schema: string;
+    udt_name: string;
+    data_type: string;
+    is_nullable: string;
+  }>(
+    `SELECT column_name, udt_schema, udt_name, data_type, is_nullable FROM information_schema.columns
       WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
     [config.schema, config.table],
   );
@@ -52,6 +61,7 @@ export async function loadTable(client: pg.ClientBase, config: SqlConfig): Promi
       name: r.column_name,
       baseType,
       isArray,
+      sqlType: qualifiedName(r.udt_schema, r.udt_name),
       notNull: r.is_nullable === "NO",
       type: TYPES[baseType] ?? "STRING",
     });

@@ -275,6 +275,48 @@ describe("SQL connector: export", () => {
     expect(rows[0]).toEqual({ n: 18, g: "9" });
   });
 
+  it("runs of updates and deletes (one statement each) still report a missing row as NOT_FOUND", async () => {
+    await peopleTable("people_runs", 6);
+    const c = await sql({ table: "people_runs" });
+    const update = (anchor: string, name: string, groups: string[]) => ({
+      id: `u${anchor}`,
+      changeType: "UPDATE" as const,
+      objectType: "person",
+      anchor,
+      attributes: [...replace({ name: [name], groups }), { attribute: "age", operation: "REMOVE_ALL" as const, values: [] }],
+    });
+    const del = (anchor: string) => ({
+      id: `d${anchor}`,
+      changeType: "DELETE" as const,
+      objectType: "person",
+      anchor,
+      attributes: [],
+    });
+    const results = await c.export([
+      update("001", "One", ["a", "b"]),
+      update("404", "Nobody", []),
+      update("002", "Two", []),
+      del("003"),
+      del("405"),
+      del("004"),
+    ]);
+    expect(results.map((r) => [r.id, r.status === "APPLIED" ? r.anchor : r.code])).toEqual([
+      ["u001", "001"],
+      ["u404", "NOT_FOUND"],
+      ["u002", "002"],
+      ["d003", "003"],
+      ["d405", "NOT_FOUND"],
+      ["d004", "004"],
+    ]);
+    const { rows } = await admin.query("SELECT id, name, age, groups FROM people_runs ORDER BY id");
+    expect(rows).toEqual([
+      { id: "001", name: "One", age: null, groups: ["a", "b"] },
+      { id: "002", name: "Two", age: null, groups: null },
+      { id: "005", name: "Person 5", age: 25, groups: ["staff", "g2"] },
+      { id: "006", name: "Person 6", age: 26, groups: ["staff", "g0"] },
+    ]);
+  });
+
   it("returns the anchor the database assigns and quotes every identifier", async () => {
     await admin.query(`CREATE TABLE "Odd ""Table""" ("key" serial PRIMARY KEY, "select" text UNIQUE, "user name" text)`);
     const c = await sql({ table: 'Odd "Table"', anchor: "key" });
