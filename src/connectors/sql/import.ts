@@ -170,15 +170,19 @@ async function highWatermark(client: pg.ClientBase, t: string, table: TableInfo)
   return rows[0]?.max ?? null;
 }
 
-/** The planner's row estimate when the table was analysed; an exact count otherwise (views, new tables). */
-async function estimateRows(client: pg.ClientBase, config: SqlConfig, t: string): Promise<number> {
-  const { rows } = await client.query<{ n: number }>(
-    `SELECT reltuples::float8 AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-      WHERE s.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm')`,
+/**
+ * The planner's row estimate once the table was analysed, an exact count before that; none for
+ * a view (counting would run the whole view once more just for a progress bar).
+ */
+async function estimateRows(client: pg.ClientBase, config: SqlConfig, t: string): Promise<number | undefined> {
+  const { rows } = await client.query<{ n: number; kind: string }>(
+    `SELECT reltuples::float8 AS n, relkind::text AS kind FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+      WHERE s.nspname = $1 AND c.relname = $2`,
     [config.schema, config.table],
   );
-  const estimate = rows[0]?.n ?? -1;
-  if (estimate > 0) return Math.round(estimate);
+  const relation = rows[0];
+  if (!relation || !["r", "p", "m"].includes(relation.kind)) return undefined;
+  if (relation.n > 0) return Math.round(relation.n);
   const exact = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`);
   return Number(exact.rows[0]?.n ?? 0);
 }
