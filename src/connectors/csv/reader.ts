@@ -8,6 +8,8 @@ import { ConnectorError } from "../connector.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
 
+const MAX_RECORD_CHARS = 1024 * 1024;
+
 /** One data row of the file, in file order. `index` counts data rows, header excluded, errors included. */
 export type CsvEvent =
   | { kind: "row"; index: number; line: number; anchor: string; attributes: Attributes; raw: string }
@@ -43,6 +45,8 @@ export async function* readCsv(config: CsvConfig, options: CsvReadOptions = {}):
     relax_column_count: true,
     skip_records_with_error: true,
     skip_empty_lines: true,
+    // Bounds memory when a quote is never closed (the parser would buffer the rest of the file).
+    max_record_size: MAX_RECORD_CHARS,
     on_skip: (error) => {
       if (error) skipped.push({ line: typeof error.lines === "number" ? error.lines : 0, error });
     },
@@ -55,11 +59,25 @@ export async function* readCsv(config: CsvConfig, options: CsvReadOptions = {}):
 
   let header: string[] | null = null;
   let index = 0;
+  let lastEndLine = 0;
   // csv-parse reports skipped records through a callback that runs ahead of the records we
   // consume: hand each one out in line order, before the first row that comes after it.
   const pendingErrors = function* (beforeLine: number): Generator<CsvEvent> {
     while (skipped.length > 0 && (skipped[0]?.line ?? 0) < beforeLine) {
       const { line, error } = skipped.shift()!;
+      if (error.code === "CSV_QUOTE_NOT_CLOSED" || error.code === "CSV_MAX_RECORD_SIZE") {
+        // Past an unclosed quote the parser cannot find rows again: everything after it would be
+        // silently missing, and a full import would take those objects for deleted. Fail instead.
+        const reason =
+          error.code === "CSV_QUOTE_NOT_CLOSED"
+            ? "a quote opened here is never closed"
+            : "a row longer than 1 MiB (unclosed quote?)";
+        throw new ConnectorError(
+          "INVALID_INPUT",
+          `${file}:${lastEndLine + 1}: ${reason}; the rest of the file cannot be read`,
+          false,
+        );
+      }
       const message = error.message;
       yield { kind: "error", index: index++, line, error: { location: `${file}:${line}`, code: "INVALID_INPUT", message } };
     }
@@ -71,9 +89,11 @@ export async function* readCsv(config: CsvConfig, options: CsvReadOptions = {}):
       if (header === null) {
         header = validateHeader(record, config, file);
         options.onHeader?.(header, raw);
+        lastEndLine = info.lines;
         continue;
       }
       yield* pendingErrors(line);
+      lastEndLine = info.lines;
       yield toEvent(record, raw, header, config, file, line, index++);
     }
   } catch (error) {

@@ -80,13 +80,22 @@ describe("CSV connector: full import", () => {
     ]);
   });
 
-  it("reports an unterminated quote at its line and keeps the rows before it", async () => {
-    const file = csvFile('id,name,mail,groups\n001,Ann,a@x,\n002,"Bob,b@x,\n003,Cy,c@x,\n');
-    const [page] = await collect((await connector(file)).importFull(null, noContext));
-    expect(page?.objects.map((o) => o.anchor)).toEqual(["001"]);
-    expect(page?.errors).toHaveLength(1);
-    expect(page?.errors[0]?.location).toMatch(/:\d+$/);
-    expect(page?.errors[0]?.message).toMatch(/quote/i);
+  it("fails, located, at a quote never closed (rows after it would silently go missing), after the rows before it", async () => {
+    const rows = ["id,name,mail,groups", "001,Ann,a@x,", '002,"Bob,b@x,'];
+    for (let i = 3; i <= 3000; i++) rows.push(`${i},Row ${i},r@x,`);
+    const file = csvFile(`${rows.join("\n")}\n`);
+    const pages: ImportPage[] = [];
+    const error = await expectError(
+      (async () => {
+        for await (const page of (await connector(file, { pageSize: 1 })).importFull(null, noContext)) pages.push(page);
+      })(),
+      "INVALID_INPUT",
+      false,
+    );
+    expect(error.message).toBe(
+      `${path.basename(file)}:3: a quote opened here is never closed; the rest of the file cannot be read`,
+    );
+    expect(anchorsOf(pages)).toEqual(["001"]);
   });
 
   it("resumes from a page's checkpoint with exactly the remaining rows", async () => {
