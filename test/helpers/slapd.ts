@@ -5,6 +5,7 @@
  *   // ldap.url, ldap.baseDn ("dc=example,dc=org"), ldap.bindDn, ldap.password, ldap.dir
  *   // base entries exist: ldap.baseDn, ou=people,<baseDn>, ou=groups,<baseDn>
  *   await ldap.restart(); // stop, then start again on the same port with the same data
+ *   await ldap.restart(async () => { ... }); // ... runs while the server is down
  *   await ldap.stop();    // SIGTERM, await exit, remove the temp dir
  *
  * Overlays: "accesslog" (a cn=accesslog database logging successful writes, with the old
@@ -35,8 +36,11 @@ export interface Slapd {
   /** The temp dir holding slapd.conf and the databases. */
   dir: string;
   stop(): Promise<void>;
-  /** Stops and starts again on the same port with the same data (a server that went away and came back). */
-  restart(): Promise<void>;
+  /**
+   * Stops and starts again on the same port with the same data (a server that went away and
+   * came back); `whileDown` runs in between, e.g. to see what a client does meanwhile.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 const SLAPD = "/usr/sbin/slapd";
@@ -194,10 +198,14 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
       running = undefined;
       rmSync(dir, { recursive: true, force: true });
     },
-    async restart() {
+    async restart(whileDown) {
       if (running) await stopChild(running);
       running = undefined;
-      running = await launch(conf, port, bindDn, password);
+      try {
+        await whileDown?.();
+      } finally {
+        running = await launch(conf, port, bindDn, password);
+      }
     },
   };
 }

@@ -21,8 +21,10 @@ import { classify, type EntryMapping, mapEntry, typesFilter } from "./entries.ts
 import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
 
 export interface LdapWatermark {
-  /** Changes with entryCSN >= csn (and, with accesslog, deletes logged since) are new. */
+  /** Entries with entryCSN >= csn are new or changed (the one whose CSN is exactly csn was seen). */
   csn: string;
+  /** accesslog: the CSN of the last log entry already reported (deletes leave no CSN elsewhere). */
+  logCsn?: string;
 }
 
 interface Position {
@@ -35,6 +37,7 @@ type DeltaCheckpoint = Position & {
   from: LdapWatermark;
   watermark: LdapWatermark | null;
   stage: "deletes" | "changes";
+  logCsn?: string;
 };
 
 export interface ImportDeps {
@@ -83,8 +86,24 @@ async function* searchPages(
   }
 }
 
-/** The high-water mark before a search: contextCSN, else the largest entryCSN (no syncprov). */
-export async function readWatermark(deps: ImportDeps): Promise<LdapWatermark | null> {
+/** The largest entryCSN under `base` (from `since` on, which bounds the scan for a delta). */
+async function maxCsn(session: LdapSession, base: string, since: LdapWatermark | null): Promise<string | null> {
+  let max: string | null = null;
+  const filter = since ? `(entryCSN>=${since.csn})` : "(entryCSN=*)";
+  for await (const page of searchPages(session, base, filter, ["entryCSN"], [], 1000)) {
+    for (const e of page) {
+      const csn = String(e.entryCSN ?? "");
+      if (csn && (max === null || csn > max)) max = csn;
+    }
+  }
+  return max;
+}
+
+/**
+ * The high-water mark before a search: the base entry's contextCSN (kept by syncprov). Without
+ * syncprov there is none: then the largest entryCSN in the directory.
+ */
+export async function readWatermark(deps: ImportDeps, since: LdapWatermark | null = null): Promise<LdapWatermark | null> {
   const { session, config } = deps;
   const base = await session.run(`read ${config.baseDn}`, (c) =>
     c.search(config.baseDn, { scope: "base", attributes: ["contextCSN"] }),
@@ -93,14 +112,13 @@ export async function readWatermark(deps: ImportDeps): Promise<LdapWatermark | n
   const csns = (Array.isArray(raw) ? raw : raw ? [raw] : []).map(String).filter(Boolean);
   // Several values = several providers (one per server ID): the smallest is the safe bound.
   if (csns.length) return { csn: csns.sort()[0]! };
-  let max: string | null = null;
-  for await (const page of searchPages(session, config.baseDn, "(entryCSN=*)", ["entryCSN"], [], 1000)) {
-    for (const e of page) {
-      const csn = String(e.entryCSN ?? "");
-      if (csn && (max === null || csn > max)) max = csn;
-    }
-  }
-  return max ? { csn: max } : null;
+  const candidates = [await maxCsn(session, config.baseDn, since)];
+  if (config.deltaStrategy === "accesslog") candidates.push(await maxCsn(session, config.accesslogBase, since));
+  const max = candidates
+    .filter((c): c is string => c !== null)
+    .sort()
+    .at(-1);
+  return max ? { csn: max } : since;
 }
 
 async function mapping(deps: ImportDeps): Promise<{ m: EntryMapping; attributes: string[]; binary: string[] }> {
@@ -162,13 +180,13 @@ async function* objectPages(
 }
 
 /** Holds each page back until the next one arrives, so the watermark rides on the real last page. */
-async function* withWatermark(pages: AsyncIterable<ImportPage>, watermark: LdapWatermark | null, empty: unknown) {
+async function* withWatermark(pages: AsyncIterable<ImportPage>, watermark: () => LdapWatermark | null, empty: unknown) {
   let held: ImportPage | undefined;
   for await (const page of pages) {
     if (held) yield held;
     held = page;
   }
-  yield { ...(held ?? { objects: [], deletes: [], errors: [], checkpoint: empty }), watermark: watermark ?? undefined };
+  yield { ...(held ?? { objects: [], deletes: [], errors: [], checkpoint: empty }), watermark: watermark() ?? undefined };
 }
 
 export async function* importFull(deps: ImportDeps, checkpoint: unknown, _context: ImportContext): AsyncGenerator<ImportPage> {
@@ -179,21 +197,32 @@ export async function* importFull(deps: ImportDeps, checkpoint: unknown, _contex
   const cp = (p: Position): FullCheckpoint => ({ kind: "full", watermark, ...p });
   yield* withWatermark(
     objectPages(deps, filter, start, () => true, cp),
-    watermark,
+    () => watermark,
     cp(start),
   );
 }
 
-/** Deletes logged by the accesslog overlay since `from`, as anchors of this connector's types. */
-async function* accesslogDeletes(deps: ImportDeps, from: LdapWatermark, start: Position, cp: (p: Position) => unknown) {
+/**
+ * Deletes logged by the accesslog overlay after the last one reported, as anchors of this
+ * connector's types. `log.csn` advances to the newest log entry seen.
+ */
+async function* accesslogDeletes(
+  deps: ImportDeps,
+  from: LdapWatermark,
+  start: Position,
+  cp: (p: Position) => unknown,
+  log: { csn?: string },
+) {
   const { config, types } = deps;
-  const filter = `(&(objectClass=auditDelete)(reqResult=0)(entryCSN>=${from.csn}))`;
-  const attrs = ["reqDN", "reqEntryUUID", "reqOld"];
+  const filter = `(&(objectClass=auditDelete)(reqResult=0)(entryCSN>=${from.logCsn ?? from.csn}))`;
+  const attrs = ["reqDN", "reqEntryUUID", "reqOld", "entryCSN"];
   let seen = 0;
   for await (const entries of searchPages(deps.session, config.accesslogBase, filter, attrs, [], config.pageSize)) {
     const deletes: ImportPage["deletes"] = [];
     for (const e of entries) {
-      if (++seen <= start.emitted) continue;
+      const csn = String(e.entryCSN ?? "");
+      if (csn && (!log.csn || csn > log.csn)) log.csn = csn;
+      if (++seen <= start.emitted || (from.logCsn && csn === from.logCsn)) continue;
       const dn = String(e.reqDN ?? "");
       if (!isDnUnder(dn, config.baseDn)) continue;
       const old = (Array.isArray(e.reqOld) ? e.reqOld : e.reqOld ? [e.reqOld] : []).map(String);
@@ -211,8 +240,7 @@ async function* accesslogDeletes(deps: ImportDeps, from: LdapWatermark, start: P
       if (classes.length && !matched) continue;
       for (const t of matched ? [matched] : types) deletes.push({ objectType: t.name, anchor });
     }
-    if (deletes.length)
-      yield { objects: [], deletes, errors: [], checkpoint: cp({ emitted: seen, lastAnchor: null }) } satisfies ImportPage;
+    if (deletes.length) yield { objects: [], deletes, errors: [], checkpoint: cp({ emitted: seen, lastAnchor: null }) };
   }
 }
 
@@ -233,11 +261,13 @@ export async function* importDelta(
   if (watermark !== null && !isWatermark(watermark)) {
     throw new ConnectorError("INVALID_INPUT", `not an LDAP watermark: ${JSON.stringify(watermark)}`, false);
   }
-  const next = resume ? resume.watermark : await readWatermark(deps);
+  const next = resume ? resume.watermark : await readWatermark(deps, from);
+  const log = { csn: resume?.logCsn ?? from.logCsn };
   const cp =
     (stage: DeltaCheckpoint["stage"]) =>
-    (p: Position): DeltaCheckpoint => ({ kind: "delta", from, watermark: next, stage, ...p });
-  yield* withWatermark(deltaPages(deps, from, resume, cp), next ?? from, cp("changes")({ emitted: 0, lastAnchor: null }));
+    (p: Position): DeltaCheckpoint => ({ kind: "delta", from, watermark: next, stage, logCsn: log.csn, ...p });
+  const final = (): LdapWatermark => ({ ...(next ?? from), ...(log.csn ? { logCsn: log.csn } : {}) });
+  yield* withWatermark(deltaPages(deps, from, resume, cp, log), final, cp("changes")({ emitted: 0, lastAnchor: null }));
 }
 
 async function* deltaPages(
@@ -245,10 +275,11 @@ async function* deltaPages(
   from: LdapWatermark,
   resume: DeltaCheckpoint | null,
   cp: (stage: DeltaCheckpoint["stage"]) => (p: Position) => DeltaCheckpoint,
+  log: { csn?: string },
 ): AsyncGenerator<ImportPage> {
   let start: Position = resume ?? { emitted: 0, lastAnchor: null };
   if ((resume?.stage ?? "deletes") === "deletes") {
-    if (deps.config.deltaStrategy === "accesslog") yield* accesslogDeletes(deps, from, start, cp("deletes"));
+    if (deps.config.deltaStrategy === "accesslog") yield* accesslogDeletes(deps, from, start, cp("deletes"), log);
     start = { emitted: 0, lastAnchor: null };
   }
   const filter = `(&${typesFilter(deps.config.filter, deps.types)}(entryCSN>=${from.csn}))`;
