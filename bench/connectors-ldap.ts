@@ -57,8 +57,8 @@ async function ldapaddRate(): Promise<number> {
   }
 }
 
-async function connectorRun(connections: number, concurrency: number, withImport: boolean) {
-  const ldap = await startSlapd();
+async function connectorRun(connections: number, concurrency: number, withImport: boolean, overlays: "syncprov"[] = []) {
+  const ldap = await startSlapd({ overlays });
   const c = await createConnector(
     "LDAP",
     {
@@ -115,6 +115,8 @@ const ldapadd = await ldapaddRate();
 const one = await connectorRun(1, 8, true);
 const two = await connectorRun(2, 8, false);
 const one16 = await connectorRun(1, 16, false);
+// With syncprov the watermark is one read of contextCSN; without it, a scan of every entryCSN.
+const synced = await connectorRun(2, 8, true, ["syncprov"]);
 clearInterval(sampler);
 const f = (n: number) => Math.round(n);
 console.log(
@@ -129,6 +131,7 @@ console.log(
       },
       exportVsLdapadd: Number((one.exportRate / ldapadd).toFixed(2)),
       importEntriesPerSec: f(one.importRate ?? 0),
+      importEntriesPerSecWithSyncprov: f(synced.importRate ?? 0),
       importPages: one.pages,
       rssBeforeImportMb: f(one.rssBeforeMb ?? 0),
       peakRssDuringImportMb: f(one.peakRssMb ?? 0),
