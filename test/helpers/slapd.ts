@@ -8,12 +8,15 @@
  *   await ldap.restart(async () => { ... }); // ... runs while the server is down
  *   await ldap.stop();    // SIGTERM, await exit, remove the temp dir
  *
+ * With `tls: true` it also listens on ldaps:// (ldapsUrl) and offers StartTLS on ldap://, with a
+ * fresh self-signed certificate for 127.0.0.1 (caCert, PEM) made by openssl.
+ *
  * Overlays: "accesslog" (a cn=accesslog database logging successful writes, with the old
  * objectClass/entryUUID of deleted entries in reqOld), "syncprov", "memberof", "refint".
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -25,6 +28,7 @@ export interface SlapdOptions {
   overlays?: SlapdOverlay[];
   /** Default "dc=example,dc=org". */
   baseDn?: string;
+  tls?: boolean;
 }
 
 export interface Slapd {
@@ -35,6 +39,9 @@ export interface Slapd {
   password: string;
   /** The temp dir holding slapd.conf and the databases. */
   dir: string;
+  /** With `tls`: the ldaps:// URL and the PEM certificate to trust. */
+  ldapsUrl?: string;
+  caCert?: string;
   stop(): Promise<void>;
   /**
    * Stops and starts again on the same port with the same data (a server that went away and
@@ -52,7 +59,14 @@ function ssha(password: string): string {
   return `{SSHA}${Buffer.concat([digest, salt]).toString("base64")}`;
 }
 
-function slapdConf(dir: string, baseDn: string, bindDn: string, password: string, overlays: SlapdOverlay[]): string {
+function slapdConf(
+  dir: string,
+  baseDn: string,
+  bindDn: string,
+  password: string,
+  overlays: SlapdOverlay[],
+  tls: boolean,
+): string {
   const modules = ["back_mdb", ...overlays].map((m) => `moduleload ${m}`).join("\n");
   const mdb = (suffix: string, db: string, root: boolean) =>
     [
@@ -73,6 +87,7 @@ function slapdConf(dir: string, baseDn: string, bindDn: string, password: string
     `pidfile ${path.join(dir, "slapd.pid")}`,
     "sizelimit unlimited",
   ];
+  if (tls) parts.push(`TLSCertificateFile ${path.join(dir, "cert.pem")}`, `TLSCertificateKeyFile ${path.join(dir, "key.pem")}`);
   // The log database must be declared before the database whose writes it records.
   if (overlays.includes("accesslog")) {
     parts.push(mdb("cn=accesslog", "accesslog", false), "index reqStart,reqType eq");
@@ -94,6 +109,23 @@ function slapdConf(dir: string, baseDn: string, bindDn: string, password: string
   return `${parts.join("\n")}\n`;
 }
 
+/** A self-signed certificate valid for 127.0.0.1 (cert.pem, key.pem in `dir`). */
+function makeCertificate(dir: string): void {
+  const r = spawnSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"].concat([
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      path.join(dir, "key.pem"),
+      "-out",
+      path.join(dir, "cert.pem"),
+    ]),
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -106,8 +138,9 @@ function freePort(): Promise<number> {
 }
 
 /** Starts slapd on `port`; resolves once it accepts a bind, rejects with its stderr if it exits. */
-async function launch(conf: string, port: number, bindDn: string, password: string): Promise<ChildProcess> {
-  const child = spawn(SLAPD, ["-d", "none", "-f", conf, "-h", `ldap://127.0.0.1:${port}/`], {
+async function launch(conf: string, port: number, bindDn: string, password: string, tlsPort?: number): Promise<ChildProcess> {
+  const urls = [`ldap://127.0.0.1:${port}/`, ...(tlsPort ? [`ldaps://127.0.0.1:${tlsPort}/`] : [])];
+  const child = spawn(SLAPD, ["-d", "none", "-f", conf, "-h", urls.join(" ")], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -156,14 +189,18 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   mkdirSync(path.join(dir, "db"));
   mkdirSync(path.join(dir, "accesslog"));
   const conf = path.join(dir, "slapd.conf");
-  writeFileSync(conf, slapdConf(dir, baseDn, bindDn, password, options.overlays ?? []));
+  const tls = options.tls === true;
+  if (tls) makeCertificate(dir);
+  writeFileSync(conf, slapdConf(dir, baseDn, bindDn, password, options.overlays ?? [], tls));
 
   let child: ChildProcess | undefined;
   let port = 0;
+  let tlsPort: number | undefined;
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     port = await freePort();
+    tlsPort = tls ? await freePort() : undefined;
     try {
-      child = await launch(conf, port, bindDn, password);
+      child = await launch(conf, port, bindDn, password, tlsPort);
     } catch (err) {
       // Another process took the port between freePort() and slapd's bind: try another.
       if (!/errno=98|Address already in use/.test(String(err)) || attempt === 4) {
@@ -193,6 +230,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
     bindDn,
     password,
     dir,
+    ...(tls ? { ldapsUrl: `ldaps://127.0.0.1:${tlsPort}`, caCert: readFileSync(path.join(dir, "cert.pem"), "utf8") } : {}),
     async stop() {
       if (running) await stopChild(running);
       running = undefined;
@@ -204,7 +242,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
       try {
         await whileDown?.();
       } finally {
-        running = await launch(conf, port, bindDn, password);
+        running = await launch(conf, port, bindDn, password, tlsPort);
       }
     },
   };

@@ -1,10 +1,12 @@
+import net from "node:net";
+import type tls from "node:tls";
 import { Client } from "ldapts";
 import type { LdapConfig } from "./config.ts";
 import { toConnectorError } from "./errors.ts";
 
 export type SessionConfig = Pick<
   LdapConfig,
-  "url" | "bindDn" | "bindPassword" | "startTls" | "tlsRejectUnauthorized" | "timeoutMs"
+  "url" | "bindDn" | "bindPassword" | "startTls" | "tlsRejectUnauthorized" | "tlsCa" | "timeoutMs"
 >;
 
 /**
@@ -28,7 +30,7 @@ export class LdapSession {
 
   private static newClient(config: SessionConfig, timeoutMs: number): Client {
     // ldapts speaks TLS from the first byte whenever tlsOptions is set, even for ldap://.
-    const tlsOptions = config.url.startsWith("ldaps:") ? { rejectUnauthorized: config.tlsRejectUnauthorized } : undefined;
+    const tlsOptions = config.url.startsWith("ldaps:") ? LdapSession.tlsOptions(config) : undefined;
     return new Client({
       url: config.url,
       // Per request: a server that accepts and never answers fails the request (and drops the
@@ -39,6 +41,10 @@ export class LdapSession {
       // Rebinding before StartTLS would send the password in clear; ready() handles that case.
       autoRebind: !config.startTls,
     });
+  }
+
+  private static tlsOptions(config: SessionConfig): tls.ConnectionOptions {
+    return { rejectUnauthorized: config.tlsRejectUnauthorized, ...(config.tlsCa ? { ca: config.tlsCa } : {}) };
   }
 
   /** The bound client; throws a ConnectorError when it cannot connect or bind. */
@@ -58,7 +64,14 @@ export class LdapSession {
         await this.client.unbind().catch(() => {});
       }
       if (this.config.startTls) {
-        await this.client.startTLS({ rejectUnauthorized: this.config.tlsRejectUnauthorized });
+        // ldapts upgrades the socket without a host name: give it one, or the certificate is
+        // checked against "localhost".
+        const host = new URL(this.config.url).hostname.replace(/^\[|\]$/g, "");
+        await this.client.startTLS({
+          ...LdapSession.tlsOptions(this.config),
+          host,
+          ...(net.isIP(host) ? {} : { servername: host }),
+        });
       }
       await this.client.bind(this.config.bindDn, this.config.bindPassword);
     } catch (err) {
@@ -78,7 +91,17 @@ export class LdapSession {
     }
   }
 
+  /**
+   * Unbinds, waiting at most a second: after a StartTLS upgrade ldapts does not notice the
+   * server going away, and an unbind on that dead socket would wait for the request timeout.
+   */
   async close(): Promise<void> {
-    await this.client.unbind().catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1000);
+      timer.unref();
+    });
+    await Promise.race([this.client.unbind().catch(() => {}), grace]);
+    clearTimeout(timer);
   }
 }

@@ -24,6 +24,8 @@ export const LdapConfigSchema = z
     pageSize: z.number().int().min(1).max(10000).default(500),
     startTls: z.boolean().default(false),
     tlsRejectUnauthorized: z.boolean().default(true),
+    /** PEM certificate(s) to trust for ldaps:// and StartTLS, besides the system's roots. */
+    tlsCa: z.string().min(1).optional(),
     timeoutMs: z.number().int().min(100).max(600000).default(10000),
     /** Requests kept in flight on the connection during export. */
     concurrency: z.number().int().min(1).max(64).default(8),

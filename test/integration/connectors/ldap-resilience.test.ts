@@ -157,3 +157,45 @@ describe("LDAP connector: a server that goes away", () => {
     expect(count.searchEntries).toHaveLength(changes.length);
   });
 });
+
+describe("LDAP connector over TLS", () => {
+  let secure: Slapd;
+  const tlsConnectors: Connector[] = [];
+  beforeAll(async () => {
+    secure = await startSlapd({ tls: true });
+  });
+  afterAll(async () => {
+    await Promise.all(tlsConnectors.map((c) => c.close()));
+    await secure?.stop();
+  });
+  const over = (extra: Record<string, unknown>) =>
+    createConnector(
+      "LDAP",
+      { bindDn: secure.bindDn, bindPassword: secure.password, baseDn: secure.baseDn, ...extra },
+      { logger },
+    ).then((c) => {
+      tlsConnectors.push(c);
+      return c;
+    });
+
+  it("binds over ldaps:// and StartTLS with the configured CA, and refuses an untrusted certificate", async () => {
+    await expect((await over({ url: secure.ldapsUrl, tlsCa: secure.caCert })).testConnection(3000)).resolves.toBeDefined();
+    const startTls = await over({ url: secure.url, startTls: true, tlsCa: secure.caCert });
+    await expect(startTls.testConnection(3000)).resolves.toBeDefined();
+    const [created] = await startTls.export([
+      {
+        id: "t1",
+        changeType: "CREATE",
+        objectType: "person",
+        dn: `uid=tls,ou=people,${secure.baseDn}`,
+        attributes: [
+          { attribute: "cn", operation: "ADD", values: ["TLS"] },
+          { attribute: "sn", operation: "ADD", values: ["TLS"] },
+        ],
+      },
+    ]);
+    expect(created).toMatchObject({ status: "APPLIED" });
+    const err = await (await over({ url: secure.ldapsUrl })).testConnection(3000).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "CONNECTION_FAILED", transient: false });
+  });
+});
