@@ -7,6 +7,8 @@ import { ConnectorError, type ConnectorErrorCode } from "../connector.ts";
  */
 const RESULT_CODES: Record<number, { code: ConnectorErrorCode; transient: boolean }> = {
   3: { code: "TIMEOUT", transient: true }, // timeLimitExceeded
+  4: { code: "PERMISSION_DENIED", transient: false }, // sizeLimitExceeded: a server limit for this bind DN
+  11: { code: "PERMISSION_DENIED", transient: false }, // adminLimitExceeded
   7: { code: "UNSUPPORTED", transient: false }, // authMethodNotSupported
   8: { code: "AUTH_FAILED", transient: false }, // strongerAuthRequired
   13: { code: "AUTH_FAILED", transient: false }, // confidentialityRequired
@@ -40,7 +42,11 @@ export function toConnectorError(err: unknown, context?: string): ConnectorError
   const prefix = context ? `${context}: ` : "";
   if (err instanceof ResultCodeError) {
     const mapped = RESULT_CODES[err.code] ?? { code: "INTERNAL" as const, transient: false };
-    return new ConnectorError(mapped.code, `${prefix}LDAP ${err.code}: ${err.message}`, mapped.transient, { cause: err });
+    const hint =
+      err.code === 4 || err.code === 11
+        ? ' (the server limits how many entries this bind DN may read, paging or not: raise it, e.g. OpenLDAP `limits dn.exact="<bind DN>" size=unlimited`)'
+        : "";
+    return new ConnectorError(mapped.code, `${prefix}LDAP ${err.code}: ${err.message}${hint}`, mapped.transient, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
   const sysCode = (err as { code?: unknown } | null)?.code;

@@ -103,10 +103,13 @@ async function exists(client: Client, dn: string): Promise<boolean> {
 }
 
 /** The entry's DN from its anchor, for an UPDATE/DELETE that names only the anchor. */
-async function dnOf(client: Client, change: ExportChange, deps: ExportDeps): Promise<string> {
+async function dnOf(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<string> {
   if (change.dn) return change.dn;
   if (!change.anchor) throw invalid(`${change.changeType} needs a dn or an anchor`);
-  const anchor = change.anchor.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  // RFC 4515 escaping; a binary anchor (AD objectGUID, base64 here) goes byte by byte.
+  const anchor = schema?.isBinary(deps.config.anchorAttribute)
+    ? [...Buffer.from(change.anchor, "base64")].map((b) => `\\${b.toString(16).padStart(2, "0")}`).join("")
+    : change.anchor.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
   const res = await client.search(deps.config.baseDn, {
     filter: `(${deps.config.anchorAttribute}=${anchor})`,
     attributes: ["1.1"],
@@ -117,7 +120,7 @@ async function dnOf(client: Client, change: ExportChange, deps: ExportDeps): Pro
 }
 
 async function update(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<ExportResult> {
-  let dn = await dnOf(client, change, deps);
+  let dn = await dnOf(client, change, deps, schema);
   if (change.newDn && !dnEquals(change.newDn, dn)) {
     const target = change.newDn;
     try {
@@ -133,9 +136,9 @@ async function update(client: Client, change: ExportChange, deps: ExportDeps, sc
   return { id: change.id, status: "APPLIED", anchor: change.anchor, dn };
 }
 
-async function remove(client: Client, change: ExportChange, deps: ExportDeps): Promise<ExportResult> {
+async function remove(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<ExportResult> {
   try {
-    const dn = await dnOf(client, change, deps);
+    const dn = await dnOf(client, change, deps, schema);
     await client.del(dn);
     return { id: change.id, status: "APPLIED", anchor: change.anchor, dn };
   } catch (err) {
@@ -160,7 +163,7 @@ async function applyOne(
       case "UPDATE":
         return await update(client, change, deps, schema);
       case "DELETE":
-        return await remove(client, change, deps);
+        return await remove(client, change, deps, schema);
     }
     throw invalid(`unknown change type ${String(change.changeType)}`);
   } catch (err) {

@@ -315,6 +315,17 @@ describe("LDAP connector: export", () => {
     expect(byId.ok).toMatchObject({ status: "APPLIED" });
   });
 
+  it("a bind DN without write access gets PERMISSION_DENIED per change, and can still import", async () => {
+    const reader = `uid=reader,ou=people,${ldap.baseDn}`;
+    await withAdmin(ldap, (client) =>
+      client.add(reader, { objectClass: "inetOrgPerson", uid: "reader", cn: "Reader", sn: "Reader", userPassword: "readonly" }),
+    );
+    const c = await connector({ bindDn: reader, bindPassword: "readonly" });
+    const [result] = await c.export([create("p1", "denied")]);
+    expect(result).toMatchObject({ status: "PERMANENT_FAILURE", code: "PERMISSION_DENIED" });
+    expect(objectsOf(await collect(c.importFull(null, noContext))).length).toBeGreaterThan(PEOPLE);
+  });
+
   it("export with wrong credentials fails every change with AUTH_FAILED, permanent", async () => {
     const c = await connector({ bindPassword: "wrong" });
     const results = await c.export([create("w1", "w1"), create("w2", "w2")]);
