@@ -41,6 +41,13 @@ export function toConnectorError(err: unknown, context?: string): ConnectorError
   if (err instanceof ConnectorError) return err;
   const prefix = context ? `${context}: ` : "";
   if (err instanceof ResultCodeError) {
+    if (err.code === 2 && /cookie/i.test(err.message)) {
+      // The connection was re-established between two pages: the paged search died with the old
+      // one. Retrying (resuming from the last checkpoint) will work.
+      return new ConnectorError("CONNECTION_FAILED", `${prefix}connection lost during a paged search: ${err.message}`, true, {
+        cause: err,
+      });
+    }
     const mapped = RESULT_CODES[err.code] ?? { code: "INTERNAL" as const, transient: false };
     const hint =
       err.code === 4 || err.code === 11

@@ -121,6 +121,18 @@ describe("LDAP connector: a server that goes away", () => {
     expect(all.size).toBe(total);
   });
 
+  it("a server that bounces between two pages: the dead paged search is CONNECTION_FAILED (transient), not a protocol error", async () => {
+    const c = await connector({ pageSize: 50 });
+    const pages = c.importFull(null, noContext)[Symbol.asyncIterator]();
+    await pages.next();
+    await ldap.restart();
+    const failure = await pages.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toMatchObject({ code: "CONNECTION_FAILED", transient: true });
+  });
+
   it("a connection dropped mid-export: affected changes are TRANSIENT_FAILURE, the next export reconnects", async () => {
     const c = await connector({ concurrency: 8 });
     const changes: ExportChange[] = Array.from({ length: 1500 }, (_, i) => ({
