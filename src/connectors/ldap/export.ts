@@ -25,7 +25,12 @@ function wireAttribute(schema: LdapSchema | undefined, name: string, values: Att
     const type = schema.isCertificate(name) && !/;binary$/i.test(name) ? `${name};binary` : name;
     return new Attribute({ type, values: values.map((v) => Buffer.from(String(v), "base64")) });
   }
-  return new Attribute({ type: name, values: values.map(String) });
+  return new Attribute({ type: name, values: values.map(text) });
+}
+
+/** LDAP's Boolean syntax is upper case (RFC 4517 3.3.3); numbers are their decimal text. */
+function text(v: AttributeValue): string {
+  return typeof v === "boolean" ? (v ? "TRUE" : "FALSE") : String(v);
 }
 
 function invalid(message: string): ConnectorError {

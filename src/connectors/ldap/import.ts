@@ -129,7 +129,7 @@ async function mapping(deps: ImportDeps): Promise<{ m: EntryMapping; attributes:
   const internal = new Set(["entrycsn", "objectclass"].filter((a) => !wantedLower.has(a) && !wantedLower.has("*")));
   if (!wantedLower.has("entrycsn")) internal.add("entrycsn");
   const attributes = [...wanted, config.anchorAttribute, "entryCSN", "objectClass"];
-  const binary = [...(schema?.binaryAttributeNames() ?? []), ...(config.binaryAttributes ?? [])];
+  const binary = schema?.binaryAttributeNames() ?? config.binaryAttributes ?? [];
   return { m: { types, anchorAttribute: config.anchorAttribute, internal, schema }, attributes, binary };
 }
 

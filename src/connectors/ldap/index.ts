@@ -5,7 +5,7 @@ import { LdapSession } from "./client.ts";
 import type { LdapConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";
 import { type ImportDeps, importDelta, importFull } from "./import.ts";
-import { describeSchema, type LdapSchema, loadSchema, type ObjectTypeSpec } from "./schema.ts";
+import { describeSchema, LdapSchema, loadSchema, type ObjectTypeSpec } from "./schema.ts";
 
 const capabilities: ConnectorCapabilities = {
   fullImport: true,
@@ -24,17 +24,20 @@ export async function createLdapConnector(config: LdapConfig, deps: ConnectorDep
 
   let schemaLoad: Promise<LdapSchema> | undefined;
   const schema = (): Promise<LdapSchema> => {
-    schemaLoad ??= loadSchema(main).catch((err) => {
+    schemaLoad ??= loadSchema(main, config.binaryAttributes).catch((err) => {
       schemaLoad = undefined; // try again next time rather than remember a transient failure
       throw err;
     });
     return schemaLoad;
   };
-  // Import and export work without the schema (no binary/multi-valued hints) when it is unreadable.
+  // Import and export work without the schema when it is unreadable: binary attributes are then
+  // the configured ones (plus, on import, values that are not UTF-8), every attribute multi-valued.
   const optionalSchema = () =>
     schema().catch((err: unknown) => {
-      deps.logger.warn({ err }, "LDAP subschema unreadable: binary attributes are detected by content only");
-      return undefined;
+      if (err instanceof ConnectorError && err.code !== "AUTH_FAILED" && err.code !== "CONNECTION_FAILED") {
+        deps.logger.warn({ err }, "LDAP subschema unreadable: using configured binaryAttributes only");
+      }
+      return new LdapSchema([], [], config.binaryAttributes);
     });
   const importDeps: ImportDeps = { session: main, config, types, schema: optionalSchema };
 

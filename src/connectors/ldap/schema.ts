@@ -82,7 +82,11 @@ export class LdapSchema {
   private readonly attributes = new Map<string, AttributeTypeDef>();
   private readonly classes = new Map<string, ObjectClassDef>();
 
-  constructor(attributeTypes: string[], objectClasses: string[]) {
+  private readonly extraBinary: Set<string>;
+
+  /** `extraBinary`: attributes to treat as binary whatever their syntax (config binaryAttributes). */
+  constructor(attributeTypes: string[], objectClasses: string[], extraBinary: string[] = []) {
+    this.extraBinary = new Set(extraBinary.map((n) => n.toLowerCase()));
     for (const def of attributeTypes) {
       const at = parseAttributeType(def);
       for (const n of at.names) this.attributes.set(n.toLowerCase(), at);
@@ -108,6 +112,7 @@ export class LdapSchema {
   }
 
   isBinary(name: string): boolean {
+    if (this.extraBinary.has(name.toLowerCase().replace(/;binary$/, ""))) return true;
     if (TEXT_OCTET_ATTRIBUTES.has(name.toLowerCase())) return false;
     const syntax = this.syntax(name);
     return syntax !== undefined && BINARY_SYNTAXES.has(syntax);
@@ -125,7 +130,7 @@ export class LdapSchema {
 
   /** Every name (and alias) of every binary attribute type, as ldapts needs them to return Buffers. */
   binaryAttributeNames(): string[] {
-    const names: string[] = [];
+    const names: string[] = [...this.extraBinary];
     for (const at of new Set(this.attributes.values())) {
       const primary = at.names[0];
       if (primary && this.isBinary(primary)) {
@@ -164,7 +169,7 @@ export class LdapSchema {
 }
 
 /** Reads the subschema entry named by the root DSE (cn=Subschema on OpenLDAP). */
-export async function loadSchema(session: LdapSession): Promise<LdapSchema> {
+export async function loadSchema(session: LdapSession, extraBinary: string[] = []): Promise<LdapSchema> {
   return session.run("read subschema", async (client) => {
     const root = await client.search("", { scope: "base", attributes: ["subschemaSubentry"] });
     const subentry = String(root.searchEntries[0]?.subschemaSubentry ?? "cn=Subschema") || "cn=Subschema";
@@ -175,7 +180,7 @@ export async function loadSchema(session: LdapSession): Promise<LdapSchema> {
     });
     const entry = res.searchEntries[0];
     const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v ? [String(v)] : []);
-    return new LdapSchema(list(entry?.attributeTypes), list(entry?.objectClasses));
+    return new LdapSchema(list(entry?.attributeTypes), list(entry?.objectClasses), extraBinary);
   });
 }
 
