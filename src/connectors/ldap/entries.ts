@@ -1,0 +1,64 @@
+/**
+ * Search entries -> connector objects, and the search filter for the configured object types.
+ */
+import type { Entry } from "ldapts";
+import type { Attributes, AttributeValue, ConnectorObject, RecordError } from "../connector.ts";
+import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
+
+/** `(&<base filter>(|(&(objectClass=a)(objectClass=b)<type filter>)...))` */
+export function typesFilter(baseFilter: string, types: ObjectTypeSpec[]): string {
+  const perType = types.map((t) => `(&${t.objectClasses.map((oc) => `(objectClass=${oc})`).join("")}${t.filter ?? ""})`);
+  const anyType = perType.length === 1 ? perType[0]! : `(|${perType.join("")})`;
+  return baseFilter === "(objectClass=*)" ? anyType : `(&${baseFilter}${anyType})`;
+}
+
+/** The first type whose object classes the entry has (all of them, case-insensitively). */
+export function classify(objectClasses: string[], types: ObjectTypeSpec[]): ObjectTypeSpec | undefined {
+  const have = new Set(objectClasses.map((c) => c.toLowerCase()));
+  return types.find((t) => t.objectClasses.every((c) => have.has(c.toLowerCase())));
+}
+
+function asValues(v: Entry[string]): string[] {
+  const list = Array.isArray(v) ? v : [v];
+  // Binary values (and any value that is not valid UTF-8) arrive as Buffers: base64, as the
+  // connector interface promises.
+  return list.map((x) => (Buffer.isBuffer(x) ? x.toString("base64") : String(x)));
+}
+
+export interface EntryMapping {
+  types: ObjectTypeSpec[];
+  anchorAttribute: string;
+  /** Lower-case names of attributes fetched for the connector's own use, not emitted. */
+  internal: Set<string>;
+  schema?: LdapSchema;
+}
+
+export type MappedEntry = { object: ConnectorObject; csn?: string } | { error: RecordError; csn?: string };
+
+export function mapEntry(entry: Entry, m: EntryMapping): MappedEntry {
+  const byLower = new Map<string, string>();
+  for (const key of Object.keys(entry)) byLower.set(key.toLowerCase(), key);
+  const get = (name: string) => {
+    const key = byLower.get(name.toLowerCase());
+    return key === undefined ? [] : asValues(entry[key]!);
+  };
+  const csn = get("entryCSN")[0];
+  const anchor = get(m.anchorAttribute)[0];
+  const type = classify(get("objectClass"), m.types);
+  if (!anchor || !type) {
+    const why = !anchor ? `has no ${m.anchorAttribute}` : "matches no configured object type";
+    return { error: { location: entry.dn, code: "INVALID_INPUT", message: `entry ${why}` }, csn };
+  }
+  const attributes: Attributes = {};
+  for (const key of Object.keys(entry)) {
+    const lower = key.toLowerCase();
+    if (key === "dn" || lower === m.anchorAttribute.toLowerCase() || m.internal.has(lower)) continue;
+    const values: AttributeValue[] = asValues(entry[key]!);
+    if (values.length === 0) continue; // requested but absent
+    // "userCertificate;binary" is the transfer form of userCertificate: one name for the engine.
+    const name = key.replace(/;binary$/i, "");
+    const multi = m.schema ? m.schema.isMultiValued(name) : values.length > 1;
+    attributes[name] = multi ? values : values.length === 1 ? values[0]! : values;
+  }
+  return { object: { objectType: type.name, anchor, dn: entry.dn, attributes }, csn };
+}

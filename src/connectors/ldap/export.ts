@@ -1,0 +1,207 @@
+/**
+ * Export: add / modify / modify DN / delete, several requests in flight per connection.
+ * One result per change; a failure (even a dropped connection) never throws for the batch.
+ */
+import { Attribute, Change, type Client } from "ldapts";
+import type { AttributeChange, AttributeValue, ExportChange, ExportResult } from "../connector.ts";
+import { ConnectorError } from "../connector.ts";
+import type { LdapSession } from "./client.ts";
+import type { LdapConfig } from "./config.ts";
+import { dnEquals, parseDn } from "./dn.ts";
+import { toConnectorError } from "./errors.ts";
+import { PostReadControl } from "./post-read.ts";
+import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
+
+export interface ExportDeps {
+  sessions: LdapSession[];
+  config: LdapConfig;
+  types: ObjectTypeSpec[];
+  schema: () => Promise<LdapSchema | undefined>;
+}
+
+/** Wire form of an attribute: binary values decoded from base64, certificates as ";binary". */
+function wireAttribute(schema: LdapSchema | undefined, name: string, values: AttributeValue[]): Attribute {
+  if (schema?.isBinary(name)) {
+    const type = schema.isCertificate(name) && !/;binary$/i.test(name) ? `${name};binary` : name;
+    return new Attribute({ type, values: values.map((v) => Buffer.from(String(v), "base64")) });
+  }
+  return new Attribute({ type: name, values: values.map(text) });
+}
+
+/** LDAP's Boolean syntax is upper case (RFC 4517 3.3.3); numbers are their decimal text. */
+function text(v: AttributeValue): string {
+  return typeof v === "boolean" ? (v ? "TRUE" : "FALSE") : String(v);
+}
+
+function invalid(message: string): ConnectorError {
+  return new ConnectorError("INVALID_INPUT", message, false);
+}
+
+async function create(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<ExportResult> {
+  const dn = change.dn;
+  if (!dn) throw invalid("CREATE needs the dn to create");
+  const type = deps.types.find((t) => t.name === change.objectType);
+  if (!type) throw invalid(`unknown object type "${change.objectType}"`);
+  const values = new Map<string, { name: string; values: AttributeValue[] }>();
+  for (const a of change.attributes) {
+    if (a.operation === "REMOVE" || a.operation === "REMOVE_ALL") continue; // nothing to remove on a new entry
+    const key = a.attribute.toLowerCase();
+    const slot = values.get(key) ?? { name: a.attribute, values: [] };
+    slot.values = a.operation === "REPLACE" ? [...a.values] : [...slot.values, ...a.values];
+    values.set(key, slot);
+  }
+  if (!values.has("objectclass")) values.set("objectclass", { name: "objectClass", values: type.objectClasses });
+  // The RDN's value must also be an attribute value of the entry (else: naming violation).
+  let rdn: ReturnType<typeof parseDn>;
+  try {
+    rdn = parseDn(dn);
+  } catch (err) {
+    throw invalid((err as Error).message);
+  }
+  const { rdnAttribute, rdnValue } = rdn;
+  const rdnSlot = values.get(rdnAttribute.toLowerCase());
+  if (!rdnSlot) values.set(rdnAttribute.toLowerCase(), { name: rdnAttribute, values: [rdnValue] });
+  else if (!rdnSlot.values.map(String).includes(rdnValue)) rdnSlot.values.push(rdnValue);
+
+  const attrs = [...values.values()].filter((v) => v.values.length).map((v) => wireAttribute(schema, v.name, v.values));
+  const postRead = new PostReadControl([deps.config.anchorAttribute]);
+  await client.add(dn, attrs, postRead);
+  let anchor = postRead.values.get(deps.config.anchorAttribute.toLowerCase())?.[0];
+  if (!anchor) {
+    const read = await client.search(dn, { scope: "base", attributes: [deps.config.anchorAttribute] });
+    const entry = read.searchEntries[0];
+    const key = entry && Object.keys(entry).find((k) => k.toLowerCase() === deps.config.anchorAttribute.toLowerCase());
+    anchor = key ? String(entry[key]) : undefined;
+  }
+  return { id: change.id, status: "APPLIED", anchor, dn };
+}
+
+function modifications(attributes: AttributeChange[], schema?: LdapSchema): Change[] {
+  return attributes.map((a) => {
+    switch (a.operation) {
+      case "ADD":
+        return new Change({ operation: "add", modification: wireAttribute(schema, a.attribute, a.values) });
+      case "REPLACE":
+        return new Change({ operation: "replace", modification: wireAttribute(schema, a.attribute, a.values) });
+      case "REMOVE":
+        // Without values, LDAP's delete removes the whole attribute: same as REMOVE_ALL.
+        if (a.values.length) {
+          return new Change({ operation: "delete", modification: wireAttribute(schema, a.attribute, a.values) });
+        }
+        return new Change({ operation: "replace", modification: wireAttribute(schema, a.attribute, []) });
+      case "REMOVE_ALL":
+        // replace-with-nothing removes the attribute and, unlike delete, does not fail when it is absent.
+        return new Change({ operation: "replace", modification: wireAttribute(schema, a.attribute, []) });
+    }
+    throw invalid(`unknown attribute operation ${String((a as AttributeChange).operation)}`);
+  });
+}
+
+async function exists(client: Client, dn: string): Promise<boolean> {
+  try {
+    await client.search(dn, { scope: "base", attributes: ["1.1"] });
+    return true;
+  } catch (err) {
+    if (toConnectorError(err).code === "NOT_FOUND") return false;
+    throw err;
+  }
+}
+
+/** The entry's DN from its anchor, for an UPDATE/DELETE that names only the anchor. */
+async function dnOf(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<string> {
+  if (change.dn) return change.dn;
+  if (!change.anchor) throw invalid(`${change.changeType} needs a dn or an anchor`);
+  // RFC 4515 escaping; a binary anchor (AD objectGUID, base64 here) goes byte by byte.
+  const anchor = schema?.isBinary(deps.config.anchorAttribute)
+    ? [...Buffer.from(change.anchor, "base64")].map((b) => `\\${b.toString(16).padStart(2, "0")}`).join("")
+    : change.anchor.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  const res = await client.search(deps.config.baseDn, {
+    filter: `(${deps.config.anchorAttribute}=${anchor})`,
+    attributes: ["1.1"],
+  });
+  const dn = res.searchEntries[0]?.dn;
+  if (!dn) throw new ConnectorError("NOT_FOUND", `no entry with ${deps.config.anchorAttribute}=${change.anchor}`, false);
+  return dn;
+}
+
+async function update(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<ExportResult> {
+  let dn = await dnOf(client, change, deps, schema);
+  if (change.newDn && !dnEquals(change.newDn, dn)) {
+    const target = change.newDn;
+    try {
+      await client.modifyDN(dn, target);
+    } catch (err) {
+      // A retry after a rename that did happen (the reply was lost): carry on at the new DN.
+      if (toConnectorError(err).code !== "NOT_FOUND" || !(await exists(client, target))) throw err;
+    }
+    dn = target;
+  }
+  const changes = modifications(change.attributes, schema);
+  if (changes.length) await client.modify(dn, changes);
+  return { id: change.id, status: "APPLIED", anchor: change.anchor, dn };
+}
+
+async function remove(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<ExportResult> {
+  try {
+    const dn = await dnOf(client, change, deps, schema);
+    await client.del(dn);
+    return { id: change.id, status: "APPLIED", anchor: change.anchor, dn };
+  } catch (err) {
+    // Already gone is what a delete wants (e.g. a retry after a lost reply).
+    if (toConnectorError(err).code === "NOT_FOUND")
+      return { id: change.id, status: "APPLIED", anchor: change.anchor, dn: change.dn };
+    throw err;
+  }
+}
+
+async function applyOne(
+  session: LdapSession,
+  change: ExportChange,
+  deps: ExportDeps,
+  schema?: LdapSchema,
+): Promise<ExportResult> {
+  try {
+    const client = await session.ready();
+    switch (change.changeType) {
+      case "CREATE":
+        return await create(client, change, deps, schema);
+      case "UPDATE":
+        return await update(client, change, deps, schema);
+      case "DELETE":
+        return await remove(client, change, deps, schema);
+    }
+    throw invalid(`unknown change type ${String(change.changeType)}`);
+  } catch (err) {
+    const e = toConnectorError(err, `${change.changeType} ${change.dn ?? change.anchor ?? change.id}`);
+    return { id: change.id, status: e.transient ? "TRANSIENT_FAILURE" : "PERMANENT_FAILURE", code: e.code, message: e.message };
+  }
+}
+
+/**
+ * Applies the batch with `connections` x `concurrency` requests in flight; results in input
+ * order. Changes to the same entry stay in order: they run one after another in one worker.
+ */
+export async function exportChanges(deps: ExportDeps, changes: ExportChange[]): Promise<ExportResult[]> {
+  const schema = await deps.schema().catch(() => undefined);
+  const groups = new Map<string, number[]>();
+  changes.forEach((c, i) => {
+    const key = (c.dn ?? c.anchor ?? c.id).toLowerCase();
+    const group = groups.get(key);
+    if (group) group.push(i);
+    else groups.set(key, [i]);
+  });
+  const queue = [...groups.values()];
+  const results: ExportResult[] = new Array(changes.length);
+  let next = 0;
+  const worker = async (session: LdapSession) => {
+    while (next < queue.length) {
+      for (const i of queue[next++]!) results[i] = await applyOne(session, changes[i]!, deps, schema);
+    }
+  };
+  const workers: Promise<void>[] = [];
+  for (let w = 0; w < deps.sessions.length * deps.config.concurrency; w++) {
+    workers.push(worker(deps.sessions[w % deps.sessions.length]!));
+  }
+  await Promise.all(workers);
+  return results;
+}
