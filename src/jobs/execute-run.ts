@@ -39,7 +39,7 @@ interface ClaimedRun {
   connection_settings_id: string;
   dry_run: boolean;
   attempt: number;
-  started_ms: string;
+  max_attempts: number;
 }
 
 type Ending =
@@ -71,7 +71,16 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
   });
   let ending: Ending;
   try {
-    ending = claimed.status === "CANCELLING" ? { status: "CANCELLED" } : await runWithRetries(deps, claimed, lease, abort.signal);
+    if (claimed.status === "CANCELLING") ending = { status: "CANCELLED" };
+    else if (claimed.attempt > claimed.max_attempts)
+      ending = {
+        status: "FAILED",
+        reasonCode: "WORKER_LOST",
+        reason: `The run was started ${claimed.max_attempts} times without finishing; it is not resumed again.`,
+        error: null,
+        nextSteps: ["Check the workers' logs for crashes, then start the run again"],
+      };
+    else ending = await runWithRetries(deps, claimed, lease, abort.signal);
   } catch (e) {
     if (e instanceof LeaseLostError) {
       log.warn("run was taken over by another worker; stopping without further writes");
@@ -93,7 +102,7 @@ async function claim(deps: ExecuteDeps, runId: string, jobId: string): Promise<C
        phase = CASE WHEN phase = 'queued' THEN 'starting' ELSE phase END
      WHERE id = $1 AND job_id = $2 AND status IN ('QUEUED', 'RUNNING', 'CANCELLING')
      RETURNING id, operation, profile::text AS profile, status::text AS status, connected_system_id, connection_settings_id,
-       dry_run, attempt, extract(epoch FROM started_at) * 1000 AS started_ms`,
+       dry_run, attempt, max_attempts`,
     [runId, jobId, deps.workerId],
   );
   const run = rows[0];

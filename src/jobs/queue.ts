@@ -12,12 +12,13 @@ export interface RunJobData {
 type Queryable = Pick<pg.PoolClient, "query">;
 type BossDb = { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> };
 
-/** pg-boss statements on `client`: inside its transaction when it is in one. */
+/**
+ * pg-boss statements on `client`: inside its transaction when it is in one. The result goes back
+ * untouched: for a multi-statement query pg returns one result per statement, which pg-boss
+ * unwraps itself (it needs every statement's rows, e.g. its advisory lock row).
+ */
 export const bossDb = (client: Queryable): BossDb => ({
-  executeSql: async (text, values) => {
-    const r = await client.query(text, values as unknown[]);
-    return { rows: r.rows };
-  },
+  executeSql: async (text, values) => (await client.query(text, values as unknown[])) as unknown as { rows: unknown[] },
 });
 
 /**

@@ -103,9 +103,9 @@ async function finishOrphan(
   reason: string | null,
 ) {
   await client.query(
-    `UPDATE run SET status = $2::run_status, finished_at = now(), phase = lower($2), reason_code = $3, reason = $4,
+    `UPDATE run SET status = $2::run_status, finished_at = now(), phase = $5, reason_code = $3, reason = $4,
        error = coalesce($4, error), worker_id = NULL WHERE id = $1`,
-    [orphan.id, status, reasonCode, reason],
+    [orphan.id, status, reasonCode, reason, status.toLowerCase()],
   );
   await insertRunEvents(client, orphan.id, [{ type: RunEventType.completed, data: { status, reasonCode, orphaned: true } }]);
   await publishRunChanged(deps.bus, { id: orphan.id, connectedSystemId: orphan.connected_system_id, status }, client);
