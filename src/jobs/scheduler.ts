@@ -73,10 +73,12 @@ export function startScheduler(services: Services): Scheduler {
   };
 }
 
+// Row locks are NO KEY UPDATE: the start gate inserts runs referencing the schedule (a KEY SHARE
+// lock for the foreign key) from another connection while this transaction is open.
 async function fireDue(services: Services, client: pg.PoolClient) {
   const { rows } = await client.query<DueRow>(
     `SELECT id, cron, interval_seconds, steps FROM schedule
-      WHERE enabled AND next_fire_at <= now() ORDER BY next_fire_at FOR UPDATE`,
+      WHERE enabled AND next_fire_at <= now() ORDER BY next_fire_at FOR NO KEY UPDATE`,
   );
   for (const schedule of rows) {
     const next = nextFireAt({ cron: schedule.cron, intervalSeconds: schedule.interval_seconds }, new Date());
@@ -105,7 +107,7 @@ async function advanceSequences(services: Services, client: pg.PoolClient) {
     `SELECT e.id, e.schedule_id, e.step_index, r.status::text AS run_status, s.steps
        FROM schedule_execution e JOIN run r ON r.id = e.run_id JOIN schedule s ON s.id = e.schedule_id
       WHERE e.status = 'RUNNING' AND r.status IN ('COMPLETED', 'PARTIAL', 'FAILED', 'CANCELLED', 'BLOCKED')
-      FOR UPDATE OF e`,
+      FOR NO KEY UPDATE OF e`,
   );
   for (const row of rows) {
     const last = row.step_index + 1 >= row.steps.length;
