@@ -1,6 +1,12 @@
 import type { Config } from "./config.ts";
+import { createConnector } from "./connectors/index.ts";
 import type { Database } from "./db.ts";
 import type { EventBus } from "./events/bus.ts";
+import { type RunOptions, runOptions } from "./jobs/options.ts";
+import type { ConnectorFactory } from "./jobs/preflight.ts";
+import { RunQueue } from "./jobs/queue.ts";
+import { Schedules } from "./jobs/schedules.ts";
+import { StartGate } from "./jobs/start-gate.ts";
 import type { Logger } from "./logger.ts";
 import type { SecretBox } from "./secrets.ts";
 import { ConnectedSystems } from "./systems/connected-systems.ts";
@@ -13,11 +19,52 @@ export interface Services {
   logger: Logger;
   secrets: SecretBox;
   systems: ConnectedSystems;
+  /** Builds connectors (preflight connection tests, runs); tests inject their own. */
+  connectorFactory: ConnectorFactory;
+  runOptions: RunOptions;
+  queue: RunQueue;
+  /** The only way to start a run. */
+  startGate: StartGate;
+  schedules: Schedules;
 }
 
-export function createServices(deps: Omit<Services, "systems">): Services {
+export interface ServiceDeps {
+  config: Config;
+  db: Database;
+  bus: EventBus;
+  logger: Logger;
+  secrets: SecretBox;
+  connectorFactory?: ConnectorFactory;
+  runOptions?: Partial<RunOptions>;
+}
+
+export function createServices(deps: ServiceDeps): Services {
+  const { db, bus, logger } = deps;
+  const systems = new ConnectedSystems({ prisma: db.prisma, secrets: deps.secrets });
+  const connectorFactory = deps.connectorFactory ?? createConnector;
+  const options = runOptions(deps.runOptions);
+  const queue = new RunQueue({ pool: db.pool, logger });
+  const startGate = new StartGate({
+    pool: db.pool,
+    prisma: db.prisma,
+    systems,
+    queue,
+    bus,
+    logger,
+    connectorFactory,
+    options,
+  });
   return {
-    ...deps,
-    systems: new ConnectedSystems({ prisma: deps.db.prisma, secrets: deps.secrets }),
+    config: deps.config,
+    db,
+    bus,
+    logger,
+    secrets: deps.secrets,
+    systems,
+    connectorFactory,
+    runOptions: options,
+    queue,
+    startGate,
+    schedules: new Schedules({ prisma: db.prisma }),
   };
 }

@@ -57,6 +57,11 @@ export interface RunContext {
   readonly config: Record<string, unknown>;
   readonly pool: pg.Pool;
   readonly logger: Logger;
+  /**
+   * Aborted when a cancel is requested or the worker shuts down. Long waits inside an operation
+   * (connector calls, sleeps) may stop early on it; the next batch() throws either way.
+   */
+  readonly signal: AbortSignal;
   /** The system's connector built from the pinned config; closed by the machinery after the run. */
   connector(): Promise<Connector>;
   /**

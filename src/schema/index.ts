@@ -4,6 +4,8 @@ import "./enums.ts";
 import "./health.ts";
 import "./connected-system.ts";
 import "./system-events.ts";
+import "./run.ts";
+import "./schedule.ts";
 import { builder } from "./builder.ts";
 
 builder.queryType({});

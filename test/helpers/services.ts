@@ -6,11 +6,14 @@ import type { Config } from "../../src/config.ts";
 import { createEventBus } from "../../src/events/bus.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createSecretBox } from "../../src/secrets.ts";
-import { createServices, type Services } from "../../src/services.ts";
+import { createServices, type ServiceDeps, type Services } from "../../src/services.ts";
 import { createTestDatabase } from "./database.ts";
 
 /** Real services on a test file's own database. */
-export async function createTestServices(overrides: Partial<Config> = {}): Promise<Services> {
+export async function createTestServices(
+  overrides: Partial<Config> = {},
+  extra: Pick<ServiceDeps, "connectorFactory" | "runOptions"> = {},
+): Promise<Services> {
   const db = await createTestDatabase();
   const config: Config = {
     databaseUrl: db.url,
@@ -23,10 +26,11 @@ export async function createTestServices(overrides: Partial<Config> = {}): Promi
     ...overrides,
   };
   const bus = await createEventBus(db.pool);
-  return createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)) });
+  return createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)), ...extra });
 }
 
 export async function closeTestServices(services: Services) {
+  await services.queue.stop();
   await services.bus.close();
   await services.db.close();
 }

@@ -1,0 +1,52 @@
+import type pg from "pg";
+import type { Logger } from "../logger.ts";
+import type { Lease } from "./run-context.ts";
+
+export interface Heartbeat {
+  stop(): void;
+}
+
+/**
+ * Marks a run live every `intervalMs` (database time, so clocks of workers never matter) and
+ * reports what it learns on the way: a requested cancel, or that the run was taken over.
+ */
+export function startHeartbeat(deps: {
+  pool: pg.Pool;
+  logger: Logger;
+  lease: Lease;
+  intervalMs: number;
+  onCancelRequested(): void;
+  onLeaseLost(): void;
+}): Heartbeat {
+  const { lease } = deps;
+  let stopped = false;
+  let inFlight = false;
+  const beat = async () => {
+    if (stopped || inFlight) return;
+    inFlight = true;
+    try {
+      const { rows } = await deps.pool.query<{ status: string }>(
+        `UPDATE run SET heartbeat_at = now()
+          WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status IN ('RUNNING', 'CANCELLING')
+          RETURNING status::text AS status`,
+        [lease.runId, lease.attempt, lease.workerId],
+      );
+      if (stopped) return;
+      if (!rows[0]) deps.onLeaseLost();
+      else if (rows[0].status === "CANCELLING") deps.onCancelRequested();
+    } catch (err) {
+      // A missed beat is harmless until the stale threshold; the next one retries.
+      deps.logger.warn({ err, runId: lease.runId }, "heartbeat failed");
+    } finally {
+      inFlight = false;
+    }
+  };
+  const timer = setInterval(() => void beat(), deps.intervalMs);
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}

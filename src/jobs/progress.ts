@@ -1,0 +1,55 @@
+import type pg from "pg";
+import type { EventBus } from "../events/bus.ts";
+
+/**
+ * Bus topics of the run machinery. Payloads carry ids only: every listener reloads the run
+ * row, so what a subscriber sees is always committed state, whoever published it.
+ */
+export const runTopic = (runId: string) => `run:${runId}`;
+export const RUNS_TOPIC = "runs";
+/** A job was queued: idle workers fetch at once instead of waiting for their poll. */
+export const RUNS_QUEUED_TOPIC = "runs.queued";
+
+export interface RunChangedPayload extends Record<string, unknown> {
+  runId: string;
+  connectedSystemId: string;
+  status: string;
+}
+
+/** Publish a run change; with `client` it is delivered when that transaction commits. */
+export async function publishRunChanged(
+  bus: EventBus,
+  run: { id: string; connectedSystemId: string; status: string },
+  client?: Pick<pg.PoolClient, "query">,
+): Promise<void> {
+  const payload: RunChangedPayload = { runId: run.id, connectedSystemId: run.connectedSystemId, status: run.status };
+  await bus.publish(runTopic(run.id), payload, client);
+  await bus.publish(RUNS_TOPIC, payload, client);
+}
+
+/** Append run events through `client` (inside the caller's transaction when it has one). */
+export async function insertRunEvents(
+  client: Pick<pg.PoolClient, "query">,
+  runId: string,
+  events: { type: string; data?: Record<string, unknown> }[],
+): Promise<void> {
+  if (!events.length) return;
+  await client.query(
+    `INSERT INTO run_event (run_id, type, data)
+     SELECT $1, t, d::jsonb FROM unnest($2::text[], $3::text[]) AS e(t, d)`,
+    [runId, events.map((e) => e.type), events.map((e) => JSON.stringify(e.data ?? {}))],
+  );
+}
+
+/** Run event types (seed 003), stable for dashboards and tests. */
+export const RunEventType = {
+  triggered: "run.triggered",
+  blocked: "run.blocked",
+  started: "run.started",
+  recordsFetched: "run.records_fetched",
+  batchProcessed: "run.batch_processed",
+  retryAttempt: "run.retry_attempt",
+  recovered: "run.recovered",
+  cancelRequested: "run.cancel_requested",
+  completed: "run.completed",
+} as const;

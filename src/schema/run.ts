@@ -1,0 +1,231 @@
+import type { Run } from "../generated/prisma/client.ts";
+import { cancelRun } from "../jobs/cancel.ts";
+import { runMetrics } from "../jobs/metrics.ts";
+import { ACTIVE_STATUSES } from "../jobs/operations.ts";
+import { runProgressStream, runsChangedStream } from "../jobs/run-stream.ts";
+import { presentStartResult } from "../jobs/start-result-presenter.ts";
+import { builder, type Context } from "./builder.ts";
+import { RunProfileEnum, RunStatusEnum } from "./enums.ts";
+import { decodeId } from "./ids.ts";
+import "./run-change.ts";
+
+export const RunRef = builder.prismaNode("Run", {
+  id: { field: "id" },
+  fields: (t) => ({
+    operation: t.exposeString("operation", { description: 'Stable operation type, e.g. "connector.full_import".' }),
+    profile: t.expose("profile", { type: RunProfileEnum }),
+    status: t.expose("status", { type: RunStatusEnum }),
+    connectedSystem: t.relation("connectedSystem"),
+    connectionId: t.exposeID("connectionSettingsId", { description: "Connection settings pinned when the start was accepted." }),
+    dryRun: t.exposeBoolean("dryRun"),
+    trigger: t.exposeString("trigger", { description: "MANUAL | SCHEDULE | API" }),
+    scheduleId: t.exposeID("scheduleId", { nullable: true }),
+    reasonCode: t.exposeString("reasonCode", { nullable: true }),
+    reason: t.exposeString("reason", { nullable: true }),
+    nextSteps: t.exposeStringList("nextSteps"),
+    error: t.exposeString("error", { nullable: true }),
+    attempt: t.exposeInt("attempt", { description: "How many times a worker claimed the run (more than 1 after a recovery)." }),
+    heartbeatAt: t.expose("heartbeatAt", { type: "DateTime", nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    startedAt: t.expose("startedAt", { type: "DateTime", nullable: true }),
+    finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
+    progress: t.field({ type: RunProgressRef, resolve: (run) => run }),
+    counts: t.field({ type: RunCountsRef, resolve: (run) => run }),
+    changes: t.relatedConnection("changes", { cursor: "id", totalCount: true, query: () => ({ orderBy: { id: "asc" } }) }),
+    events: t.relation("events", {
+      args: { last: t.arg.int({ defaultValue: 100 }) },
+      query: (args) => ({ orderBy: { id: "desc" }, take: Math.min(Math.max(args.last ?? 100, 1), 1000) }),
+    }),
+  }),
+});
+
+const RunProgressRef = builder.objectRef<Run>("RunProgress").implement({
+  fields: (t) => ({
+    phase: t.exposeString("phase"),
+    processed: t.exposeInt("processed"),
+    total: t.exposeInt("total", { nullable: true }),
+    percent: t.float({
+      nullable: true,
+      resolve: (run) => {
+        if (run.status === "COMPLETED" || run.status === "PARTIAL") return 100;
+        if (!run.total) return null;
+        return Math.min(100, Math.round((run.processed / run.total) * 1000) / 10);
+      },
+    }),
+    batch: t.exposeInt("batch"),
+    updatedAt: t.expose("progressUpdatedAt", { type: "DateTime" }),
+  }),
+});
+
+const RunCountsRef = builder.objectRef<Run>("RunCounts").implement({
+  fields: (t) => ({
+    fetched: t.exposeInt("fetched"),
+    created: t.exposeInt("created"),
+    updated: t.exposeInt("updated"),
+    deleted: t.exposeInt("deleted"),
+    unchanged: t.exposeInt("unchanged"),
+    failed: t.exposeInt("failed"),
+    exportsQueued: t.exposeInt("exportsQueued"),
+  }),
+});
+
+const StartOutcomeEnum = builder.enumType("StartOutcome", { values: ["ACCEPTED", "DEDUPED", "SCOPE_BUSY", "BLOCKED"] as const });
+
+interface StartRunPayload {
+  outcome: "ACCEPTED" | "DEDUPED" | "SCOPE_BUSY" | "BLOCKED";
+  runId: string;
+  reasonCode: string | null;
+  reason: string | null;
+  nextSteps: string[];
+  message: string;
+}
+
+const StartRunResultRef = builder.objectRef<StartRunPayload>("StartRunResult").implement({
+  fields: (t) => ({
+    outcome: t.field({ type: StartOutcomeEnum, resolve: (r) => r.outcome }),
+    run: t.prismaField({
+      type: "Run",
+      nullable: true,
+      description: "ACCEPTED: the new run; DEDUPED: the existing one; SCOPE_BUSY: the holder; BLOCKED: the blocked record.",
+      resolve: (query, r, _args, ctx) => ctx.services.db.prisma.run.findUnique({ ...query, where: { id: r.runId } }),
+    }),
+    reasonCode: t.exposeString("reasonCode", { nullable: true }),
+    reason: t.exposeString("reason", { nullable: true }),
+    nextSteps: t.exposeStringList("nextSteps"),
+    message: t.exposeString("message", { description: "One line for humans, the same the CLI prints." }),
+  }),
+});
+
+const StartRunInput = builder.inputType("StartRunInput", {
+  fields: (t) => ({
+    connectedSystemId: t.id({ required: true }),
+    profile: t.field({ type: RunProfileEnum, required: true }),
+    dryRun: t.boolean(),
+  }),
+});
+
+const RunMetricsRef = builder.objectRef<Awaited<ReturnType<typeof runMetrics>>>("RunMetrics").implement({
+  fields: (t) => ({
+    finished: t.exposeInt("finished"),
+    completed: t.exposeInt("completed"),
+    partial: t.exposeInt("partial"),
+    failed: t.exposeInt("failed"),
+    cancelled: t.exposeInt("cancelled"),
+    blocked: t.exposeInt("blocked"),
+    active: t.exposeInt("active"),
+    successRate: t.exposeFloat("successRate", { nullable: true, description: "COMPLETED / finished runs, 0..1." }),
+    averageDurationSeconds: t.exposeFloat("averageDurationSeconds", { nullable: true }),
+    throughputPerSecond: t.exposeFloat("throughputPerSecond", {
+      nullable: true,
+      description: "Objects processed per second of run time.",
+    }),
+    objectsProcessed: t.exposeInt("objectsProcessed"),
+  }),
+});
+
+const loadRun = (ctx: Context) => (id: string) => ctx.services.db.prisma.run.findUnique({ where: { id } });
+
+builder.queryFields((t) => ({
+  runs: t.prismaConnection({
+    type: "Run",
+    cursor: "id",
+    authScopes: { reader: true },
+    args: { connectedSystemId: t.arg.id(), status: t.arg({ type: [RunStatusEnum] }) },
+    totalCount: (_conn, args, ctx) => ctx.services.db.prisma.run.count({ where: runsWhere(args) }),
+    // Newest first; id breaks ties so cursors stay stable when runs share a timestamp.
+    resolve: (query, _root, args, ctx) =>
+      ctx.services.db.prisma.run.findMany({ ...query, where: runsWhere(args), orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+  }),
+  run: t.prismaField({
+    type: "Run",
+    nullable: true,
+    authScopes: { reader: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.services.db.prisma.run.findUnique({ ...query, where: { id: decodeId("Run", String(args.id)) } }),
+  }),
+  runMetrics: t.field({
+    type: RunMetricsRef,
+    authScopes: { reader: true },
+    args: { connectedSystemId: t.arg.id(), operation: t.arg.string(), since: t.arg({ type: "DateTime" }) },
+    resolve: (_root, args, ctx) =>
+      runMetrics(ctx.services.db.pool, {
+        connectedSystemId: args.connectedSystemId
+          ? decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId")
+          : null,
+        operation: args.operation ?? null,
+        since: args.since ?? null,
+      }),
+  }),
+}));
+
+function runsWhere(args: { connectedSystemId?: string | number | null; status?: Run["status"][] | null }) {
+  return {
+    ...(args.connectedSystemId
+      ? { connectedSystemId: decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId") }
+      : {}),
+    ...(args.status?.length ? { status: { in: args.status } } : {}),
+  };
+}
+
+builder.mutationFields((t) => ({
+  startRun: t.field({
+    type: StartRunResultRef,
+    authScopes: { operator: true },
+    description: "The only way to start work: preflight, dedupe, scope busy, then queue.",
+    args: { input: t.arg({ type: StartRunInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const result = await ctx.services.startGate.start({
+        connectedSystemId: decodeId("ConnectedSystem", String(input.connectedSystemId), "connectedSystemId"),
+        profile: input.profile,
+        dryRun: input.dryRun ?? false,
+        trigger: "API",
+      });
+      return presentStartResult(result);
+    },
+  }),
+  cancelRun: t.prismaField({
+    type: "Run",
+    authScopes: { operator: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const id = decodeId("Run", String(args.id));
+      const { services } = ctx;
+      await cancelRun({ ...services, pool: services.db.pool, staleAfterMs: services.runOptions.staleAfterMs }, id);
+      return services.db.prisma.run.findUniqueOrThrow({ ...query, where: { id } });
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  runProgress: t.field({
+    type: RunRef,
+    authScopes: { reader: true },
+    description: "The run now, then on every batch and status change (at most ~5/s); completes after a final status.",
+    args: { runId: t.arg.id({ required: true }) },
+    subscribe: (_root, args, ctx) =>
+      runProgressStream(ctx.services.bus, loadRun(ctx), decodeId("Run", String(args.runId), "runId")) as AsyncIterable<Run>,
+    resolve: (run) => run,
+  }),
+  runsChanged: t.field({
+    type: RunRef,
+    authScopes: { reader: true },
+    description: "Active runs now, then every run change (each run at most ~5/s), from any process.",
+    args: { connectedSystemId: t.arg.id() },
+    subscribe: (_root, args, ctx) => {
+      const systemId = args.connectedSystemId
+        ? decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId")
+        : null;
+      const active = async () =>
+        (
+          await ctx.services.db.prisma.run.findMany({
+            where: { status: { in: [...ACTIVE_STATUSES] }, ...(systemId ? { connectedSystemId: systemId } : {}) },
+            select: { id: true },
+            orderBy: { createdAt: "asc" },
+          })
+        ).map((r) => r.id);
+      return runsChangedStream(ctx.services.bus, loadRun(ctx), active, systemId) as AsyncIterable<Run>;
+    },
+    resolve: (run) => run,
+  }),
+}));

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startWorker } from "../../../src/jobs/worker.ts";
+import {
+  createReadySystem,
+  ensureItemTable,
+  FAST_RUN_OPTIONS,
+  itemExecutor,
+  okFactory,
+  rawId,
+  spawnWorkerProcess,
+  waitFor,
+  waitForStatus,
+} from "../../fixtures/runs.ts";
+import { startTestApp, type TestApp } from "../../helpers/app.ts";
+import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+
+let app: TestApp;
+const SLOW = { total: 60, batchSize: 2, delayMs: 100 };
+
+beforeAll(async () => {
+  const services = await createTestServices({}, { connectorFactory: okFactory, runOptions: FAST_RUN_OPTIONS });
+  await ensureItemTable(services.db.pool);
+  app = await startTestApp(services);
+});
+afterAll(async () => {
+  await app?.stop();
+  if (app) await closeTestServices(app.services);
+});
+
+const CANCEL = `mutation ($id: ID!) { cancelRun(id: $id) { id status finishedAt } }`;
+
+async function startImport(name: string) {
+  const system = await createReadySystem(app.services, name);
+  const result = await app.services.startGate.start({ connectedSystemId: system.id, profile: "FULL_IMPORT", trigger: "API" });
+  expect(result.outcome).toBe("ACCEPTED");
+  return result.run.id;
+}
+
+const batchReached = (runId: string, batch: number) =>
+  waitFor(async () => {
+    const run = await app.services.db.prisma.run.findUnique({ where: { id: runId } });
+    return run && run.batch >= batch ? run : null;
+  });
+
+async function itemsOf(runId: string) {
+  const r = await app.services.db.pool.query("SELECT count(*)::int AS n FROM test_item WHERE run_id = $1", [runId]);
+  return r.rows[0].n as number;
+}
+
+describe("cancelRun", () => {
+  it("cancels a queued run at once and removes its job", async () => {
+    const runId = await startImport("hr-queued");
+    const r = await app.gql(CANCEL, { id: runId });
+    expect(r.errors).toBeUndefined();
+    expect(r.data.cancelRun.status).toBe("CANCELLED");
+    expect(r.data.cancelRun.finishedAt).not.toBeNull();
+    const job = await app.services.db.pool.query("SELECT state FROM pgboss.job WHERE data->>'runId' = $1", [runId]);
+    expect(job.rows.map((j) => j.state)).toEqual(["cancelled"]);
+    // A worker started afterwards never runs it.
+    const worker = await startWorker({
+      services: app.services,
+      executors: { "connector.full_import": itemExecutor(SLOW) },
+      scheduler: false,
+    });
+    await new Promise((r) => setTimeout(r, 800));
+    await worker.stop();
+    expect(await itemsOf(runId)).toBe(0);
+    expect((await app.services.db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).status).toBe("CANCELLED");
+  });
+
+  it("stops a run in this process at the next batch boundary: CANCELLING, then CANCELLED", async () => {
+    const worker = await startWorker({
+      services: app.services,
+      executors: { "connector.full_import": itemExecutor(SLOW) },
+      scheduler: false,
+    });
+    try {
+      const runId = await startImport("hr-running-here");
+      await batchReached(runId, 2);
+      const r = await app.gql(CANCEL, { id: runId });
+      expect(r.data.cancelRun.status).toBe("CANCELLING");
+      const run = await waitForStatus(app.services, runId, ["CANCELLED", "COMPLETED"]);
+      expect(run.status).toBe("CANCELLED");
+      // Every committed batch is whole, nothing after the boundary.
+      expect(await itemsOf(runId)).toBe(run.batch * 2);
+      expect(run.created).toBe(run.batch * 2);
+      expect(run.batch).toBeLessThan(30);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it("stops a run in another worker process", async () => {
+    const other = await spawnWorkerProcess(app.services.db.url, SLOW);
+    try {
+      const runId = await startImport("hr-running-there");
+      const running = await batchReached(runId, 2);
+      expect(running.workerId).toContain(String(other.child.pid));
+      const r = await app.gql(CANCEL, { id: runId });
+      expect(r.data.cancelRun.status).toBe("CANCELLING");
+      const run = await waitForStatus(app.services, runId, ["CANCELLED", "COMPLETED"]);
+      expect(run.status).toBe("CANCELLED");
+      expect(await itemsOf(runId)).toBe(run.batch * 2);
+    } finally {
+      other.child.kill("SIGTERM");
+      await other.exited;
+    }
+  });
+
+  it("cancels an orphaned run (worker killed) directly", async () => {
+    const other = await spawnWorkerProcess(app.services.db.url, SLOW);
+    const runId = await startImport("hr-orphan");
+    await batchReached(runId, 2);
+    other.child.kill("SIGKILL");
+    await other.exited;
+    // No worker is left to reach a batch boundary: once the heartbeat is stale, cancel finishes it.
+    await new Promise((r) => setTimeout(r, FAST_RUN_OPTIONS.staleAfterMs + 300));
+    const r = await app.gql(CANCEL, { id: runId });
+    expect(r.data.cancelRun.status).toBe("CANCELLED");
+    const job = await app.services.db.pool.query("SELECT state FROM pgboss.job WHERE data->>'runId' = $1", [runId]);
+    expect(job.rows.map((j) => j.state)).toEqual(["cancelled"]);
+  });
+
+  it("answers CONFLICT for a finished run and NOT_FOUND for an unknown one", async () => {
+    const runId = await startImport("hr-finished");
+    await app.gql(CANCEL, { id: runId });
+    const again = await app.gql(CANCEL, { id: runId });
+    expect(again.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    expect(again.errors?.[0]?.message).toContain("CANCELLED");
+    const missing = await app.gql(CANCEL, { id: "00000000-0000-4000-8000-000000000000" });
+    expect(missing.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+    expect(rawId(runId)).toBe(runId);
+  });
+});
