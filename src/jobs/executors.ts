@@ -1,9 +1,17 @@
+import { createImportExecutor } from "../engine/import/run-import.ts";
+import { createExportExecutor } from "../engine/outbound/run-export.ts";
+import { createSyncExecutor } from "../engine/sync/run-sync.ts";
 import type { ExecutorMap } from "./execute-run.ts";
 
 /**
  * The engine's operations, by operation type: what `metasync serve` and `metasync worker` run.
- * Plug an operation in by adding its executor here (an `OperationExecutor` from
- * src/engine/run-context.ts doing its batch work through `ctx.batch`). A run whose operation has
- * no executor ends FAILED with reasonCode OPERATION_UNAVAILABLE.
+ * Each is an `OperationExecutor` (src/engine/run-context.ts) doing its batch work through
+ * `ctx.batch`. A run whose operation has no executor ends FAILED with reasonCode OPERATION_UNAVAILABLE.
  */
-export const defaultExecutors: ExecutorMap = {};
+export const defaultExecutors: ExecutorMap = {
+  "connector.full_import": createImportExecutor("full"),
+  "connector.delta_import": createImportExecutor("delta"),
+  "connector.full_sync": createSyncExecutor("full"),
+  "connector.delta_sync": createSyncExecutor("delta"),
+  "connector.export": createExportExecutor(),
+};

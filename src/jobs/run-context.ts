@@ -126,6 +126,9 @@ export function createRunContext(
     async event(type, data) {
       await insertRunEvents(deps.pool, run.id, [{ type, data }]);
     },
+    async publish(topic, payload, tx) {
+      await deps.bus.publish(topic, payload, tx);
+    },
     async release() {
       if (!connector) return;
       const opened = connector;

@@ -51,6 +51,7 @@ export async function runEngine(
     config: await services.systems.resolveConfig(settings.id),
     pool,
     logger: services.logger,
+    signal: new AbortController().signal,
     connector: async () => {
       if (!options.connector) throw new Error("no connector given");
       return options.connector;
@@ -91,6 +92,7 @@ export async function runEngine(
       }
     },
     async event() {},
+    publish: (topic, payload, tx) => services.bus.publish(topic, payload, tx),
   };
   await options.executor(ctx);
   const done = await prisma.run.update({ where: { id: run.id }, data: { status: "COMPLETED", finishedAt: new Date() } });

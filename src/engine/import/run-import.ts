@@ -55,7 +55,6 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
             total: page.total ?? null,
             phase: "importing",
             checkpoint: next,
-            events: [{ type: "batch processed", data: { batch: batchNo, ...counts } }],
           };
         });
         checkpoint = next;

@@ -122,7 +122,6 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 200, 
           processed,
           phase: "exporting",
           checkpoint: { processed },
-          events: [{ type: "batch processed", data: { ...counts } }],
         };
       });
     }

@@ -88,7 +88,6 @@ export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
           processed: cp.processed,
           phase: "syncing",
           checkpoint: cp,
-          events: [{ type: "batch processed", data: { objects: objects.length, ...counts } }],
         };
       });
       if (done) return;
