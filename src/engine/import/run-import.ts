@@ -13,6 +13,8 @@ interface ImportCheckpoint {
   processed: number;
   /** The watermark the connector reported on its last page, kept until the import is finished. */
   watermark?: unknown;
+  /** Records that could not be read: a full import with any of them does not infer deletes. */
+  failed?: number;
 }
 
 const SWEEP_SLICE = 5000;
@@ -49,6 +51,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
         };
         await ctx.batch(async (tx) => {
           const counts = await applyImportPage(tx, scope, page);
+          next.failed = (checkpoint.failed ?? 0) + (counts.failed ?? 0);
           return {
             counts,
             processed,
@@ -62,7 +65,10 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
       checkpoint = { ...checkpoint, phase: "sweep" };
     }
 
-    if (mode === "full" && !scope.dryRun) await sweep(ctx, checkpoint);
+    // An unreadable record's object would look deleted: with any, a full import deletes nothing.
+    if (mode === "full" && !scope.dryRun && !checkpoint.failed) await sweep(ctx, checkpoint);
+    else if (mode === "full" && checkpoint.failed)
+      await ctx.event("deletes skipped", { reason: `${checkpoint.failed} records could not be read; objects not seen are kept` });
     await ctx.batch(async (tx) => {
       if (mode === "full") await clearSeen(tx, ctx.run.id);
       if (!scope.dryRun) await saveWatermark(tx, ctx.system.id, checkpoint.watermark ?? null, mode);

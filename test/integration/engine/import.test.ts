@@ -186,3 +186,29 @@ describe("full and delta import into connector space", () => {
     expect(await csoRows(id)).toHaveLength(500);
   });
 });
+
+describe("a full import with unreadable records", () => {
+  it("infers no deletes: an unreadable row's object must not look deleted", async () => {
+    const sys = await services.systems.create({
+      name: "hr-partial",
+      kind: "CSV",
+      config: { path: "/tmp/hr-partial.csv", anchor: "employeeId" },
+    });
+    const source = new ArrayConnector([person(1), person(2), person(3)], 10);
+    await runEngine(services, {
+      systemId: sys.id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    source.objects = [person(1), { ...person(2), anchor: "" }];
+    const run = await runEngine(services, {
+      systemId: sys.id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    expect(run).toMatchObject({ failed: 1, deleted: 0 });
+    expect((await csoRows(sys.id)).every((r) => r.status === "NORMAL")).toBe(true);
+  });
+});
