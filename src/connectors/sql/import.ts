@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { ConnectorObject, ImportContext, ImportPage } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
+import { connect } from "./connection.ts";
 import { toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
 import { loadTable, type TableInfo } from "./table.ts";
@@ -133,29 +134,6 @@ export async function* importDelta(
   } finally {
     client.release(broken);
   }
-}
-
-/**
- * A pooled connection for one import or export. While it is checked out the pool does not
- * listen for its errors: a server dropping it between queries would otherwise be an uncaught
- * exception. The next query on it fails, which is where the run learns of it.
- */
-export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw toConnectorError(error, "connecting");
-  }
-  const ignore = () => {};
-  client.on("error", ignore);
-  const release = client.release.bind(client);
-  client.release = (destroy?: boolean | Error) => {
-    client.off("error", ignore);
-    client.release = release;
-    release(destroy);
-  };
-  return client;
 }
 
 function toObject(row: Record<string, unknown>, config: SqlConfig, table: TableInfo): ConnectorObject {

@@ -3,23 +3,11 @@ import type { Connector } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../index.ts";
 import type { SqlConfig } from "./config.ts";
+import { connect, types } from "./connection.ts";
 import { toConnectorError } from "./errors.ts";
 import { exportToSql } from "./export.ts";
-import { connect, importDelta, importFull } from "./import.ts";
+import { importDelta, importFull } from "./import.ts";
 import { describe, loadTable } from "./table.ts";
-
-const TEXT_ARRAY = 1009 as Parameters<typeof pg.types.getTypeParser>[0];
-/** date, timestamp, timestamptz and their arrays: kept as PostgreSQL's text (microseconds, no local-time shift). */
-const DATE_TYPES = new Set([1082, 1114, 1184]);
-const DATE_ARRAY_TYPES = new Set([1182, 1115, 1185]);
-
-const types = {
-  getTypeParser(oid: number, format?: "text" | "binary") {
-    if (DATE_TYPES.has(oid)) return (value: string) => value;
-    if (DATE_ARRAY_TYPES.has(oid)) return pg.types.getTypeParser(TEXT_ARRAY, format ?? "text");
-    return pg.types.getTypeParser(oid, format ?? "text");
-  },
-} as pg.CustomTypesConfig;
 
 /**
  * A PostgreSQL table or view as a connected system: rows keyed by the anchor column, read in
