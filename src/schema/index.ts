@@ -4,6 +4,9 @@ import "./enums.ts";
 import "./health.ts";
 import "./connected-system.ts";
 import "./system-events.ts";
+import "./metaverse-object.ts";
+import "./connector-space-object.ts";
+import "./pending-export.ts";
 import { builder } from "./builder.ts";
 
 builder.queryType({});
