@@ -7,6 +7,10 @@ import "./system-events.ts";
 import "./metaverse-object.ts";
 import "./connector-space-object.ts";
 import "./pending-export.ts";
+import "./pending-export-actions.ts";
+import "./api-key.ts";
+import "./sync-rule.ts";
+import "./connected-system-actions.ts";
 import { builder } from "./builder.ts";
 
 builder.queryType({});

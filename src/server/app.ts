@@ -3,12 +3,12 @@ import type { AddressInfo } from "node:net";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
-import { createYoga } from "graphql-yoga";
+import { createGraphQLError, createYoga } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { Context } from "../schema/builder.ts";
 import { schema } from "../schema/index.ts";
 import type { Services } from "../services.ts";
-import { createAuthenticator } from "./auth.ts";
+import { createAuthenticator, refusal } from "./auth.ts";
 import { createErrorMasker } from "./errors.ts";
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
@@ -35,7 +35,10 @@ export function buildApp(services: Services): App {
     maskedErrors: { maskError: createErrorMasker(logger) },
     context: async ({ req }) => {
       const caller = await authenticate(req.headers.authorization, req.socket.remoteAddress);
-      return { services, role: caller.role };
+      // Refused before execution: not even __typename or introspection without a valid key.
+      if (caller.role === null)
+        throw createGraphQLError(refusal(caller.reason), { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
+      return { services, role: caller.role, apiKeyId: caller.keyId, clientAddress: req.socket.remoteAddress };
     },
     plugins: [
       EnvelopArmorPlugin({
@@ -65,7 +68,10 @@ export function buildApp(services: Services): App {
   });
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  const ws = useServer<Record<string, unknown>, { request: IncomingMessage; role?: Context["role"] }>(
+  const ws = useServer<
+    Record<string, unknown>,
+    { request: IncomingMessage; socket: import("ws").WebSocket; role?: Context["role"]; apiKeyId?: string | null }
+  >(
     {
       execute: (args) => (args.rootValue as { execute: typeof import("graphql").execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import("graphql").subscribe }).subscribe(args),
@@ -75,8 +81,13 @@ export function buildApp(services: Services): App {
           typeof header === "string" ? header : undefined,
           ctx.extra.request.socket.remoteAddress,
         );
-        if (caller.role === null) return false;
+        if (caller.role === null) {
+          // 4401 + a reason naming the code; graphql-ws's own refusal would be a bare 4403 "Forbidden".
+          ctx.extra.socket.close(4401, `UNAUTHENTICATED: ${refusal(caller.reason)}`.slice(0, 123));
+          return false;
+        }
         ctx.extra.role = caller.role;
+        ctx.extra.apiKeyId = caller.keyId;
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
@@ -91,7 +102,12 @@ export function buildApp(services: Services): App {
           if (e instanceof GraphQLError) return [maskForWs(e)];
           throw e;
         }
-        const contextValue: Context = { services, role: ctx.extra.role ?? null };
+        const contextValue: Context = {
+          services,
+          role: ctx.extra.role ?? null,
+          apiKeyId: ctx.extra.apiKeyId ?? null,
+          clientAddress: ctx.extra.request.socket.remoteAddress,
+        };
         return {
           schema: enveloped.schema,
           operationName: payload.operationName,
@@ -109,6 +125,8 @@ export function buildApp(services: Services): App {
 
   return {
     async start() {
+      // Checked before listening: once "listening on" is logged, start() returns without more awaits.
+      const keyless = (await services.db.prisma.apiKey.count({ where: { revokedAt: null } })) === 0;
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(config.port, config.host, () => {
@@ -119,6 +137,10 @@ export function buildApp(services: Services): App {
       const { port } = server.address() as AddressInfo;
       const url = `http://${config.host}:${port}`;
       logger.info({ url }, `listening on ${url}`);
+      if (keyless)
+        logger.warn(
+          "no API key exists: only loopback clients are served, as admin; create one with npx metasync apikey create --role admin",
+        );
       return { url, port };
     },
     async stop() {
