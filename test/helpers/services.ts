@@ -23,7 +23,13 @@ export async function createTestServices(overrides: Partial<Config> = {}): Promi
     ...overrides,
   };
   const bus = await createEventBus(db.pool);
-  return createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)) });
+  return createServices({
+    config,
+    db,
+    bus,
+    logger: createLogger(config),
+    secrets: createSecretBox(config.secretKey ? Buffer.from(config.secretKey, "hex") : randomBytes(32)),
+  });
 }
 
 export async function closeTestServices(services: Services) {
