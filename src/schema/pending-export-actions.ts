@@ -1,3 +1,5 @@
+import { Repeater } from "@repeaterjs/repeater";
+import type { PendingExport } from "../generated/prisma/client.ts";
 import { PENDING_EXPORTS_TOPIC, type PendingExportEvent } from "../systems/pending-exports.ts";
 import type { Context } from "./builder.ts";
 import { builder } from "./builder.ts";
@@ -63,21 +65,25 @@ builder.subscriptionField("pendingExportChanged", (t) =>
   }),
 );
 
-/** The bus carries ids only: load each matching export; one deleted meanwhile is skipped. */
-async function* loadMatching(
+/**
+ * The bus carries ids only: load each matching export; one deleted meanwhile is skipped.
+ * A Repeater rather than an async generator: its return() ends the subscription at once,
+ * even while no event is arriving (a generator's would wait for the next event).
+ */
+function loadMatching(
   events: AsyncIterableIterator<PendingExportEvent>,
   ctx: Context,
   systemId: string | null,
   runId: string | null,
 ) {
-  try {
+  return new Repeater<PendingExport>(async (push, stop) => {
+    void stop.then(() => events.return?.());
     for await (const e of events) {
       if (systemId && e.connectedSystemId !== systemId) continue;
       if (runId && e.runId !== runId && e.exportRunId !== runId) continue;
       const row = await ctx.services.db.prisma.pendingExport.findUnique({ where: { id: e.id } });
-      if (row) yield row;
+      if (row) await push(row);
     }
-  } finally {
-    await events.return?.();
-  }
+    stop();
+  });
 }

@@ -98,6 +98,14 @@ describe("once a key exists", () => {
     expect(outcome.reason).toMatch(/^UNAUTHENTICATED/);
   });
 
+  it("guards /metrics with the same keys (any role), leaves /healthz open", async () => {
+    expect((await fetch(`${app.url}/metrics`)).status).toBe(401);
+    const ok = await fetch(`${app.url}/metrics`, { headers: bearer(keys.reader) });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain("metasync_pending_exports");
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+  });
+
   it("accepts a valid key in WebSocket connection params", async () => {
     expect(await wsOutcome({ authorization: `Bearer ${keys.reader}` })).toMatchObject({ ok: true });
   });
