@@ -4,7 +4,11 @@
 set -euo pipefail
 name=${1:?usage: npm run db:migration -- <name>}
 dir="prisma/migrations/$(date -u +%Y%m%d%H%M%S)_${name}"
+# Diff into a temp file first: an empty new folder inside prisma/migrations makes the diff fail (P3015).
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$tmp"
+if [ ! -s "$tmp" ] || ! grep -qv '^--' "$tmp"; then echo "schema and migrations already agree"; exit 0; fi
 mkdir -p "$dir"
-npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$dir/migration.sql"
-if [ ! -s "$dir/migration.sql" ] || ! grep -qv '^--' "$dir/migration.sql"; then rm -rf "$dir"; echo "schema and migrations already agree"; exit 0; fi
+cp "$tmp" "$dir/migration.sql"
 echo "wrote $dir/migration.sql"

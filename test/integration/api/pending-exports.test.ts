@@ -1,3 +1,4 @@
+import { decodeGlobalID } from "@pothos/plugin-relay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
 import { createCsvSystem, insertRun } from "../../helpers/fixtures.ts";
@@ -64,6 +65,30 @@ describe("pending exports", () => {
     expect((await app.gql(PAGE, { changeType: "DELETE" })).data.pendingExports.totalCount).toBe(2);
     expect((await app.gql(PAGE, { runId })).data.pendingExports.totalCount).toBe(5);
     expect((await app.gql(PAGE, { sys: otherSystemId, status: ["PENDING"] })).data.pendingExports.totalCount).toBe(4);
+  });
+
+  it("pages 100 rows at a time to the end, even when the cursor's row is deleted meanwhile; node(id) finds each", async () => {
+    const pager = (await createCsvSystem(app.services, "pager")).id;
+    const ids = await insertExports(250, "PENDING", { system: pager, run: null });
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const r: any = await app.gql(PAGE, { sys: pager, first: 100, after });
+      const conn = r.data.pendingExports;
+      seen.push(...conn.edges.map((e: { node: { id: string } }) => e.node.id));
+      if (!conn.pageInfo.hasNextPage) break;
+      after = conn.pageInfo.endCursor;
+      // The last row of this page disappears (e.g. purged): its cursor must still lead on.
+      const lastId = decodeGlobalID(conn.edges.at(-1).node.id).id;
+      await app.services.db.pool.query("DELETE FROM pending_export WHERE id = $1", [lastId]);
+    }
+    expect(seen).toHaveLength(250);
+    expect(new Set(seen).size).toBe(250);
+    expect(new Set(seen.map((id) => decodeGlobalID(id).id))).toEqual(new Set(ids));
+    const node = await app.gql(`query ($id: ID!) { node(id: $id) { __typename ... on PendingExport { status } } }`, {
+      id: seen[0],
+    });
+    expect(node.data.node).toEqual({ __typename: "PendingExport", status: "PENDING" });
   });
 
   it("retries FAILED exports: PENDING, errorCount 0, no retry time; others untouched", async () => {

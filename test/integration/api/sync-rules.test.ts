@@ -67,6 +67,10 @@ describe("sync rules", () => {
     });
     const list = await app.gql(`query ($id: ID) { syncRules(connectedSystemId: $id) { name } }`, { id: systemId });
     expect(list.data.syncRules).toEqual([{ name: "hr-in" }]);
+    const node = await app.gql(`query ($id: ID!) { node(id: $id) { __typename ... on SyncRule { name } } }`, {
+      id: r.data.createSyncRule.id,
+    });
+    expect(node.data.node).toEqual({ __typename: "SyncRule", name: "hr-in" });
   });
 
   it("rejects a JSONata syntax error with its position", async () => {
