@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connector, DiscoveredSchema } from "../../../src/connectors/connector.ts";
 import { ConnectorError } from "../../../src/connectors/connector.ts";
@@ -121,14 +124,58 @@ describe("testConnection and refreshSchema", () => {
   });
 });
 
-describe("with the connectors of this branch", () => {
-  it("answers ok: false with the connector's code for an unusable system", async () => {
+describe("with the real CSV connector", () => {
+  it("tests a readable file, discovers its columns, and reports a missing file as ok: false", async () => {
     const services = await createTestServices();
-    const { id } = await createCsvSystem(services, "placeholder");
-    const result = await services.connectionActions.testConnection(id);
-    expect(result.ok).toBe(false);
-    expect(result.code).toMatch(/^(UNSUPPORTED|CONNECTION_FAILED|NOT_FOUND|INVALID_INPUT)$/);
-    await services.bus.close();
-    await services.db.close();
+    const dir = mkdtempSync(path.join(tmpdir(), "metasync-csv-"));
+    const file = path.join(dir, "hr.csv");
+    writeFileSync(file, "employeeId,givenName,sn,groups\n1,Ada,Lovelace,a|b\n");
+    try {
+      const sys = await services.systems.create({
+        name: "hr-csv",
+        kind: "CSV",
+        config: { path: file, anchor: "employeeId", multiValued: ["groups"] },
+      });
+      const ok = await services.connectionActions.testConnection(sys.id);
+      expect(ok).toMatchObject({ ok: true, code: null });
+      expect(ok.message).toContain("4 columns");
+      await services.connectionActions.refreshSchema(sys.id);
+      const types = await services.db.prisma.objectType.findMany({
+        where: { connectedSystemId: sys.id },
+        include: { attributes: { orderBy: { name: "asc" } } },
+      });
+      expect(types.map((t) => [t.name, t.anchorAttribute])).toEqual([["person", "employeeId"]]);
+      expect(types[0]?.attributes.map((a) => [a.name, a.multiValued])).toEqual([
+        ["employeeId", false],
+        ["givenName", false],
+        ["groups", true],
+        ["sn", false],
+      ]);
+      // Rules are now checked against the file's columns.
+      await expect(
+        services.syncRules.create({
+          name: "hr-in",
+          connectedSystemId: sys.id,
+          direction: "INBOUND",
+          objectType: "person",
+          metaverseObjectType: "person",
+          attributeFlows: [{ target: "surname", source: "surname" }],
+        }),
+      ).rejects.toThrow('attribute "surname" does not exist on object type "person"');
+
+      const missing = await services.systems.create({
+        name: "gone",
+        kind: "CSV",
+        config: { path: path.join(dir, "nope.csv"), anchor: "id" },
+      });
+      const bad = await services.connectionActions.testConnection(missing.id);
+      expect(bad.ok).toBe(false);
+      expect(bad.code).toMatch(/^(NOT_FOUND|CONNECTION_FAILED)$/);
+      expect(bad.message).toContain("nope.csv");
+    } finally {
+      await services.bus.close();
+      await services.db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
