@@ -11,7 +11,9 @@ import { parseApplyDocument, type RuleEntry, type SystemEntry } from "./apply-do
 /**
  * Where the schedules section goes once the schedule service exists (runs branch): set this
  * hook to upsert schedules by name and return one outcome per entry.
- * TODO(runs): wire to the schedule service after the merge.
+ * TODO(runs): after the merge, wire it to the schedule service with ./apply-schedules.ts:
+ *   scheduleApplier.apply = (services, entries, ids) => applySchedules(services.schedules, entries, ids)
+ * (system names are resolved from this file's systems; add a lookup for ones only in the database).
  */
 export const scheduleApplier: {
   apply?: (services: Services, entries: Record<string, unknown>[], systemIds: Map<string, string>) => Promise<ApplyOutcome[]>;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAuthenticator } from "../../../src/server/auth.ts";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
 import { createCsvSystem, insertRun } from "../../helpers/fixtures.ts";
 
@@ -39,6 +40,12 @@ describe("while no API key exists", () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.apiKeys).toEqual([]);
     expect(await wsOutcome()).toMatchObject({ ok: true, data: { health: { status: "ok" } } });
+  });
+
+  it("refuses clients that are not on loopback", async () => {
+    const authenticate = createAuthenticator(app.services.db.prisma);
+    expect(await authenticate(undefined, "10.1.2.3")).toEqual({ role: null, reason: "NOT_LOOPBACK" });
+    expect(await authenticate(undefined, "::ffff:127.0.0.1")).toEqual({ role: "ADMIN", keyId: null });
   });
 });
 
