@@ -9,6 +9,11 @@ trap 'rm -f "$tmp"' EXIT
 npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$tmp"
 if ! grep -qv -e '^--' -e '^$' "$tmp"; then echo "schema and migrations already agree"; exit 0; fi
 dir="prisma/migrations/$(date -u +%Y%m%d%H%M%S)_${name}"
+# Diff into a temp file first: an empty new folder inside prisma/migrations makes the diff fail (P3015).
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$tmp"
+if [ ! -s "$tmp" ] || ! grep -qv '^--' "$tmp"; then echo "schema and migrations already agree"; exit 0; fi
 mkdir -p "$dir"
 cp "$tmp" "$dir/migration.sql"
 echo "wrote $dir/migration.sql"

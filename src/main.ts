@@ -1,4 +1,6 @@
 import { parseArgs } from "node:util";
+import { apikeyCommand } from "./cli/apikey.ts";
+import { applyCommand } from "./cli/apply.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { closeRuntime, openRuntime } from "./runtime.ts";
@@ -7,7 +9,9 @@ import { buildApp } from "./server/app.ts";
 const USAGE = `usage: metasync <command>
   serve [--no-worker]   API (+ in-process worker)
   worker                a worker only
-  migrate               apply pending migrations and exit`;
+  migrate               apply pending migrations and exit
+  apply <file.yaml>     upsert connected systems, sync rules (and schedules) by name
+  apikey create --role <reader|operator|admin> [--name N] | apikey list | apikey revoke <id>`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -26,6 +30,10 @@ async function main(argv: string[]): Promise<number> {
       console.log("migrations applied");
       return 0;
     }
+    case "apikey":
+      return withRuntime(config, logger, (services) => apikeyCommand(services, rest));
+    case "apply":
+      return withRuntime(config, logger, (services) => applyCommand(services, rest));
     default:
       console.error(command ? `metasync: unknown command "${command}"\n${USAGE}` : USAGE);
       return command ? 2 : 0;
@@ -55,6 +63,20 @@ async function worker(config: ReturnType<typeof loadConfig>, logger: Logger): Pr
   await untilSignal();
   await closeRuntime(services);
   return 0;
+}
+
+/** A one-shot command over the same database (and migrations) as the server. */
+async function withRuntime(
+  config: ReturnType<typeof loadConfig>,
+  logger: Logger,
+  command: (services: Awaited<ReturnType<typeof openRuntime>>) => Promise<number>,
+): Promise<number> {
+  const services = await openRuntime(config, logger, { migrate: true });
+  try {
+    return await command(services);
+  } finally {
+    await closeRuntime(services);
+  }
 }
 
 function untilSignal(): Promise<void> {

@@ -9,7 +9,11 @@ import { Schedules } from "./jobs/schedules.ts";
 import { StartGate } from "./jobs/start-gate.ts";
 import type { Logger } from "./logger.ts";
 import type { SecretBox } from "./secrets.ts";
+import { ApiKeys } from "./systems/api-keys.ts";
 import { ConnectedSystems } from "./systems/connected-systems.ts";
+import { ConnectionActions } from "./systems/connection-actions.ts";
+import { PendingExports } from "./systems/pending-exports.ts";
+import { SyncRules } from "./systems/sync-rules.ts";
 
 /** Everything the API and workers share, built once per process and passed in. */
 export interface Services {
@@ -26,6 +30,10 @@ export interface Services {
   /** The only way to start a run. */
   startGate: StartGate;
   schedules: Schedules;
+  pendingExports: PendingExports;
+  apiKeys: ApiKeys;
+  syncRules: SyncRules;
+  connectionActions: ConnectionActions;
 }
 
 export interface ServiceDeps {
@@ -66,5 +74,9 @@ export function createServices(deps: ServiceDeps): Services {
     queue,
     startGate,
     schedules: new Schedules({ prisma: db.prisma }),
+    connectionActions: new ConnectionActions({ prisma: db.prisma, systems, logger }),
+    pendingExports: new PendingExports({ prisma: db.prisma, bus }),
+    apiKeys: new ApiKeys({ prisma: db.prisma }),
+    syncRules: new SyncRules({ prisma: db.prisma }),
   };
 }

@@ -41,6 +41,9 @@ export async function createEventBus(pool: pg.Pool): Promise<EventBus> {
     const client = await pool.connect();
     client.on("notification", onNotification);
     client.on("error", () => {
+      // After close() the client is back in the pool: the server stopping then is expected, and
+      // releasing twice would throw out of an event handler (crashing a clean shutdown).
+      if (closed || listener !== client) return;
       client.release(true);
       listener = null;
       if (!closed) setTimeout(() => void connect().catch(() => {}), 500);

@@ -12,10 +12,26 @@ export interface Context {
   services: Services;
   /** Role of the caller: an API key's role, or ADMIN for a loopback client while no key exists. */
   role: ApiRole | null;
+  /** The API key used, null for a loopback client while no key exists (audit: approvedBy, rate limits). */
+  apiKeyId?: string | null;
+  /** Client address, the rate-limit key when no API key is used. */
+  clientAddress?: string;
 }
+
+/** Largest page any connection serves; a larger `first`/`last` is refused rather than silently cut. */
+export const MAX_PAGE_SIZE = 1000;
 
 const rank: Record<ApiRole, number> = { READER: 1, OPERATOR: 2, ADMIN: 3 };
 const atLeast = (role: ApiRole | null, needed: ApiRole) => role !== null && rank[role] >= rank[needed];
+
+function pageSizeGuard(args: { first?: number | null; last?: number | null }): number {
+  for (const name of ["first", "last"] as const) {
+    const n = args[name];
+    if (n != null && (n < 0 || n > MAX_PAGE_SIZE))
+      throw new AppError("BAD_USER_INPUT", `${name} must be between 0 and ${MAX_PAGE_SIZE}`, { path: name });
+  }
+  return MAX_PAGE_SIZE;
+}
 
 export const builder = new SchemaBuilder<{
   PrismaTypes: PrismaTypes;
@@ -45,6 +61,11 @@ export const builder = new SchemaBuilder<{
     dmmf: getDatamodel(),
     filterConnectionTotalCount: true,
     onUnusedQuery: null,
+    defaultConnectionSize: 100,
+    // A function so that asking for more than the cap is an error the client sees (BAD_USER_INPUT),
+    // not a shorter page that a script would mistake for the end of the data. The plugin calls a
+    // function here like a per-field maxSize (connection-helpers/cursors), its option type says number.
+    maxConnectionSize: pageSizeGuard as unknown as number,
   },
   relay: { clientMutationId: "omit", cursorType: "String" },
 });

@@ -6,6 +6,13 @@ import "./connected-system.ts";
 import "./system-events.ts";
 import "./run.ts";
 import "./schedule.ts";
+import "./metaverse-object.ts";
+import "./connector-space-object.ts";
+import "./pending-export.ts";
+import "./pending-export-actions.ts";
+import "./api-key.ts";
+import "./sync-rule.ts";
+import "./connected-system-actions.ts";
 import { builder } from "./builder.ts";
 
 builder.queryType({});

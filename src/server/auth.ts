@@ -16,11 +16,14 @@ export function isLoopback(address: string | undefined): boolean {
  * default) and others are refused; once one exists, a valid Bearer key is required.
  */
 export function createAuthenticator(prisma: PrismaClient) {
-  let keysExist: { value: boolean; at: number } | null = null;
+  // Only "a key exists" is cached: the moment the first key is created (maybe by the CLI in
+  // another process) keyless loopback access must end, while rejecting keyless callers of a
+  // secured server should not cost a query each.
+  let keysExistAt: number | null = null;
   const anyKey = async () => {
-    if (keysExist && Date.now() - keysExist.at < 2000) return keysExist.value;
+    if (keysExistAt !== null && Date.now() - keysExistAt < 2000) return true;
     const value = (await prisma.apiKey.count({ where: { revokedAt: null } })) > 0;
-    keysExist = { value, at: Date.now() };
+    keysExistAt = value ? Date.now() : null;
     return value;
   };
   return async function authenticate(
@@ -37,4 +40,16 @@ export function createAuthenticator(prisma: PrismaClient) {
     if (await anyKey()) return { role: null, reason: "NO_KEY" };
     return isLoopback(remoteAddress) ? { role: "ADMIN", keyId: null } : { role: null, reason: "NOT_LOOPBACK" };
   };
+}
+
+/** What a refused caller is told: the code is always UNAUTHENTICATED, the message says why. */
+export function refusal(reason: "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK"): string {
+  switch (reason) {
+    case "NO_KEY":
+      return "an API key is required: send Authorization: Bearer <key>";
+    case "INVALID_KEY":
+      return "the API key is invalid or revoked";
+    case "NOT_LOOPBACK":
+      return "no API key exists yet, so only loopback clients are served: create one with npx metasync apikey create --role admin";
+  }
 }

@@ -19,7 +19,8 @@ export function createErrorMasker(logger: Logger) {
       });
     }
     if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
-      const code = error.extensions?.code ?? codeFor(error.message);
+      // Armor's token limit fires while parsing, where Yoga has already said GRAPHQL_PARSE_FAILED.
+      const code = ARMOR_LIMIT.test(error.message) ? "QUERY_TOO_COMPLEX" : (error.extensions?.code ?? codeFor(error.message));
       return createGraphQLError(error.message, {
         nodes: error.nodes,
         source: error.source,
@@ -36,8 +37,10 @@ export function createErrorMasker(logger: Logger) {
   };
 }
 
+/** graphql-armor's rejections all read "<Query depth|Aliases|Query Cost|Token|Directives> limit of N exceeded". */
+const ARMOR_LIMIT = /limit of \d+ exceeded/i;
+
 function codeFor(message: string): string {
-  if (/depth|alias|cost|token|directive/i.test(message)) return "QUERY_TOO_COMPLEX";
   if (/Variable|Expected|Int cannot|String cannot|got invalid value/i.test(message)) return "BAD_USER_INPUT";
   return "GRAPHQL_VALIDATION_FAILED";
 }

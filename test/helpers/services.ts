@@ -26,7 +26,14 @@ export async function createTestServices(
     ...overrides,
   };
   const bus = await createEventBus(db.pool);
-  return createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)), ...extra });
+  return createServices({
+    config,
+    db,
+    bus,
+    logger: createLogger(config),
+    secrets: createSecretBox(config.secretKey ? Buffer.from(config.secretKey, "hex") : randomBytes(32)),
+    ...extra,
+  });
 }
 
 export async function closeTestServices(services: Services) {

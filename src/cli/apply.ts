@@ -1,0 +1,122 @@
+import { readFile } from "node:fs/promises";
+import { connectorConfigs } from "../connectors/configs.ts";
+import { AppError, badInput } from "../errors.ts";
+import type { ConnectedSystem } from "../generated/prisma/client.ts";
+import type { Services } from "../services.ts";
+import { normalise } from "../systems/sync-rule-validation.ts";
+import type { ApplyOutcome, SyncRuleInput } from "../systems/sync-rules.ts";
+import { canonicalJson } from "../util/canonical-json.ts";
+import { parseApplyDocument, type RuleEntry, type SystemEntry } from "./apply-document.ts";
+
+/**
+ * Where the schedules section goes once the schedule service exists (runs branch): set this
+ * hook to upsert schedules by name and return one outcome per entry.
+ * TODO(runs): after the merge, wire it to the schedule service with ./apply-schedules.ts:
+ *   scheduleApplier.apply = (services, entries, ids) => applySchedules(services.schedules, entries, ids)
+ * (system names are resolved from this file's systems; add a lookup for ones only in the database).
+ */
+export const scheduleApplier: {
+  apply?: (services: Services, entries: Record<string, unknown>[], systemIds: Map<string, string>) => Promise<ApplyOutcome[]>;
+} = {};
+
+/** `metasync apply <file.yaml>`: idempotent upsert by name; prints one line per item and a summary. */
+export async function applyCommand(services: Services, args: string[]): Promise<number> {
+  const file = args[0];
+  if (!file) {
+    console.error("usage: metasync apply <file.yaml>");
+    return 2;
+  }
+  try {
+    const doc = parseApplyDocument(await readFile(file, "utf8").catch(() => Promise.reject(badInput(`cannot read ${file}`))));
+    // Shapes and expressions of every rule first: a typo in the last rule changes nothing at all.
+    doc.syncRules.forEach((r, i) => {
+      within(`syncRules[${i}] "${r.name}"`, () => normalise(ruleInput(r, "00000000-0000-0000-0000-000000000000")));
+    });
+    const counts: Record<ApplyOutcome, number> = { created: 0, updated: 0, unchanged: 0 };
+    const report = (what: string, name: string, outcome: ApplyOutcome) => {
+      counts[outcome] += 1;
+      console.log(`${what} ${name}: ${outcome}`);
+    };
+    const systemIds = new Map<string, string>();
+    for (const [i, entry] of doc.connectedSystems.entries()) {
+      const { system, outcome } = await withinAsync(`connectedSystems[${i}] "${entry.name}"`, () =>
+        upsertSystem(services, entry),
+      );
+      systemIds.set(system.name, system.id);
+      report("connected system", entry.name, outcome);
+    }
+    for (const [i, entry] of doc.syncRules.entries()) {
+      const outcome = await withinAsync(`syncRules[${i}] "${entry.name}"`, async () => {
+        const systemId = systemIds.get(entry.connectedSystem) ?? (await systemIdByName(services, entry.connectedSystem));
+        return (await services.syncRules.upsertByName(ruleInput(entry, systemId))).outcome;
+      });
+      report("sync rule", entry.name, outcome);
+    }
+    if (doc.schedules.length) {
+      if (!scheduleApplier.apply) {
+        console.log(`schedules: ${doc.schedules.length} skipped (the schedule service is not part of this build yet)`);
+      } else {
+        const outcomes = await scheduleApplier.apply(services, doc.schedules, systemIds);
+        for (const [i, o] of outcomes.entries()) report("schedule", String(doc.schedules[i]?.name ?? i), o);
+      }
+    }
+    console.log(`${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged`);
+    return 0;
+  } catch (e) {
+    if (e instanceof AppError) {
+      console.error(`metasync apply: ${file}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function ruleInput(entry: RuleEntry, connectedSystemId: string): SyncRuleInput {
+  const { connectedSystem: _name, ...rest } = entry;
+  return { ...rest, connectedSystemId } as SyncRuleInput;
+}
+
+async function systemIdByName(services: Services, name: string): Promise<string> {
+  const system = await services.db.prisma.connectedSystem.findUnique({ where: { name }, select: { id: true } });
+  if (!system) throw new AppError("NOT_FOUND", `connectedSystem "${name}" is neither in this file nor in the database`);
+  return system.id;
+}
+
+/** Create, or update only when the name's stored state differs (a new settings version only on a config change). */
+async function upsertSystem(services: Services, entry: SystemEntry): Promise<{ system: ConnectedSystem; outcome: ApplyOutcome }> {
+  const existing = await services.db.prisma.connectedSystem.findUnique({ where: { name: entry.name } });
+  if (!existing) return { system: await services.systems.create(entry), outcome: "created" };
+  const settings = await services.systems.currentSettings(existing);
+  const current = await services.systems.resolveConfig(settings.id);
+  // Compare with defaults applied, as they are stored; an invalid config goes on to update() for its error.
+  const parsed = connectorConfigs[entry.kind].schema.safeParse(entry.config);
+  const same =
+    parsed.success &&
+    existing.kind === entry.kind &&
+    canonicalJson(parsed.data) === canonicalJson(current) &&
+    (existing.description ?? null) === (entry.description ?? null) &&
+    (existing.deleteThreshold ?? null) === (entry.deleteThreshold ?? null);
+  if (same) return { system: existing, outcome: "unchanged" };
+  return { system: await services.systems.update(existing.id, entry), outcome: "updated" };
+}
+
+/** Prefix an AppError's message with the entry it is about. */
+function within<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw located(e, where);
+  }
+}
+
+async function withinAsync<T>(where: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw located(e, where);
+  }
+}
+
+function located(e: unknown, where: string): unknown {
+  return e instanceof AppError ? new AppError(e.code, `${where}: ${e.message}`, e.details) : e;
+}

@@ -1,0 +1,61 @@
+import { AttributeFilter } from "./attribute-filter.ts";
+import { builder } from "./builder.ts";
+import { JoinTypeEnum } from "./enums.ts";
+import { decodeId } from "./ids.ts";
+import { attributeWhere, keysetPage } from "./pagination.ts";
+
+export const ConnectorSpaceObjectRef = builder.prismaNode("ConnectorSpaceObject", {
+  id: { field: "id" },
+  authScopes: { reader: true },
+  fields: (t) => ({
+    connectedSystem: t.relation("connectedSystem"),
+    objectType: t.exposeString("objectType"),
+    anchor: t.exposeString("anchor"),
+    distinguishedName: t.exposeString("distinguishedName", { nullable: true }),
+    attributes: t.expose("attributes", { type: "JSON" }),
+    status: t.exposeString("status", { description: "NORMAL | OBSOLETE | PENDING_PROVISIONING" }),
+    joinType: t.expose("joinType", { type: JoinTypeEnum, nullable: true }),
+    joinedAt: t.expose("joinedAt", { type: "DateTime", nullable: true }),
+    metaverseObject: t.relation("metaverseObject", { nullable: true }),
+    importedAt: t.expose("importedAt", { type: "DateTime", nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  connectorSpaceObjects: t.prismaConnection(
+    {
+      type: "ConnectorSpaceObject",
+      cursor: "id",
+      authScopes: { reader: true },
+      args: {
+        connectedSystemId: t.arg.id({ required: true }),
+        objectType: t.arg.string(),
+        where: t.arg({ type: AttributeFilter }),
+      },
+      totalCount: (_parent, args, ctx) => ctx.services.db.prisma.connectorSpaceObject.count({ where: csoWhere(args) }),
+      resolve: (query, _parent, args, ctx) => {
+        const page = keysetPage(query);
+        return ctx.services.db.prisma.connectorSpaceObject.findMany({
+          ...page.query,
+          where: { ...csoWhere(args), ...page.idFilter },
+          orderBy: { id: "asc" },
+        });
+      },
+    },
+    { description: "Ordered by id; cursors stay valid across inserts and deletes." },
+  ),
+}));
+
+function csoWhere(args: {
+  connectedSystemId: string | number;
+  objectType?: string | null;
+  where?: { attribute: string; equals?: string | null; startsWith?: string | null } | null;
+}) {
+  return {
+    connectedSystemId: decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId"),
+    ...(args.objectType ? { objectType: args.objectType } : {}),
+    ...attributeWhere(args.where),
+  };
+}

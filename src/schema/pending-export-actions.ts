@@ -1,0 +1,89 @@
+import { Repeater } from "@repeaterjs/repeater";
+import type { PendingExport } from "../generated/prisma/client.ts";
+import { PENDING_EXPORTS_TOPIC, type PendingExportEvent } from "../systems/pending-exports.ts";
+import type { Context } from "./builder.ts";
+import { builder } from "./builder.ts";
+import { decodeId } from "./ids.ts";
+import { PendingExportRef } from "./pending-export.ts";
+
+/** Who approved/rejected: the API key id, or "loopback" in the keyless development mode. */
+const actor = (ctx: Context) => (ctx.apiKeyId ? `apikey:${ctx.apiKeyId}` : "loopback");
+
+const decodeIds = (ids: readonly (string | number)[] | null | undefined) =>
+  ids ? ids.map((id) => decodeId("PendingExport", String(id), "ids")) : null;
+
+builder.mutationFields((t) => ({
+  retryPendingExports: t.prismaField({
+    type: ["PendingExport"],
+    authScopes: { operator: true },
+    description: "FAILED/ERROR exports back to PENDING with errorCount 0; returns every export asked for, in its current state.",
+    args: { ids: t.arg.idList({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const ids = decodeIds(args.ids) ?? [];
+      await ctx.services.pendingExports.retry(ids);
+      return ctx.services.db.prisma.pendingExport.findMany({ ...query, where: { id: { in: ids } }, orderBy: { id: "asc" } });
+    },
+  }),
+  approvePendingExports: t.int({
+    authScopes: { operator: true },
+    description: "AWAITING_APPROVAL -> PENDING for the ids and/or the run's exports; returns how many were approved.",
+    args: { ids: t.arg.idList(), runId: t.arg.id() },
+    resolve: (_root, args, ctx) =>
+      ctx.services.pendingExports.approve(
+        { ids: decodeIds(args.ids), runId: args.runId ? decodeId("Run", String(args.runId), "runId") : null },
+        actor(ctx),
+      ),
+  }),
+  rejectPendingExports: t.int({
+    authScopes: { operator: true },
+    description: "AWAITING_APPROVAL -> REJECTED; returns how many were rejected.",
+    args: { ids: t.arg.idList(), runId: t.arg.id() },
+    resolve: (_root, args, ctx) =>
+      ctx.services.pendingExports.reject(
+        { ids: decodeIds(args.ids), runId: args.runId ? decodeId("Run", String(args.runId), "runId") : null },
+        actor(ctx),
+      ),
+  }),
+}));
+
+builder.subscriptionField("pendingExportChanged", (t) =>
+  t.field({
+    type: PendingExportRef,
+    authScopes: { reader: true },
+    description:
+      "Each pending export whose state changes (planned, approved, retried, exported...), optionally of one system or run.",
+    args: { connectedSystemId: t.arg.id(), runId: t.arg.id() },
+    subscribe: (_root, args, ctx) => {
+      const systemId = args.connectedSystemId
+        ? decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId")
+        : null;
+      const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
+      const events = ctx.services.bus.subscribe(PENDING_EXPORTS_TOPIC) as AsyncIterableIterator<PendingExportEvent>;
+      return loadMatching(events, ctx, systemId, runId);
+    },
+    resolve: (pendingExport) => pendingExport,
+  }),
+);
+
+/**
+ * The bus carries ids only: load each matching export; one deleted meanwhile is skipped.
+ * A Repeater rather than an async generator: its return() ends the subscription at once,
+ * even while no event is arriving (a generator's would wait for the next event).
+ */
+function loadMatching(
+  events: AsyncIterableIterator<PendingExportEvent>,
+  ctx: Context,
+  systemId: string | null,
+  runId: string | null,
+) {
+  return new Repeater<PendingExport>(async (push, stop) => {
+    void stop.then(() => events.return?.());
+    for await (const e of events) {
+      if (systemId && e.connectedSystemId !== systemId) continue;
+      if (runId && e.runId !== runId && e.exportRunId !== runId) continue;
+      const row = await ctx.services.db.prisma.pendingExport.findUnique({ where: { id: e.id } });
+      if (row) await push(row);
+    }
+    stop();
+  });
+}

@@ -1,0 +1,167 @@
+import type { AttributeFlow, JoinRule } from "../engine/rule-config.ts";
+import { MvoDeletionRule } from "../generated/prisma/enums.ts";
+import type { SyncRuleInput } from "../systems/sync-rules.ts";
+import { builder } from "./builder.ts";
+import { DeprovisionActionEnum, SyncDirectionEnum } from "./enums.ts";
+import { decodeId } from "./ids.ts";
+
+const MvoDeletionRuleEnum = builder.enumType(MvoDeletionRule, { name: "MvoDeletionRule" });
+
+const JoinRuleRef = builder.objectRef<JoinRule>("JoinRule").implement({
+  fields: (t) => ({
+    source: t.exposeString("source"),
+    metaverseAttribute: t.exposeString("metaverseAttribute"),
+  }),
+});
+
+const AttributeFlowRef = builder.objectRef<AttributeFlow>("AttributeFlow").implement({
+  fields: (t) => ({
+    target: t.exposeString("target"),
+    source: t.exposeString("source", { nullable: true }),
+    expression: t.exposeString("expression", { nullable: true }),
+    unique: t.boolean({ resolve: (f) => f.unique ?? false }),
+    initialOnly: t.boolean({ resolve: (f) => f.initialOnly ?? false }),
+    reference: t.boolean({ resolve: (f) => f.reference ?? false }),
+  }),
+});
+
+export const SyncRuleRef = builder.prismaNode("SyncRule", {
+  id: { field: "id" },
+  authScopes: { reader: true },
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    connectedSystem: t.relation("connectedSystem"),
+    direction: t.expose("direction", { type: SyncDirectionEnum }),
+    enabled: t.exposeBoolean("enabled"),
+    objectType: t.exposeString("objectType"),
+    metaverseObjectType: t.exposeString("metaverseObjectType"),
+    scope: t.exposeString("scope", { nullable: true }),
+    joinRules: t.field({ type: [JoinRuleRef], resolve: (r) => r.joinRules as JoinRule[] }),
+    projectToMetaverse: t.exposeBoolean("projectToMetaverse"),
+    provisionToConnector: t.exposeBoolean("provisionToConnector"),
+    deprovision: t.expose("deprovision", { type: DeprovisionActionEnum, nullable: true }),
+    deprovisionGraceSeconds: t.exposeInt("deprovisionGraceSeconds", { nullable: true }),
+    disableFlow: t.expose("disableFlow", { type: "JSON", nullable: true }),
+    precedence: t.exposeInt("precedence"),
+    attributeFlows: t.field({ type: [AttributeFlowRef], resolve: (r) => r.attributeFlows as AttributeFlow[] }),
+    mvoDeletionRule: t.expose("mvoDeletionRule", { type: MvoDeletionRuleEnum }),
+    mvoDeletionGraceSeconds: t.exposeInt("mvoDeletionGraceSeconds"),
+    deduplication: t.expose("deduplication", { type: "JSON", nullable: true }),
+    conflictStrategy: t.exposeString("conflictStrategy", { nullable: true }),
+    requireApprovalForCreate: t.exposeBoolean("requireApprovalForCreate"),
+    requireApprovalForDelete: t.exposeBoolean("requireApprovalForDelete"),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+  }),
+});
+
+const JoinRuleInput = builder.inputType("JoinRuleInput", {
+  fields: (t) => ({
+    source: t.string({ required: true, description: "Attribute name or JSONata expression." }),
+    metaverseAttribute: t.string({ required: true }),
+  }),
+});
+
+const AttributeFlowInput = builder.inputType("AttributeFlowInput", {
+  fields: (t) => ({
+    target: t.string({ required: true, description: 'Attribute written; "dn" is the LDAP distinguished name.' }),
+    source: t.string({ description: "Attribute copied as-is, or ..." }),
+    expression: t.string({
+      description: "... JSONata over the source attributes; $n = 1, 2, 3 while a unique value is searched.",
+    }),
+    unique: t.boolean(),
+    initialOnly: t.boolean(),
+    reference: t.boolean({ description: "The value references another metaverse object (manager, member)." }),
+  }),
+});
+
+const SyncRuleInputRef = builder.inputType("SyncRuleInput", {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    connectedSystemId: t.id({ required: true }),
+    direction: t.field({ type: SyncDirectionEnum, required: true }),
+    objectType: t.string({ required: true }),
+    metaverseObjectType: t.string({ required: true }),
+    scope: t.string({ description: "JSONata over the source object's attributes; in scope when true; null = all." }),
+    joinRules: t.field({ type: [JoinRuleInput] }),
+    projectToMetaverse: t.boolean(),
+    provisionToConnector: t.boolean(),
+    deprovision: t.field({ type: DeprovisionActionEnum }),
+    precedence: t.int(),
+    attributeFlows: t.field({ type: [AttributeFlowInput], required: true }),
+    enabled: t.boolean(),
+    deprovisionGraceSeconds: t.int(),
+    disableFlow: t.field({ type: "JSON", description: '{ "attribute": "employeeStatus", "value": "disabled" }' }),
+    mvoDeletionRule: t.field({ type: MvoDeletionRuleEnum }),
+    mvoDeletionGraceSeconds: t.int(),
+    deduplication: t.field({ type: "JSON", description: "{ keys, match: exact|fuzzy|phonetic, threshold?, strategy }" }),
+    conflictStrategy: t.string({ description: "newest_wins | source_wins | target_wins | precedence | manual" }),
+    requireApprovalForCreate: t.boolean(),
+    requireApprovalForDelete: t.boolean(),
+  }),
+});
+
+/** GraphQL input -> service input: ids decoded, GraphQL nulls inside flows dropped. */
+function toServiceInput(input: typeof SyncRuleInputRef.$inferInput): SyncRuleInput {
+  const strip = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v != null));
+  return {
+    ...input,
+    connectedSystemId: decodeId("ConnectedSystem", String(input.connectedSystemId), "connectedSystemId"),
+    joinRules: input.joinRules?.map(strip) ?? null,
+    attributeFlows: input.attributeFlows.map(strip),
+  };
+}
+
+builder.queryFields((t) => ({
+  syncRules: t.prismaField({
+    type: ["SyncRule"],
+    authScopes: { reader: true },
+    args: { connectedSystemId: t.arg.id() },
+    resolve: (query, _root, args, ctx) =>
+      ctx.services.db.prisma.syncRule.findMany({
+        ...query,
+        where: args.connectedSystemId
+          ? { connectedSystemId: decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId") }
+          : {},
+        orderBy: [{ precedence: "asc" }, { name: "asc" }],
+      }),
+  }),
+  syncRule: t.prismaField({
+    type: "SyncRule",
+    nullable: true,
+    authScopes: { reader: true },
+    args: { id: t.arg.id(), name: t.arg.string() },
+    resolve: (query, _root, args, ctx) => {
+      if (args.id)
+        return ctx.services.db.prisma.syncRule.findUnique({ ...query, where: { id: decodeId("SyncRule", String(args.id)) } });
+      if (args.name) return ctx.services.db.prisma.syncRule.findUnique({ ...query, where: { name: args.name } });
+      return null;
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createSyncRule: t.prismaField({
+    type: "SyncRule",
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: SyncRuleInputRef, required: true }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const created = await ctx.services.syncRules.create(toServiceInput(input));
+      return ctx.services.db.prisma.syncRule.findUniqueOrThrow({ ...query, where: { id: created.id } });
+    },
+  }),
+  updateSyncRule: t.prismaField({
+    type: "SyncRule",
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: SyncRuleInputRef, required: true }) },
+    resolve: async (query, _root, { id, input }, ctx) => {
+      const updated = await ctx.services.syncRules.update(decodeId("SyncRule", String(id)), toServiceInput(input));
+      return ctx.services.db.prisma.syncRule.findUniqueOrThrow({ ...query, where: { id: updated.id } });
+    },
+  }),
+  deleteSyncRule: t.boolean({
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.services.syncRules.delete(decodeId("SyncRule", String(id))),
+  }),
+}));

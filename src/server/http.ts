@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Services } from "../services.ts";
+import type { Caller } from "./auth.ts";
+import { refusal } from "./auth.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** Largest GraphQL request body accepted; anything bigger is refused before parsing. */
+export const MAX_BODY_BYTES = 1_000_000;
+
+/** A GraphQL-shaped error body, so clients read every refusal the same way. */
+export function sendError(res: ServerResponse, status: number, code: string, message: string) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+}
+
+/**
+ * Refuse a body over the limit before Yoga reads it. A body without a declared length
+ * (chunked) could only be measured while streaming into Yoga: it is refused instead (411);
+ * browsers and GraphQL clients always send Content-Length for a JSON body.
+ */
+export function refuseBody(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method !== "POST") return false;
+  const declared = req.headers["content-length"];
+  if (declared === undefined) {
+    sendError(res, 411, "LENGTH_REQUIRED", "a POST body needs a Content-Length header");
+    return true;
+  }
+  if (Number(declared) > MAX_BODY_BYTES) {
+    // Connection: close, so the unread body is not parsed as the next request.
+    res.setHeader("connection", "close");
+    sendError(res, 413, "PAYLOAD_TOO_LARGE", `request body over ${MAX_BODY_BYTES} bytes`);
+    return true;
+  }
+  return false;
+}
+
+export async function healthz(services: Services, res: ServerResponse) {
+  const ok = await services.db.pool.query("SELECT 1").then(
+    () => true,
+    () => false,
+  );
+  res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+  res.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
+}
+
+/** Prometheus text format; behind the same key check as GraphQL (any role may scrape). */
+export async function metricsRoute(metrics: Metrics, caller: Caller, res: ServerResponse) {
+  if (caller.role === null) return sendError(res, 401, "UNAUTHENTICATED", refusal(caller.reason));
+  try {
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { "content-type": metrics.registry.contentType });
+    res.end(body);
+  } catch {
+    sendError(res, 503, "UNAVAILABLE", "metrics are unavailable: the database does not answer");
+  }
+}

@@ -1,0 +1,127 @@
+import { getOperationAST } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import { Gauge, Histogram, Registry } from "prom-client";
+import type { Services } from "../services.ts";
+
+export interface Metrics {
+  registry: Registry;
+  /** Active GraphQL subscriptions of this process (graphql-ws). */
+  subscriptions: Gauge;
+  /** Yoga/envelop plugin timing every operation. */
+  plugin: Plugin;
+}
+
+/**
+ * Prometheus metrics. Database-backed gauges are computed at scrape time with one GROUP BY
+ * each: always true for the whole deployment (every worker and API process), nothing to keep
+ * in sync, and a scrape costs a few index-only queries.
+ */
+export function createMetrics(services: Pick<Services, "db">): Metrics {
+  const registry = new Registry();
+  const { pool } = services.db;
+
+  new Gauge({
+    name: "metasync_runs",
+    help: "Runs by status and profile.",
+    labelNames: ["status", "profile"],
+    registers: [registry],
+    async collect() {
+      const { rows } = await pool.query<{ status: string; profile: string; n: string }>(
+        "SELECT status, profile, count(*) AS n FROM run GROUP BY status, profile",
+      );
+      this.reset();
+      for (const r of rows) this.set({ status: r.status, profile: r.profile }, Number(r.n));
+    },
+  });
+
+  new Gauge({
+    name: "metasync_run_objects_processed",
+    help: "Objects processed by runs, by profile and phase (sum over runs).",
+    labelNames: ["profile", "phase"],
+    registers: [registry],
+    async collect() {
+      const { rows } = await pool.query<{ profile: string; phase: string; n: string }>(
+        "SELECT profile, phase, sum(processed) AS n FROM run GROUP BY profile, phase",
+      );
+      this.reset();
+      for (const r of rows) this.set({ profile: r.profile, phase: r.phase }, Number(r.n));
+    },
+  });
+
+  new Gauge({
+    name: "metasync_pending_exports",
+    help: "Pending exports by status.",
+    labelNames: ["status"],
+    registers: [registry],
+    async collect() {
+      const { rows } = await pool.query<{ status: string; n: string }>(
+        "SELECT status, count(*) AS n FROM pending_export GROUP BY status",
+      );
+      this.reset();
+      for (const r of rows) this.set({ status: r.status }, Number(r.n));
+    },
+  });
+
+  const subscriptions = new Gauge({
+    name: "metasync_graphql_subscriptions",
+    help: "Active GraphQL subscriptions in this process.",
+    registers: [registry],
+  });
+
+  const latency = new Histogram({
+    name: "metasync_graphql_operation_duration_seconds",
+    help: "GraphQL operation execution time, by operation type and outcome.",
+    labelNames: ["operation", "outcome"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
+  const plugin: Plugin = {
+    onExecute({ args }) {
+      const start = performance.now();
+      const operation = getOperationAST(args.document, args.operationName)?.operation ?? "unknown";
+      return {
+        onExecuteDone({ result }) {
+          const failed = "errors" in result && Array.isArray(result.errors) && result.errors.length > 0;
+          latency.observe({ operation, outcome: failed ? "error" : "ok" }, (performance.now() - start) / 1000);
+        },
+      };
+    },
+  };
+
+  return { registry, subscriptions, plugin };
+}
+
+/**
+ * Count a subscription's event stream until it ends, however it ends. A hand-written iterator,
+ * not an async generator: a generator's return() waits behind a pending next(), so a quiet
+ * subscription would never be released when its client leaves.
+ */
+export function countSubscription<T>(stream: AsyncIterable<T>, gauge: Gauge): AsyncIterableIterator<T> {
+  const inner = stream[Symbol.asyncIterator]();
+  let open = true;
+  gauge.inc();
+  const close = () => {
+    if (open) gauge.dec();
+    open = false;
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      const r = await inner.next();
+      if (r.done) close();
+      return r;
+    },
+    async return(value?: unknown) {
+      close();
+      return (await inner.return?.(value)) ?? { done: true, value: undefined };
+    },
+    async throw(error?: unknown) {
+      close();
+      if (inner.throw) return inner.throw(error);
+      throw error;
+    },
+  };
+}

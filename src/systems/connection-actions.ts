@@ -1,0 +1,87 @@
+import { type Connector, ConnectorError, type DiscoveredSchema } from "../connectors/connector.ts";
+import { createConnector } from "../connectors/index.ts";
+import { AppError, notFound } from "../errors.ts";
+import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
+import type { Logger } from "../logger.ts";
+import type { ConnectedSystems } from "./connected-systems.ts";
+
+export interface ConnectionTestResult {
+  ok: boolean;
+  message: string;
+  /** The connector's error code when not ok (CONNECTION_FAILED, AUTH_FAILED, TIMEOUT, UNSUPPORTED...). */
+  code: string | null;
+}
+
+const TEST_TIMEOUT_MS = 10_000;
+
+/** Talking to a connected system on an admin's request: test the connection, discover its schema. */
+export class ConnectionActions {
+  constructor(
+    private readonly deps: {
+      prisma: PrismaClient;
+      systems: ConnectedSystems;
+      logger: Logger;
+      /** Injected by tests to stand in for a real directory; defaults to the connector registry. */
+      connect?: typeof createConnector;
+    },
+  ) {}
+
+  async testConnection(id: string): Promise<ConnectionTestResult> {
+    try {
+      const { message } = await this.withConnector(id, (c) =>
+        withTimeout(c.testConnection(TEST_TIMEOUT_MS), TEST_TIMEOUT_MS + 2000),
+      );
+      return { ok: true, message, code: null };
+    } catch (e) {
+      if (e instanceof ConnectorError) return { ok: false, message: e.message, code: e.code };
+      throw e;
+    }
+  }
+
+  /** Replace the system's object types and attributes with what the connector reports, in one transaction. */
+  async refreshSchema(id: string): Promise<ConnectedSystem> {
+    let schema: DiscoveredSchema;
+    try {
+      schema = await this.withConnector(id, (c) => c.discoverSchema());
+    } catch (e) {
+      if (e instanceof ConnectorError) throw new AppError(e.code, `schema discovery failed: ${e.message}`);
+      throw e;
+    }
+    return this.deps.prisma.$transaction(async (tx) => {
+      await tx.objectType.deleteMany({ where: { connectedSystemId: id } });
+      for (const type of schema.objectTypes) {
+        await tx.objectType.create({
+          data: {
+            connectedSystemId: id,
+            name: type.name,
+            anchorAttribute: type.anchorAttribute,
+            attributes: { createMany: { data: type.attributes, skipDuplicates: true } },
+          },
+        });
+      }
+      return tx.connectedSystem.update({ where: { id }, data: { schemaDiscoveredAt: new Date() } });
+    });
+  }
+
+  private async withConnector<T>(id: string, use: (c: Connector) => Promise<T>): Promise<T> {
+    const system = await this.deps.prisma.connectedSystem.findUnique({ where: { id } });
+    if (!system) throw notFound("connected system", id);
+    const settings = await this.deps.systems.currentSettings(system);
+    const config = await this.deps.systems.resolveConfig(settings.id);
+    const connect = this.deps.connect ?? createConnector;
+    const connector = await connect(system.kind, config, { logger: this.deps.logger.child({ connectedSystemId: id }) });
+    try {
+      return await use(connector);
+    } finally {
+      await connector.close().catch(() => {});
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ConnectorError("TIMEOUT", `no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,79 @@
+import { badInput } from "../errors.ts";
+import type { EventBus } from "../events/bus.ts";
+import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
+
+/** Bus topic of every pending export state change; payload {@link PendingExportEvent}. */
+export const PENDING_EXPORTS_TOPIC = "pendingExports";
+
+export interface PendingExportEvent {
+  id: string;
+  connectedSystemId: string;
+  /** The run that planned the export. */
+  runId: string | null;
+  /** The run that executed it, when one did. */
+  exportRunId: string | null;
+}
+
+const RETURNED = { id: true, connectedSystemId: true, planningRunId: true, exportRunId: true } as const;
+
+/** Operator actions on the outbound queue: retry, approve, reject. Each change is published. */
+export class PendingExports {
+  constructor(private readonly deps: { prisma: PrismaClient; bus: EventBus }) {}
+
+  /** FAILED/ERROR -> PENDING with a fresh retry budget; other statuses are left as they are. */
+  async retry(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const rows = await this.deps.prisma.pendingExport.updateManyAndReturn({
+      where: { id: { in: ids }, status: { in: ["FAILED", "ERROR"] } },
+      data: { status: "PENDING", errorCount: 0, nextRetryAt: null },
+      select: RETURNED,
+    });
+    await this.publish(rows);
+    return rows.map((r) => r.id);
+  }
+
+  /** AWAITING_APPROVAL -> PENDING for the given ids and/or every export of a run. */
+  async approve(selection: { ids?: string[] | null; runId?: string | null }, by: string): Promise<number> {
+    const rows = await this.deps.prisma.pendingExport.updateManyAndReturn({
+      where: { ...this.select(selection), status: "AWAITING_APPROVAL" },
+      data: { status: "PENDING", approvedAt: new Date(), approvedBy: by },
+      select: RETURNED,
+    });
+    await this.publish(rows);
+    return rows.length;
+  }
+
+  /** AWAITING_APPROVAL -> REJECTED: the change is never exported. */
+  async reject(selection: { ids?: string[] | null; runId?: string | null }, by: string): Promise<number> {
+    const rows = await this.deps.prisma.pendingExport.updateManyAndReturn({
+      where: { ...this.select(selection), status: "AWAITING_APPROVAL" },
+      data: { status: "REJECTED", rejectedAt: new Date(), rejectedBy: by },
+      select: RETURNED,
+    });
+    await this.publish(rows);
+    return rows.length;
+  }
+
+  private select({ ids, runId }: { ids?: string[] | null; runId?: string | null }): Prisma.PendingExportWhereInput {
+    // Neither given would approve the whole queue: too easy to do by accident.
+    if (!ids && !runId) throw badInput("give ids, runId or both", "ids");
+    return {
+      ...(ids ? { id: { in: ids } } : {}),
+      ...(runId ? { OR: [{ planningRunId: runId }, { exportRunId: runId }] } : {}),
+    };
+  }
+
+  private async publish(
+    rows: { id: string; connectedSystemId: string; planningRunId: string | null; exportRunId: string | null }[],
+  ) {
+    for (const r of rows) {
+      const event: PendingExportEvent = {
+        id: r.id,
+        connectedSystemId: r.connectedSystemId,
+        runId: r.planningRunId,
+        exportRunId: r.exportRunId,
+      };
+      await this.deps.bus.publish(PENDING_EXPORTS_TOPIC, { ...event });
+    }
+  }
+}
