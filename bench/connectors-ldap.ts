@@ -129,7 +129,10 @@ console.log(
         "2 connections x 8": f(two.exportRate),
         "1 connection x 16": f(one16.exportRate),
       },
-      exportVsLdapadd: Number((one.exportRate / ldapadd).toFixed(2)),
+      exportVsLdapadd: {
+        "1 connection x 8": Number((one.exportRate / ldapadd).toFixed(2)),
+        "2 connections x 8 (default)": Number((two.exportRate / ldapadd).toFixed(2)),
+      },
       importEntriesPerSec: f(one.importRate ?? 0),
       importEntriesPerSecWithSyncprov: f(synced.importRate ?? 0),
       importPages: one.pages,

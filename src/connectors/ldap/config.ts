@@ -41,10 +41,11 @@ export const LdapConfigSchema = z
     deltaStrategy: z.enum(["entryCSN", "accesslog"]).default("entryCSN"),
     accesslogBase: z.string().min(1).default("cn=accesslog"),
     /**
-     * Bound connections used by export, each with `concurrency` requests in flight. Measured on
-     * local slapd (bench/connectors-ldap.ts): 2 x 8 adds 14-80% faster than 1 x 8 or 1 x 16.
+     * Bound connections used by export, each with `concurrency` requests in flight. On local
+     * slapd (bench/connectors-ldap.ts, 4 runs on a loaded 2-core machine) 1 x 8 gave 2.3-3.6k
+     * adds/s and 2 x 8 3.0-4.2k/s: no consistent winner, so one connection by default.
      */
-    connections: z.number().int().min(1).max(16).default(2),
+    connections: z.number().int().min(1).max(16).default(1),
     /** Attributes to treat as binary (base64) besides those the schema's syntaxes say are. */
     binaryAttributes: z.array(z.string().min(1)).optional(),
   })

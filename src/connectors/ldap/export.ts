@@ -61,7 +61,9 @@ async function create(client: Client, change: ExportChange, deps: ExportDeps, sc
   const { rdnAttribute, rdnValue } = rdn;
   const rdnSlot = values.get(rdnAttribute.toLowerCase());
   if (!rdnSlot) values.set(rdnAttribute.toLowerCase(), { name: rdnAttribute, values: [rdnValue] });
-  else if (!rdnSlot.values.map(String).includes(rdnValue)) rdnSlot.values.push(rdnValue);
+  // Compared case-insensitively, as naming attributes (cn, uid, ou) match: "Ann" and "ann" would
+  // otherwise be sent as two values of one attribute and refused.
+  else if (!rdnSlot.values.some((v) => String(v).toLowerCase() === rdnValue.toLowerCase())) rdnSlot.values.push(rdnValue);
 
   const attrs = [...values.values()].filter((v) => v.values.length).map((v) => wireAttribute(schema, v.name, v.values));
   const postRead = new PostReadControl([deps.config.anchorAttribute]);
@@ -183,6 +185,15 @@ async function applyOne(
  */
 export async function exportChanges(deps: ExportDeps, changes: ExportChange[]): Promise<ExportResult[]> {
   const schema = await deps.schema().catch(() => undefined);
+  // Bind first: wrong credentials or an unreachable server fail the whole batch with one error
+  // (transient or not, as the error says) instead of one failed bind per change.
+  try {
+    await Promise.all(deps.sessions.map((s) => s.ready()));
+  } catch (err) {
+    const e = toConnectorError(err);
+    const status = e.transient ? "TRANSIENT_FAILURE" : "PERMANENT_FAILURE";
+    return changes.map((c) => ({ id: c.id, status, code: e.code, message: e.message }));
+  }
   const groups = new Map<string, number[]>();
   changes.forEach((c, i) => {
     const key = (c.dn ?? c.anchor ?? c.id).toLowerCase();

@@ -326,6 +326,19 @@ describe("LDAP connector: export", () => {
     expect(objectsOf(await collect(c.importFull(null, noContext))).length).toBeGreaterThan(PEOPLE);
   });
 
+  it("an offline target fails every change TRANSIENT_FAILURE (CONNECTION_FAILED) without throwing", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise((r) => server.close(r));
+    const c = await connector({ url: `ldap://127.0.0.1:${port}` });
+    const results = await c.export([create("o1", "o1"), create("o2", "o2")]);
+    expect(results).toEqual([
+      expect.objectContaining({ id: "o1", status: "TRANSIENT_FAILURE", code: "CONNECTION_FAILED" }),
+      expect.objectContaining({ id: "o2", status: "TRANSIENT_FAILURE", code: "CONNECTION_FAILED" }),
+    ]);
+  });
+
   it("export with wrong credentials fails every change with AUTH_FAILED, permanent", async () => {
     const c = await connector({ bindPassword: "wrong" });
     const results = await c.export([create("w1", "w1"), create("w2", "w2")]);
