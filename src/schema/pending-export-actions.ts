@@ -1,4 +1,6 @@
 import { Repeater } from "@repeaterjs/repeater";
+import { planUndo } from "../engine/outbound/undo.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
 import type { PendingExport } from "../generated/prisma/client.ts";
 import { PENDING_EXPORTS_TOPIC, type PendingExportEvent } from "../systems/pending-exports.ts";
 import type { Context } from "./builder.ts";
@@ -33,6 +35,21 @@ builder.mutationFields((t) => ({
         { ids: decodeIds(args.ids), runId: args.runId ? decodeId("Run", String(args.runId), "runId") : null },
         actor(ctx),
       ),
+  }),
+  undoExportRun: t.int({
+    authScopes: { operator: true },
+    description:
+      "Plan the inverse of every change a finished export run applied (from the recorded before-values), held AWAITING_APPROVAL; returns how many exports were planned.",
+    args: { runId: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const runId = decodeId("Run", String(args.runId), "runId");
+      const run = await ctx.services.db.prisma.run.findUnique({ where: { id: runId } });
+      if (!run) throw notFound("run", runId);
+      if (run.profile !== "EXPORT") throw badInput(`run ${runId} is a ${run.profile} run, not an EXPORT run`, "runId");
+      if (run.status !== "COMPLETED" && run.status !== "PARTIAL")
+        throw conflict(`run ${runId} is ${run.status}: only a finished export run can be undone`, { status: run.status });
+      return planUndo(ctx.services.db.pool, runId);
+    },
   }),
   rejectPendingExports: t.int({
     authScopes: { operator: true },

@@ -59,7 +59,8 @@ export class PendingExports {
     if (!ids && !runId) throw badInput("give ids, runId or both", "ids");
     return {
       ...(ids ? { id: { in: ids } } : {}),
-      ...(runId ? { OR: [{ planningRunId: runId }, { exportRunId: runId }] } : {}),
+      // A run's exports: those it planned, executed, or (for undo) those that reverse it.
+      ...(runId ? { OR: [{ planningRunId: runId }, { exportRunId: runId }, { undoOfRunId: runId }] } : {}),
     };
   }
 

@@ -6,8 +6,8 @@ const key = (v: AttributeValue) => String(v);
 
 /**
  * Attribute-level changes that turn `current` into `desired`: single values are REPLACEd,
- * multi-valued ones get ADD / REMOVE of the values that differ, a value that disappears is
- * REMOVE_ALL. Only attributes named in `desired` are managed.
+ * lists get ADD / REMOVE of the values that differ, a value that disappears is REMOVE_ALL.
+ * Only attributes named in `desired` are managed.
  */
 export function attributeChanges(desired: Record<string, FlowValue>, current: Attributes): AttributeChange[] {
   const changes: AttributeChange[] = [];
@@ -18,8 +18,9 @@ export function attributeChanges(desired: Record<string, FlowValue>, current: At
       if (have.length) changes.push({ attribute, operation: "REMOVE_ALL", values: [] });
       continue;
     }
-    const multi = Array.isArray(want) || Array.isArray(current[attribute]);
-    if (!multi) {
+    // A single computed value means "exactly this value", even on a multi-valued attribute (LDAP
+    // cn): REPLACE. Only a flow that yields a list is merged value by value (ADD / REMOVE).
+    if (!Array.isArray(want)) {
       if (have.length !== 1 || key(have[0]!) !== key(next[0]!)) changes.push({ attribute, operation: "REPLACE", values: next });
       continue;
     }

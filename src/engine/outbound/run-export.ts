@@ -205,8 +205,17 @@ async function applyResults(
     }
   }
   await insertRunChanges(tx, ctx.run.id, runChanges);
-  for (const e of claimed)
-    await ctx.publish?.("pendingExports", { id: e.id, connectedSystemId: ctx.system.id, runId: ctx.run.id }, tx);
+  // Same event shape as the API's (src/systems/pending-exports.ts): planning run + export run.
+  const { rows: planned } = await tx.query<{ id: string; planning_run_id: string | null }>(
+    "SELECT id, planning_run_id FROM pending_export WHERE id = ANY($1::uuid[])",
+    [claimed.map((e) => e.id)],
+  );
+  for (const p of planned)
+    await ctx.publish?.(
+      "pendingExports",
+      { id: p.id, connectedSystemId: ctx.system.id, runId: p.planning_run_id, exportRunId: ctx.run.id },
+      tx,
+    );
   return counts;
 }
 

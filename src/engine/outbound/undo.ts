@@ -1,0 +1,117 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import type { AttributeChange, Attributes, AttributeValue } from "../../connectors/connector.ts";
+import { contentHash } from "../hash.ts";
+import { insertExports, insertPlaceholders, type NewExport } from "./store.ts";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+const asValues = (v: unknown): AttributeValue[] =>
+  v === null || v === undefined ? [] : Array.isArray(v) ? v : [v as AttributeValue];
+
+/** The change that puts one attribute back to `before`. */
+function restore(attribute: string, before: unknown): AttributeChange & { status: string } {
+  const values = asValues(before);
+  return values.length
+    ? { attribute, operation: "REPLACE", values, status: "PENDING" }
+    : { attribute, operation: "REMOVE_ALL", values: [], status: "PENDING" };
+}
+
+/**
+ * Undo an export run: plan the inverse of every change it applied, from the before-values
+ * recorded when each export was planned - an UPDATE puts the old values (and DN) back, a CREATE
+ * becomes a DELETE, a DELETE becomes a CREATE of the recorded object. Nothing is applied until
+ * someone approves: every inverse export waits in AWAITING_APPROVAL. Returns how many were planned.
+ */
+export async function planUndo(pool: pg.Pool, exportRunId: string): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const count = await planUndoIn(client, exportRunId);
+    await client.query("COMMIT");
+    return count;
+  } catch (e) {
+    await client.query("ROLLBACK");
+    throw e;
+  } finally {
+    client.release();
+  }
+}
+
+async function planUndoIn(tx: Q, exportRunId: string): Promise<number> {
+  const { rows } = await tx.query(
+    `SELECT p.id, p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, p.change_type,
+            p.attribute_changes, p.before_values, c.object_type
+       FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
+      WHERE p.export_run_id = $1 AND p.status IN ('EXPORTED', 'CONFIRMED') ORDER BY p.created_at DESC`,
+    [exportRunId],
+  );
+  const exports: NewExport[] = [];
+  const placeholders: Parameters<typeof insertPlaceholders>[1] = [];
+  const reason = `undo of export run ${exportRunId}`;
+  for (const r of rows) {
+    const base = {
+      systemId: r.connected_system_id,
+      mvoId: r.metaverse_object_id,
+      ruleId: r.sync_rule_id,
+      status: "AWAITING_APPROVAL" as const,
+      requiresApproval: true,
+      approvalReason: reason,
+      awaitingReference: false,
+      notBefore: null,
+      undoOfRunId: exportRunId,
+      beforeValues: null,
+    };
+    if (r.change_type === "UPDATE") {
+      const before = (r.before_values ?? {}) as Record<string, unknown>;
+      const changes = (r.attribute_changes as AttributeChange[]).map((c) => restore(c.attribute, before[c.attribute]));
+      if (changes.length)
+        exports.push({
+          ...base,
+          id: randomUUID(),
+          csoId: r.connector_space_object_id,
+          changeType: "UPDATE",
+          attributeChanges: changes,
+        });
+    } else if (r.change_type === "CREATE" && r.connector_space_object_id) {
+      exports.push({ ...base, id: randomUUID(), csoId: r.connector_space_object_id, changeType: "DELETE", attributeChanges: [] });
+    } else if (r.change_type === "DELETE") {
+      const before = (r.before_values ?? {}) as { dn?: string | null; attributes?: Attributes };
+      const attributes = before.attributes ?? {};
+      const id = randomUUID();
+      placeholders.push({
+        id,
+        systemId: r.connected_system_id,
+        objectType: r.object_type ?? "person",
+        anchor: `pending:${id}`,
+        dn: before.dn ?? null,
+        attributes,
+        hash: contentHash(attributes),
+        mvoId: r.metaverse_object_id,
+      });
+      exports.push({
+        ...base,
+        id,
+        csoId: id,
+        changeType: "CREATE",
+        attributeChanges: Object.entries(attributes).map(([attribute, v]) => ({
+          attribute,
+          operation: "ADD",
+          values: asValues(v),
+          status: "PENDING",
+        })),
+      });
+    }
+  }
+  // The deleted object's own row may be gone from connector space: recreate it as a placeholder.
+  await insertPlaceholders(
+    tx,
+    placeholders.filter((p) => p.mvoId),
+  );
+  await insertExports(
+    tx,
+    null,
+    exports.filter((e) => e.changeType !== "CREATE" || e.mvoId),
+  );
+  return exports.filter((e) => e.changeType !== "CREATE" || e.mvoId).length;
+}
