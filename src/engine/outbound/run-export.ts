@@ -138,10 +138,15 @@ async function applyResults(
   options: ExportOptions,
 ) {
   const byId = new Map(results.map((r) => [r.id, r]));
+  const changeById = new Map(changes.map((c) => [c.id, c]));
   const counts = { created: 0, updated: 0, deleted: 0, failed: 0 };
   const runChanges: RunChangeRow[] = [];
+  const exported: string[] = [];
+  const objects: { id: string; anchor: string | null; dn: string | null; attributes: string; hash: string }[] = [];
+  const followUps: { id: string; changes: string }[] = [];
+  const failures: { id: string; status: string; errors: number; message: string; code: string; retryAt: Date | null }[] = [];
   for (const e of claimed) {
-    const change = changes.find((c) => c.id === e.id)!;
+    const change = changeById.get(e.id)!;
     const result: ExportResult = byId.get(e.id) ?? {
       id: e.id,
       status: "TRANSIENT_FAILURE",
@@ -151,31 +156,20 @@ async function applyResults(
     const base = { pendingExportId: e.id, csoId: e.csoId, anchor: e.anchor, sourceSystemId: ctx.system.id };
     if (result.status === "APPLIED") {
       counts[e.changeType === "CREATE" ? "created" : e.changeType === "UPDATE" ? "updated" : "deleted"]++;
-      await tx.query(
-        "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = $1",
-        [e.id],
-      );
+      exported.push(e.id);
       if (e.csoId && e.changeType !== "DELETE") {
+        // Connector space now expects what was sent; the next import confirms it.
         const attributes: Attributes = applyChanges(e.csoAttributes ?? {}, change.attributes);
-        await tx.query(
-          `UPDATE connector_space_object SET anchor = COALESCE($2, anchor), distinguished_name = COALESCE($3, distinguished_name),
-                  attributes = $4::jsonb, content_hash = $5, status = 'NORMAL', updated_at = now() WHERE id = $1`,
-          [
-            e.csoId,
-            result.anchor ?? null,
-            result.dn ?? change.newDn ?? null,
-            JSON.stringify(attributes),
-            contentHash(attributes),
-          ],
-        );
+        objects.push({
+          id: e.csoId,
+          anchor: result.anchor ?? null,
+          dn: result.dn ?? change.newDn ?? null,
+          attributes: JSON.stringify(attributes),
+          hash: contentHash(attributes),
+        });
       }
       const later = unresolved.get(e.id);
-      if (later?.length)
-        await tx.query(
-          `INSERT INTO pending_export (connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, change_type, status, attribute_changes, awaiting_reference, planning_run_id)
-           SELECT connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, 'UPDATE', 'PENDING', $2::jsonb, true, planning_run_id FROM pending_export WHERE id = $1`,
-          [e.id, JSON.stringify(later)],
-        );
+      if (later?.length) followUps.push({ id: e.id, changes: JSON.stringify(later) });
       runChanges.push({
         ...base,
         changeType: "EXPORTED",
@@ -189,21 +183,59 @@ async function applyResults(
       counts.failed++;
       const errors = e.errorCount + 1;
       const retry = result.status === "TRANSIENT_FAILURE" && errors < e.maxRetries;
-      await tx.query(
-        `UPDATE pending_export SET status = $2::pending_export_status, error_count = $3, last_error = $4, last_error_code = $5,
-                next_retry_at = $6, updated_at = now() WHERE id = $1`,
-        [
-          e.id,
-          retry ? "FAILED" : "ERROR",
-          errors,
-          result.message,
-          result.code,
-          retry ? new Date(Date.now() + backoff(options.retryBaseMs, errors)) : null,
-        ],
-      );
+      failures.push({
+        id: e.id,
+        status: retry ? "FAILED" : "ERROR",
+        errors,
+        message: result.message,
+        code: result.code,
+        retryAt: retry ? new Date(Date.now() + backoff(options.retryBaseMs, errors)) : null,
+      });
       runChanges.push({ ...base, changeType: "EXPORT_FAILED", errorCode: result.code, message: result.message });
     }
   }
+  // A handful of set-based statements per batch, whatever its size.
+  if (exported.length)
+    await tx.query(
+      "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
+      [exported],
+    );
+  if (objects.length)
+    await tx.query(
+      `UPDATE connector_space_object c SET anchor = COALESCE(t.anchor, c.anchor), distinguished_name = COALESCE(t.dn, c.distinguished_name),
+              attributes = t.attrs::jsonb, content_hash = t.hash, status = 'NORMAL', updated_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, anchor, dn, attrs, hash) WHERE c.id = t.id`,
+      [
+        objects.map((o) => o.id),
+        objects.map((o) => o.anchor),
+        objects.map((o) => o.dn),
+        objects.map((o) => o.attributes),
+        objects.map((o) => o.hash),
+      ],
+    );
+  if (followUps.length)
+    // References whose targets did not exist yet go out in a later pass, as their own UPDATE.
+    await tx.query(
+      `INSERT INTO pending_export (connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, change_type, status, attribute_changes, awaiting_reference, planning_run_id)
+       SELECT p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, 'UPDATE', 'PENDING', t.changes::jsonb, true, p.planning_run_id
+         FROM unnest($1::uuid[], $2::text[]) AS t(id, changes) JOIN pending_export p ON p.id = t.id`,
+      [followUps.map((f) => f.id), followUps.map((f) => f.changes)],
+    );
+  if (failures.length)
+    await tx.query(
+      `UPDATE pending_export p SET status = t.status::pending_export_status, error_count = t.errors, last_error = t.message, last_error_code = t.code,
+              next_retry_at = t.retry_at, updated_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[]) AS t(id, status, errors, message, code, retry_at)
+        WHERE p.id = t.id`,
+      [
+        failures.map((f) => f.id),
+        failures.map((f) => f.status),
+        failures.map((f) => f.errors),
+        failures.map((f) => f.message),
+        failures.map((f) => f.code),
+        failures.map((f) => f.retryAt),
+      ],
+    );
   await insertRunChanges(tx, ctx.run.id, runChanges);
   // Same event shape as the API's (src/systems/pending-exports.ts): planning run + export run.
   const { rows: planned } = await tx.query<{ id: string; planning_run_id: string | null }>(
