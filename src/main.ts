@@ -1,4 +1,6 @@
 import { parseArgs } from "node:util";
+import { RUN_USAGE, runCommand } from "./cli/run.ts";
+import { startDefaultWorker } from "./cli/worker.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { closeRuntime, openRuntime } from "./runtime.ts";
@@ -7,7 +9,8 @@ import { buildApp } from "./server/app.ts";
 const USAGE = `usage: metasync <command>
   serve [--no-worker]   API (+ in-process worker)
   worker                a worker only
-  migrate               apply pending migrations and exit`;
+  migrate               apply pending migrations and exit
+  ${RUN_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -20,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "worker":
       return worker(config, logger);
+    case "run":
+      return runCommand(rest, config, logger);
     case "migrate": {
       const services = await openRuntime(config, logger, { migrate: true });
       await closeRuntime(services);
@@ -41,9 +46,11 @@ async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, opti
     await closeRuntime(services);
     throw e;
   }
-  if (options.worker) logger.info("in-process worker enabled");
+  const inProcessWorker = options.worker ? await startDefaultWorker(services) : null;
+  if (inProcessWorker) logger.info("in-process worker enabled");
   await untilSignal();
   logger.info("shutting down");
+  await inProcessWorker?.stop();
   await app.stop();
   await closeRuntime(services);
   return 0;
@@ -51,8 +58,9 @@ async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, opti
 
 async function worker(config: ReturnType<typeof loadConfig>, logger: Logger): Promise<number> {
   const services = await openRuntime(config, logger, { migrate: true });
-  logger.info("worker started");
+  const handle = await startDefaultWorker(services);
   await untilSignal();
+  await handle.stop();
   await closeRuntime(services);
   return 0;
 }
