@@ -11,6 +11,8 @@ export const CsvConfigSchema = z
     /** Columns holding several values, split on `valueSeparator`. */
     multiValued: z.array(z.string().min(1)).default([]),
     valueSeparator: z.string().min(1).default("|"),
+    /** Objects per import page (one engine batch). */
+    pageSize: z.number().int().min(1).max(50000).default(1000),
   })
   .strict();
 

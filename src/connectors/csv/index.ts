@@ -1,9 +1,83 @@
-import type { Connector } from "../connector.ts";
+import { basename } from "node:path";
+import type { Connector, DiscoveredSchema, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../index.ts";
 import type { CsvConfig } from "./config.ts";
+import { fingerprint, importDelta, importFull } from "./import.ts";
+import { readCsv } from "./reader.ts";
+import { exportToCsv } from "./writer.ts";
 
-// Placeholder until the Csv connector lands (issue 5): refuses clearly instead of pretending.
-export async function createCsvConnector(_config: CsvConfig, _deps: ConnectorDeps): Promise<Connector> {
-  throw new ConnectorError("UNSUPPORTED", "the CSV connector is not implemented yet", false);
+/**
+ * A CSV file as a connected system: one object type, one row per object keyed by the anchor
+ * column. Every value is a string (multi-valued columns: arrays of strings); an empty cell is an
+ * absent attribute. Delta imports compare content hashes with the engine's stored objects.
+ */
+export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps): Promise<Connector> {
+  const logger = deps.logger.child({ connector: "csv", file: basename(config.path) });
+  // Exports of one connector rewrite the same file: one at a time, or the second loses the first.
+  let exporting: Promise<unknown> = Promise.resolve();
+
+  return {
+    capabilities: { fullImport: true, deltaImport: true, export: true, schemaDiscovery: true, rename: false },
+
+    async testConnection(timeoutMs = 10_000) {
+      const header = await withTimeout(readHeader(config), timeoutMs, `reading ${config.path}`);
+      return { message: `${config.path}: ${header.length} columns, anchor "${config.anchor}"` };
+    },
+
+    async discoverSchema(): Promise<DiscoveredSchema> {
+      const header = await readHeader(config);
+      return {
+        objectTypes: [
+          {
+            name: config.objectType,
+            anchorAttribute: config.anchor,
+            attributes: header.map((name) => ({
+              name,
+              type: "STRING" as const,
+              multiValued: config.multiValued.includes(name),
+              required: name === config.anchor,
+            })),
+          },
+        ],
+      };
+    },
+
+    importFull: (checkpoint) => importFull(config, checkpoint),
+    importDelta: (watermark, checkpoint, context) => importDelta(config, watermark, checkpoint, context),
+
+    export(changes: ExportChange[]): Promise<ExportResult[]> {
+      const run = exporting.then(() => exportToCsv(config, changes));
+      exporting = run.catch(() => {});
+      return run.then((results) => {
+        logger.debug({ changes: changes.length }, "csv export applied");
+        return results;
+      });
+    },
+
+    async close() {
+      await exporting;
+    },
+  };
+}
+
+/** The header row only: stops reading right after it. */
+async function readHeader(config: CsvConfig): Promise<string[]> {
+  await fingerprint(config.path);
+  let header: string[] | null = null;
+  for await (const _ of readCsv(config, { onHeader: (columns) => (header = columns) })) break;
+  if (!header) throw new ConnectorError("INVALID_INPUT", `${config.path} has no header row`, false);
+  return header;
+}
+
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ConnectorError("TIMEOUT", `${what} took over ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

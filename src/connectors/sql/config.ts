@@ -9,6 +9,11 @@ export const SqlConfigSchema = z
     objectType: z.string().min(1).default("person"),
     /** Column compared against the last import's high-water mark for delta imports. */
     watermarkColumn: z.string().min(1).optional(),
+    /**
+     * Delta imports also look up the engine's stored anchors in the table (one indexed query per
+     * page of anchors) to report deleted rows; off: deletes show up at the next full import only.
+     */
+    deltaDeletes: z.boolean().default(true),
     pageSize: z.number().int().min(1).max(50000).default(1000),
     timeoutMs: z.number().int().min(100).max(600000).default(10000),
   })

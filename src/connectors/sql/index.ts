@@ -1,9 +1,88 @@
+import pg from "pg";
 import type { Connector } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../index.ts";
 import type { SqlConfig } from "./config.ts";
+import { connect, types } from "./connection.ts";
+import { toConnectorError } from "./errors.ts";
+import { exportToSql } from "./export.ts";
+import { importDelta, importFull } from "./import.ts";
+import { describe, loadTable } from "./table.ts";
 
-// Placeholder until the Sql connector lands (issue 5): refuses clearly instead of pretending.
-export async function createSqlConnector(_config: SqlConfig, _deps: ConnectorDeps): Promise<Connector> {
-  throw new ConnectorError("UNSUPPORTED", "the SQL connector is not implemented yet", false);
+/**
+ * A PostgreSQL table or view as a connected system: rows keyed by the anchor column, read in
+ * keyset pages, delta by a watermark column, exported with parameterised statements.
+ */
+export async function createSqlConnector(config: SqlConfig, deps: ConnectorDeps): Promise<Connector> {
+  const logger = deps.logger.child({ connector: "sql", table: `${config.schema}.${config.table}` });
+  const connection = {
+    connectionString: config.connectionString,
+    connectionTimeoutMillis: config.timeoutMs,
+    statement_timeout: config.timeoutMs,
+    // A server that stops answering (no RST) must not hang a run: pg gives up client-side too.
+    query_timeout: config.timeoutMs + 1000,
+    application_name: "metasync",
+    options: "-c TimeZone=UTC",
+    keepAlive: true,
+    types,
+  };
+  const pool = new pg.Pool({ ...connection, max: 3 });
+  // An idle connection the server drops must not crash the process; the next use reconnects.
+  pool.on("error", (error) => logger.warn({ err: error.message }, "idle PostgreSQL connection lost"));
+
+  return {
+    capabilities: {
+      fullImport: true,
+      deltaImport: config.watermarkColumn !== undefined,
+      export: true,
+      schemaDiscovery: true,
+      rename: true,
+    },
+
+    async testConnection(timeoutMs = config.timeoutMs) {
+      const client = new pg.Client({ ...connection, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+      client.on("error", () => {});
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ConnectorError("TIMEOUT", `no answer from PostgreSQL within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      const check = async () => {
+        await client.connect();
+        const { rows } = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version");
+        const table = await loadTable(client, config);
+        return `PostgreSQL ${rows[0]?.version}: ${config.schema}.${config.table} has ${table.columns.size} columns`;
+      };
+      try {
+        return { message: await Promise.race([check(), timeout]) };
+      } catch (error) {
+        throw toConnectorError(error, "testing the connection");
+      } finally {
+        clearTimeout(timer);
+        void client.end().catch(() => {});
+      }
+    },
+
+    async discoverSchema() {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await connect(pool);
+        return { objectTypes: [describe(config, await loadTable(client, config))] };
+      } catch (error) {
+        throw toConnectorError(error, "discovering the schema");
+      } finally {
+        client?.release();
+      }
+    },
+
+    importFull: (checkpoint) => importFull(pool, config, checkpoint),
+    importDelta: (watermark, checkpoint, context) => importDelta(pool, config, watermark, checkpoint, context),
+    export: (changes) => exportToSql(pool, config, changes),
+
+    async close() {
+      await pool.end();
+    },
+  };
 }
