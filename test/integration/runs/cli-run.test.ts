@@ -36,7 +36,7 @@ describe.concurrent("metasync run", () => {
     worker = await startWorker({
       services,
       executors: executorsBySystem({
-        "hr-cli": itemExecutor({ total: 9, batchSize: 3, delayMs: 250 }),
+        "hr-cli": itemExecutor({ total: 9, batchSize: 3, delayMs: 100 }),
         "hr-cli-broken": itemExecutor({ total: 4, batchSize: 2, permanentError: true }),
       }),
       scheduler: false,

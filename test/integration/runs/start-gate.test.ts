@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDatabase } from "../../../src/db.ts";
 import { createEventBus } from "../../../src/events/bus.ts";
@@ -229,6 +232,29 @@ describe("preflight connection test", () => {
       const result = await services.startGate.start({ connectedSystemId: system.id, profile: "FULL_IMPORT", trigger: "API" });
       expect(result.failure?.reasonCode).toBe("MISSING_SECRET");
       expect(result.failure?.reason).toContain("bindPassword");
+    } finally {
+      await services.queue.stop();
+      await services.bus.close();
+      await services.db.close();
+    }
+  });
+});
+
+describe("preflight with the real CSV connector", () => {
+  it("accepts a readable file and blocks a missing one with CONNECTION_FAILED naming the path", async () => {
+    const services = await createTestServices({}, { runOptions: { connectionTestTimeoutMs: 2000 } });
+    const dir = mkdtempSync(path.join(tmpdir(), "metasync-preflight-"));
+    writeFileSync(path.join(dir, "hr.csv"), "id,name\n1,Ada\n");
+    try {
+      const ok = await createReadySystem(services, "hr-real", { path: path.join(dir, "hr.csv") });
+      const accepted = await services.startGate.start({ connectedSystemId: ok.id, profile: "FULL_IMPORT", trigger: "API" });
+      expect(accepted.outcome).toBe("ACCEPTED");
+      const missing = await createReadySystem(services, "hr-missing", { path: path.join(dir, "gone.csv") });
+      const blocked = await services.startGate.start({ connectedSystemId: missing.id, profile: "FULL_IMPORT", trigger: "API" });
+      expect(blocked.outcome).toBe("BLOCKED");
+      expect(blocked.failure?.reasonCode).toBe("CONNECTION_FAILED");
+      expect(blocked.failure?.reason).toContain("gone.csv does not exist");
+      expect(blocked.failure?.nextSteps[1]).toBe(`Then run testConnection(id: "${missing.id}")`);
     } finally {
       await services.queue.stop();
       await services.bus.close();
