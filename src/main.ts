@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
 import { apikeyCommand } from "./cli/apikey.ts";
 import { applyCommand } from "./cli/apply.ts";
+import { RUN_USAGE, runCommand } from "./cli/run.ts";
+import { startDefaultWorker } from "./cli/worker.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { closeRuntime, openRuntime } from "./runtime.ts";
@@ -10,8 +12,9 @@ const USAGE = `usage: metasync <command>
   serve [--no-worker]   API (+ in-process worker)
   worker                a worker only
   migrate               apply pending migrations and exit
-  apply <file.yaml>     upsert connected systems, sync rules (and schedules) by name
-  apikey create --role <reader|operator|admin> [--name N] | apikey list | apikey revoke <id>`;
+  apply <file.yaml>     upsert connected systems, sync rules and schedules by name
+  apikey create --role <reader|operator|admin> [--name N] | apikey list | apikey revoke <id>
+  ${RUN_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -24,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "worker":
       return worker(config, logger);
+    case "run":
+      return runCommand(rest, config, logger);
     case "migrate": {
       const services = await openRuntime(config, logger, { migrate: true });
       await closeRuntime(services);
@@ -49,9 +54,11 @@ async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, opti
     await closeRuntime(services);
     throw e;
   }
-  if (options.worker) logger.info("in-process worker enabled");
+  const inProcessWorker = options.worker ? await startDefaultWorker(services) : null;
+  if (inProcessWorker) logger.info("in-process worker enabled");
   await untilSignal();
   logger.info("shutting down");
+  await inProcessWorker?.stop();
   await app.stop();
   await closeRuntime(services);
   return 0;
@@ -59,8 +66,9 @@ async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, opti
 
 async function worker(config: ReturnType<typeof loadConfig>, logger: Logger): Promise<number> {
   const services = await openRuntime(config, logger, { migrate: true });
-  logger.info("worker started");
+  const handle = await startDefaultWorker(services);
   await untilSignal();
+  await handle.stop();
   await closeRuntime(services);
   return 0;
 }

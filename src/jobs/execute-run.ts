@@ -86,7 +86,17 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
       log.warn("run was taken over by another worker; stopping without further writes");
       return;
     }
-    throw e;
+    // The machinery itself failed (e.g. the pinned secrets cannot be decrypted here): end the run
+    // FAILED now rather than leaving it to heartbeat-less recovery loops.
+    log.error({ err: e }, "run failed outside its operation");
+    const message = e instanceof Error ? e.message : String(e);
+    ending = {
+      status: "FAILED",
+      reasonCode: "INTERNAL_ERROR",
+      reason: `The worker could not execute ${claimed.operation}: ${message}`,
+      error: message,
+      nextSteps: ["Check the worker's logs, then start the run again"],
+    };
   } finally {
     heartbeat.stop();
     deps.shutdown.removeEventListener("abort", onShutdown);

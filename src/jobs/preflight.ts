@@ -141,7 +141,7 @@ function connectionFailure(system: ConnectedSystem, e: unknown, timeoutMs: numbe
   const message = e instanceof Error ? e.message : String(e);
   const code = e instanceof ConnectorError ? e.code : "CONNECTION_FAILED";
   const where = `updateConnectedSystem(id: "${system.id}", input: ...)`;
-  if (code === "AUTH_FAILED" || code === "PERMISSION_DENIED")
+  if (code === "AUTH_FAILED")
     return {
       reasonCode: "AUTH_FAILED",
       reason: `${system.name} refused the configured credentials: ${message}`,

@@ -1,3 +1,4 @@
+import { notFound } from "../errors.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import { cancelRun } from "../jobs/cancel.ts";
 import { runMetrics } from "../jobs/metrics.ts";
@@ -203,8 +204,12 @@ builder.subscriptionFields((t) => ({
     authScopes: { reader: true },
     description: "The run now, then on every batch and status change (at most ~5/s); completes after a final status.",
     args: { runId: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) =>
-      runProgressStream(ctx.services.bus, loadRun(ctx), decodeId("Run", String(args.runId), "runId")) as AsyncIterable<Run>,
+    subscribe: async (_root, args, ctx) => {
+      const runId = decodeId("Run", String(args.runId), "runId");
+      const exists = await ctx.services.db.prisma.run.count({ where: { id: runId } });
+      if (!exists) throw notFound("run", runId);
+      return runProgressStream(ctx.services.bus, loadRun(ctx), runId) as AsyncIterable<Run>;
+    },
     resolve: (run) => run,
   }),
   runsChanged: t.field({

@@ -101,6 +101,14 @@ describe("live progress", () => {
     }
   });
 
+  it("refuses runProgress for an unknown run with NOT_FOUND", async () => {
+    const client = app.ws();
+    const iterator = client.iterate({ query: PROGRESS, variables: { id: "00000000-0000-4000-8000-000000000000" } });
+    const first = await iterator.next().catch((e: unknown) => ({ value: { errors: e as { extensions?: { code?: string } }[] } }));
+    const errors = (first.value as { errors?: { extensions?: { code?: string } }[] }).errors;
+    expect(errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+  });
+
   it("runsChanged pushes the changes of one system's runs, not the others'", async () => {
     const watched = await createReadySystem(app.services, "hr-watched");
     const other = await createReadySystem(app.services, "hr-other", { schema: false });

@@ -88,4 +88,29 @@ describe("recovery of a killed worker", () => {
       await worker.stop();
     }
   });
+
+  it("hands a run back to the queue on a graceful worker stop; another worker finishes it exactly", async () => {
+    const system = await createReadySystem(services, "hr-handover");
+    const items = { total: 30, batchSize: 3, delayMs: 100 };
+    const first = await startWorker({ services, executors: { "connector.full_import": itemExecutor(items) }, scheduler: false });
+    const result = await services.startGate.start({ connectedSystemId: system.id, profile: "FULL_IMPORT", trigger: "MANUAL" });
+    await waitFor(async () => {
+      const run = await services.db.prisma.run.findUnique({ where: { id: result.run.id } });
+      return run && run.batch >= 2 ? run : null;
+    });
+    const t0 = performance.now();
+    await first.stop();
+    const handedBack = await services.db.prisma.run.findUniqueOrThrow({ where: { id: result.run.id } });
+    expect(handedBack).toMatchObject({ status: "RUNNING", workerId: null });
+    const second = await startWorker({ services, executors: { "connector.full_import": itemExecutor(items) }, scheduler: false });
+    try {
+      const run = await waitForStatus(services, result.run.id, ["COMPLETED", "FAILED"]);
+      console.log(`graceful handover -> COMPLETED: ${Math.round(performance.now() - t0)} ms (no stale wait)`);
+      expect(run).toMatchObject({ status: "COMPLETED", created: 30, batch: 10, attempt: 2 });
+      const items2 = await services.db.pool.query("SELECT count(*)::int AS n FROM test_item WHERE run_id = $1", [result.run.id]);
+      expect(items2.rows[0].n).toBe(30);
+    } finally {
+      await second.stop();
+    }
+  });
 });

@@ -1,4 +1,10 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDatabase } from "../../../src/db.ts";
+import { createEventBus } from "../../../src/events/bus.ts";
+import { createServices } from "../../../src/services.ts";
 import { connectorError, createReadySystem, failingFactory, jobCount, okFactory, rawId, runRow } from "../../fixtures/runs.ts";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
 import { createTestServices } from "../../helpers/services.ts";
@@ -53,6 +59,57 @@ describe("start gate", () => {
     expect(dedupe.nextSteps.join(" ")).toContain(accepted.id);
     expect(dedupe.reason).toContain("already queued");
     console.log(`20 concurrent startRun: ${Math.round(ms)} ms total`);
+  });
+
+  it("holds its rules across API processes: two independent pools racing conflicting syncs admit exactly one", async () => {
+    // A second "API process": its own pool, bus and pg-boss, same database (as after a restart too).
+    const db2 = connectDatabase(app.services.db.url);
+    const bus2 = await createEventBus(db2.pool);
+    const other = createServices({ ...app.services, db: db2, bus: bus2, connectorFactory: okFactory });
+    try {
+      const a = await createReadySystem(app.services, "hr-race");
+      const b = await createReadySystem(app.services, "ldap-race");
+      const calls = Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? other : app.services).startGate.start({
+          connectedSystemId: i % 4 < 2 ? a.id : b.id,
+          profile: "FULL_SYNC",
+          trigger: "API",
+        }),
+      );
+      const results = await Promise.all(calls);
+      const accepted = results.filter((r) => r.outcome === "ACCEPTED");
+      expect(accepted).toHaveLength(1);
+      const winner = accepted[0]!.run;
+      // The same sync deduped, the other system's sync busy on the metaverse, all naming the winner.
+      for (const r of results) expect(r.run.id).toBe(winner.id);
+      const loserSystem = winner.connectedSystemId === a.id ? b.id : a.id;
+      expect(results.filter((r) => r.outcome === "SCOPE_BUSY").every((r) => r.sharedScopes.includes("mv"))).toBe(true);
+      expect(results.filter((r) => r.outcome === "SCOPE_BUSY")).toHaveLength(10);
+      expect(await app.services.db.prisma.run.count({ where: { connectedSystemId: loserSystem } })).toBe(0);
+      expect(await jobCount(app.services, [winner.id])).toBe(1);
+      // Free the metaverse for the other tests of this file.
+      await app.gql(`mutation ($id: ID!) { cancelRun(id: $id) { status } }`, { id: winner.id });
+    } finally {
+      await other.queue.stop();
+      await bus2.close();
+      await db2.close();
+    }
+  });
+
+  it("admits a start in a few milliseconds once warm", async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const system = await createReadySystem(app.services, `hr-latency-${i}`);
+      const t0 = performance.now();
+      const r = await app.services.startGate.start({ connectedSystemId: system.id, profile: "FULL_IMPORT", trigger: "API" });
+      times.push(performance.now() - t0);
+      expect(r.outcome).toBe("ACCEPTED");
+    }
+    times.sort((x, y) => x - y);
+    console.log(
+      `start gate ACCEPTED latency: median ${times[5]!.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms (preflight incl.)`,
+    );
+    expect(times[5]).toBeLessThan(500);
   });
 
   it("answers SCOPE_BUSY with the holder for a conflicting operation, and accepts a non-conflicting one", async () => {
@@ -175,6 +232,29 @@ describe("preflight connection test", () => {
       const result = await services.startGate.start({ connectedSystemId: system.id, profile: "FULL_IMPORT", trigger: "API" });
       expect(result.failure?.reasonCode).toBe("MISSING_SECRET");
       expect(result.failure?.reason).toContain("bindPassword");
+    } finally {
+      await services.queue.stop();
+      await services.bus.close();
+      await services.db.close();
+    }
+  });
+});
+
+describe("preflight with the real CSV connector", () => {
+  it("accepts a readable file and blocks a missing one with CONNECTION_FAILED naming the path", async () => {
+    const services = await createTestServices({}, { runOptions: { connectionTestTimeoutMs: 2000 } });
+    const dir = mkdtempSync(path.join(tmpdir(), "metasync-preflight-"));
+    writeFileSync(path.join(dir, "hr.csv"), "id,name\n1,Ada\n");
+    try {
+      const ok = await createReadySystem(services, "hr-real", { path: path.join(dir, "hr.csv") });
+      const accepted = await services.startGate.start({ connectedSystemId: ok.id, profile: "FULL_IMPORT", trigger: "API" });
+      expect(accepted.outcome).toBe("ACCEPTED");
+      const missing = await createReadySystem(services, "hr-missing", { path: path.join(dir, "gone.csv") });
+      const blocked = await services.startGate.start({ connectedSystemId: missing.id, profile: "FULL_IMPORT", trigger: "API" });
+      expect(blocked.outcome).toBe("BLOCKED");
+      expect(blocked.failure?.reasonCode).toBe("CONNECTION_FAILED");
+      expect(blocked.failure?.reason).toContain("gone.csv does not exist");
+      expect(blocked.failure?.nextSteps[1]).toBe(`Then run testConnection(id: "${missing.id}")`);
     } finally {
       await services.queue.stop();
       await services.bus.close();

@@ -22,6 +22,7 @@ const behaviours = {
   "hr-down": itemExecutor({ total: 10, batchSize: 5, transientFailures: 99 }),
   "hr-broken": itemExecutor({ total: 10, batchSize: 5, permanentError: true }),
   "hr-pinned": itemExecutor({ total: 4, batchSize: 2 }),
+  "hr-garbled": itemExecutor({ total: 4, batchSize: 2 }),
 };
 
 beforeAll(async () => {
@@ -129,5 +130,18 @@ describe("worker", () => {
     const run = await waitForStatus(services, result.run.id, ["FAILED", "COMPLETED"]);
     expect(run).toMatchObject({ status: "FAILED", reasonCode: "OPERATION_UNAVAILABLE" });
     expect(run.nextSteps.length).toBe(1);
+  });
+
+  it("fails a run whose pinned settings cannot be read with INTERNAL_ERROR instead of leaving it running", async () => {
+    await ensureWorker();
+    const system = await createReadySystem(services, "hr-garbled");
+    // Sync preflight does not read secrets; the worker does, and this sealed value is corrupt.
+    await services.db.pool.query("UPDATE connection_settings SET secrets = 'v1.x.y.z' WHERE connected_system_id = $1", [
+      system.id,
+    ]);
+    const result = await services.startGate.start({ connectedSystemId: system.id, profile: "FULL_SYNC", trigger: "API" });
+    expect(result.outcome).toBe("ACCEPTED");
+    const run = await waitForStatus(services, result.run.id, ["FAILED", "COMPLETED"]);
+    expect(run).toMatchObject({ status: "FAILED", reasonCode: "INTERNAL_ERROR" });
   });
 });
