@@ -16,6 +16,8 @@ const EnvSchema = z.object({
   NODE_ENV: z.string().default("development"),
   /** 32-byte key (hex or base64) for secrets at rest; default: DATA_DIR/secret.key, created once. */
   METASYNC_SECRET_KEY: z.string().optional(),
+  /** JSON file { "<sha256>": "<document>" }: when set, only these GraphQL operations are served over HTTP. */
+  METASYNC_PERSISTED_OPERATIONS: z.string().optional(),
 });
 
 export interface Config {
@@ -26,6 +28,7 @@ export interface Config {
   logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
   production: boolean;
   secretKey: string | undefined;
+  persistedOperationsFile?: string;
 }
 
 export class ConfigError extends Error {
@@ -53,5 +56,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === "production",
     secretKey: e.METASYNC_SECRET_KEY,
+    persistedOperationsFile: e.METASYNC_PERSISTED_OPERATIONS,
   };
 }
