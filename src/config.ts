@@ -18,6 +18,9 @@ const EnvSchema = z.object({
   METASYNC_SECRET_KEY: z.string().optional(),
   /** JSON file { "<sha256>": "<document>" }: when set, only these GraphQL operations are served over HTTP. */
   METASYNC_PERSISTED_OPERATIONS: z.string().optional(),
+  /** startRun rate limit per API key (or client address): burst, then starts per second. */
+  METASYNC_START_RUN_BURST: z.coerce.number().int().min(1).default(30),
+  METASYNC_START_RUN_PER_SECOND: z.coerce.number().positive().default(1),
 });
 
 export interface Config {
@@ -29,6 +32,8 @@ export interface Config {
   production: boolean;
   secretKey: string | undefined;
   persistedOperationsFile?: string;
+  /** startRun token bucket per caller; absent = the defaults (30, then 1/s). */
+  startRunRateLimit?: { burst: number; perSecond: number };
 }
 
 export class ConfigError extends Error {
@@ -57,5 +62,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production: e.NODE_ENV === "production",
     secretKey: e.METASYNC_SECRET_KEY,
     persistedOperationsFile: e.METASYNC_PERSISTED_OPERATIONS,
+    startRunRateLimit: { burst: e.METASYNC_START_RUN_BURST, perSecond: e.METASYNC_START_RUN_PER_SECOND },
   };
 }
