@@ -16,6 +16,11 @@ const EnvSchema = z.object({
   NODE_ENV: z.string().default("development"),
   /** 32-byte key (hex or base64) for secrets at rest; default: DATA_DIR/secret.key, created once. */
   METASYNC_SECRET_KEY: z.string().optional(),
+  /** JSON file { "<sha256>": "<document>" }: when set, only these GraphQL operations are served over HTTP. */
+  METASYNC_PERSISTED_OPERATIONS: z.string().optional(),
+  /** startRun rate limit per API key (or client address): burst, then starts per second. */
+  METASYNC_START_RUN_BURST: z.coerce.number().int().min(1).default(30),
+  METASYNC_START_RUN_PER_SECOND: z.coerce.number().positive().default(1),
 });
 
 export interface Config {
@@ -26,6 +31,9 @@ export interface Config {
   logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
   production: boolean;
   secretKey: string | undefined;
+  persistedOperationsFile?: string;
+  /** startRun token bucket per caller; absent = the defaults (30, then 1/s). */
+  startRunRateLimit?: { burst: number; perSecond: number };
 }
 
 export class ConfigError extends Error {
@@ -53,5 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === "production",
     secretKey: e.METASYNC_SECRET_KEY,
+    persistedOperationsFile: e.METASYNC_PERSISTED_OPERATIONS,
+    startRunRateLimit: { burst: e.METASYNC_START_RUN_BURST, perSecond: e.METASYNC_START_RUN_PER_SECOND },
   };
 }

@@ -47,7 +47,15 @@ builder.mutationFields((t) => ({
     type: CreatedApiKey,
     authScopes: { admin: true },
     args: { input: t.arg({ type: ApiKeyInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.apiKeys.create(input),
+    resolve: async (_root, { input }, ctx) => {
+      const created = await ctx.services.apiKeys.create(input);
+      // Audit without the key: who created which key id with which role.
+      ctx.services.logger.info(
+        { by: ctx.apiKeyId ?? "loopback", apiKeyId: created.apiKey.id, role: input.role },
+        "API key created",
+      );
+      return created;
+    },
   }),
   revokeApiKey: t.prismaField({
     type: "ApiKey",
@@ -55,6 +63,7 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, args, ctx) => {
       const revoked = await ctx.services.apiKeys.revoke(decodeId("ApiKey", String(args.id)));
+      ctx.services.logger.info({ by: ctx.apiKeyId ?? "loopback", apiKeyId: revoked.id }, "API key revoked");
       return ctx.services.db.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: revoked.id } });
     },
   }),

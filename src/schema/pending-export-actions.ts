@@ -22,7 +22,8 @@ builder.mutationFields((t) => ({
     args: { ids: t.arg.idList({ required: true }) },
     resolve: async (query, _root, args, ctx) => {
       const ids = decodeIds(args.ids) ?? [];
-      await ctx.services.pendingExports.retry(ids);
+      const retried = await ctx.services.pendingExports.retry(ids);
+      ctx.services.logger.info({ by: actor(ctx), asked: ids.length, retried: retried.length }, "pending exports retried");
       return ctx.services.db.prisma.pendingExport.findMany({ ...query, where: { id: { in: ids } }, orderBy: { id: "asc" } });
     },
   }),
@@ -30,11 +31,12 @@ builder.mutationFields((t) => ({
     authScopes: { operator: true },
     description: "AWAITING_APPROVAL -> PENDING for the ids and/or the run's exports; returns how many were approved.",
     args: { ids: t.arg.idList(), runId: t.arg.id() },
-    resolve: (_root, args, ctx) =>
-      ctx.services.pendingExports.approve(
-        { ids: decodeIds(args.ids), runId: args.runId ? decodeId("Run", String(args.runId), "runId") : null },
-        actor(ctx),
-      ),
+    resolve: async (_root, args, ctx) => {
+      const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
+      const approved = await ctx.services.pendingExports.approve({ ids: decodeIds(args.ids), runId }, actor(ctx));
+      ctx.services.logger.info({ by: actor(ctx), runId, approved }, "pending exports approved");
+      return approved;
+    },
   }),
   undoExportRun: t.int({
     authScopes: { operator: true },
@@ -55,11 +57,12 @@ builder.mutationFields((t) => ({
     authScopes: { operator: true },
     description: "AWAITING_APPROVAL -> REJECTED; returns how many were rejected.",
     args: { ids: t.arg.idList(), runId: t.arg.id() },
-    resolve: (_root, args, ctx) =>
-      ctx.services.pendingExports.reject(
-        { ids: decodeIds(args.ids), runId: args.runId ? decodeId("Run", String(args.runId), "runId") : null },
-        actor(ctx),
-      ),
+    resolve: async (_root, args, ctx) => {
+      const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
+      const rejected = await ctx.services.pendingExports.reject({ ids: decodeIds(args.ids), runId }, actor(ctx));
+      ctx.services.logger.info({ by: actor(ctx), runId, rejected }, "pending exports rejected");
+      return rejected;
+    },
   }),
 }));
 

@@ -12,6 +12,7 @@ import { createAuthenticator, refusal } from "./auth.ts";
 import { createErrorMasker } from "./errors.ts";
 import { healthz, metricsRoute, refuseBody } from "./http.ts";
 import { countSubscription, createMetrics } from "./metrics.ts";
+import { persistedOperationsPlugin } from "./persisted-operations.ts";
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
 
@@ -52,6 +53,7 @@ export function buildApp(services: Services): App {
         blockFieldSuggestion: { enabled: config.production },
       }),
       metrics.plugin,
+      ...(config.persistedOperationsFile ? [persistedOperationsPlugin(config.persistedOperationsFile)] : []),
     ],
   });
 

@@ -1,3 +1,4 @@
+import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 
 export interface RateLimitOptions {
@@ -79,10 +80,12 @@ export function rateLimitKey(ctx: { apiKeyId?: string | null; clientAddress?: st
   return ctx.apiKeyId ? `key:${ctx.apiKeyId}` : `addr:${ctx.clientAddress ?? "unknown"}`;
 }
 
-/** startRun's limiter: bursts of 10, then one start every 2 s per caller (env-tunable). */
-export function startRunLimiter(env: NodeJS.ProcessEnv = process.env): RateLimiter {
-  return new RateLimiter({
-    capacity: Number(env.METASYNC_START_RUN_BURST ?? 10),
-    refillPerSecond: Number(env.METASYNC_START_RUN_PER_SECOND ?? 0.5),
-  });
+/**
+ * startRun's limiter: bursts of 30, then one start per second per caller by default
+ * (METASYNC_START_RUN_BURST / METASYNC_START_RUN_PER_SECOND). A burst well above what a
+ * person or a schedule does; a script looping on startRun is refused with RATE_LIMITED.
+ */
+export function startRunLimiter(config: Pick<Config, "startRunRateLimit">): RateLimiter {
+  const limits = config.startRunRateLimit ?? { burst: 30, perSecond: 1 };
+  return new RateLimiter({ capacity: limits.burst, refillPerSecond: limits.perSecond });
 }

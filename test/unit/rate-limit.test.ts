@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.ts";
 import { AppError } from "../../src/errors.ts";
-import { RateLimiter, rateLimitKey } from "../../src/server/rate-limit.ts";
+import { RateLimiter, rateLimitKey, startRunLimiter } from "../../src/server/rate-limit.ts";
 
 describe("RateLimiter (token bucket per caller)", () => {
   it("allows a burst, then refuses with the wait until the next token", () => {
@@ -54,5 +55,12 @@ describe("RateLimiter (token bucket per caller)", () => {
   it("keys by API key, else by client address", () => {
     expect(rateLimitKey({ apiKeyId: "k1", clientAddress: "127.0.0.1" })).toBe("key:k1");
     expect(rateLimitKey({ apiKeyId: null, clientAddress: "127.0.0.1" })).toBe("addr:127.0.0.1");
+  });
+
+  it("builds startRun's limiter from the environment (default burst 30)", () => {
+    const limiter = startRunLimiter(loadConfig({ METASYNC_START_RUN_BURST: "2", METASYNC_START_RUN_PER_SECOND: "0.5" }));
+    expect([1, 2, 3].map(() => limiter.take("k").allowed)).toEqual([true, true, false]);
+    const defaults = startRunLimiter(loadConfig({}));
+    expect(Array.from({ length: 31 }, () => defaults.take("k").allowed).filter(Boolean)).toHaveLength(30);
   });
 });

@@ -45,6 +45,29 @@ describe("metaverse objects", () => {
     console.log(`N+1 check: ${data.length} SQL statements for 100 MVOs x 2 connectors x system`);
   });
 
+  it("serves a page of 100 pending exports with their system, CSO and MVO in a constant number of statements", async () => {
+    const mvoIds = await insertMvos(app.services, 100, "pe");
+    await insertJoinedCsos(app.services, systemId, mvoIds);
+    await app.services.db.pool.query(
+      `INSERT INTO pending_export (connected_system_id, connector_space_object_id, metaverse_object_id, change_type)
+       SELECT c.connected_system_id, c.id, c.metaverse_object_id, 'UPDATE'
+         FROM connector_space_object c WHERE c.connected_system_id = $1 AND c.metaverse_object_id = ANY($2::uuid[])`,
+      [systemId, mvoIds],
+    );
+    const statements: string[] = [];
+    const off = app.services.db.onQuery((sql) => statements.push(sql));
+    const r = await app.gql(
+      `{ pendingExports(first: 100) { edges { node { id connectedSystem { name } connectorSpaceObject { anchor metaverseObject { id } } metaverseObject { displayName } attributeChanges { attribute } } } } }`,
+    );
+    off();
+    expect(r.errors).toBeUndefined();
+    expect(r.data.pendingExports.edges).toHaveLength(100);
+    expect(r.data.pendingExports.edges[0].node.connectorSpaceObject.metaverseObject.id).toBeTruthy();
+    const data = statements.filter((s) => !/api_key/.test(s));
+    expect(data.length).toBeLessThanOrEqual(5);
+    console.log(`N+1 check: ${data.length} SQL statements for 100 pending exports x (system, CSO -> MVO, MVO)`);
+  });
+
   it("filters on an attribute (equals, startsWith) and type", async () => {
     await insertMvos(app.services, 5, "grp", "group");
     const eq = await app.gql(MVOS, { where: { attribute: "uid", equals: "grp3" } });
