@@ -9,6 +9,7 @@ import { Schedules } from "./jobs/schedules.ts";
 import { StartGate } from "./jobs/start-gate.ts";
 import type { Logger } from "./logger.ts";
 import type { SecretBox } from "./secrets.ts";
+import { type RateLimiter, startRunLimiter } from "./server/rate-limit.ts";
 import { ApiKeys } from "./systems/api-keys.ts";
 import { ConnectedSystems } from "./systems/connected-systems.ts";
 import { ConnectionActions } from "./systems/connection-actions.ts";
@@ -34,6 +35,8 @@ export interface Services {
   apiKeys: ApiKeys;
   syncRules: SyncRules;
   connectionActions: ConnectionActions;
+  /** Token bucket per caller for startRun (in memory, per API process). */
+  startRunLimiter: RateLimiter;
 }
 
 export interface ServiceDeps {
@@ -74,7 +77,8 @@ export function createServices(deps: ServiceDeps): Services {
     queue,
     startGate,
     schedules: new Schedules({ prisma: db.prisma }),
-    connectionActions: new ConnectionActions({ prisma: db.prisma, systems, logger }),
+    connectionActions: new ConnectionActions({ prisma: db.prisma, systems, logger, connect: connectorFactory }),
+    startRunLimiter: startRunLimiter(deps.config),
     pendingExports: new PendingExports({ prisma: db.prisma, bus }),
     apiKeys: new ApiKeys({ prisma: db.prisma }),
     syncRules: new SyncRules({ prisma: db.prisma }),

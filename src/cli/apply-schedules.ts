@@ -3,11 +3,7 @@ import { badInput } from "../errors.ts";
 import type { ApplyOutcome } from "../systems/sync-rules.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
 
-/**
- * What apply needs from the schedule service (runs branch: src/jobs/schedules.ts `Schedules`),
- * typed structurally so this file compiles before the merge. After it:
- *   scheduleApplier.apply = (services, entries, ids) => applySchedules(services.schedules, entries, ids)
- */
+/** What apply needs from the schedule service (src/jobs/schedules.ts `Schedules`). */
 export interface ScheduleStore {
   list(): Promise<ScheduleRow[]>;
   create(input: ScheduleInput): Promise<unknown>;

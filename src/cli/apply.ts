@@ -7,17 +7,7 @@ import { normalise } from "../systems/sync-rule-validation.ts";
 import type { ApplyOutcome, SyncRuleInput } from "../systems/sync-rules.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
 import { parseApplyDocument, type RuleEntry, type SystemEntry } from "./apply-document.ts";
-
-/**
- * Where the schedules section goes once the schedule service exists (runs branch): set this
- * hook to upsert schedules by name and return one outcome per entry.
- * TODO(runs): after the merge, wire it to the schedule service with ./apply-schedules.ts:
- *   scheduleApplier.apply = (services, entries, ids) => applySchedules(services.schedules, entries, ids)
- * (system names are resolved from this file's systems; add a lookup for ones only in the database).
- */
-export const scheduleApplier: {
-  apply?: (services: Services, entries: Record<string, unknown>[], systemIds: Map<string, string>) => Promise<ApplyOutcome[]>;
-} = {};
+import { applySchedules } from "./apply-schedules.ts";
 
 /** `metasync apply <file.yaml>`: idempotent upsert by name; prints one line per item and a summary. */
 export async function applyCommand(services: Services, args: string[]): Promise<number> {
@@ -53,12 +43,11 @@ export async function applyCommand(services: Services, args: string[]): Promise<
       report("sync rule", entry.name, outcome);
     }
     if (doc.schedules.length) {
-      if (!scheduleApplier.apply) {
-        console.log(`schedules: ${doc.schedules.length} skipped (the schedule service is not part of this build yet)`);
-      } else {
-        const outcomes = await scheduleApplier.apply(services, doc.schedules, systemIds);
-        for (const [i, o] of outcomes.entries()) report("schedule", String(doc.schedules[i]?.name ?? i), o);
-      }
+      // Steps may name systems defined earlier, outside this file.
+      for (const s of await services.db.prisma.connectedSystem.findMany({ select: { id: true, name: true } }))
+        if (!systemIds.has(s.name)) systemIds.set(s.name, s.id);
+      const outcomes = await applySchedules(services.schedules, doc.schedules, systemIds);
+      for (const [i, o] of outcomes.entries()) report("schedule", String(doc.schedules[i]?.name ?? i), o);
     }
     console.log(`${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged`);
     return 0;

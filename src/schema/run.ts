@@ -5,6 +5,7 @@ import { runMetrics } from "../jobs/metrics.ts";
 import { ACTIVE_STATUSES } from "../jobs/operations.ts";
 import { runProgressStream, runsChangedStream } from "../jobs/run-stream.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
+import { rateLimitKey } from "../server/rate-limit.ts";
 import { builder, type Context } from "./builder.ts";
 import { RunProfileEnum, RunStatusEnum } from "./enums.ts";
 import { decodeId } from "./ids.ts";
@@ -176,6 +177,8 @@ builder.mutationFields((t) => ({
     description: "The only way to start work: preflight, dedupe, scope busy, then queue.",
     args: { input: t.arg({ type: StartRunInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
+      // Per API key (or client address): a script in a loop cannot flood the queue.
+      ctx.services.startRunLimiter.consume(rateLimitKey(ctx), "startRun");
       const result = await ctx.services.startGate.start({
         connectedSystemId: decodeId("ConnectedSystem", String(input.connectedSystemId), "connectedSystemId"),
         profile: input.profile,
