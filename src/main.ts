@@ -6,7 +6,6 @@ import { startDefaultWorker } from "./cli/worker.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { closeRuntime, openRuntime } from "./runtime.ts";
-import { buildApp } from "./server/app.ts";
 
 const USAGE = `usage: metasync <command>
   serve [--no-worker]   API (+ in-process worker)
@@ -47,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, options: { worker: boolean }): Promise<number> {
   const services = await openRuntime(config, logger, { migrate: true });
+  // Loaded here only: the GraphQL schema and server cost ~1.4 s that other commands need not pay.
+  const { buildApp } = await import("./server/app.ts");
   const app = buildApp(services);
   try {
     await app.start();

@@ -23,6 +23,8 @@ export async function createTestServices(
     logLevel: (process.env.LOG_LEVEL as Config["logLevel"]) ?? "silent",
     production: false,
     secretKey: undefined,
+    // Tests start many runs from one address; the limiter has its own test.
+    startRunRateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
     ...overrides,
   };
   const bus = await createEventBus(db.pool);

@@ -92,9 +92,9 @@ describe("metasync worker", () => {
     const cli = runCli(["worker"], { ...env, LOG_LEVEL: "info" });
     await cli.waitFor(/worker started/);
     const result = await services.startGate.start({ connectedSystemId: system.id, profile: "FULL_SYNC", trigger: "API" });
-    // No engine executor is plugged in on this branch yet: the default map answers OPERATION_UNAVAILABLE.
+    // The default executors are the engine's: a sync of a system with nothing imported completes empty.
     const run = await waitForStatus(services, result.run.id, ["FAILED", "COMPLETED"]);
-    expect(run.reasonCode).toBe("OPERATION_UNAVAILABLE");
+    expect(run).toMatchObject({ status: "COMPLETED", fetched: 0 });
     const claimed = await services.db.prisma.runEvent.findFirstOrThrow({ where: { runId: run.id, type: "run.started" } });
     expect(String((claimed.data as { workerId: string }).workerId)).toContain(String(cli.child.pid));
     cli.child.kill("SIGTERM");
