@@ -101,8 +101,12 @@ function loadMatching(
     for await (const e of events) {
       if (systemId && e.connectedSystemId !== systemId) continue;
       if (runId && e.runId !== runId && e.exportRunId !== runId) continue;
-      const row = await ctx.services.db.prisma.pendingExport.findUnique({ where: { id: e.id } });
-      if (row) await push(row);
+      // The engine sends a batch's ids in one message; the API one id per message.
+      const rows = await ctx.services.db.prisma.pendingExport.findMany({
+        where: { id: { in: e.ids ?? [e.id] } },
+        orderBy: { id: "asc" },
+      });
+      for (const row of rows) await push(row);
     }
     stop();
   });

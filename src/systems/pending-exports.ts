@@ -7,6 +7,8 @@ export const PENDING_EXPORTS_TOPIC = "pendingExports";
 
 export interface PendingExportEvent {
   id: string;
+  /** Several exports changed together (an engine batch); `id` is the first of them. */
+  ids?: string[];
   connectedSystemId: string;
   /** The run that planned the export. */
   runId: string | null;

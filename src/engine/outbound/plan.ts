@@ -3,8 +3,10 @@ import type pg from "pg";
 import type { AttributeChange } from "../../connectors/connector.ts";
 import { contentHash } from "../hash.ts";
 import type { RunChangeRow } from "../run-changes.ts";
+import type { RunContext } from "../run-context.ts";
 import { type DesiredState, desiredState, type Identity } from "./desired.ts";
 import { applyChanges, attributeChanges } from "./diff.ts";
+import { notifyExportChanges } from "./notify.ts";
 import type { OutboundRule } from "./rules.ts";
 import {
   deletePlaceholders,
@@ -23,6 +25,8 @@ import {
 export interface PlanScope {
   runId: string;
   dryRun: boolean;
+  /** Tells subscribers about planned and revised exports (the run context's publish). */
+  publish?: RunContext["publish"];
   rules: OutboundRule[];
   /** Delete threshold per target system (connected_system.delete_threshold). */
   deleteThresholds: Map<string, number | null>;
@@ -192,6 +196,23 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     await reviseExports(tx, revisions);
     await disconnectObjects(tx, disconnects);
     await deletePlaceholders(tx, dropped);
+    const revisedSystems = revisions.length
+      ? (
+          await tx.query<{ id: string; connected_system_id: string }>(
+            "SELECT id, connected_system_id FROM pending_export WHERE id = ANY($1::uuid[])",
+            [revisions.map((r) => r.id)],
+          )
+        ).rows
+      : [];
+    await notifyExportChanges(
+      scope.publish,
+      tx,
+      [
+        ...inserts.map((e) => ({ id: e.id, systemId: e.systemId, runId: scope.runId })),
+        ...revisedSystems.map((r) => ({ id: r.id, systemId: r.connected_system_id, runId: scope.runId })),
+      ],
+      null,
+    );
     for (const systemId of new Set(inserts.filter((e) => e.changeType === "DELETE").map((e) => e.systemId))) {
       const threshold = scope.deleteThresholds.get(systemId);
       if (threshold !== null && threshold !== undefined) await holdDeletesOverThreshold(tx, scope.runId, systemId, threshold);

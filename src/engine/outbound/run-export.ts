@@ -11,6 +11,7 @@ import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyChanges } from "./diff.ts";
 import { claimReadyExports, holdUnapprovedDeletes, type ReadyExport, referenceTargets, releaseExports } from "./export-store.ts";
+import { notifyExportChanges } from "./notify.ts";
 
 export interface ExportOptions {
   batchSize: number;
@@ -237,17 +238,16 @@ async function applyResults(
       ],
     );
   await insertRunChanges(tx, ctx.run.id, runChanges);
-  // Same event shape as the API's (src/systems/pending-exports.ts): planning run + export run.
   const { rows: planned } = await tx.query<{ id: string; planning_run_id: string | null }>(
     "SELECT id, planning_run_id FROM pending_export WHERE id = ANY($1::uuid[])",
     [claimed.map((e) => e.id)],
   );
-  for (const p of planned)
-    await ctx.publish?.(
-      "pendingExports",
-      { id: p.id, connectedSystemId: ctx.system.id, runId: p.planning_run_id, exportRunId: ctx.run.id },
-      tx,
-    );
+  await notifyExportChanges(
+    ctx.publish,
+    tx,
+    planned.map((p) => ({ id: p.id, systemId: ctx.system.id, runId: p.planning_run_id })),
+    ctx.run.id,
+  );
   return counts;
 }
 

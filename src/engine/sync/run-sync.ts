@@ -36,6 +36,7 @@ export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
     const plan: PlanScope = {
       runId: ctx.run.id,
       dryRun: ctx.run.dryRun,
+      publish: ctx.publish?.bind(ctx),
       rules: await loadOutboundRules(ctx.pool),
       deleteThresholds: await deleteThresholds(ctx.pool),
     };

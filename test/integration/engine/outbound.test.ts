@@ -82,10 +82,18 @@ async function setup(outbound: Record<string, unknown> = {}, system: { deleteThr
 describe("export planning and export runs", () => {
   it("provisions with unique identifiers and references, exports, and the next import confirms", async () => {
     const { hr, target, exportRun, importTarget, exports } = await setup();
+    // Dashboards hear about every planned and executed export (batched per system and run).
+    const heard = new Set<string>();
+    const events = services.bus.subscribe("pendingExports");
+    void (async () => {
+      for await (const e of events) for (const id of (e.ids as string[]) ?? [e.id]) heard.add(id);
+    })();
     const sync = await hr.importAndSync();
     expect(sync.exportsQueued).toBe(3);
     const creates = await exports({ changeType: "CREATE" });
     expect(creates.map((e) => e.status)).toEqual(["PENDING", "PENDING", "PENDING"]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(creates.every((c) => heard.has(c.id))).toBe(true);
     const placeholders = await services.db.prisma.connectorSpaceObject.findMany({
       where: { status: "PENDING_PROVISIONING" },
       orderBy: { distinguishedName: "asc" },
@@ -102,6 +110,9 @@ describe("export planning and export runs", () => {
     const lovelace = [...target.entries.values()].find((e) => e.attributes.sn === "Lovelace");
     expect(byron?.attributes.manager).toBe(lovelace?.dn);
     expect((await exports({ status: "EXPORTED" })).length).toBe(4);
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await exports()).every((e) => heard.has(e.id))).toBe(true);
+    await events.return?.();
 
     const confirm = await importTarget();
     expect(confirm.failed).toBe(0);
