@@ -1,0 +1,169 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultExecutors } from "../../src/jobs/executors.ts";
+import { startWorker, type WorkerHandle } from "../../src/jobs/worker.ts";
+import { FAST_RUN_OPTIONS } from "../fixtures/runs.ts";
+import { startTestApp, type TestApp } from "../helpers/app.ts";
+import { type Browser, launchChromium, type Page } from "../helpers/browser.ts";
+import { closeTestServices, createTestServices } from "../helpers/services.ts";
+
+// The dashboard at GET /, in a real headless Chromium, against the real API and a real worker
+// running a real CSV import. DASHBOARD_SCREENSHOTS=<dir> keeps PNGs of the pages it checks.
+
+const ROWS = 60;
+let app: TestApp;
+let browser: Browser;
+let worker: WorkerHandle | undefined;
+let dir: string;
+const shots = process.env.DASHBOARD_SCREENSHOTS;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "metasync-dashboard-"));
+  if (shots) mkdirSync(shots, { recursive: true });
+  const services = await createTestServices({}, { runOptions: FAST_RUN_OPTIONS });
+  [app, browser] = await Promise.all([startTestApp(services), launchChromium()]);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await browser?.close();
+  await app?.stop();
+  if (app) await closeTestServices(app.services);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function gqlOk<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
+  const r = await app.gql<T>(query, variables);
+  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+  return r.data!;
+}
+
+const text = (selector: string) => `(document.querySelector(${JSON.stringify(selector)})?.textContent ?? "")`;
+
+async function shot(page: Page, name: string) {
+  if (shots) await page.screenshot(path.join(shots, `${name}.png`));
+}
+
+describe("dashboard", () => {
+  it("serves the page and its modules with their content types, revalidation and a strict CSP", async () => {
+    const page = await fetch(`${app.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(page.headers.get("cache-control")).toBe("no-cache");
+    expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
+    const html = await page.text();
+    expect(html).toContain('<script type="module" src="/dashboard/app.js">');
+
+    const js = await fetch(`${app.url}/dashboard/app.js`);
+    expect(js.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    const etag = js.headers.get("etag")!;
+    expect(etag).toMatch(/^".+"$/);
+    expect((await fetch(`${app.url}/dashboard/app.js`, { headers: { "if-none-match": etag } })).status).toBe(304);
+    expect((await fetch(`${app.url}/dashboard/style.css`)).headers.get("content-type")).toBe("text/css; charset=utf-8");
+    expect((await fetch(`${app.url}/dashboard/../package.json`)).status).toBe(404);
+    expect((await fetch(`${app.url}/dashboard/%2e%2e%2fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${app.url}/dashboard/nope.js`)).status).toBe(404);
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+  });
+
+  it("shows connected systems, starts a run from the page and follows the runs table and the run's progress live", async () => {
+    // A CSV of ROWS people read 6 rows a page: 10 batches.
+    const csv = path.join(dir, "hr.csv");
+    writeFileSync(
+      csv,
+      [
+        "employeeId,givenName,sn,mail",
+        ...Array.from({ length: ROWS }, (_, i) => `E${i},Given${i},Sur${i},p${i}@example.com`),
+      ].join("\n"),
+    );
+    const { createConnectedSystem: system } = await gqlOk(
+      `mutation ($config: JSON!) { createConnectedSystem(input: { name: "hr-csv", kind: CSV, description: "HR export", config: $config }) { id } }`,
+      { config: { path: csv, anchor: "employeeId", pageSize: 6 } },
+    );
+    await gqlOk(`mutation ($id: ID!) { refreshSchema(id: $id) { id } }`, { id: system.id });
+
+    const overview = await browser.newPage();
+    await overview.goto(`${app.url}/`);
+    await overview.evaluate("window.__sameDocument = true");
+    // The system made through GraphQL, with its kind, settings version and discovered schema.
+    const row = `#systems tr[data-system-name="hr-csv"]`;
+    await overview.waitFor(`document.querySelector('${row}')`, "the hr-csv system in the systems table");
+    const systemRow = await overview.evaluate<string>(`document.querySelector('${row}').innerText`);
+    expect(systemRow).toContain("CSV");
+    expect(systemRow).toContain("v1");
+    expect(systemRow).toContain("person");
+    // A system created while the page is open appears by itself (connectedSystemChanged).
+    await gqlOk(
+      `mutation { createConnectedSystem(input: { name: "csv-later", kind: CSV, config: { path: "/nowhere.csv", anchor: "id" } }) { id } }`,
+    );
+    await overview.waitFor(`document.querySelector('#systems tr[data-system-name="csv-later"]')`, "a system created after load");
+    await overview.waitFor(`document.getElementById("live").textContent.includes("live")`, "the live indicator");
+
+    // Start a full import from the form. No worker runs yet, so the run waits QUEUED.
+    await overview.evaluate(`(() => {
+      const form = document.getElementById("start-form");
+      form.system.value = ${JSON.stringify(system.id)};
+      form.profile.value = "FULL_IMPORT";
+      form.requestSubmit();
+    })()`);
+    await overview.waitFor(`document.querySelector('#start-result [data-outcome="ACCEPTED"]')`, "the ACCEPTED start result");
+    const runId = await overview.waitFor<string>(
+      `document.querySelector('#runs tr[data-run-id][data-status="QUEUED"]')?.dataset.runId`,
+      "the new run, QUEUED, in the runs table",
+    );
+
+    // The run's own page, in a second tab: progress before the worker exists.
+    const detail = await browser.newPage();
+    await detail.goto(`${app.url}/#/runs/${encodeURIComponent(runId)}`);
+    await detail.evaluate("window.__sameDocument = true");
+    await detail.waitFor(`${text("#run-progress-text")}.startsWith("QUEUED")`, "QUEUED in the run's progress");
+    // Every progress text the page shows, to prove it moved on its own.
+    await detail.evaluate(`(() => {
+      const el = document.getElementById("run-progress-text");
+      window.__progress = [el.textContent];
+      new MutationObserver(() => window.__progress.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+    })()`);
+    await shot(overview, "1-overview-queued");
+
+    worker = await startWorker({ services: app.services, executors: defaultExecutors, scheduler: false });
+
+    // Both pages reach the final status by themselves: no reload, no navigation.
+    await overview.waitFor(
+      `document.querySelector('#runs tr[data-run-id="${runId}"]')?.dataset.status === "COMPLETED"`,
+      "COMPLETED in the runs table",
+      20_000,
+    );
+    const runRow = await overview.evaluate<Record<string, string>>(`(() => {
+      const tr = document.querySelector('#runs tr[data-run-id="${runId}"]');
+      return Object.fromEntries([...tr.querySelectorAll("[data-col]")].map((td) => [td.dataset.col, td.textContent]));
+    })()`);
+    expect(runRow).toMatchObject({ status: "COMPLETED", fetched: String(ROWS), created: String(ROWS), failed: "0" });
+
+    await detail.waitFor(`${text("#run-progress-text")}.startsWith("COMPLETED")`, "COMPLETED in the run's progress", 20_000);
+    const progressText = await detail.evaluate<string>(text("#run-progress-text"));
+    // A CSV's size is not known up front (total null): processed, then 100% once it completed.
+    expect(progressText).toMatch(new RegExp(`· ${ROWS}( / ${ROWS})? processed · 100% · batch (\\d+)$`));
+    expect(Number(progressText.match(/batch (\d+)$/)![1])).toBeGreaterThanOrEqual(10);
+    expect(await detail.evaluate("document.getElementById('run-progress').value")).toBe(100);
+    expect(await detail.evaluate(`document.querySelector('[data-count="created"] dd').textContent`)).toBe(String(ROWS));
+    const seen = await detail.evaluate<string[]>("window.__progress");
+    expect(seen[0]).toMatch(/^QUEUED/);
+    expect(seen.at(-1)).toMatch(/^COMPLETED/);
+    // The run's changes, loaded when the subscription completed: one per imported row, paged by 50.
+    await detail.waitFor(`${text("#changes-h")}.includes("(${ROWS}, page 1 of 2)")`, "the run's changes count");
+    expect(await detail.evaluate("document.querySelectorAll('#changes tbody tr').length")).toBe(50);
+    await detail.evaluate(`[...document.querySelectorAll("button")].find((b) => b.textContent.startsWith("Next"))?.click()`);
+    await detail.waitFor(
+      `${text("#changes-h")}.includes("page 2 of 2") && document.querySelectorAll('#changes tbody tr').length === ${ROWS - 50}`,
+      "the second page of changes",
+    );
+
+    expect(await overview.evaluate("window.__sameDocument")).toBe(true);
+    expect(await detail.evaluate("window.__sameDocument")).toBe(true);
+    await shot(overview, "2-overview-completed");
+    await shot(detail, "3-run-detail");
+    expect(overview.problems).toEqual([]);
+    expect(detail.problems).toEqual([]);
+  });
+});
