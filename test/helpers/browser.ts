@@ -144,10 +144,20 @@ export async function launchChromium(): Promise<Browser> {
       return {
         problems,
         async goto(url) {
-          const loaded = new Promise<void>((resolve) => loads.push(resolve));
-          const r = await send("Page.navigate", { url });
-          if (r.errorText) throw new Error(`navigating to ${url}: ${r.errorText}`);
-          await loaded;
+          let timer: NodeJS.Timeout | undefined;
+          const loaded = new Promise<void>((resolve, reject) => {
+            loads.push(resolve);
+            timer = setTimeout(() => reject(new Error(`${url} did not load in 10 s`)), 10_000);
+          });
+          try {
+            const r = await send("Page.navigate", { url });
+            if (r.errorText) throw new Error(`navigating to ${url}: ${r.errorText}`);
+            // A fragment change in the same document has no loader and fires no load event.
+            if (r.loaderId) await loaded;
+          } finally {
+            clearTimeout(timer);
+            loaded.catch(() => {});
+          }
         },
         evaluate,
         async waitFor<T>(expression: string, what: string, timeoutMs = 10_000): Promise<T> {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultExecutors } from "../../src/jobs/executors.ts";
 import { startWorker, type WorkerHandle } from "../../src/jobs/worker.ts";
-import { FAST_RUN_OPTIONS } from "../fixtures/runs.ts";
+import { FAST_RUN_OPTIONS, rawId } from "../fixtures/runs.ts";
 import { startTestApp, type TestApp } from "../helpers/app.ts";
 import { type Browser, launchChromium, type Page } from "../helpers/browser.ts";
 import { closeTestServices, createTestServices } from "../helpers/services.ts";
@@ -17,6 +17,7 @@ let app: TestApp;
 let browser: Browser;
 let worker: WorkerHandle | undefined;
 let dir: string;
+let hrSystemId: string;
 const shots = process.env.DASHBOARD_SCREENSHOTS;
 
 beforeAll(async () => {
@@ -82,6 +83,7 @@ describe("dashboard", () => {
       { config: { path: csv, anchor: "employeeId", pageSize: 6 } },
     );
     await gqlOk(`mutation ($id: ID!) { refreshSchema(id: $id) { id } }`, { id: system.id });
+    hrSystemId = system.id;
 
     const overview = await browser.newPage();
     await overview.goto(`${app.url}/`);
@@ -165,5 +167,103 @@ describe("dashboard", () => {
     await shot(detail, "3-run-detail");
     expect(overview.problems).toEqual([]);
     expect(detail.problems).toEqual([]);
+  });
+
+  it("finds a metaverse object by attribute, opens its history, and approves or rejects awaiting exports", async () => {
+    // Project the imported people into the metaverse with a real full sync.
+    await gqlOk(`mutation ($input: SyncRuleInput!) { createSyncRule(input: $input) { id } }`, {
+      input: {
+        name: "hr-in",
+        connectedSystemId: hrSystemId,
+        direction: "INBOUND",
+        objectType: "person",
+        metaverseObjectType: "person",
+        joinRules: [{ source: "employeeId", metaverseAttribute: "employeeId" }],
+        projectToMetaverse: true,
+        attributeFlows: [
+          { target: "employeeId", source: "employeeId" },
+          { target: "mail", source: "mail" },
+          { target: "displayName", expression: 'givenName & " " & sn' },
+        ],
+      },
+    });
+    const { startRun } = await gqlOk(
+      `mutation ($id: ID!) { startRun(input: { connectedSystemId: $id, profile: FULL_SYNC }) { outcome run { id } } }`,
+      { id: hrSystemId },
+    );
+    expect(startRun.outcome).toBe("ACCEPTED");
+    await expect
+      .poll(async () => (await gqlOk(`query ($id: ID!) { run(id: $id) { status } }`, { id: startRun.run.id })).run.status, {
+        timeout: 15_000,
+      })
+      .toBe("COMPLETED");
+
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/#/objects`);
+    const search = (mode: string, value: string) =>
+      page.evaluate(`(() => {
+        const form = document.getElementById("object-search");
+        form.attribute.value = "mail";
+        form.mode.value = ${JSON.stringify(mode)};
+        form.value.value = ${JSON.stringify(value)};
+        form.requestSubmit();
+      })()`);
+    await page.waitFor(`${text("#objects-h")}.includes("(${ROWS})")`, "every projected object before a search");
+    await search("startsWith", "p1");
+    await page.waitFor(`${text("#objects-h")}.includes("(11)")`, "p1, p10..p19 for mail starts with p1");
+    await search("equals", "p7@example.com");
+    await page.waitFor(
+      `${text("#objects-h")}.includes("(1)") && ${text("#objects tbody")}.includes("Given7 Sur7")`,
+      "exactly Given7 Sur7 for mail equals p7@example.com",
+    );
+    await page.evaluate(`document.querySelector("#objects tbody a").click()`);
+    await page.waitFor(`document.querySelector("#history tbody tr")`, "the object's history");
+    const detail = await page.evaluate<string>(`document.querySelector("main").innerText`);
+    expect(detail).toContain("Given7 Sur7");
+    expect(detail).toContain("p7@example.com");
+    expect(detail).toContain("hr-csv"); // its connector and the source of its values
+    expect(await page.evaluate(`${text("#history tbody")}.includes("hr-csv")`)).toBe(true);
+    await shot(page, "4-object-history");
+    // Drill from the history into the run that made the change.
+    await page.evaluate(`document.querySelector("#history a").click()`);
+    await page.waitFor(`${text("#run-title")}.includes("full sync of hr-csv")`, "the sync run's page");
+    await page.waitFor(`${text("#run-progress-text")}.startsWith("COMPLETED")`, "the sync run COMPLETED");
+
+    // Three exports awaiting approval (as an export run over the delete threshold leaves them).
+    const { rows } = await app.services.db.pool.query<{ id: string }>(
+      `INSERT INTO pending_export (connected_system_id, change_type, status, attribute_changes, requires_approval)
+       SELECT $1, 'DELETE', 'AWAITING_APPROVAL', '[]'::jsonb, true FROM generate_series(1, 3) RETURNING id`,
+      [rawId(hrSystemId)],
+    );
+    await page.goto(`${app.url}/#/exports`);
+    await page.waitFor(
+      `document.querySelectorAll('#exports tr[data-status="AWAITING_APPROVAL"]').length === 3`,
+      "3 awaiting exports",
+    );
+    await shot(page, "5-exports");
+    await page.evaluate(`(() => {
+      document.querySelector('#exports tbody input[type=checkbox]').click();
+      [...document.querySelectorAll("button")].find((b) => b.textContent === "Approve selected").click();
+    })()`);
+    await page.waitFor(`${text("main")}.includes("1 export(s) approved")`, "the approval message");
+    await page.waitFor(
+      `document.querySelectorAll('#exports tr[data-status="AWAITING_APPROVAL"]').length === 2`,
+      "2 left awaiting",
+    );
+    await page.evaluate(`(() => {
+      window.confirm = () => true;
+      document.querySelector('#exports thead input[type=checkbox]').click();
+      [...document.querySelectorAll("button")].find((b) => b.textContent === "Reject selected").click();
+    })()`);
+    await page.waitFor(`${text("main")}.includes("2 export(s) rejected")`, "the rejection message");
+    const statuses = await app.services.db.pool.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM pending_export WHERE id = ANY($1) GROUP BY status ORDER BY status`,
+      [rows.map((r) => r.id)],
+    );
+    expect(statuses.rows).toEqual([
+      { status: "PENDING", n: 1 },
+      { status: "REJECTED", n: 2 },
+    ]);
+    expect(page.problems).toEqual([]);
   });
 });

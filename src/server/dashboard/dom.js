@@ -75,3 +75,14 @@ export function fmtValue(value) {
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
+
+/** The uuid inside a Relay global id ("Type:uuid" in base64); the API accepts either, some JSON fields hold the raw one. */
+export function rawId(id) {
+  try {
+    const decoded = atob(id);
+    const i = decoded.indexOf(":");
+    return i > 0 ? decoded.slice(i + 1) : id;
+  } catch {
+    return id;
+  }
+}

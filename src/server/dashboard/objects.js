@@ -1,6 +1,6 @@
 // Metaverse objects: search by one attribute (equals / starts with), then an object's attributes,
 // connectors and history (which run changed what, and from which system).
-import { clear, errorBox, fmtTime, fmtValue, h, label, select } from "./dom.js";
+import { clear, errorBox, fmtTime, fmtValue, h, label, rawId, select } from "./dom.js";
 import { gql } from "./gql.js";
 import { summariseChanges } from "./runs.js";
 
@@ -132,7 +132,12 @@ export function objectDetailView(main, [id]) {
   gql(OBJECT, { id })
     .then(({ metaverseObject: o, connectedSystems }) => {
       if (!o) return clear(content, h("p", {}, "This object does not exist (any more)."));
-      const systemName = new Map(connectedSystems.map((s) => [s.id, s.name]));
+      const systemName = new Map(
+        connectedSystems.flatMap((s) => [
+          [s.id, s.name],
+          [rawId(s.id), s.name],
+        ]),
+      );
       const attrNames = Object.keys(o.attributes).sort();
       clear(
         content,
