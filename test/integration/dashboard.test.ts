@@ -266,4 +266,24 @@ describe("dashboard", () => {
     ]);
     expect(page.problems).toEqual([]);
   });
+
+  // Last: once a key exists, every caller (this file's gql() included) needs one.
+  it("asks for an API key once keys exist, and uses the one entered for queries and subscriptions", async () => {
+    const { createApiKey } = await gqlOk(`mutation { createApiKey(input: { role: READER, name: "dashboard" }) { key } }`);
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/`);
+    await page.waitFor(`${text("#systems")}.includes("UNAUTHENTICATED")`, "the refusal in the systems table");
+    await page.waitFor(`${text("#live")} === "unauthenticated"`, "the socket refused");
+
+    await page.evaluate(`(() => {
+      document.getElementById("api-key").value = ${JSON.stringify(createApiKey.key)};
+      document.getElementById("key-form").requestSubmit();
+    })()`);
+    await page.waitFor(`document.querySelector('#systems tr[data-system-name="hr-csv"]')`, "the systems, with the key");
+    await page.waitFor(`${text("#live")}.includes("live")`, "the socket accepted with the key");
+    expect(await page.evaluate(`sessionStorage.getItem("metasync.apiKey")`)).toBe(createApiKey.key);
+    // A reader may look but not start: the page says why.
+    await page.evaluate(`document.getElementById("start-form").requestSubmit()`);
+    await page.waitFor(`${text("#start-result")}.includes("FORBIDDEN")`, "FORBIDDEN for a reader's start");
+  });
 });
