@@ -4,7 +4,8 @@
 import { exportsView } from "./exports.js";
 import { getApiKey, onApiKeyChange, onSocketState, setApiKey } from "./gql.js";
 import { objectDetailView, objectsView } from "./objects.js";
-import { overviewView, runDetailView } from "./runs.js";
+import { runDetailView } from "./run-detail.js";
+import { overviewView } from "./runs.js";
 
 const routes = [
   [/^\/?$/, "runs", () => overviewView],

@@ -2,7 +2,7 @@
 // connectors and history (which run changed what, and from which system).
 import { clear, errorBox, fmtTime, fmtValue, h, label, rawId, select } from "./dom.js";
 import { gql } from "./gql.js";
-import { summariseChanges } from "./runs.js";
+import { summariseChanges } from "./run-detail.js";
 
 const SEARCH = `query ($type: String, $where: AttributeFilter, $first: Int, $after: String) {
   metaverseObjects(type: $type, where: $where, first: $first, after: $after) {
