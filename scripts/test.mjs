@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // `npm test`: everything the suite needs, then every check.
-//  1. system packages the integration tests run for real (OpenLDAP's slapd), installed with
+//  1. system packages the integration tests run for real (OpenLDAP's slapd, Chromium), installed with
 //     apt-get when we are root, else we stop and name the one command to run;
 //  2. typecheck, lint, then vitest (which starts its own embedded PostgreSQL).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
-const systemPackages = [{ binary: "/usr/sbin/slapd", packages: ["slapd", "ldap-utils"] }];
+const systemPackages = [
+  { binaries: ["/usr/sbin/slapd"], packages: ["slapd", "ldap-utils"] },
+  // The dashboard test drives a real headless Chromium (test/helpers/browser.ts); CHROMIUM_PATH overrides.
+  { binaries: [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"], packages: ["chromium"] },
+];
 
 function run(cmd, args, env = {}) {
   const r = spawnSync(cmd, args, { stdio: "inherit", env: { ...process.env, ...env } });
@@ -16,7 +20,7 @@ function run(cmd, args, env = {}) {
   }
 }
 
-const missing = systemPackages.filter((p) => !existsSync(p.binary)).flatMap((p) => p.packages);
+const missing = systemPackages.filter((p) => !p.binaries.some((b) => b && existsSync(b))).flatMap((p) => p.packages);
 if (missing.length) {
   const install = `apt-get install -y ${missing.join(" ")}`;
   if (process.getuid?.() !== 0) {

@@ -9,6 +9,7 @@ import type { Context } from "../schema/builder.ts";
 import { schema } from "../schema/index.ts";
 import type { Services } from "../services.ts";
 import { createAuthenticator, refusal } from "./auth.ts";
+import { createDashboard } from "./dashboard.ts";
 import { createErrorMasker } from "./errors.ts";
 import { healthz, metricsRoute, refuseBody } from "./http.ts";
 import { countSubscription, createMetrics } from "./metrics.ts";
@@ -26,6 +27,7 @@ export function buildApp(services: Services): App {
   const { config, logger } = services;
   const authenticate = createAuthenticator(services.db.prisma);
   const metrics = createMetrics(services);
+  const dashboard = createDashboard();
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -60,6 +62,7 @@ export function buildApp(services: Services): App {
   const server = createServer(async (req, res) => {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return healthz(services, res);
+    if (path && dashboard(req, res, path)) return;
     if (path === "/metrics")
       return metricsRoute(metrics, await authenticate(req.headers.authorization, req.socket.remoteAddress), res);
     if (refuseBody(req, res)) return;
