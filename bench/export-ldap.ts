@@ -1,0 +1,170 @@
+// Outbound benchmark: N identities provisioned to a real slapd by the engine's export run
+// (planning excluded), against raw `ldapadd` of the same entries into the same server.
+// Usage: npx tsx bench/export-ldap.ts [--size 10000]
+
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { Connector, ImportPage } from "../src/connectors/connector.ts";
+import { createConnector } from "../src/connectors/index.ts";
+import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { connectDatabase } from "../src/db.ts";
+import { createImportExecutor } from "../src/engine/import/run-import.ts";
+import { createExportExecutor } from "../src/engine/outbound/run-export.ts";
+import { createSyncExecutor } from "../src/engine/sync/run-sync.ts";
+import { createEventBus } from "../src/events/bus.ts";
+import { createLogger } from "../src/logger.ts";
+import { createSecretBox } from "../src/secrets.ts";
+import { createServices } from "../src/services.ts";
+import { runEngine } from "../test/helpers/engine-run.ts";
+import { startSlapd } from "../test/helpers/slapd.ts";
+
+const size = Number(parseArgs({ options: { size: { type: "string", default: "10000" } } }).values.size);
+const person = (i: number) => ({ id: `E${i}`, givenName: `Given${i}`, sn: `Surname${i}`, mail: `p${i}@example.org` });
+
+class Source implements Connector {
+  readonly capabilities = { fullImport: true, deltaImport: false, export: false, schemaDiscovery: false, rename: false };
+  async testConnection() {
+    return { message: "ok" };
+  }
+  async discoverSchema() {
+    return { objectTypes: [] };
+  }
+  async *importFull(): AsyncIterable<ImportPage> {
+    for (let s = 0; s < size; s += 2000) {
+      const objects = Array.from({ length: Math.min(2000, size - s) }, (_, k) => ({
+        objectType: "person",
+        anchor: `E${s + k}`,
+        attributes: person(s + k),
+      }));
+      yield { objects, deletes: [], errors: [], checkpoint: null };
+    }
+  }
+  importDelta() {
+    return this.importFull();
+  }
+  async export() {
+    return [];
+  }
+  async close() {}
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
+chmodSync(dir, 0o755);
+const pg = await startEmbeddedPostgres(path.join(dir, "pg"), "bench");
+await migrate(pg.url);
+const slapd = await startSlapd();
+const db = connectDatabase(pg.url);
+const bus = await createEventBus(db.pool);
+const logger = createLogger({ logLevel: "silent" });
+const config = {
+  databaseUrl: pg.url,
+  host: "127.0.0.1",
+  port: 0,
+  dataDir: dir,
+  logLevel: "silent" as const,
+  production: false,
+  secretKey: undefined,
+};
+const services = createServices({ config, db, bus, logger, secrets: createSecretBox(randomBytes(32)) });
+const hr = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
+const ldapConfig = {
+  url: slapd.url,
+  bindDn: slapd.bindDn,
+  bindPassword: slapd.password,
+  baseDn: `ou=people,${slapd.baseDn}`,
+  objectClasses: ["inetOrgPerson"],
+  objectType: "person",
+};
+const ldap = await services.systems.create({ name: "ldap", kind: "LDAP", config: ldapConfig });
+await db.prisma.syncRule.create({
+  data: {
+    name: "hr-in",
+    connectedSystemId: hr.id,
+    direction: "INBOUND",
+    objectType: "person",
+    metaverseObjectType: "person",
+    projectToMetaverse: true,
+    joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
+    attributeFlows: ["id", "givenName", "sn", "mail"].map((a) => ({ target: a === "id" ? "employeeId" : a, source: a })),
+  },
+});
+await db.prisma.syncRule.create({
+  data: {
+    name: "ldap-out",
+    connectedSystemId: ldap.id,
+    direction: "OUTBOUND",
+    objectType: "person",
+    metaverseObjectType: "person",
+    provisionToConnector: true,
+    attributeFlows: [
+      { target: "dn", expression: `'uid=' & $lowercase(employeeId) & ',ou=people,${slapd.baseDn}'` },
+      { target: "uid", expression: "$lowercase(employeeId)" },
+      { target: "cn", expression: "givenName & ' ' & sn" },
+      { target: "sn", source: "sn" },
+      { target: "givenName", source: "givenName" },
+      { target: "mail", source: "mail" },
+    ],
+  },
+});
+const source = new Source();
+const run = (
+  systemId: string,
+  profile: "FULL_IMPORT" | "FULL_SYNC" | "EXPORT",
+  connector: Connector,
+  executor: ReturnType<typeof createImportExecutor>,
+) => runEngine(services, { systemId, profile, connector, executor });
+await run(hr.id, "FULL_IMPORT", source, createImportExecutor("full"));
+let t0 = performance.now();
+const sync = await run(hr.id, "FULL_SYNC", source, createSyncExecutor("full"));
+const syncSeconds = (performance.now() - t0) / 1000;
+
+const target = await createConnector("LDAP", { ...ldapConfig }, { logger });
+t0 = performance.now();
+const exported = await run(ldap.id, "EXPORT", target, createExportExecutor({ batchSize: 500, retryBaseMs: 1000 }));
+const exportSeconds = (performance.now() - t0) / 1000;
+await target.close();
+
+// The same entries, raw, under another parent in the same server.
+spawnSync("ldapadd", ["-x", "-H", slapd.url, "-D", slapd.bindDn, "-w", slapd.password], {
+  input: `dn: ou=raw,${slapd.baseDn}\nobjectClass: organizationalUnit\nou: raw\n`,
+});
+const ldif = Array.from({ length: size }, (_, i) => {
+  const p = person(i);
+  return `dn: uid=e${i},ou=raw,${slapd.baseDn}\nobjectClass: inetOrgPerson\nuid: e${i}\ncn: ${p.givenName} ${p.sn}\nsn: ${p.sn}\ngivenName: ${p.givenName}\nmail: ${p.mail}\n`;
+}).join("\n");
+const file = path.join(dir, "raw.ldif");
+writeFileSync(file, ldif);
+t0 = performance.now();
+const r = spawnSync("ldapadd", ["-x", "-H", slapd.url, "-D", slapd.bindDn, "-w", slapd.password, "-f", file]);
+const rawSeconds = (performance.now() - t0) / 1000;
+if (r.status !== 0) throw new Error(`ldapadd failed: ${r.stderr}`);
+
+const engineRate = size / exportSeconds;
+const rawRate = size / rawSeconds;
+console.table([
+  {
+    phase: "full_sync + export planning",
+    objects: size,
+    seconds: syncSeconds.toFixed(2),
+    perSecond: Math.round(size / syncSeconds),
+    exportsQueued: sync.exportsQueued,
+  },
+  {
+    phase: "export run (engine -> slapd)",
+    objects: exported.created,
+    seconds: exportSeconds.toFixed(2),
+    perSecond: Math.round(engineRate),
+  },
+  { phase: "raw ldapadd, same entries", objects: size, seconds: rawSeconds.toFixed(2), perSecond: Math.round(rawRate) },
+]);
+console.log(`export / ldapadd ratio: ${(engineRate / rawRate).toFixed(2)}`);
+await bus.close();
+await db.close();
+await slapd.stop();
+await pg.stop();
+rmSync(dir, { recursive: true, force: true });
