@@ -59,3 +59,16 @@ export function toFlowValue(value: unknown): FlowValue {
   if (typeof value === "number" && !Number.isFinite(value)) return null;
   return value as AttributeValue;
 }
+
+/** Expressions see absent attributes, not nulls: `givenName & ' ' & sn` must not print "null". */
+export function presentAttributes<T extends Record<string, unknown>>(attributes: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(attributes)) if (v !== null) out[k] = v;
+  return out as T;
+}
+
+/** A rule's scope: in scope when the JSONata expression is truthy; no expression = everything. */
+export function compileScope(source: string | null): (attributes: Record<string, unknown>) => Promise<boolean> {
+  const scope = source ? compileExpression(source) : null;
+  return async (attributes) => (scope ? Boolean(await scope.evaluate(presentAttributes(attributes))) : true);
+}

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
-import { compileExpression, type FlowValue, toFlowValue } from "../expressions.ts";
+import { compileExpression, compileScope, type FlowValue, presentAttributes, toFlowValue } from "../expressions.ts";
 import { AttributeFlowSchema, type DisableFlow, DisableFlowSchema } from "../rule-config.ts";
 
 export interface OutboundFlow {
@@ -30,8 +30,6 @@ export interface OutboundRule {
   flows: OutboundFlow[];
 }
 
-const present = (a: Attributes) => Object.fromEntries(Object.entries(a).filter(([, v]) => v !== null));
-
 interface Row {
   id: string;
   name: string;
@@ -56,7 +54,6 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
        FROM sync_rule WHERE direction = 'OUTBOUND' AND enabled ORDER BY name`,
   );
   return rows.map((r) => {
-    const scope = r.scope ? compileExpression(r.scope) : null;
     return {
       id: r.id,
       name: r.name,
@@ -69,7 +66,7 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
       disableFlow: r.disable_flow ? DisableFlowSchema.parse(r.disable_flow) : null,
       approveCreates: r.require_approval_for_create,
       approveDeletes: r.require_approval_for_delete,
-      inScope: async (a) => (scope ? Boolean(await scope.evaluate(present(a))) : true),
+      inScope: compileScope(r.scope),
       flows: AttributeFlowSchema.array()
         .parse(r.attribute_flows)
         .map((f) => {
@@ -81,7 +78,7 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
             initialOnly: f.initialOnly ?? false,
             reference: f.reference ?? false,
             compute: async (a: Attributes, n: number, bindings: Record<string, FlowValue> = {}) =>
-              toFlowValue(expression ? await expression.evaluate(present(a), { ...bindings, n }) : a[f.source ?? ""]),
+              toFlowValue(expression ? await expression.evaluate(presentAttributes(a), { ...bindings, n }) : a[f.source ?? ""]),
           };
         }),
     };

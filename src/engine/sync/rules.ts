@@ -1,6 +1,13 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
-import { type CompiledExpression, compileExpression, type FlowValue, toFlowValue } from "../expressions.ts";
+import {
+  type CompiledExpression,
+  compileExpression,
+  compileScope,
+  type FlowValue,
+  presentAttributes,
+  toFlowValue,
+} from "../expressions.ts";
 import {
   type AttributeFlow,
   AttributeFlowSchema,
@@ -42,18 +49,11 @@ export interface InboundRule {
 
 const plainName = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
-/** Expressions see absent attributes, not nulls: `givenName & ' ' & sn` must not print "null". */
-function present(attributes: Attributes): Attributes {
-  const out: Attributes = {};
-  for (const [k, v] of Object.entries(attributes)) if (v !== null) out[k] = v;
-  return out;
-}
-
 function compileValue(source: string): (attributes: Attributes) => Promise<unknown> {
   // A bare attribute name is a copy: no expression engine on the hot path.
   if (plainName.test(source)) return async (attributes) => attributes[source];
   const expression: CompiledExpression = compileExpression(source);
-  return (attributes) => expression.evaluate(present(attributes));
+  return (attributes) => expression.evaluate(presentAttributes(attributes));
 }
 
 function compileFlow(flow: AttributeFlow): CompiledFlow {
@@ -63,7 +63,7 @@ function compileFlow(flow: AttributeFlow): CompiledFlow {
 
 function compileExpressionValue(source: string) {
   const expression = compileExpression(source);
-  return (attributes: Attributes) => expression.evaluate(present(attributes), { n: 1 });
+  return (attributes: Attributes) => expression.evaluate(presentAttributes(attributes), { n: 1 });
 }
 
 function compileJoin(rule: JoinRule): CompiledJoinRule {
@@ -106,7 +106,6 @@ export async function loadInboundRules(pool: Pick<pg.Pool, "query">): Promise<In
        FROM sync_rule WHERE direction = 'INBOUND' AND enabled ORDER BY precedence, name`,
   );
   return rows.map((r) => {
-    const scope = r.scope ? compileExpression(r.scope) : null;
     return {
       id: r.id,
       name: r.name,
@@ -119,7 +118,7 @@ export async function loadInboundRules(pool: Pick<pg.Pool, "query">): Promise<In
       mvoDeletionGraceSeconds: r.mvo_deletion_grace_seconds,
       conflictStrategy: r.conflict_strategy,
       deduplication: r.deduplication ? DeduplicationSchema.parse(r.deduplication) : null,
-      inScope: async (attributes) => (scope ? Boolean(await scope.evaluate(present(attributes))) : true),
+      inScope: compileScope(r.scope),
       joinRules: JoinRuleSchema.array().parse(r.join_rules).map(compileJoin),
       flows: AttributeFlowSchema.array().parse(r.attribute_flows).map(compileFlow),
     };
