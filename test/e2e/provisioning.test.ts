@@ -33,6 +33,12 @@ const people: Person[] = Array.from({ length: PEOPLE }, (_, i) => ({
   department: `D${i % 7}`,
   managerId: i < 10 ? "" : `E${String((i % 10) + 1).padStart(4, "0")}`,
 }));
+/** The HR file as edited so far: each test adds its edits to the previous tests' ones. */
+const edits = new Map<string, Partial<Person> | null>();
+function editHr(changes: Record<string, Partial<Person> | null>) {
+  for (const [id, change] of Object.entries(changes)) edits.set(id, change === null ? null : { ...edits.get(id), ...change });
+  writeHr(people.flatMap((p) => (edits.get(p.id) === null ? [] : [{ ...p, ...edits.get(p.id) }])));
+}
 const writeHr = (rows: Person[]) =>
   writeFileSync(
     hrFile,
@@ -219,10 +225,7 @@ describe("provisioning HR to a directory and a database", () => {
   });
 
   it("flows renames (moving DNs), department changes and leavers, with the threshold holding SQL deletes for approval", async () => {
-    const changed = people
-      .filter((p) => p.id !== "E0500" && p.id !== "E0501")
-      .map((p) => (p.id === "E0100" ? { ...p, sn: "Renamed" } : p.id === "E0200" ? { ...p, department: "D99" } : p));
-    writeHr(changed);
+    editHr({ E0100: { sn: "Renamed" }, E0200: { department: "D99" }, E0500: null, E0501: null });
     await runToEnd(app, ids.hr!, "FULL_IMPORT", { expect: "COMPLETED" });
     const sync = await runToEnd(app, ids.hr!, "DELTA_SYNC", { expect: "COMPLETED" });
     expect(sync.fetched).toBe(4);
@@ -263,19 +266,7 @@ describe("provisioning HR to a directory and a database", () => {
   });
 
   it("keeps exports through a stopped directory and completes them after it restarts", async () => {
-    writeHr(
-      people
-        .filter((p) => p.id !== "E0500" && p.id !== "E0501")
-        .map((p) =>
-          p.id === "E0400"
-            ? { ...p, department: "D42" }
-            : p.id === "E0100"
-              ? { ...p, sn: "Renamed" }
-              : p.id === "E0200"
-                ? { ...p, department: "D99" }
-                : p,
-        ),
-    );
+    editHr({ E0400: { department: "D42" } });
     await runToEnd(app, ids.hr!, "DELTA_IMPORT", { expect: "COMPLETED" });
     await runToEnd(app, ids.hr!, "DELTA_SYNC", { expect: "COMPLETED" });
     // With the directory down, the start gate's connection test blocks the export: nothing is
@@ -299,21 +290,7 @@ describe("provisioning HR to a directory and a database", () => {
   });
 
   it("previews a sync with dry run, and undoes the last export run after approval", async () => {
-    writeHr(
-      people
-        .filter((p) => p.id !== "E0500" && p.id !== "E0501")
-        .map((p) =>
-          p.id === "E0600"
-            ? { ...p, department: "D77" }
-            : p.id === "E0400"
-              ? { ...p, department: "D42" }
-              : p.id === "E0100"
-                ? { ...p, sn: "Renamed" }
-                : p.id === "E0200"
-                  ? { ...p, department: "D99" }
-                  : p,
-        ),
-    );
+    editHr({ E0600: { department: "D77" } });
     await runToEnd(app, ids.hr!, "DELTA_IMPORT", { expect: "COMPLETED" });
     const before = await app.services.db.prisma.pendingExport.count();
     const dry = await runToEnd(app, ids.hr!, "DELTA_SYNC", { dryRun: true, expect: "COMPLETED" });
