@@ -1,71 +1,19 @@
 import net from "node:net";
 import pg from "pg";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connector, ImportPage } from "../../../src/connectors/connector.ts";
-import { ConnectorError } from "../../../src/connectors/connector.ts";
-import { createConnector } from "../../../src/connectors/index.ts";
-import { freePort } from "../../../src/db/embedded-postgres.ts";
-import { createTestDatabaseUrl } from "../../helpers/database.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
+import { anchorsOf, expectError, SqlHarness } from "../../helpers/sql-harness.ts";
 
-const deps = { logger: pino({ level: "silent" }) };
-let url: string;
-let admin: pg.Client;
-const open: Connector[] = [];
-
-beforeAll(async () => {
-  url = await createTestDatabaseUrl();
-  admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-});
-afterAll(async () => {
-  for (const c of open) await c.close().catch(() => {});
-  await admin.end();
-});
-
-async function sql(extra: Record<string, unknown>): Promise<Connector> {
-  const c = await createConnector("SQL", { connectionString: url, anchor: "id", ...extra }, deps);
-  open.push(c);
-  return c;
-}
-
-/** A fresh `people` table (named `table`) with n rows, one second of updated_at apart. */
-async function peopleTable(table: string, n: number): Promise<void> {
-  await admin.query(`DROP TABLE IF EXISTS ${table}`);
-  await admin.query(`CREATE TABLE ${table} (
-    id text PRIMARY KEY, name text NOT NULL, mail varchar(20), age int, active boolean, groups text[],
-    photo bytea, external_id uuid, updated_at timestamptz NOT NULL DEFAULT '2030-01-01')`);
-  await admin.query(
-    `INSERT INTO ${table} (id, name, mail, age, active, groups, photo, external_id, updated_at)
-     SELECT lpad(i::text, 3, '0'), 'Person ' || i, CASE WHEN i % 5 <> 0 THEN 'p' || i || '@x' END, 20 + i, i % 2 = 0,
-            ARRAY['staff', 'g' || i % 3], CASE WHEN i = 1 THEN '\\x0102ff'::bytea END,
-            CASE WHEN i = 1 THEN 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid END,
-            '2024-01-01 00:00:00.000001+00'::timestamptz + i * interval '1 second'
-       FROM generate_series(1, $1) i`,
-    [n],
-  );
-}
-
-const anchorsOf = (pages: ImportPage[]) => pages.flatMap((p) => p.objects.map((o) => o.anchor));
-const noContext = new MemoryImportContext();
-
-async function expectError(work: Promise<unknown>, code: string, transient?: boolean) {
-  const error = await work.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectorError);
-  expect({ code: (error as ConnectorError).code, message: (error as ConnectorError).message }).toMatchObject({ code });
-  if (transient !== undefined) expect((error as ConnectorError).transient).toBe(transient);
-  return error as ConnectorError;
-}
+const target = new SqlHarness();
+beforeAll(() => target.start());
+afterAll(() => target.stop());
 
 describe("SQL connector: import", () => {
   it("reads the table in keyset pages with values mapped to JSON-safe attributes and the watermark at the end", async () => {
-    await peopleTable("people_full", 25);
-    const c = await sql({ table: "people_full", pageSize: 10, watermarkColumn: "updated_at" });
-    const pages = await collect(c.importFull(null, noContext));
+    await target.peopleTable("people_full", 25);
+    const c = await target.sql({ table: "people_full", pageSize: 10, watermarkColumn: "updated_at" });
+    const pages = await collect(c.importFull(null, target.noContext));
     expect(pages.map((p) => p.objects.length)).toEqual([10, 10, 5]);
     expect(anchorsOf(pages)).toEqual(Array.from({ length: 25 }, (_, i) => String(i + 1).padStart(3, "0")));
     expect(pages[0]?.total).toBe(25);
@@ -91,40 +39,40 @@ describe("SQL connector: import", () => {
   });
 
   it("resumes from a checkpoint with exactly the remaining rows", async () => {
-    await peopleTable("people_resume", 12);
-    const c = await sql({ table: "people_resume", pageSize: 5 });
-    const all = await collect(c.importFull(null, noContext));
-    const resumed = await collect(c.importFull(all[1]?.checkpoint ?? null, noContext));
+    await target.peopleTable("people_resume", 12);
+    const c = await target.sql({ table: "people_resume", pageSize: 5 });
+    const all = await collect(c.importFull(null, target.noContext));
+    const resumed = await collect(c.importFull(all[1]?.checkpoint ?? null, target.noContext));
     expect(anchorsOf(resumed)).toEqual(anchorsOf(all).slice(10));
   });
 
   it("fails with a transient CONNECTION_FAILED when the server drops the connection mid-import, and resumes without duplicates", async () => {
-    await peopleTable("people_killed", 30);
-    const c = await sql({ table: "people_killed", pageSize: 10 });
-    const iterator = c.importFull(null, noContext)[Symbol.asyncIterator]();
+    await target.peopleTable("people_killed", 30);
+    const c = await target.sql({ table: "people_killed", pageSize: 10 });
+    const iterator = c.importFull(null, target.noContext)[Symbol.asyncIterator]();
     const first = (await iterator.next()) as IteratorResult<ImportPage, undefined>;
     expect(first.value?.objects).toHaveLength(10);
-    const killed = await admin.query(
+    const killed = await target.admin.query(
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'metasync' AND datname = current_database()",
     );
     expect(killed.rowCount).toBeGreaterThan(0);
     await expectError(iterator.next(), "CONNECTION_FAILED", true);
-    const rest = await collect(c.importFull(first.value?.checkpoint ?? null, noContext));
+    const rest = await collect(c.importFull(first.value?.checkpoint ?? null, target.noContext));
     const anchors = [...anchorsOf(first.value ? [first.value] : []), ...anchorsOf(rest)];
     expect(anchors).toEqual(Array.from({ length: 30 }, (_, i) => String(i + 1).padStart(3, "0")));
   });
 
   it("delta import returns changed and added rows past the watermark and the deleted anchors", async () => {
-    await peopleTable("people_delta", 8);
-    const c = await sql({ table: "people_delta", pageSize: 2, watermarkColumn: "updated_at" });
+    await target.peopleTable("people_delta", 8);
+    const c = await target.sql({ table: "people_delta", pageSize: 2, watermarkColumn: "updated_at" });
     const engine = new MemoryImportContext();
     const full = await collect(c.importFull(null, engine));
     engine.apply(full, "full");
-    await admin.query(
+    await target.admin.query(
       "UPDATE people_delta SET name = 'Changed', updated_at = '2024-06-01 00:00:00.5+00' WHERE id IN ('003', '006')",
     );
-    await admin.query("INSERT INTO people_delta (id, name, updated_at) VALUES ('009', 'New', '2024-06-01 00:00:01+00')");
-    await admin.query("DELETE FROM people_delta WHERE id IN ('002', '007')");
+    await target.admin.query("INSERT INTO people_delta (id, name, updated_at) VALUES ('009', 'New', '2024-06-01 00:00:01+00')");
+    await target.admin.query("DELETE FROM people_delta WHERE id IN ('002', '007')");
     const delta = await collect(c.importDelta(full.at(-1)?.watermark ?? null, null, engine));
     expect(anchorsOf(delta)).toEqual(["003", "006", "009"]);
     expect(delta.flatMap((p) => p.objects).map((o) => o.attributes["name"])).toEqual(["Changed", "Changed", "New"]);
@@ -140,8 +88,8 @@ describe("SQL connector: import", () => {
   });
 
   it("discovers columns with mapped types, arrays as multi-valued, NOT NULL as required", async () => {
-    await peopleTable("people_schema", 1);
-    const c = await sql({ table: "people_schema" });
+    await target.peopleTable("people_schema", 1);
+    const c = await target.sql({ table: "people_schema" });
     const [type] = (await c.discoverSchema()).objectTypes;
     expect(type?.anchorAttribute).toBe("id");
     expect(
@@ -168,8 +116,8 @@ describe("SQL connector: export", () => {
     Object.entries(attrs).map(([attribute, values]) => ({ attribute, operation: "REPLACE" as const, values }));
 
   it("applies create, update, rename and delete in one transaction with a result per change", async () => {
-    await peopleTable("people_export", 3);
-    const c = await sql({ table: "people_export" });
+    await target.peopleTable("people_export", 3);
+    const c = await target.sql({ table: "people_export" });
     const results = await c.export([
       {
         id: "c",
@@ -209,7 +157,7 @@ describe("SQL connector: export", () => {
       { id: "d", status: "APPLIED", anchor: "100" },
       { id: "c2", status: "APPLIED", anchor: "101" },
     ]);
-    const { rows } = await admin.query("SELECT id, name, mail, active, groups FROM people_export ORDER BY id");
+    const { rows } = await target.admin.query("SELECT id, name, mail, active, groups FROM people_export ORDER BY id");
     expect(rows).toEqual([
       { id: "001", name: "Person 1", mail: null, active: true, groups: ["g1", "ops"] },
       { id: "101", name: "Kept", mail: null, active: null, groups: null },
@@ -220,8 +168,8 @@ describe("SQL connector: export", () => {
   });
 
   it("gives each bad row its own permanent failure while the rest of the batch commits", async () => {
-    await peopleTable("people_bad", 2);
-    const c = await sql({ table: "people_bad" });
+    await target.peopleTable("people_bad", 2);
+    const c = await target.sql({ table: "people_bad" });
     const results = await c.export([
       { id: "ok1", changeType: "CREATE", objectType: "person", anchor: "010", attributes: replace({ name: ["Ten"] }) },
       { id: "dup", changeType: "CREATE", objectType: "person", anchor: "001", attributes: replace({ name: ["Again"] }) },
@@ -247,7 +195,7 @@ describe("SQL connector: export", () => {
       "gone-d": "PERMANENT_FAILURE:NOT_FOUND",
       ok2: "APPLIED",
     });
-    const { rows } = await admin.query("SELECT id, name, age FROM people_bad ORDER BY id");
+    const { rows } = await target.admin.query("SELECT id, name, age FROM people_bad ORDER BY id");
     expect(rows).toEqual([
       { id: "001", name: "Person 1", age: 21 },
       { id: "002", name: "Two", age: 22 },
@@ -256,8 +204,8 @@ describe("SQL connector: export", () => {
   });
 
   it("a long run of CREATEs with two bad rows: exactly those two fail, the others are inserted", async () => {
-    await peopleTable("people_bulk", 1);
-    const c = await sql({ table: "people_bulk" });
+    await target.peopleTable("people_bulk", 1);
+    const c = await target.sql({ table: "people_bulk" });
     const changes = Array.from({ length: 20 }, (_, i) => ({
       id: `c${i}`,
       changeType: "CREATE" as const,
@@ -271,13 +219,15 @@ describe("SQL connector: export", () => {
       ["c15", "SCHEMA_VIOLATION"],
     ]);
     expect(results.map((r) => r.id)).toEqual(changes.map((ch) => ch.id));
-    const { rows } = await admin.query("SELECT count(*)::int AS n, max(groups[2]) AS g FROM people_bulk WHERE id LIKE 'n%'");
+    const { rows } = await target.admin.query(
+      "SELECT count(*)::int AS n, max(groups[2]) AS g FROM people_bulk WHERE id LIKE 'n%'",
+    );
     expect(rows[0]).toEqual({ n: 18, g: "9" });
   });
 
   it("runs of updates and deletes (one statement each) still report a missing row as NOT_FOUND", async () => {
-    await peopleTable("people_runs", 6);
-    const c = await sql({ table: "people_runs" });
+    await target.peopleTable("people_runs", 6);
+    const c = await target.sql({ table: "people_runs" });
     const update = (anchor: string, name: string, groups: string[]) => ({
       id: `u${anchor}`,
       changeType: "UPDATE" as const,
@@ -308,7 +258,7 @@ describe("SQL connector: export", () => {
       ["d405", "NOT_FOUND"],
       ["d004", "004"],
     ]);
-    const { rows } = await admin.query("SELECT id, name, age, groups FROM people_runs ORDER BY id");
+    const { rows } = await target.admin.query("SELECT id, name, age, groups FROM people_runs ORDER BY id");
     expect(rows).toEqual([
       { id: "001", name: "One", age: null, groups: ["a", "b"] },
       { id: "002", name: "Two", age: null, groups: null },
@@ -318,8 +268,8 @@ describe("SQL connector: export", () => {
   });
 
   it("returns the anchor the database assigns and quotes every identifier", async () => {
-    await admin.query(`CREATE TABLE "Odd ""Table""" ("key" serial PRIMARY KEY, "select" text UNIQUE, "user name" text)`);
-    const c = await sql({ table: 'Odd "Table"', anchor: "key" });
+    await target.admin.query(`CREATE TABLE "Odd ""Table""" ("key" serial PRIMARY KEY, "select" text UNIQUE, "user name" text)`);
+    const c = await target.sql({ table: 'Odd "Table"', anchor: "key" });
     const results = await c.export([
       { id: "a", changeType: "CREATE", objectType: "person", attributes: replace({ select: ["s1"], "user name": ["Ann"] }) },
       { id: "b", changeType: "CREATE", objectType: "person", attributes: replace({ select: ["s2"] }) },
@@ -328,74 +278,10 @@ describe("SQL connector: export", () => {
       { id: "a", status: "APPLIED", anchor: "1" },
       { id: "b", status: "APPLIED", anchor: "2" },
     ]);
-    const [page] = await collect(c.importFull(null, noContext));
+    const [page] = await collect(c.importFull(null, target.noContext));
     expect(page?.objects.map((o) => o.attributes)).toEqual([
       { key: 1, select: "s1", "user name": "Ann" },
       { key: 2, select: "s2" },
     ]);
-  });
-});
-
-describe("SQL connector: errors", () => {
-  const withUrl = (change: (u: URL) => void) => {
-    const u = new URL(url);
-    change(u);
-    return u.toString();
-  };
-
-  it("wrong credentials are AUTH_FAILED and not transient", async () => {
-    const c = await sql({ table: "people_full", connectionString: withUrl((u) => (u.password = "wrong")) });
-    await expectError(c.testConnection(), "AUTH_FAILED", false);
-    await expectError(collect(c.importFull(null, noContext)), "AUTH_FAILED", false);
-    const [result] = await c.export([{ id: "x", changeType: "DELETE", objectType: "person", anchor: "001", attributes: [] }]);
-    expect(result).toMatchObject({ id: "x", status: "PERMANENT_FAILURE", code: "AUTH_FAILED" });
-  });
-
-  it("a server that is down is a transient CONNECTION_FAILED, for imports and for every change of an export", async () => {
-    const port = await freePort();
-    const c = await sql({ table: "people_full", connectionString: withUrl((u) => (u.port = String(port))) });
-    await expectError(c.testConnection(), "CONNECTION_FAILED", true);
-    await expectError(collect(c.importFull(null, noContext)), "CONNECTION_FAILED", true);
-    const results = await c.export([
-      { id: "1", changeType: "DELETE", objectType: "person", anchor: "001", attributes: [] },
-      { id: "2", changeType: "DELETE", objectType: "person", anchor: "002", attributes: [] },
-    ]);
-    expect(results.map((r) => [r.id, r.status, r.status !== "APPLIED" && r.code])).toEqual([
-      ["1", "TRANSIENT_FAILURE", "CONNECTION_FAILED"],
-      ["2", "TRANSIENT_FAILURE", "CONNECTION_FAILED"],
-    ]);
-  });
-
-  it("a server that accepts the connection but never answers is a transient TIMEOUT within the timeout", async () => {
-    const sockets: net.Socket[] = [];
-    const silent = net.createServer((s) => sockets.push(s));
-    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
-    const port = (silent.address() as net.AddressInfo).port;
-    try {
-      const c = await sql({ table: "people_full", timeoutMs: 300, connectionString: withUrl((u) => (u.port = String(port))) });
-      const started = Date.now();
-      await expectError(c.testConnection(400), "TIMEOUT", true);
-      await expectError(collect(c.importFull(null, noContext)), "TIMEOUT", true);
-      expect(Date.now() - started).toBeLessThan(3000);
-    } finally {
-      for (const s of sockets) s.destroy();
-      silent.close();
-    }
-  });
-
-  it("a query over the statement timeout is a transient TIMEOUT", async () => {
-    await admin.query("CREATE VIEW slow_people AS SELECT id, pg_sleep(0.3)::text AS nap FROM people_full");
-    const c = await sql({ table: "slow_people", timeoutMs: 200 });
-    await expectError(collect(c.importFull(null, noContext)), "TIMEOUT", true);
-  });
-
-  it("a missing table, database or column is a permanent NOT_FOUND / SCHEMA_VIOLATION", async () => {
-    await expectError((await sql({ table: "nope" })).testConnection(), "NOT_FOUND", false);
-    await expectError(collect((await sql({ table: "nope" })).importFull(null, noContext)), "NOT_FOUND", false);
-    const noDb = await sql({ table: "people_full", connectionString: withUrl((u) => (u.pathname = "/no_such_db")) });
-    await expectError(noDb.testConnection(), "NOT_FOUND", false);
-    await expectError((await sql({ table: "people_full", anchor: "uid" })).discoverSchema(), "SCHEMA_VIOLATION", false);
-    await expectError(collect((await sql({ table: "people_full" })).importDelta(null, null, noContext)), "UNSUPPORTED", false);
-    await expectError(sql({ table: "people_full", connectionString: "mysql://x" }), "INVALID_INPUT", false);
   });
 });
