@@ -239,3 +239,29 @@ describe("export planning and export runs", () => {
     expect(target.entries.size).toBe(2);
   });
 });
+
+describe("export previews, approvals for creates, and confirmation mismatches", () => {
+  it("a dry-run export sends nothing; creates wait for approval when the rule says so; an import that disagrees flags the export", async () => {
+    const { hr, target, exportRun, importTarget, exports } = await setup({ requireApprovalForCreate: true });
+    await hr.importAndSync();
+    expect((await exports()).map((e) => e.status)).toEqual(["AWAITING_APPROVAL", "AWAITING_APPROVAL", "AWAITING_APPROVAL"]);
+    expect((await exportRun()).created).toBe(0);
+    await services.pendingExports.approve({ ids: (await exports()).map((e) => e.id) }, "test");
+
+    const preview = await exportRun(true);
+    expect(target.received).toHaveLength(0);
+    expect(await services.db.prisma.runChange.count({ where: { runId: preview.id, changeType: "WOULD_EXPORT" } })).toBe(3);
+    expect((await exports()).every((e) => e.status === "PENDING")).toBe(true);
+
+    await exportRun();
+    // Someone edits the target behind our back before the confirming import.
+    const edited = [...target.entries.values()].find((e) => e.attributes.sn === "Turing")!;
+    edited.attributes.ou = "Elsewhere";
+    await importTarget();
+    const flagged = await exports({ lastErrorCode: "CONFIRMATION_MISMATCH" });
+    expect(flagged).toHaveLength(1);
+    expect(flagged[0]).toMatchObject({ status: "FAILED" });
+    expect(flagged[0]?.lastError).toContain("ou");
+    expect((await exports({ status: "CONFIRMED" })).length).toBeGreaterThanOrEqual(2);
+  });
+});
