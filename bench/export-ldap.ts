@@ -79,6 +79,9 @@ const ldapConfig = {
   baseDn: `ou=people,${slapd.baseDn}`,
   objectClasses: ["inetOrgPerson"],
   objectType: "person",
+  // LDAP_CONNECTIONS / LDAP_CONCURRENCY: requests in flight (connector defaults 1 x 8).
+  connections: Number(process.env.LDAP_CONNECTIONS ?? 1),
+  concurrency: Number(process.env.LDAP_CONCURRENCY ?? 8),
 };
 const ldap = await services.systems.create({ name: "ldap", kind: "LDAP", config: ldapConfig });
 await db.prisma.syncRule.create({
