@@ -173,6 +173,7 @@ export async function recomputeMetaverseObjects(
       });
     result.writes.push({
       id: mvoId,
+      created: !before && projected.has(mvoId),
       type: mvo.type,
       status,
       attributes,
