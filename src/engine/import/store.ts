@@ -118,9 +118,26 @@ export async function updateObjects(
   );
 }
 
-/** Record objects as seen by this run; returns the ids not seen before (the others are duplicates). */
+/**
+ * Record objects as seen by this run; returns the ids not seen before (the others are
+ * duplicates). The common case, no duplicate, is one COPY; a duplicate (unique violation)
+ * rolls back to a savepoint and takes the slower ON CONFLICT path that reports which.
+ */
 export async function markSeen(tx: Q, runId: string, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
+  await tx.query("SAVEPOINT mark_seen");
+  try {
+    await copyRows(
+      tx,
+      "import_seen",
+      ["run_id", "connector_space_object_id"],
+      ids.map((id) => [runId, id]),
+    );
+    return ids;
+  } catch (e) {
+    if ((e as { code?: string }).code !== "23505") throw e;
+    await tx.query("ROLLBACK TO SAVEPOINT mark_seen");
+  }
   const { rows } = await tx.query<{ id: string }>(
     `INSERT INTO import_seen (run_id, connector_space_object_id) SELECT $1, unnest($2::uuid[])
      ON CONFLICT DO NOTHING RETURNING connector_space_object_id AS id`,
