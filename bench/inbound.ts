@@ -164,7 +164,12 @@ await phase("delta_cycle", 1000, async () => {
   await run("DELTA_SYNC", delta);
 });
 clearInterval(sampler);
+const wal = await db.pool.query(
+  `SELECT pg_size_pretty(w.wal_bytes) AS wal, w.wal_fpi AS full_page_images, c.num_timed + c.num_requested AS checkpoints
+     FROM pg_stat_wal w, pg_stat_checkpointer c`,
+);
 console.table(results);
+console.log("WAL written, full-page images, checkpoints:", wal.rows[0]);
 console.log(
   `peak RSS ${Math.round(peakRss / 1048576)} MB; identities ${(await db.pool.query("SELECT count(*) FROM metaverse_object")).rows[0].count}`,
 );

@@ -1,7 +1,7 @@
-import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
 import { copyRows } from "../copy.ts";
+import { timeOrderedId } from "../ids.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -93,7 +93,7 @@ export async function insertObjects(tx: Q, systemId: string, runId: string, obje
       "imported_at",
     ],
     objects.map((o) => {
-      const id = randomUUID();
+      const id = timeOrderedId();
       ids.set(objectKey(o.objectType, o.anchor), id);
       return [id, systemId, o.objectType, o.anchor, o.dn, JSON.stringify(o.attributes), o.hash, "NORMAL", runId, now];
     }),
