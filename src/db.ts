@@ -20,7 +20,11 @@ export interface Database {
 }
 
 export function connectDatabase(url: string, options: { max?: number; onClose?: () => Promise<void> } = {}): Database {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
+  // random_page_cost 1.1 (the default 4 models spinning disks): with it the planner probes
+  // indexes for the engine's `JOIN unnest($n::...[])` batches of 1,000-5,000 keys instead of
+  // hashing a sequential scan of the whole table (measured at 100k objects: 9 ms against 157 ms
+  // per key lookup, 27 ms against 77 ms per 1,000-row join update).
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, options: "-c random_page_cost=1.1" });
   // An idle client that loses its server (restart) must not crash the process.
   pool.on("error", () => {});
   const prisma = new PrismaClient({

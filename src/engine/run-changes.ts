@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { copyRows } from "./copy.ts";
 
 /** One explainability record (table run_change): what a run did, or would do, to one object. */
 export interface RunChangeRow {
@@ -16,32 +17,42 @@ export interface RunChangeRow {
   message?: string | null;
 }
 
-/** Bulk insert: one statement per batch, whatever its size. */
+const COLUMNS = [
+  "run_id",
+  "change_type",
+  "connector_space_object_id",
+  "metaverse_object_id",
+  "pending_export_id",
+  "anchor",
+  "attribute_changes",
+  "sync_rule_id",
+  "source_system_id",
+  "location",
+  "error_code",
+  "message",
+];
+
+/** Bulk insert with COPY: one round trip per batch, whatever its size (often the batch's largest write). */
 export async function insertRunChanges(tx: Pick<pg.PoolClient, "query">, runId: string, rows: RunChangeRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const col = <K extends keyof RunChangeRow>(k: K) => rows.map((r) => r[k] ?? null);
-  await tx.query(
-    `INSERT INTO run_change (run_id, change_type, connector_space_object_id, metaverse_object_id, pending_export_id, anchor,
-        attribute_changes, sync_rule_id, source_system_id, location, error_code, message)
-     SELECT $1, t.change_type, t.cso, t.mvo, t.pe, t.anchor, t.attrs::jsonb, t.rule, t.source, t.location, t.code, t.message
-       FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[])
-         AS t(change_type, cso, mvo, pe, anchor, attrs, rule, source, location, code, message)`,
-    [
+  await copyRows(
+    tx,
+    "run_change",
+    COLUMNS,
+    rows.map((r) => [
       runId,
-      col("changeType"),
-      col("csoId"),
-      col("mvoId"),
-      col("pendingExportId"),
-      col("anchor"),
-      rows.map((r) =>
-        r.attributeChanges === undefined || r.attributeChanges === null ? null : JSON.stringify(r.attributeChanges),
-      ),
-      col("syncRuleId"),
-      col("sourceSystemId"),
-      col("location"),
-      col("errorCode"),
-      col("message"),
-    ],
+      r.changeType,
+      r.csoId ?? null,
+      r.mvoId ?? null,
+      r.pendingExportId ?? null,
+      r.anchor ?? null,
+      r.attributeChanges === undefined || r.attributeChanges === null ? null : JSON.stringify(r.attributeChanges),
+      r.syncRuleId ?? null,
+      r.sourceSystemId ?? null,
+      r.location ?? null,
+      r.errorCode ?? null,
+      r.message ?? null,
+    ]),
   );
 }
 

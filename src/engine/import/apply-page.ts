@@ -8,6 +8,7 @@ import {
   insertObjects,
   loadAttributes,
   lookupObjects,
+  markCreatedSeen,
   markSeen,
   type NewObject,
   objectKey,
@@ -171,7 +172,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page:
     });
   await updateObjects(tx, scope.runId, updates);
   const newIds = [...insertedIds.values()];
-  if (scope.full) await markSeen(tx, scope.runId, newIds);
+  if (scope.full) await markCreatedSeen(tx, scope.runId, newIds);
   await queueForSync(tx, scope.systemId, scope.runId, [...newIds, ...updates.map((u) => u.id), ...deletes.map((d) => d.id)]);
   await insertRunChanges(tx, scope.runId, changes);
   return counts;

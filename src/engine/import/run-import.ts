@@ -1,4 +1,5 @@
 import type { ImportPage } from "../../connectors/connector.ts";
+import { commitWithoutFlushWait } from "../durability.ts";
 import { confirmExports } from "../outbound/confirm.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
@@ -50,6 +51,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
           watermark: page.watermark !== undefined ? page.watermark : checkpoint.watermark,
         };
         await ctx.batch(async (tx) => {
+          await commitWithoutFlushWait(tx);
           const counts = await applyImportPage(tx, scope, page);
           next.failed = (checkpoint.failed ?? 0) + (counts.failed ?? 0);
           return {
@@ -82,6 +84,7 @@ async function sweep(ctx: RunContext, checkpoint: ImportCheckpoint) {
   for (;;) {
     let swept = 0;
     await ctx.batch(async (tx) => {
+      await commitWithoutFlushWait(tx);
       const rows = await sweepUnseen(tx, ctx.system.id, ctx.run.id, SWEEP_SLICE);
       swept = rows.length;
       await queueForSync(

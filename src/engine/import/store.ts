@@ -1,5 +1,7 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
+import { copyRows } from "../copy.ts";
+import { timeOrderedId } from "../ids.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -22,8 +24,13 @@ export interface NewObject {
 
 export const objectKey = (objectType: string, anchor: string) => `${objectType}\u0000${anchor}`;
 
-/** The stored rows of a page's objects, by (object type, anchor): one indexed query per page. */
+/**
+ * The stored rows of a page's objects, by (object type, anchor): one indexed query per page.
+ * `= ANY(array)` on both key columns is a single index scan of the unique key whatever the
+ * table's size or statistics; pairs crossing two object types of one page are dropped here.
+ */
 export async function lookupObjects(tx: Q, systemId: string, keys: { objectType: string; anchor: string }[]) {
+  const wanted = new Set(keys.map((k) => objectKey(k.objectType, k.anchor)));
   const { rows } = await tx.query<{
     id: string;
     object_type: string;
@@ -33,17 +40,24 @@ export async function lookupObjects(tx: Q, systemId: string, keys: { objectType:
     status: StoredObject["status"];
   }>(
     `SELECT c.id, c.object_type, c.anchor, c.content_hash, c.distinguished_name AS dn, c.status
-       FROM unnest($2::text[], $3::text[]) AS k(object_type, anchor)
-       JOIN connector_space_object c
-         ON c.connected_system_id = $1 AND c.object_type = k.object_type AND c.anchor = k.anchor`,
-    [systemId, keys.map((k) => k.objectType), keys.map((k) => k.anchor)],
+       FROM connector_space_object c
+      WHERE c.connected_system_id = $1 AND c.object_type = ANY($2::text[]) AND c.anchor = ANY($3::text[])`,
+    [systemId, [...new Set(keys.map((k) => k.objectType))], keys.map((k) => k.anchor)],
   );
-  return new Map(
-    rows.map((r) => [
-      objectKey(r.object_type, r.anchor),
-      { id: r.id, objectType: r.object_type, anchor: r.anchor, contentHash: r.content_hash, dn: r.dn, status: r.status },
-    ]),
-  );
+  const found = new Map<string, StoredObject>();
+  for (const r of rows) {
+    const key = objectKey(r.object_type, r.anchor);
+    if (wanted.has(key))
+      found.set(key, {
+        id: r.id,
+        objectType: r.object_type,
+        anchor: r.anchor,
+        contentHash: r.content_hash,
+        dn: r.dn,
+        status: r.status,
+      });
+  }
+  return found;
 }
 
 export async function loadAttributes(tx: Q, ids: string[]): Promise<Map<string, Attributes>> {
@@ -55,26 +69,36 @@ export async function loadAttributes(tx: Q, ids: string[]): Promise<Map<string, 
   return new Map(rows.map((r) => [r.id, r.attributes]));
 }
 
-/** Insert new objects; returns their ids by objectKey. */
+/**
+ * Insert new objects with COPY; returns their ids by objectKey. Ids are chosen here so that no
+ * RETURNING round trip is needed; an anchor stored meanwhile still fails on the unique key.
+ */
 export async function insertObjects(tx: Q, systemId: string, runId: string, objects: NewObject[]): Promise<Map<string, string>> {
   if (objects.length === 0) return new Map();
-  const { rows } = await tx.query<{ id: string; object_type: string; anchor: string }>(
-    `INSERT INTO connector_space_object
-       (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status, last_import_run_id, imported_at)
-     SELECT $1, t.object_type, t.anchor, t.dn, t.attrs::jsonb, t.hash, 'NORMAL', $2, now()
-       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(object_type, anchor, dn, attrs, hash)
-     RETURNING id, object_type, anchor`,
+  const ids = new Map<string, string>();
+  const now = new Date().toISOString();
+  await copyRows(
+    tx,
+    "connector_space_object",
     [
-      systemId,
-      runId,
-      objects.map((o) => o.objectType),
-      objects.map((o) => o.anchor),
-      objects.map((o) => o.dn),
-      objects.map((o) => JSON.stringify(o.attributes)),
-      objects.map((o) => o.hash),
+      "id",
+      "connected_system_id",
+      "object_type",
+      "anchor",
+      "distinguished_name",
+      "attributes",
+      "content_hash",
+      "status",
+      "last_import_run_id",
+      "imported_at",
     ],
+    objects.map((o) => {
+      const id = timeOrderedId();
+      ids.set(objectKey(o.objectType, o.anchor), id);
+      return [id, systemId, o.objectType, o.anchor, o.dn, JSON.stringify(o.attributes), o.hash, "NORMAL", runId, now];
+    }),
   );
-  return new Map(rows.map((r) => [objectKey(r.object_type, r.anchor), r.id]));
+  return ids;
 }
 
 /** Overwrite changed objects (and revive obsolete ones seen again). */
@@ -94,9 +118,26 @@ export async function updateObjects(
   );
 }
 
-/** Record objects as seen by this run; returns the ids not seen before (the others are duplicates). */
+/**
+ * Record objects as seen by this run; returns the ids not seen before (the others are
+ * duplicates). The common case, no duplicate, is one COPY; a duplicate (unique violation)
+ * rolls back to a savepoint and takes the slower ON CONFLICT path that reports which.
+ */
 export async function markSeen(tx: Q, runId: string, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
+  await tx.query("SAVEPOINT mark_seen");
+  try {
+    await copyRows(
+      tx,
+      "import_seen",
+      ["run_id", "connector_space_object_id"],
+      ids.map((id) => [runId, id]),
+    );
+    return ids;
+  } catch (e) {
+    if ((e as { code?: string }).code !== "23505") throw e;
+    await tx.query("ROLLBACK TO SAVEPOINT mark_seen");
+  }
   const { rows } = await tx.query<{ id: string }>(
     `INSERT INTO import_seen (run_id, connector_space_object_id) SELECT $1, unnest($2::uuid[])
      ON CONFLICT DO NOTHING RETURNING connector_space_object_id AS id`,
@@ -108,9 +149,22 @@ export async function markSeen(tx: Q, runId: string, ids: string[]): Promise<str
 /** Queue objects for the next delta sync. */
 export async function queueForSync(tx: Q, systemId: string, runId: string, ids: string[]) {
   if (ids.length === 0) return;
-  await tx.query(
-    "INSERT INTO cso_change (connected_system_id, connector_space_object_id, run_id) SELECT $1, unnest($2::uuid[]), $3",
-    [systemId, ids, runId],
+  await copyRows(
+    tx,
+    "cso_change",
+    ["connected_system_id", "connector_space_object_id", "run_id"],
+    ids.map((id) => [systemId, id, runId]),
+  );
+}
+
+/** Record objects this run has just created as seen (they cannot have been seen before). */
+export async function markCreatedSeen(tx: Q, runId: string, ids: string[]) {
+  if (ids.length === 0) return;
+  await copyRows(
+    tx,
+    "import_seen",
+    ["run_id", "connector_space_object_id"],
+    ids.map((id) => [runId, id]),
   );
 }
 

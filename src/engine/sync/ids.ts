@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { timeOrderedId } from "../ids.ts";
 
 /** Metaverse ids are chosen before insert so a batch can link objects to identities it creates. */
-export const newMetaverseId = () => randomUUID();
+export const newMetaverseId = () => timeOrderedId();

@@ -62,6 +62,13 @@ export async function recomputeMetaverseObjects(
     if (l.kind !== "PROJECTED") result.changes.push({ ...base, changeType: l.kind, mvoId: l.mvoId ?? l.previousMvoId ?? null });
   }
 
+  // Per identity, what this batch's links do to it (looked up per identity, not scanned: O(n)).
+  const joinedHereIds = new Set(links.flatMap((l) => (l.mvoId && l.kind !== "DISCONNECTED" ? [l.mvoId] : [])));
+  const leavingBy = new Map<string, LinkChange[]>();
+  for (const l of links)
+    if (l.kind === "DISCONNECTED" && l.previousMvoId)
+      leavingBy.set(l.previousMvoId, [...(leavingBy.get(l.previousMvoId) ?? []), l]);
+
   for (const mvoId of [...existingIds, ...projected.keys()]) {
     const link = projected.get(mvoId);
     const before: MetaverseRow | undefined = current.get(mvoId);
@@ -73,7 +80,7 @@ export async function recomputeMetaverseObjects(
       contributions: {},
       deletionDueAt: null,
     };
-    const joinedHere = links.some((l) => l.mvoId === mvoId && l.kind !== "DISCONNECTED");
+    const joinedHere = joinedHereIds.has(mvoId);
     if (mvo.status === "DELETED" && !joinedHere) continue;
     const members = connectors.get(mvoId) ?? [];
 
@@ -99,7 +106,7 @@ export async function recomputeMetaverseObjects(
 
     let status = mvo.status;
     let deletionDueAt = mvo.deletionDueAt;
-    const leaving = links.filter((l) => l.kind === "DISCONNECTED" && l.previousMvoId === mvoId);
+    const leaving = leavingBy.get(mvoId) ?? [];
     const inbound = members.filter((m) => m.joinType !== "PROVISIONED");
     for (const l of leaving) {
       const rule = l.rule;
@@ -173,6 +180,7 @@ export async function recomputeMetaverseObjects(
       });
     result.writes.push({
       id: mvoId,
+      created: !before && projected.has(mvoId),
       type: mvo.type,
       status,
       attributes,

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { commitWithoutFlushWait } from "../durability.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { loadOutboundRules } from "../outbound/rules.ts";
 import { insertRunChanges } from "../run-changes.ts";
@@ -67,6 +68,7 @@ export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
     for (;;) {
       let done = false;
       await ctx.batch(async (tx) => {
+        await commitWithoutFlushWait(tx);
         let objects: SyncObject[];
         let next: SyncCheckpoint;
         if (mode === "full") {

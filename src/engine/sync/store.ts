@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
+import { copyRows } from "../copy.ts";
 import type { FlowValue } from "../expressions.ts";
 import type { Contribution } from "./merge.ts";
 
@@ -56,13 +57,16 @@ const toSyncObject = (r: CsoRow): SyncObject => ({
   importedAt: Number(r.imported_ms),
 });
 
-/** FULL_SYNC pages: every object of the system by id (placeholders awaiting provisioning excluded). */
+/**
+ * FULL_SYNC pages: every object of the system by id (placeholders awaiting provisioning excluded).
+ * Two statements, not `($2 IS NULL OR id > $2)`: that form cannot use the (system, id) index.
+ */
 export async function nextFullSyncPage(q: Q, systemId: string, afterId: string | null, limit: number): Promise<SyncObject[]> {
   const { rows } = await q.query<CsoRow>(
     `SELECT ${CSO_COLUMNS} FROM connector_space_object
-      WHERE connected_system_id = $1 AND status <> 'PENDING_PROVISIONING' AND ($2::uuid IS NULL OR id > $2::uuid)
-      ORDER BY id LIMIT $3`,
-    [systemId, afterId, limit],
+      WHERE connected_system_id = $1 AND status <> 'PENDING_PROVISIONING'${afterId === null ? "" : " AND id > $3::uuid"}
+      ORDER BY id LIMIT $2`,
+    afterId === null ? [systemId, limit] : [systemId, limit, afterId],
   );
   return rows.map(toSyncObject);
 }
@@ -158,6 +162,8 @@ export async function loadConnectors(q: Q, mvoIds: string[]): Promise<SyncObject
 
 export interface MetaverseWrite {
   id: string;
+  /** Projected by this batch: not in the table yet. */
+  created: boolean;
   type: string;
   status: MetaverseRow["status"];
   attributes: Record<string, FlowValue>;
@@ -167,8 +173,31 @@ export interface MetaverseWrite {
   deletionDueAt: Date | null;
 }
 
+/**
+ * Write recomputed metaverse objects: identities created by this batch (ids chosen in the
+ * engine, so they cannot exist yet) are loaded with COPY; existing ones are updated in one
+ * statement. Projection writes thousands of new identities per batch: COPY is the cheap path.
+ */
 export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
-  if (rows.length === 0) return;
+  const created = rows.filter((r) => r.created);
+  const updated = rows.filter((r) => !r.created);
+  if (created.length)
+    await copyRows(
+      tx,
+      "metaverse_object",
+      ["id", "type", "status", "attributes", "contributions", "display_name", "content_hash", "deletion_due_at"],
+      created.map((r) => [
+        r.id,
+        r.type,
+        r.status,
+        JSON.stringify(r.attributes),
+        JSON.stringify(r.contributions),
+        r.displayName,
+        r.hash,
+        r.deletionDueAt?.toISOString() ?? null,
+      ]),
+    );
+  if (updated.length === 0) return;
   await tx.query(
     `INSERT INTO metaverse_object (id, type, status, attributes, contributions, display_name, content_hash, deletion_due_at, created_at, updated_at)
      SELECT t.id, t.type, t.status::mvo_status, t.attrs::jsonb, t.contrib::jsonb, t.display_name, t.hash, t.due, now(), now()
@@ -177,31 +206,33 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attributes = EXCLUDED.attributes, contributions = EXCLUDED.contributions,
        display_name = EXCLUDED.display_name, content_hash = EXCLUDED.content_hash, deletion_due_at = EXCLUDED.deletion_due_at, updated_at = now()`,
     [
-      rows.map((r) => r.id),
-      rows.map((r) => r.type),
-      rows.map((r) => r.status),
-      rows.map((r) => JSON.stringify(r.attributes)),
-      rows.map((r) => JSON.stringify(r.contributions)),
-      rows.map((r) => r.displayName),
-      rows.map((r) => r.hash),
-      rows.map((r) => r.deletionDueAt),
+      updated.map((r) => r.id),
+      updated.map((r) => r.type),
+      updated.map((r) => r.status),
+      updated.map((r) => JSON.stringify(r.attributes)),
+      updated.map((r) => JSON.stringify(r.contributions)),
+      updated.map((r) => r.displayName),
+      updated.map((r) => r.hash),
+      updated.map((r) => r.deletionDueAt),
     ],
   );
 }
 
-/** Rewrite the join keys of the given metaverse objects. */
+/**
+ * Rewrite the join keys of the given metaverse objects: their old keys deleted (identities
+ * created by this batch have none), the new ones, de-duplicated, loaded with COPY.
+ */
 export async function replaceKeys(
   tx: Q,
-  mvoIds: string[],
+  existingMvoIds: string[],
   keys: { mvoId: string; type: string; attribute: string; value: string }[],
 ) {
-  if (mvoIds.length) await tx.query("DELETE FROM metaverse_key WHERE metaverse_object_id = ANY($1::uuid[])", [mvoIds]);
+  if (existingMvoIds.length)
+    await tx.query("DELETE FROM metaverse_key WHERE metaverse_object_id = ANY($1::uuid[])", [existingMvoIds]);
   if (keys.length === 0) return;
-  await tx.query(
-    `INSERT INTO metaverse_key (metaverse_object_id, type, attribute, value)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
-    [keys.map((k) => k.mvoId), keys.map((k) => k.type), keys.map((k) => k.attribute), keys.map((k) => k.value)],
-  );
+  const unique = new Map<string, string[]>();
+  for (const k of keys) unique.set(`${k.mvoId}\u0000${k.attribute}\u0000${k.value}`, [k.mvoId, k.type, k.attribute, k.value]);
+  await copyRows(tx, "metaverse_key", ["metaverse_object_id", "type", "attribute", "value"], unique.values());
 }
 
 export async function updateJoins(tx: Q, rows: { csoId: string; mvoId: string | null; joinType: SyncObject["joinType"] }[]) {

@@ -130,7 +130,7 @@ export async function syncBatch(tx: pg.PoolClient, scope: SyncScope, objects: Sy
     await upsertMetaverseObjects(tx, result.writes);
     await replaceKeys(
       tx,
-      result.writes.map((w) => w.id),
+      result.writes.filter((w) => !w.created).map((w) => w.id),
       keysOf(scope, result.writes),
     );
     await updateJoins(

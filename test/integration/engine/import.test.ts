@@ -158,6 +158,33 @@ describe("full and delta import into connector space", () => {
     expect(errors[2]?.location).toBe("person/E0004");
   });
 
+  it("flags an anchor already seen in an earlier page of the same full import as a duplicate", async () => {
+    const id = await system("hr-cross-page-duplicate");
+    const source = new ArrayConnector([person(1), person(2), person(3)], 2);
+    await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    // Re-import: E0001 again in the second page, after the first page saw the stored object.
+    source.objects = [person(1), person(2), person(1, { sn: "Again" }), person(3)];
+    const run = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      executor: createImportExecutor("full"),
+      connector: source,
+    });
+    expect(run).toMatchObject({ fetched: 4, unchanged: 3, updated: 0, failed: 1, deleted: 0 });
+    const errors = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
+    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0001"]]);
+    expect((await csoRows(id)).map((r) => [r.anchor, r.status, r.attributes.sn])).toEqual([
+      ["E0001", "NORMAL", "Sur1"],
+      ["E0002", "NORMAL", "Sur2"],
+      ["E0003", "NORMAL", "Sur3"],
+    ]);
+  });
+
   it("resumes a crashed full import from its checkpoint without duplicates or losses", async () => {
     const id = await system("hr-crash");
     const source = new ArrayConnector(
