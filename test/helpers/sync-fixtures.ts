@@ -1,6 +1,4 @@
 import type { ConnectorObject } from "../../src/connectors/connector.ts";
-import { createImportExecutor } from "../../src/engine/import/run-import.ts";
-import { createSyncExecutor } from "../../src/engine/sync/run-sync.ts";
 import type { Services } from "../../src/services.ts";
 import { ArrayConnector } from "../fixtures/array-connector.ts";
 import { runEngine } from "./engine-run.ts";
@@ -27,9 +25,6 @@ export async function sourceSystem(services: Services, name: string, objects: Co
       systemId: system.id,
       profile,
       connector,
-      executor: profile.endsWith("IMPORT")
-        ? createImportExecutor(profile === "FULL_IMPORT" ? "full" : "delta")
-        : createSyncExecutor(profile === "FULL_SYNC" ? "full" : "delta"),
       ...extra,
     });
   return {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectorObject } from "../../../src/connectors/connector.ts";
-import { createImportExecutor } from "../../../src/engine/import/run-import.ts";
 import type { Services } from "../../../src/services.ts";
 import { ArrayConnector } from "../../fixtures/array-connector.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
@@ -47,7 +46,6 @@ describe("full and delta import into connector space", () => {
     const run1 = await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     expect(run1).toMatchObject({ fetched: 250, created: 250, updated: 0, unchanged: 0, deleted: 0, failed: 0 });
@@ -61,7 +59,6 @@ describe("full and delta import into connector space", () => {
     const run2 = await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     expect(run2).toMatchObject({ fetched: 250, created: 0, updated: 0, unchanged: 250, deleted: 0 });
@@ -75,7 +72,6 @@ describe("full and delta import into connector space", () => {
     const run3 = await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     expect(run3).toMatchObject({ created: 1, updated: 1, deleted: 2, unchanged: 247 });
@@ -96,14 +92,12 @@ describe("full and delta import into connector space", () => {
     await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     source.setDelta({ objects: [person(3, { sn: "New" }), person(50)], deletes: [{ objectType: "person", anchor: "E0007" }] });
     const run = await runEngine(services, {
       systemId: id,
       profile: "DELTA_IMPORT",
-      executor: createImportExecutor("delta"),
       connector: source,
     });
     expect(run).toMatchObject({ created: 1, updated: 1, deleted: 1 });
@@ -141,7 +135,6 @@ describe("full and delta import into connector space", () => {
     const run = await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: new ArrayConnector(objects, 10),
     });
     expect(run).toMatchObject({ fetched: 6, created: 2, failed: 4 });
@@ -164,7 +157,6 @@ describe("full and delta import into connector space", () => {
     await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     // Re-import: E0001 again in the second page, after the first page saw the stored object.
@@ -172,7 +164,6 @@ describe("full and delta import into connector space", () => {
     const run = await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     expect(run).toMatchObject({ fetched: 4, unchanged: 3, updated: 0, failed: 1, deleted: 0 });
@@ -195,7 +186,6 @@ describe("full and delta import into connector space", () => {
       runEngine(services, {
         systemId: id,
         profile: "FULL_IMPORT",
-        executor: createImportExecutor("full"),
         connector: source,
         crashAfterBatches: 2,
       }),
@@ -205,7 +195,6 @@ describe("full and delta import into connector space", () => {
     const resumed = await runEngine(services, {
       systemId: id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
       runId: crashed.id,
     });
@@ -225,14 +214,12 @@ describe("a full import with unreadable records", () => {
     await runEngine(services, {
       systemId: sys.id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     source.objects = [person(1), { ...person(2), anchor: "" }];
     const run = await runEngine(services, {
       systemId: sys.id,
       profile: "FULL_IMPORT",
-      executor: createImportExecutor("full"),
       connector: source,
     });
     expect(run).toMatchObject({ failed: 1, deleted: 0 });

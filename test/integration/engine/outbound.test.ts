@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { createImportExecutor } from "../../../src/engine/import/run-import.ts";
 import { createExportExecutor } from "../../../src/engine/outbound/run-export.ts";
 import type { Services } from "../../../src/services.ts";
 import { MemoryTarget } from "../../fixtures/memory-target.ts";
@@ -72,8 +71,7 @@ async function setup(outbound: Record<string, unknown> = {}, system: { deleteThr
       connector: target,
       dryRun,
     });
-  const importTarget = () =>
-    runEngine(services, { systemId: dir.id, profile: "FULL_IMPORT", executor: createImportExecutor("full"), connector: target });
+  const importTarget = () => runEngine(services, { systemId: dir.id, profile: "FULL_IMPORT", connector: target });
   const exports = (where: Record<string, unknown> = {}) =>
     services.db.prisma.pendingExport.findMany({ where: { connectedSystemId: dir.id, ...where }, orderBy: { createdAt: "asc" } });
   return { hr, target, dirId: dir.id, exportRun, importTarget, exports };
@@ -174,7 +172,6 @@ describe("export planning and export runs", () => {
     const dirSync = await runEngine(services, {
       systemId: dirId,
       profile: "FULL_SYNC",
-      executor: (await import("../../../src/engine/sync/run-sync.ts")).createSyncExecutor("full"),
       connector: target,
     });
     expect(dirSync.updated).toBe(2);
