@@ -32,7 +32,10 @@ export async function sourceSystem(services: Services, name: string, objects: Co
     ruleId: created.id,
     connector,
     run,
-    importAndSync: async () => (await run("FULL_IMPORT"), run("FULL_SYNC")),
+    importAndSync: async () => {
+      await run("FULL_IMPORT");
+      return run("FULL_SYNC");
+    },
   };
 }
 

@@ -40,9 +40,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
         mode === "full"
           ? connector.importFull(checkpoint.connector, context)
           : connector.importDelta(await loadWatermark(ctx.pool, ctx.system.id), checkpoint.connector, context);
-      let batchNo = 0;
       for await (const page of pages) {
-        batchNo++;
         const processed = checkpoint.processed + page.objects.length + page.errors.length + page.deletes.length;
         const next: ImportCheckpoint = {
           phase: "import",

@@ -1,10 +1,8 @@
 import net from "node:net";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Connector, ImportPage } from "../../../src/connectors/connector.ts";
 import { freePort } from "../../../src/db/embedded-postgres.ts";
 import { collect } from "../../helpers/import-context.ts";
-import { anchorsOf, expectError, SqlHarness } from "../../helpers/sql-harness.ts";
+import { expectError, SqlHarness } from "../../helpers/sql-harness.ts";
 
 const target = new SqlHarness();
 beforeAll(async () => {

@@ -1,7 +1,5 @@
-import net from "node:net";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Connector, ImportPage } from "../../../src/connectors/connector.ts";
+import type { ImportPage } from "../../../src/connectors/connector.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
 import { anchorsOf, expectError, SqlHarness } from "../../helpers/sql-harness.ts";
 

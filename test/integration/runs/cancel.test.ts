@@ -2,30 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker } from "../../../src/jobs/worker.ts";
 import {
   createReadySystem,
-  ensureItemTable,
   FAST_RUN_OPTIONS,
   itemExecutor,
-  okFactory,
   rawId,
   spawnWorkerProcess,
+  startRunsApp,
   waitFor,
   waitForStatus,
 } from "../../fixtures/runs.ts";
-import { startTestApp, type TestApp } from "../../helpers/app.ts";
-import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+import type { TestApp } from "../../helpers/app.ts";
 
 let app: TestApp;
 const SLOW = { total: 60, batchSize: 2, delayMs: 100 };
 
 beforeAll(async () => {
-  const services = await createTestServices({}, { connectorFactory: okFactory, runOptions: FAST_RUN_OPTIONS });
-  await ensureItemTable(services.db.pool);
-  app = await startTestApp(services);
+  app = await startRunsApp();
 });
-afterAll(async () => {
-  await app?.stop();
-  if (app) await closeTestServices(app.services);
-});
+afterAll(() => app?.stop());
 
 const CANCEL = `mutation ($id: ID!) { cancelRun(id: $id) { id status finishedAt } }`;
 

@@ -1,27 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker } from "../../../src/jobs/worker.ts";
-import {
-  createReadySystem,
-  ensureItemTable,
-  FAST_RUN_OPTIONS,
-  itemExecutor,
-  okFactory,
-  rawId,
-  spawnWorkerProcess,
-} from "../../fixtures/runs.ts";
-import { startTestApp, type TestApp } from "../../helpers/app.ts";
-import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+import { createReadySystem, itemExecutor, rawId, spawnWorkerProcess, startRunsApp } from "../../fixtures/runs.ts";
+import type { TestApp } from "../../helpers/app.ts";
 
 let app: TestApp;
 beforeAll(async () => {
-  const services = await createTestServices({}, { connectorFactory: okFactory, runOptions: FAST_RUN_OPTIONS });
-  await ensureItemTable(services.db.pool);
-  app = await startTestApp(services);
+  app = await startRunsApp();
 });
-afterAll(async () => {
-  await app?.stop();
-  if (app) await closeTestServices(app.services);
-});
+afterAll(() => app?.stop());
 
 const START = `mutation ($id: ID!, $profile: RunProfile!) { startRun(input: { connectedSystemId: $id, profile: $profile }) { outcome run { id } } }`;
 const PROGRESS = `subscription ($id: ID!) {

@@ -1,28 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startScheduler } from "../../../src/jobs/scheduler.ts";
 import { startWorker, type WorkerHandle } from "../../../src/jobs/worker.ts";
-import {
-  createReadySystem,
-  ensureItemTable,
-  executorsBySystem,
-  FAST_RUN_OPTIONS,
-  itemExecutor,
-  okFactory,
-  waitFor,
-} from "../../fixtures/runs.ts";
-import { startTestApp, type TestApp } from "../../helpers/app.ts";
-import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+import { createReadySystem, executorsBySystem, itemExecutor, startRunsApp, waitFor } from "../../fixtures/runs.ts";
+import type { TestApp } from "../../helpers/app.ts";
 
 let app: TestApp;
 beforeAll(async () => {
-  const services = await createTestServices({}, { connectorFactory: okFactory, runOptions: FAST_RUN_OPTIONS });
-  await ensureItemTable(services.db.pool);
-  app = await startTestApp(services);
+  app = await startRunsApp();
 });
-afterAll(async () => {
-  await app?.stop();
-  if (app) await closeTestServices(app.services);
-});
+afterAll(() => app?.stop());
 
 const CREATE = `mutation ($input: ScheduleInput!) {
   createSchedule(input: $input) { id name cron intervalSeconds nextFireAt steps { profile connectedSystem { name } } }
