@@ -3,25 +3,15 @@
 // Usage: npx tsx bench/export-ldap.ts [--size 10000]
 
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { Connector, ImportPage } from "../src/connectors/connector.ts";
 import { createConnector } from "../src/connectors/index.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { connectDatabase } from "../src/db.ts";
-import { createImportExecutor } from "../src/engine/import/run-import.ts";
 import { createExportExecutor } from "../src/engine/outbound/run-export.ts";
-import { createSyncExecutor } from "../src/engine/sync/run-sync.ts";
-import { createEventBus } from "../src/events/bus.ts";
-import { createLogger } from "../src/logger.ts";
-import { createSecretBox } from "../src/secrets.ts";
-import { createServices } from "../src/services.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
 import { startSlapd } from "../test/helpers/slapd.ts";
+import { openBenchServices } from "./harness.ts";
 
 const size = Number(parseArgs({ options: { size: { type: "string", default: "10000" } } }).values.size);
 const person = (i: number) => ({ id: `E${i}`, givenName: `Given${i}`, sn: `Surname${i}`, mail: `p${i}@example.org` });
@@ -53,24 +43,10 @@ class Source implements Connector {
   async close() {}
 }
 
-const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
-chmodSync(dir, 0o755);
-const pg = await startEmbeddedPostgres(path.join(dir, "pg"), "bench");
-await migrate(pg.url);
+const bench = await openBenchServices();
+const { services, dir } = bench;
+const { logger } = services;
 const slapd = await startSlapd();
-const db = connectDatabase(pg.url);
-const bus = await createEventBus(db.pool);
-const logger = createLogger({ logLevel: "silent" });
-const config = {
-  databaseUrl: pg.url,
-  host: "127.0.0.1",
-  port: 0,
-  dataDir: dir,
-  logLevel: "silent" as const,
-  production: false,
-  secretKey: undefined,
-};
-const services = createServices({ config, db, bus, logger, secrets: createSecretBox(randomBytes(32)) });
 const hr = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
 const ldapConfig = {
   url: slapd.url,
@@ -84,7 +60,7 @@ const ldapConfig = {
   concurrency: Number(process.env.LDAP_CONCURRENCY ?? 8),
 };
 const ldap = await services.systems.create({ name: "ldap", kind: "LDAP", config: ldapConfig });
-await db.prisma.syncRule.create({
+await services.db.prisma.syncRule.create({
   data: {
     name: "hr-in",
     connectedSystemId: hr.id,
@@ -96,7 +72,7 @@ await db.prisma.syncRule.create({
     attributeFlows: ["id", "givenName", "sn", "mail"].map((a) => ({ target: a === "id" ? "employeeId" : a, source: a })),
   },
 });
-await db.prisma.syncRule.create({
+await services.db.prisma.syncRule.create({
   data: {
     name: "ldap-out",
     connectedSystemId: ldap.id,
@@ -115,20 +91,19 @@ await db.prisma.syncRule.create({
   },
 });
 const source = new Source();
-const run = (
-  systemId: string,
-  profile: "FULL_IMPORT" | "FULL_SYNC" | "EXPORT",
-  connector: Connector,
-  executor: ReturnType<typeof createImportExecutor>,
-) => runEngine(services, { systemId, profile, connector, executor });
-await run(hr.id, "FULL_IMPORT", source, createImportExecutor("full"));
+await runEngine(services, { systemId: hr.id, profile: "FULL_IMPORT", connector: source });
 let t0 = performance.now();
-const sync = await run(hr.id, "FULL_SYNC", source, createSyncExecutor("full"));
+const sync = await runEngine(services, { systemId: hr.id, profile: "FULL_SYNC", connector: source });
 const syncSeconds = (performance.now() - t0) / 1000;
 
 const target = await createConnector("LDAP", { ...ldapConfig }, { logger });
 t0 = performance.now();
-const exported = await run(ldap.id, "EXPORT", target, createExportExecutor({ batchSize: 500, retryBaseMs: 1000 }));
+const exported = await runEngine(services, {
+  systemId: ldap.id,
+  profile: "EXPORT",
+  connector: target,
+  executor: createExportExecutor({ batchSize: 500, retryBaseMs: 1000 }),
+});
 const exportSeconds = (performance.now() - t0) / 1000;
 await target.close();
 
@@ -166,8 +141,5 @@ console.table([
   { phase: "raw ldapadd, same entries", objects: size, seconds: rawSeconds.toFixed(2), perSecond: Math.round(rawRate) },
 ]);
 console.log(`export / ldapadd ratio: ${(engineRate / rawRate).toFixed(2)}`);
-await bus.close();
-await db.close();
 await slapd.stop();
-await pg.stop();
-rmSync(dir, { recursive: true, force: true });
+await bench.close();

@@ -1,23 +1,11 @@
 // Inbound engine benchmark: full import, unchanged re-import, full sync (projection) and a
 // delta cycle over N generated people, against embedded PostgreSQL, with a plain COPY of the
 // same rows as the reference. Usage: npx tsx bench/inbound.ts [--size 100000]
-import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Connector, ConnectorObject, ImportPage } from "../src/connectors/connector.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { connectDatabase } from "../src/db.ts";
-import { createImportExecutor } from "../src/engine/import/run-import.ts";
-import { createSyncExecutor } from "../src/engine/sync/run-sync.ts";
-import { createEventBus } from "../src/events/bus.ts";
-import { createLogger } from "../src/logger.ts";
-import { createSecretBox } from "../src/secrets.ts";
-import { createServices } from "../src/services.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
+import { openBenchServices } from "./harness.ts";
 
 const { values } = parseArgs({ options: { size: { type: "string", default: "100000" } } });
 const size = Number(values.size);
@@ -72,28 +60,9 @@ class GeneratedSource implements Connector {
   async close() {}
 }
 
-const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
-chmodSync(dir, 0o755);
-const pg = await startEmbeddedPostgres(path.join(dir, "pg"), "bench");
-await migrate(pg.url);
-const db = connectDatabase(pg.url);
-const bus = await createEventBus(db.pool);
-const logger = createLogger({ logLevel: "silent" });
-const services = createServices({
-  config: {
-    databaseUrl: pg.url,
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: dir,
-    logLevel: "silent",
-    production: false,
-    secretKey: undefined,
-  },
-  db,
-  bus,
-  logger,
-  secrets: createSecretBox(randomBytes(32)),
-});
+const bench = await openBenchServices();
+const { services } = bench;
+const db = services.db;
 const system = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
 await db.prisma.syncRule.create({
   data: {
@@ -130,9 +99,6 @@ const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC
     systemId: system.id,
     profile,
     connector,
-    executor: profile.endsWith("IMPORT")
-      ? createImportExecutor(profile === "FULL_IMPORT" ? "full" : "delta")
-      : createSyncExecutor(profile === "FULL_SYNC" ? "full" : "delta"),
   });
 
 const source = new GeneratedSource(size);
@@ -173,7 +139,4 @@ console.log("WAL written, full-page images, checkpoints:", wal.rows[0]);
 console.log(
   `peak RSS ${Math.round(peakRss / 1048576)} MB; identities ${(await db.pool.query("SELECT count(*) FROM metaverse_object")).rows[0].count}`,
 );
-await bus.close();
-await db.close();
-await pg.stop();
-rmSync(dir, { recursive: true, force: true });
+await bench.close();

@@ -2,19 +2,9 @@
 //   npx tsx bench/page-pending-exports.ts [--size 100000] [--page 1000]
 // Embedded PostgreSQL in a temp dir, migrations, the real app on a free port, 100k rows from one
 // INSERT ... SELECT generate_series, then pages over HTTP exactly as a client would.
-import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
-import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { connectDatabase } from "../src/db.ts";
-import { createEventBus } from "../src/events/bus.ts";
-import { createLogger } from "../src/logger.ts";
-import { createSecretBox } from "../src/secrets.ts";
 import { buildApp } from "../src/server/app.ts";
-import { createServices } from "../src/services.ts";
+import { openBenchServices } from "./harness.ts";
 
 const { values } = parseArgs({
   options: { size: { type: "string", default: "100000" }, page: { type: "string", default: "1000" } },
@@ -22,28 +12,10 @@ const { values } = parseArgs({
 const size = Number(values.size);
 const pageSize = Number(values.page);
 
-const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
-chmodSync(dir, 0o755); // as root PostgreSQL runs as "postgres", which must enter the directory
-const pg = await startEmbeddedPostgres(path.join(dir, "pg"), "bench");
+const bench = await openBenchServices({ logLevel: "warn", production: true });
 try {
-  await migrate(pg.url);
-  const db = connectDatabase(pg.url);
-  const config = {
-    databaseUrl: pg.url,
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: dir,
-    logLevel: "warn" as const,
-    production: true,
-    secretKey: undefined,
-  };
-  const services = createServices({
-    config,
-    db,
-    bus: await createEventBus(db.pool),
-    logger: createLogger(config),
-    secrets: createSecretBox(randomBytes(32)),
-  });
+  const { services } = bench;
+  const db = services.db;
   const system = await services.systems.create({ name: "bench", kind: "CSV", config: { path: "/x.csv", anchor: "id" } });
   const t0 = performance.now();
   await db.pool.query(
@@ -99,12 +71,9 @@ try {
     `EXPLAIN SELECT id FROM pending_export WHERE connected_system_id = $1 AND status = ANY($2::pending_export_status[]) AND id > $3 ORDER BY id LIMIT 1001`,
     [system.id, ["FAILED"], "00000000-0000-0000-0000-000000000000"],
   );
-  console.log(plan.rows.map((r) => r["QUERY PLAN"]).join("\n"));
+  console.log(plan.rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join("\n"));
   console.log(JSON.stringify({ size, pageSize, results }));
   await app.stop();
-  await services.bus.close();
-  await db.close();
 } finally {
-  await pg.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await bench.close();
 }

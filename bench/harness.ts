@@ -1,0 +1,51 @@
+// What every benchmark needs: a private embedded PostgreSQL in a temp dir, migrated, and the
+// product's services over it. close() stops and removes everything.
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Config } from "../src/config.ts";
+import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { connectDatabase } from "../src/db.ts";
+import { createEventBus } from "../src/events/bus.ts";
+import { createLogger } from "../src/logger.ts";
+import { createSecretBox } from "../src/secrets.ts";
+import { createServices, type Services } from "../src/services.ts";
+
+export interface BenchHarness {
+  services: Services;
+  dir: string;
+  close(): Promise<void>;
+}
+
+export async function openBenchServices(overrides: Partial<Config> = {}): Promise<BenchHarness> {
+  const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
+  chmodSync(dir, 0o755); // as root PostgreSQL runs as "postgres", which must enter the directory
+  const pg = await startEmbeddedPostgres(path.join(dir, "pg"), "bench");
+  await migrate(pg.url);
+  const db = connectDatabase(pg.url);
+  const config: Config = {
+    databaseUrl: pg.url,
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: dir,
+    logLevel: "silent",
+    production: false,
+    secretKey: undefined,
+    ...overrides,
+  };
+  const bus = await createEventBus(db.pool);
+  const services = createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)) });
+  return {
+    services,
+    dir,
+    async close() {
+      await services.queue.stop().catch(() => {});
+      await bus.close();
+      await db.close();
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
