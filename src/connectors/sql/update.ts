@@ -64,16 +64,7 @@ export async function updateMany(
     );
     for (const row of rows) updated.add(row.given);
   }
-  return changes.map((c) =>
-    updated.has(c.anchor!)
-      ? { id: c.id, status: "APPLIED", anchor: c.anchor }
-      : {
-          id: c.id,
-          status: "PERMANENT_FAILURE",
-          code: "NOT_FOUND",
-          message: `no row with ${config.anchor} = "${c.anchor}" in ${config.table}`,
-        },
-  );
+  return resultsByAnchor(config, changes, updated);
 }
 
 /** DELETEs of distinct anchors as one statement; a row that is not there is NOT_FOUND. */
@@ -91,16 +82,7 @@ export async function deleteMany(
     [changes.map((c) => c.anchor)],
   );
   const deleted = new Set(rows.map((r) => r.given));
-  return changes.map((c) =>
-    deleted.has(c.anchor!)
-      ? { id: c.id, status: "APPLIED", anchor: c.anchor }
-      : {
-          id: c.id,
-          status: "PERMANENT_FAILURE",
-          code: "NOT_FOUND",
-          message: `no row with ${config.anchor} = "${c.anchor}" in ${config.table}`,
-        },
-  );
+  return resultsByAnchor(config, changes, deleted);
 }
 
 /**
@@ -133,4 +115,18 @@ export function bulkRun(
     length++;
   }
   return length > 1 ? { kind: first.changeType, length } : null;
+}
+
+/** APPLIED for the changes whose anchor the statement touched, NOT_FOUND for the others. */
+function resultsByAnchor(config: SqlConfig, changes: ExportChange[], touched: Set<string>): ExportResult[] {
+  return changes.map((c) =>
+    touched.has(c.anchor!)
+      ? { id: c.id, status: "APPLIED", anchor: c.anchor }
+      : {
+          id: c.id,
+          status: "PERMANENT_FAILURE",
+          code: "NOT_FOUND",
+          message: `no row with ${config.anchor} = "${c.anchor}" in ${config.table}`,
+        },
+  );
 }
