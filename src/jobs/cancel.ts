@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
 import { conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { isFinalStatus } from "./operations.ts";
@@ -23,9 +24,7 @@ export interface CancelDeps {
  * Returns the status the run has after the call.
  */
 export async function cancelRun(deps: CancelDeps, runId: string): Promise<string> {
-  const client = await deps.pool.connect();
-  try {
-    await client.query("BEGIN");
+  return inTransaction(deps.pool, async (client) => {
     const { rows } = await client.query<{
       status: string;
       job_id: string | null;
@@ -66,12 +65,6 @@ export async function cancelRun(deps: CancelDeps, runId: string): Promise<string
     }
     if (status !== run.status)
       await publishRunChanged(deps.bus, { id: runId, connectedSystemId: run.connected_system_id, status }, client);
-    await client.query("COMMIT");
     return status;
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
 import { type OperationExecutor, RunCancelledError, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
@@ -233,9 +234,7 @@ async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: 
 }
 
 async function release(deps: ExecuteDeps, run: ClaimedRun, lease: Lease) {
-  const client = await deps.pool.connect();
-  try {
-    await client.query("BEGIN");
+  await inTransaction(deps.pool, async (client) => {
     const { rows } = await client.query<{ status: string }>(
       "SELECT status::text AS status FROM run WHERE id = $1 AND attempt = $2 AND worker_id = $3 FOR UPDATE",
       [run.id, lease.attempt, lease.workerId],
@@ -247,11 +246,5 @@ async function release(deps: ExecuteDeps, run: ClaimedRun, lease: Lease) {
         { ...run, status: rows[0].status },
         { reason: "worker shutdown", previousWorkerId: lease.workerId },
       );
-    await client.query("COMMIT");
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 }

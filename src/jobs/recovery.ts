@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC, RunEventType } from "./progress.ts";
@@ -31,10 +32,8 @@ interface OrphanRow {
  * exhausted its attempts ends FAILED (WORKER_LOST). Returns how many runs it acted on.
  */
 export async function recoverOrphanedRuns(deps: RecoveryDeps, staleAfterMs: number): Promise<number> {
-  const client = await deps.pool.connect();
   let acted = 0;
-  try {
-    await client.query("BEGIN");
+  await inTransaction(deps.pool, async (client) => {
     // SKIP LOCKED: a row locked by an in-flight batch is alive by definition, and two
     // recovering workers never take the same run.
     const { rows } = await client.query<OrphanRow>(
@@ -50,13 +49,7 @@ export async function recoverOrphanedRuns(deps: RecoveryDeps, staleAfterMs: numb
       await recoverOne(deps, client, orphan);
       acted++;
     }
-    await client.query("COMMIT");
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
   return acted;
 }
 

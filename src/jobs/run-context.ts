@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Connector } from "../connectors/connector.ts";
+import { inTransaction } from "../db/transaction.ts";
 import { type BatchOutcome, RunCancelledError, type RunContext, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
@@ -64,9 +65,7 @@ export function createRunContext(
   const logger = deps.logger.child({ runId: run.id, operation: run.operation });
 
   const batch = async (work: (tx: pg.PoolClient) => Promise<BatchOutcome>) => {
-    const client = await deps.pool.connect();
-    try {
-      await client.query("BEGIN");
+    await inTransaction(deps.pool, async (client) => {
       // The row lock orders this batch against cancelRun and recovery: both see it whole or not at all.
       const { rows } = await client.query<{ status: string; attempt: number; worker_id: string | null }>(
         "SELECT status::text AS status, attempt, worker_id FROM run WHERE id = $1 FOR UPDATE",
@@ -102,13 +101,7 @@ export function createRunContext(
       });
       await insertRunEvents(client, run.id, events);
       await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: row.connected_system_id, status: row.status }, client);
-      await client.query("COMMIT");
-    } catch (e) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw e;
-    } finally {
-      client.release();
-    }
+    });
   };
 
   return {

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
 import type { Services } from "../services.ts";
 import type { ScheduleStep } from "./schedules.ts";
 import { nextFireAt } from "./schedules.ts";
@@ -37,9 +38,7 @@ export function startScheduler(services: Services): Scheduler {
   const log = services.logger.child({ component: "scheduler" });
   let running: Promise<void> | null = null;
   const tick = async () => {
-    const client = await services.db.pool.connect();
-    try {
-      await client.query("BEGIN");
+    await inTransaction(services.db.pool, async (client) => {
       const { rows } = await client.query<{ leader: boolean }>(
         "SELECT pg_try_advisory_xact_lock($1, $2) AS leader",
         SCHEDULER_LOCK,
@@ -48,13 +47,7 @@ export function startScheduler(services: Services): Scheduler {
         await fireDue(services, client);
         await advanceSequences(services, client);
       }
-      await client.query("COMMIT");
-    } catch (e) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw e;
-    } finally {
-      client.release();
-    }
+    });
   };
   const timer = setInterval(() => {
     if (running) return;

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
@@ -107,7 +108,7 @@ export class StartGate {
     dryRun: boolean,
   ): Promise<StartResult> {
     const id = randomUUID();
-    await this.inTransaction(async (client) => {
+    await inTransaction(this.deps.pool, async (client) => {
       await client.query(
         `INSERT INTO run (id, operation, profile, connected_system_id, connection_settings_id, scope_key, scopes, status,
            dry_run, trigger, schedule_id, reason_code, reason, next_steps, phase, finished_at)
@@ -148,7 +149,7 @@ export class StartGate {
     const { queue, bus } = this.deps;
     // pg-boss must be installed before the transaction: its first start runs DDL.
     await queue.start();
-    return this.inTransaction(async (client) => {
+    return inTransaction(this.deps.pool, async (client) => {
       for (const lock of [key, ...scopes].sort())
         await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [SCOPE_LOCK_CLASS, lock]);
       const duplicate = await activeRun(client, "r.scope_key = $1", [key]);
@@ -192,21 +193,6 @@ export class StartGate {
       const run: RunSummary = { id, operation: op.type, status: "QUEUED", connectedSystemId: system.id, systemName: system.name };
       return { outcome: "ACCEPTED", run, sharedScopes: [], failure: null };
     });
-  }
-
-  private async inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.deps.pool.connect();
-    try {
-      await client.query("BEGIN");
-      const result = await work(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (e) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw e;
-    } finally {
-      client.release();
-    }
   }
 }
 

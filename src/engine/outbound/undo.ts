@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { AttributeChange, Attributes, AttributeValue } from "../../connectors/connector.ts";
+import { inTransaction } from "../../db/transaction.ts";
 import { contentHash } from "../hash.ts";
 import { insertExports, insertPlaceholders, type NewExport } from "./store.ts";
 
@@ -23,19 +24,8 @@ function restore(attribute: string, before: unknown): AttributeChange & { status
  * becomes a DELETE, a DELETE becomes a CREATE of the recorded object. Nothing is applied until
  * someone approves: every inverse export waits in AWAITING_APPROVAL. Returns how many were planned.
  */
-export async function planUndo(pool: pg.Pool, exportRunId: string): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    const count = await planUndoIn(client, exportRunId);
-    await client.query("COMMIT");
-    return count;
-  } catch (e) {
-    await client.query("ROLLBACK");
-    throw e;
-  } finally {
-    client.release();
-  }
+export function planUndo(pool: pg.Pool, exportRunId: string): Promise<number> {
+  return inTransaction(pool, (client) => planUndoIn(client, exportRunId));
 }
 
 async function planUndoIn(tx: Q, exportRunId: string): Promise<number> {
