@@ -22,6 +22,41 @@ export interface DesiredState {
 
 const MAX_UNIQUE_TRIES = 100;
 
+type ReferenceTarget = { mvoId: string; dn: string | null; anchor: string; ready: boolean };
+
+/** State shared by one batch's planning: values claimed so far, references already resolved. */
+export interface PlanningBatch {
+  reserved: Set<string>;
+  references: Map<string, ReferenceTarget | null>;
+}
+
+export const newPlanningBatch = (): PlanningBatch => ({ reserved: new Set(), references: new Map() });
+
+/**
+ * Reference targets by key value, looked up once per batch: a thousand reports of the same
+ * manager cost one query, not a thousand. Targets do not change while a batch is planned.
+ */
+async function referencesOf(
+  q: Pick<pg.PoolClient, "query">,
+  batch: PlanningBatch,
+  type: string,
+  systemId: string,
+  keys: string[],
+) {
+  const cacheKey = (k: string) => `${type}\u0000${systemId}\u0000${k.trim().toLowerCase()}`;
+  const missing = keys.filter((k) => !batch.references.has(cacheKey(k)));
+  if (missing.length) {
+    const found = await resolveReferences(q, type, systemId, missing);
+    for (const k of missing) batch.references.set(cacheKey(k), found.get(k.trim().toLowerCase()) ?? null);
+  }
+  const out = new Map<string, ReferenceTarget>();
+  for (const k of keys) {
+    const target = batch.references.get(cacheKey(k));
+    if (target) out.set(k.trim().toLowerCase(), target);
+  }
+  return out;
+}
+
 /**
  * What the target object should hold for this identity under this rule. Loop prevention: an
  * attribute copied from a metaverse attribute that this same system contributed is not exported
@@ -33,7 +68,7 @@ export async function desiredState(
   q: Pick<pg.PoolClient, "query">,
   rule: OutboundRule,
   identity: Identity,
-  options: { creating: boolean; current: Record<string, unknown> | null; reserved: Set<string> },
+  options: { creating: boolean; current: Record<string, unknown> | null; batch: PlanningBatch },
 ): Promise<DesiredState> {
   const out: DesiredState = { dn: null, attributes: {}, awaiting: {} };
   // Earlier flows' values are visible to later expressions by target name (e.g. $uid in the DN).
@@ -49,8 +84,11 @@ export async function desiredState(
         const mine =
           currentValue !== undefined && currentValue !== null && String(currentValue).toLowerCase() === v.toLowerCase();
         const reservedKey = `${rule.systemId}\u0000${flow.target}\u0000${v.toLowerCase()}`;
-        if (mine || (!options.reserved.has(reservedKey) && !(await valueTaken(q, rule.systemId, flow.target, v, identity.id)))) {
-          options.reserved.add(reservedKey);
+        if (
+          mine ||
+          (!options.batch.reserved.has(reservedKey) && !(await valueTaken(q, rule.systemId, flow.target, v, identity.id)))
+        ) {
+          options.batch.reserved.add(reservedKey);
           break;
         }
         if (n > MAX_UNIQUE_TRIES) throw new Error(`no unique ${flow.target} for ${identity.id} after ${MAX_UNIQUE_TRIES} tries`);
@@ -60,7 +98,7 @@ export async function desiredState(
     }
     if (flow.reference && value !== null) {
       const keys = (Array.isArray(value) ? value : [value]).map(String);
-      const found = await resolveReferences(q, identity.type, rule.systemId, keys);
+      const found = await referencesOf(q, options.batch, identity.type, rule.systemId, keys);
       const ready: AttributeValue[] = [];
       for (const k of keys) {
         const target = found.get(k.trim().toLowerCase());

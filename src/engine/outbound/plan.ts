@@ -4,7 +4,7 @@ import type { AttributeChange } from "../../connectors/connector.ts";
 import { contentHash } from "../hash.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
-import { type DesiredState, desiredState, type Identity } from "./desired.ts";
+import { type DesiredState, desiredState, type Identity, newPlanningBatch } from "./desired.ts";
 import { applyChanges, attributeChanges } from "./diff.ts";
 import { notifyExportChanges } from "./notify.ts";
 import type { OutboundRule } from "./rules.ts";
@@ -57,7 +57,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
   const placeholders: Parameters<typeof insertPlaceholders>[1] = [];
   const disconnects: string[] = [];
   const dropped: string[] = [];
-  const reserved = new Set<string>();
+  const batch = newPlanningBatch();
   if (!scope.rules.length || !identities.length) return { changes, exportsQueued: 0 };
 
   const targets = await loadTargets(
@@ -83,7 +83,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
 
       if (live && !cso) {
         if (!rule.provision) continue;
-        const desired = await desiredState(tx, rule, identity, { creating: true, current: null, reserved });
+        const desired = await desiredState(tx, rule, identity, { creating: true, current: null, batch });
         const id = randomUUID();
         const planned = withReferences(attributeChanges(desired.attributes, {}), desired).map((c) =>
           c.operation === "REPLACE" ? { ...c, operation: "ADD" as const } : c,
@@ -126,7 +126,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
         const desired = await desiredState(tx, rule, identity, {
           creating: false,
           current: { ...cso.attributes, dn: cso.dn },
-          reserved,
+          batch,
         });
         const pendingCreate = exportsOf.find((e) => e.changeType === "CREATE" && OPEN.has(e.status));
         const planned = withReferences(attributeChanges(desired.attributes, cso.attributes), desired);
