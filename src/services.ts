@@ -51,7 +51,7 @@ export interface ServiceDeps {
 
 export function createServices(deps: ServiceDeps): Services {
   const { db, bus, logger } = deps;
-  const systems = new ConnectedSystems({ prisma: db.prisma, secrets: deps.secrets });
+  const systems = new ConnectedSystems({ prisma: db.prisma, pool: db.pool, secrets: deps.secrets });
   const connectorFactory = deps.connectorFactory ?? createConnector;
   const options = runOptions(deps.runOptions);
   const queue = new RunQueue({ pool: db.pool, logger });

@@ -8,7 +8,13 @@ export const ConnectorSpaceObjectRef = builder.prismaNode("ConnectorSpaceObject"
   id: { field: "id" },
   authScopes: { reader: true },
   fields: (t) => ({
-    connectedSystem: t.relation("connectedSystem"),
+    // Not a Prisma relation (the table has no foreign key, see schema.prisma); Prisma batches the
+    // findUnique calls of one tick into one query, so a page of objects costs one lookup.
+    connectedSystem: t.prismaField({
+      type: "ConnectedSystem",
+      resolve: (query, cso, _args, ctx) =>
+        ctx.services.db.prisma.connectedSystem.findUniqueOrThrow({ ...query, where: { id: cso.connectedSystemId } }),
+    }),
     objectType: t.exposeString("objectType"),
     anchor: t.exposeString("anchor"),
     distinguishedName: t.exposeString("distinguishedName", { nullable: true }),

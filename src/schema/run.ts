@@ -33,7 +33,14 @@ export const RunRef = builder.prismaNode("Run", {
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
     progress: t.field({ type: RunProgressRef, resolve: (run) => run }),
     counts: t.field({ type: RunCountsRef, resolve: (run) => run }),
-    changes: t.relatedConnection("changes", { cursor: "id", totalCount: true, query: () => ({ orderBy: { id: "asc" } }) }),
+    // Not a Prisma relation: run_change has no foreign key (see schema.prisma).
+    changes: t.prismaConnection({
+      type: "RunChange",
+      cursor: "id",
+      totalCount: (run, _args, ctx) => ctx.services.db.prisma.runChange.count({ where: { runId: run.id } }),
+      resolve: (query, run, _args, ctx) =>
+        ctx.services.db.prisma.runChange.findMany({ ...query, where: { runId: run.id }, orderBy: { id: "asc" } }),
+    }),
     events: t.relation("events", {
       args: { last: t.arg.int({ defaultValue: 100 }) },
       query: (args) => ({ orderBy: { id: "desc" }, take: Math.min(Math.max(args.last ?? 100, 1), 1000) }),

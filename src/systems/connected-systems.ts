@@ -1,4 +1,6 @@
+import type pg from "pg";
 import { connectorConfigs } from "../connectors/configs.ts";
+import { inTransaction } from "../db/transaction.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { ConnectedSystem, ConnectionSettings, PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
@@ -17,7 +19,7 @@ export interface ConnectedSystemInput {
 
 /** Connected systems and their immutable, versioned connection settings. */
 export class ConnectedSystems {
-  constructor(private readonly deps: { prisma: PrismaClient; secrets: SecretBox }) {}
+  constructor(private readonly deps: { prisma: PrismaClient; pool: pg.Pool; secrets: SecretBox }) {}
 
   async create(input: ConnectedSystemInput): Promise<ConnectedSystem> {
     this.validateScalars(input);
@@ -83,7 +85,15 @@ export class ConnectedSystems {
       select: { id: true },
     });
     if (active) throw conflict(`connected system ${id} has an active run ${active.id}; cancel it first`, { runId: active.id });
-    const { count } = await prisma.connectedSystem.deleteMany({ where: { id } });
+    // Connector space, its sync queue and the runs' changes have no foreign key to the system
+    // (bulk loads skip the per-row check): they go explicitly, in the same transaction.
+    const count = await inTransaction(this.deps.pool, async (tx) => {
+      await tx.query("DELETE FROM run_change WHERE run_id IN (SELECT id FROM run WHERE connected_system_id = $1)", [id]);
+      const { rowCount } = await tx.query("DELETE FROM connected_system WHERE id = $1", [id]);
+      await tx.query("DELETE FROM cso_change WHERE connected_system_id = $1", [id]);
+      await tx.query("DELETE FROM connector_space_object WHERE connected_system_id = $1", [id]);
+      return rowCount ?? 0;
+    });
     if (!count) throw notFound("connected system", id);
     return true;
   }

@@ -8,7 +8,6 @@ import {
   insertObjects,
   loadAttributes,
   lookupObjects,
-  markCreatedSeen,
   markSeen,
   type NewObject,
   objectKey,
@@ -76,13 +75,17 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page:
   }
 
   const stored = await lookupObjects(tx, scope.systemId, [...valid.values()]);
-  // A full import that meets an anchor it already saw in an earlier page: a duplicate in the source.
+  // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
+  // source. Seen are the objects this run wrote, and the others recorded in import_seen.
   if (scope.full) {
-    const existingIds = [...valid.keys()].flatMap((k) => (stored.has(k) ? [stored.get(k)!.id] : []));
+    const existingIds = [...valid.keys()].flatMap((k) => {
+      const row = stored.get(k);
+      return row && row.lastImportRunId !== scope.runId ? [row.id] : [];
+    });
     const fresh = new Set(await markSeen(tx, scope.runId, existingIds));
     for (const [key, object] of valid) {
       const row = stored.get(key);
-      if (row && !fresh.has(row.id)) {
+      if (row && (row.lastImportRunId === scope.runId || !fresh.has(row.id))) {
         valid.delete(key);
         counts.failed++;
         changes.push({
@@ -172,7 +175,6 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page:
     });
   await updateObjects(tx, scope.runId, updates);
   const newIds = [...insertedIds.values()];
-  if (scope.full) await markCreatedSeen(tx, scope.runId, newIds);
   await queueForSync(tx, scope.systemId, scope.runId, [...newIds, ...updates.map((u) => u.id), ...deletes.map((d) => d.id)]);
   await insertRunChanges(tx, scope.runId, changes);
   return counts;

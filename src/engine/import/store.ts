@@ -12,6 +12,8 @@ export interface StoredObject {
   contentHash: string;
   dn: string | null;
   status: "NORMAL" | "OBSOLETE" | "PENDING_PROVISIONING";
+  /** The import run that last wrote the row. */
+  lastImportRunId: string | null;
 }
 
 export interface NewObject {
@@ -38,8 +40,9 @@ export async function lookupObjects(tx: Q, systemId: string, keys: { objectType:
     content_hash: string;
     dn: string | null;
     status: StoredObject["status"];
+    last_import_run_id: string | null;
   }>(
-    `SELECT c.id, c.object_type, c.anchor, c.content_hash, c.distinguished_name AS dn, c.status
+    `SELECT c.id, c.object_type, c.anchor, c.content_hash, c.distinguished_name AS dn, c.status, c.last_import_run_id
        FROM connector_space_object c
       WHERE c.connected_system_id = $1 AND c.object_type = ANY($2::text[]) AND c.anchor = ANY($3::text[])`,
     [systemId, [...new Set(keys.map((k) => k.objectType))], keys.map((k) => k.anchor)],
@@ -55,6 +58,7 @@ export async function lookupObjects(tx: Q, systemId: string, keys: { objectType:
         contentHash: r.content_hash,
         dn: r.dn,
         status: r.status,
+        lastImportRunId: r.last_import_run_id,
       });
   }
   return found;
@@ -146,26 +150,16 @@ export async function markSeen(tx: Q, runId: string, ids: string[]): Promise<str
   return rows.map((r) => r.id);
 }
 
-/** Queue objects for the next delta sync. */
-export async function queueForSync(tx: Q, systemId: string, runId: string, ids: string[]) {
-  if (ids.length === 0) return;
-  await copyRows(
-    tx,
-    "cso_change",
-    ["connected_system_id", "connector_space_object_id", "run_id"],
-    ids.map((id) => [systemId, id, runId]),
-  );
-}
+/** Objects per queue row: about one delta sync batch. */
+const QUEUE_ROW = 1000;
 
-/** Record objects this run has just created as seen (they cannot have been seen before). */
-export async function markCreatedSeen(tx: Q, runId: string, ids: string[]) {
-  if (ids.length === 0) return;
-  await copyRows(
-    tx,
-    "import_seen",
-    ["run_id", "connector_space_object_id"],
-    ids.map((id) => [runId, id]),
-  );
+/** Queue objects for the next delta sync: a row per batch of objects, their ids in an array. */
+export async function queueForSync(tx: Q, systemId: string, runId: string, ids: string[]) {
+  for (let start = 0; start < ids.length; start += QUEUE_ROW)
+    await tx.query(
+      "INSERT INTO cso_change (connected_system_id, connector_space_object_ids, run_id) VALUES ($1, $2::uuid[], $3)",
+      [systemId, ids.slice(start, start + QUEUE_ROW), runId],
+    );
 }
 
 /** Delta deletes: mark the named objects obsolete; returns the rows affected. */
@@ -183,14 +177,15 @@ export async function obsoleteByAnchors(tx: Q, systemId: string, keys: { objectT
 
 /**
  * Full-import sweep, one slice at a time: objects of the system not seen by this run become
- * obsolete. Placeholders awaiting provisioning are not the source's to delete.
+ * obsolete. Seen are the objects this run wrote (last_import_run_id) and the unchanged ones it
+ * recorded in import_seen. Placeholders awaiting provisioning are not the source's to delete.
  */
 export async function sweepUnseen(tx: Q, systemId: string, runId: string, limit: number) {
   const { rows } = await tx.query<{ id: string; anchor: string }>(
     `UPDATE connector_space_object c SET status = 'OBSOLETE', obsoleted_at = now(), updated_at = now()
       WHERE c.id IN (
         SELECT o.id FROM connector_space_object o
-         WHERE o.connected_system_id = $1 AND o.status = 'NORMAL'
+         WHERE o.connected_system_id = $1 AND o.status = 'NORMAL' AND o.last_import_run_id IS DISTINCT FROM $2
            AND NOT EXISTS (SELECT 1 FROM import_seen s WHERE s.run_id = $2 AND s.connector_space_object_id = o.id)
          LIMIT $3)
       RETURNING c.id, c.anchor`,

@@ -71,20 +71,29 @@ export async function nextFullSyncPage(q: Q, systemId: string, afterId: string |
   return rows.map(toSyncObject);
 }
 
-/** DELTA_SYNC pages: the queued changes of the system, oldest first. */
+/**
+ * DELTA_SYNC pages: the queued changes of the system, oldest first, whole queue rows (one per
+ * import batch) until about `limit` objects.
+ */
 export async function nextDeltaSyncPage(q: Q, systemId: string, afterChangeId: string, limit: number) {
-  const { rows } = await q.query<{ max_id: string | null; ids: string[] | null }>(
-    `SELECT max(id)::text AS max_id, array_agg(DISTINCT connector_space_object_id) AS ids
-       FROM (SELECT id, connector_space_object_id FROM cso_change WHERE connected_system_id = $1 AND id > $2::bigint ORDER BY id LIMIT $3) q`,
+  const { rows } = await q.query<{ id: string; ids: string[] }>(
+    `SELECT id::text, connector_space_object_ids AS ids FROM cso_change
+      WHERE connected_system_id = $1 AND id > $2::bigint ORDER BY id LIMIT $3`,
     [systemId, afterChangeId, limit],
   );
-  const row = rows[0];
-  if (!row?.max_id) return null;
+  if (rows.length === 0) return null;
+  const ids = new Set<string>();
+  let maxChangeId = afterChangeId;
+  for (const row of rows) {
+    if (ids.size >= limit) break;
+    for (const id of row.ids ?? []) ids.add(id);
+    maxChangeId = row.id;
+  }
   const objects = await q.query<CsoRow>(
     `SELECT ${CSO_COLUMNS} FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status <> 'PENDING_PROVISIONING' ORDER BY id`,
-    [row.ids ?? []],
+    [[...ids]],
   );
-  return { maxChangeId: row.max_id, objects: objects.rows.map(toSyncObject) };
+  return { maxChangeId, objects: objects.rows.map(toSyncObject) };
 }
 
 export async function maxCsoChangeId(q: Q, systemId: string): Promise<string> {

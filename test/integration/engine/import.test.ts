@@ -52,7 +52,12 @@ describe("full and delta import into connector space", () => {
     const first = await csoRows(id);
     expect(first).toHaveLength(250);
     expect(
-      (await services.db.pool.query("SELECT count(*)::int AS n FROM cso_change WHERE connected_system_id = $1", [id])).rows[0].n,
+      (
+        await services.db.pool.query(
+          "SELECT count(DISTINCT x)::int AS n FROM cso_change, unnest(connector_space_object_ids) x WHERE connected_system_id = $1",
+          [id],
+        )
+      ).rows[0].n,
     ).toBe(250);
 
     // Second import: same data -> no row touched (xmin unchanged).
@@ -174,6 +179,54 @@ describe("full and delta import into connector space", () => {
       ["E0002", "NORMAL", "Sur2"],
       ["E0003", "NORMAL", "Sur3"],
     ]);
+  });
+
+  it("flags a duplicate of an object created or updated earlier in the same full import, and sweeps only the unseen", async () => {
+    const id = await system("hr-written-duplicate");
+    const source = new ArrayConnector([person(1), person(2), person(3)], 2);
+    await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    // E0002 changes (updated in page 1) and E0004 is new (created in page 1); both come again in
+    // page 2. E0003 is not in the source any more.
+    source.objects = [person(2, { sn: "Changed" }), person(4), person(2, { sn: "Other" }), person(4, { sn: "Other" }), person(1)];
+    const run = await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    expect(run).toMatchObject({ fetched: 5, created: 1, updated: 1, unchanged: 1, failed: 2 });
+    const errors = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
+    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([
+      ["DUPLICATE_ANCHOR", "E0002"],
+      ["DUPLICATE_ANCHOR", "E0004"],
+    ]);
+    // Records failed, so nothing is inferred deleted; the first occurrence of each anchor won.
+    expect((await csoRows(id)).map((r) => [r.anchor, r.status, r.attributes.sn])).toEqual([
+      ["E0001", "NORMAL", "Sur1"],
+      ["E0002", "NORMAL", "Changed"],
+      ["E0003", "NORMAL", "Sur3"],
+      ["E0004", "NORMAL", "Sur4"],
+    ]);
+    // A clean full import then sweeps exactly the object it did not see, whether the others
+    // were written by it (E0002 changed back, E0005 new) or left unchanged (E0001, E0004).
+    source.objects = [person(1), person(2), person(4), person(5)];
+    const clean = await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    expect(clean).toMatchObject({ fetched: 4, created: 1, updated: 1, unchanged: 2, deleted: 1, failed: 0 });
+    expect((await csoRows(id)).filter((r) => r.status === "OBSOLETE").map((r) => r.anchor)).toEqual(["E0003"]);
+  });
+
+  it("deleting a connected system deletes its connector space, sync queue and run changes", async () => {
+    const id = await system("hr-deleted");
+    const run = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      connector: new ArrayConnector([person(1), person(2)]),
+    });
+    const count = async (sql: string, param: string) => (await services.db.pool.query(sql, [param])).rows[0].n as number;
+    const counts = () =>
+      Promise.all([
+        count("SELECT count(*)::int AS n FROM connector_space_object WHERE connected_system_id = $1", id),
+        count("SELECT count(*)::int AS n FROM cso_change WHERE connected_system_id = $1", id),
+        count("SELECT count(*)::int AS n FROM run_change WHERE run_id = $1", run.id),
+      ]);
+    expect(await counts()).toEqual([2, 1, 2]);
+    await services.systems.delete(id);
+    expect(await counts()).toEqual([0, 0, 0]);
   });
 
   it("resumes a crashed full import from its checkpoint without duplicates or losses", async () => {
