@@ -72,3 +72,42 @@ export function diffAttributes(before: Record<string, unknown>, after: Record<st
   }
   return diffs;
 }
+
+/** The rule and source system a run change row names. */
+export interface ChangeOrigin {
+  syncRuleId: string | null;
+  sourceSystemId: string | null;
+}
+
+/**
+ * Attribute changes are most of a run change's bytes, and nearly all of them name the row's own
+ * rule and source: those are left out, as is a null `before`, and expandAttributeChanges puts
+ * them back for readers. Values that differ from the row (null included) are kept.
+ */
+export function compactAttributeChange(
+  change: AttributeDiff & Partial<ChangeOrigin>,
+  row: ChangeOrigin,
+): Record<string, unknown> {
+  const compact: Record<string, unknown> = { attribute: change.attribute };
+  if (change.before !== null) compact.before = change.before;
+  compact.after = change.after;
+  if (change.syncRuleId !== undefined && change.syncRuleId !== row.syncRuleId) compact.syncRuleId = change.syncRuleId;
+  if (change.sourceSystemId !== undefined && change.sourceSystemId !== row.sourceSystemId)
+    compact.sourceSystemId = change.sourceSystemId;
+  return compact;
+}
+
+/** The stored attribute changes of a run change row, as readers see them (see compactAttributeChange). */
+export function expandAttributeChanges(stored: unknown, row: ChangeOrigin & { changeType: string }): unknown {
+  if (!COMPACTED.has(row.changeType) || !Array.isArray(stored)) return stored;
+  return stored.map((c: Record<string, unknown>) => ({
+    attribute: c.attribute,
+    before: "before" in c ? c.before : null,
+    after: c.after,
+    syncRuleId: "syncRuleId" in c ? c.syncRuleId : row.syncRuleId,
+    sourceSystemId: "sourceSystemId" in c ? c.sourceSystemId : row.sourceSystemId,
+  }));
+}
+
+/** Change types whose attribute changes are stored compacted. */
+const COMPACTED = new Set(["PROJECTED", "MVO_UPDATED"]);

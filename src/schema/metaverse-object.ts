@@ -1,3 +1,5 @@
+import { expandAttributeChanges } from "../engine/run-changes.ts";
+import { unpackContributions } from "../engine/sync/contributions.ts";
 import { AttributeFilter } from "./attribute-filter.ts";
 import { builder } from "./builder.ts";
 import { decodeId } from "./ids.ts";
@@ -24,7 +26,7 @@ const AttributeHistoryEntry = builder.objectRef<HistoryRow>("AttributeHistoryEnt
     attributeChanges: t.field({
       type: "JSON",
       description: "[{ attribute, before, after }]",
-      resolve: (row) => row.attributeChanges ?? [],
+      resolve: (row) => expandAttributeChanges(row.attributeChanges, row) ?? [],
     }),
     syncRuleId: t.exposeID("syncRuleId", { nullable: true }),
     sourceSystemId: t.exposeID("sourceSystemId", { nullable: true }),
@@ -42,9 +44,10 @@ export const MetaverseObjectRef = builder.prismaNode("MetaverseObject", {
     displayName: t.exposeString("displayName", { nullable: true }),
     status: t.exposeString("status"),
     attributes: t.expose("attributes", { type: "JSON" }),
-    contributions: t.expose("contributions", {
+    contributions: t.field({
       type: "JSON",
       description: "attribute -> { systemId, ruleId, runId, precedence }: who set each current value.",
+      resolve: (mvo) => unpackContributions(mvo.contributions),
     }),
     deletionDueAt: t.expose("deletionDueAt", { type: "DateTime", nullable: true }),
     connectors: t.relation("connectors", { query: { orderBy: { id: "asc" } } }),

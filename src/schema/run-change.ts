@@ -1,3 +1,4 @@
+import { expandAttributeChanges } from "../engine/run-changes.ts";
 import { builder } from "./builder.ts";
 
 /** What a run did (or would do, when dry) to one object: the explainability record. */
@@ -6,7 +7,11 @@ export const RunChangeRef = builder.prismaObject("RunChange", {
     id: t.id({ resolve: (c) => c.id.toString() }),
     changeType: t.exposeString("changeType"),
     anchor: t.exposeString("anchor", { nullable: true }),
-    attributeChanges: t.expose("attributeChanges", { type: "JSON", nullable: true }),
+    attributeChanges: t.field({
+      type: "JSON",
+      nullable: true,
+      resolve: (c) => expandAttributeChanges(c.attributeChanges, c),
+    }),
     syncRuleId: t.exposeID("syncRuleId", { nullable: true }),
     sourceSystemId: t.exposeID("sourceSystemId", { nullable: true }),
     location: t.exposeString("location", { nullable: true }),

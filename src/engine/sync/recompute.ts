@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { canonicalJson } from "../../util/canonical-json.ts";
 import { contentHash } from "../hash.ts";
-import type { RunChangeRow } from "../run-changes.ts";
+import { type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
 import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
 import { loadConnectors, loadMetaverseObjects, type MetaverseRow, type MetaverseWrite, type SyncObject } from "./store.ts";
@@ -152,23 +152,23 @@ export async function recomputeMetaverseObjects(
     if (!changed) continue;
 
     result.changedMvoIds.add(mvoId);
-    const diffs = attributeDiffs(mvo, attributes, merged.contributions);
     if (!before) {
       result.created++;
+      const origin = { syncRuleId: link?.rule?.id ?? null, sourceSystemId: scope.systemId };
       result.changes.push({
         changeType: "PROJECTED",
         csoId: link?.cso.id,
         anchor: link?.cso.anchor,
         mvoId,
-        syncRuleId: link?.rule?.id,
-        sourceSystemId: scope.systemId,
-        attributeChanges: diffs,
+        ...origin,
+        attributeChanges: attributeDiffs(mvo, attributes, merged.contributions, origin),
       });
     } else if (status === "DELETED" || status === "PENDING_DELETION") result.deleted += mvo.status === status ? 0 : 1;
     else {
       result.updated++;
-      if (diffs.length)
-        result.changes.push({ changeType: "MVO_UPDATED", mvoId, sourceSystemId: scope.systemId, attributeChanges: diffs });
+      const origin = { syncRuleId: null, sourceSystemId: scope.systemId };
+      const diffs = attributeDiffs(mvo, attributes, merged.contributions, origin);
+      if (diffs.length) result.changes.push({ changeType: "MVO_UPDATED", mvoId, ...origin, attributeChanges: diffs });
     }
     for (const c of merged.conflicts)
       result.changes.push({
@@ -226,15 +226,28 @@ async function contributorsOf(rules: InboundRule[], type: string, members: SyncO
   return contributors;
 }
 
-/** [{ attribute, before, after, syncRuleId, sourceSystemId }]: who set (or removed) each value. */
-function attributeDiffs(mvo: MetaverseRow, after: MergeResult["attributes"], contributions: MergeResult["contributions"]) {
+/**
+ * [{ attribute, before, after, syncRuleId, sourceSystemId }]: who set (or removed) each value,
+ * compacted for storage against the run change row it goes in (see compactAttributeChange).
+ */
+function attributeDiffs(
+  mvo: MetaverseRow,
+  after: MergeResult["attributes"],
+  contributions: MergeResult["contributions"],
+  row: ChangeOrigin,
+) {
   const diffs: Record<string, unknown>[] = [];
   for (const attribute of new Set([...Object.keys(mvo.attributes), ...Object.keys(after)])) {
     const b = mvo.attributes[attribute] ?? null;
     const a = after[attribute] ?? null;
     if (canonicalJson(a) === canonicalJson(b)) continue;
     const by = contributions[attribute] ?? mvo.contributions[attribute];
-    diffs.push({ attribute, before: b, after: a, syncRuleId: by?.ruleId ?? null, sourceSystemId: by?.systemId ?? null });
+    diffs.push(
+      compactAttributeChange(
+        { attribute, before: b, after: a, syncRuleId: by?.ruleId ?? null, sourceSystemId: by?.systemId ?? null },
+        row,
+      ),
+    );
   }
   return diffs;
 }

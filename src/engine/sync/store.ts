@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
 import { copyRows } from "../copy.ts";
 import type { FlowValue } from "../expressions.ts";
+import { packContributions, unpackContributions } from "./contributions.ts";
 import type { Contribution } from "./merge.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
@@ -139,7 +140,7 @@ export async function loadMetaverseObjects(q: Q, ids: string[]): Promise<Map<str
     type: string;
     status: MetaverseRow["status"];
     attributes: MetaverseRow["attributes"];
-    contributions: MetaverseRow["contributions"];
+    contributions: unknown;
     deletion_due_at: Date | null;
   }>("SELECT id, type, status, attributes, contributions, deletion_due_at FROM metaverse_object WHERE id = ANY($1::uuid[])", [
     ids,
@@ -152,7 +153,7 @@ export async function loadMetaverseObjects(q: Q, ids: string[]): Promise<Map<str
         type: r.type,
         status: r.status,
         attributes: r.attributes,
-        contributions: r.contributions,
+        contributions: unpackContributions(r.contributions),
         deletionDueAt: r.deletion_due_at,
       },
     ]),
@@ -200,7 +201,7 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
         r.type,
         r.status,
         JSON.stringify(r.attributes),
-        JSON.stringify(r.contributions),
+        JSON.stringify(packContributions(r.contributions)),
         r.displayName,
         r.hash,
         r.deletionDueAt?.toISOString() ?? null,
@@ -219,7 +220,7 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
       updated.map((r) => r.type),
       updated.map((r) => r.status),
       updated.map((r) => JSON.stringify(r.attributes)),
-      updated.map((r) => JSON.stringify(r.contributions)),
+      updated.map((r) => JSON.stringify(packContributions(r.contributions))),
       updated.map((r) => r.displayName),
       updated.map((r) => r.hash),
       updated.map((r) => r.deletionDueAt),

@@ -124,18 +124,32 @@ describe("metaverse objects", () => {
     await app.services.db.pool.query(
       `INSERT INTO run_change (run_id, change_type, metaverse_object_id, attribute_changes, sync_rule_id, source_system_id)
        VALUES ($1, 'PROJECTED', $2, '[{"attribute":"uid","before":null,"after":"hist1"}]', $3, $4),
-              ($1, 'MVO_UPDATED', $2, '[{"attribute":"mail","before":null,"after":"h@x"}]', $3, $4)`,
+              ($1, 'MVO_UPDATED', $2, '[{"attribute":"mail","after":"h@x"}]', $3, $4)`,
       [runId, mvoId, rule.id, systemId],
     );
+    // Contributions are stored packed (each contributor once); the API shows them per attribute.
+    const contribution = { systemId, ruleId: rule.id, runId, precedence: 100 };
+    await app.services.db.pool.query("UPDATE metaverse_object SET contributions = $2 WHERE id = $1", [
+      mvoId,
+      { $: [contribution], uid: 0, mail: 0 },
+    ]);
     const r = await app.gql(
-      `query ($id: ID!) { metaverseObject(id: $id) { id history { runId changeType attributeChanges syncRuleId sourceSystemId } } }`,
+      `query ($id: ID!) { metaverseObject(id: $id) { id contributions history { runId changeType attributeChanges syncRuleId sourceSystemId } } }`,
       { id: mvoId },
     );
     expect(r.errors).toBeUndefined();
     const history = r.data.metaverseObject.history;
     expect(history.map((h: { changeType: string }) => h.changeType)).toEqual(["MVO_UPDATED", "PROJECTED"]);
     expect(history[0]).toMatchObject({ runId, syncRuleId: rule.id, sourceSystemId: systemId });
-    expect(history[0].attributeChanges[0]).toEqual({ attribute: "mail", before: null, after: "h@x" });
+    // Stored compact: the row's rule and source, and a null before, are filled back in.
+    expect(history[0].attributeChanges[0]).toEqual({
+      attribute: "mail",
+      before: null,
+      after: "h@x",
+      syncRuleId: rule.id,
+      sourceSystemId: systemId,
+    });
+    expect(r.data.metaverseObject.contributions).toEqual({ uid: contribution, mail: contribution });
     const node = await app.gql(`query ($id: ID!) { node(id: $id) { __typename ... on MetaverseObject { displayName } } }`, {
       id: r.data.metaverseObject.id,
     });

@@ -1,0 +1,39 @@
+import type { Contribution } from "./merge.ts";
+
+/**
+ * How `metaverse_object.contributions` is stored. Most attributes of an identity come from the
+ * same system, rule, run and precedence: each distinct contributor is written once under "$"
+ * and each attribute names it by index ({ "$": [c0, c1], "mail": 1, "sn": 0 }). Measured: about
+ * a third of the per-attribute form, which was the larger half of a projected identity's row.
+ * Readers go through unpackContributions, which also reads the per-attribute form.
+ */
+type Packed = { $?: Contribution[] } & Record<string, number | Contribution | Contribution[] | undefined>;
+
+export function packContributions(contributions: Record<string, Contribution>): Packed {
+  const list: Contribution[] = [];
+  const index = new Map<string, number>();
+  const packed: Packed = {};
+  for (const [attribute, c] of Object.entries(contributions)) {
+    const key = `${c.systemId}\u0000${c.ruleId}\u0000${c.runId}\u0000${c.precedence}`;
+    let i = index.get(key);
+    if (i === undefined) {
+      i = list.push({ systemId: c.systemId, ruleId: c.ruleId, runId: c.runId, precedence: c.precedence }) - 1;
+      index.set(key, i);
+    }
+    packed[attribute] = i;
+  }
+  return { $: list, ...packed };
+}
+
+export function unpackContributions(stored: unknown): Record<string, Contribution> {
+  if (!stored || typeof stored !== "object") return {};
+  const packed = stored as Packed;
+  const list = Array.isArray(packed.$) ? packed.$ : [];
+  const contributions: Record<string, Contribution> = {};
+  for (const [attribute, value] of Object.entries(packed)) {
+    if (attribute === "$") continue;
+    const c = typeof value === "number" ? list[value] : (value as Contribution | undefined);
+    if (c) contributions[attribute] = c;
+  }
+  return contributions;
+}
