@@ -25,17 +25,28 @@ export interface PageScope {
   /** Compute and record, write nothing to connector space. */
   dryRun: boolean;
   schema: ImportSchema;
+  /** Exports of this system await confirmation by an import (see hasExportsAwaitingConfirmation). */
+  confirming: boolean;
 }
 
 const locate = (o: ConnectorObject) => o.dn ?? `${o.objectType}/${o.anchor}`;
 
+/** A page checked and hashed, ready to be written: no database needed to get here. */
+export interface PreparedPage {
+  page: ImportPage;
+  /** Valid objects by objectKey, the first of duplicate anchors within the page. */
+  valid: Map<string, ConnectorObject & { hash: string }>;
+  /** Located RECORD_ERRORs of the page. */
+  changes: RunChangeRow[];
+  failed: number;
+}
+
 /**
- * Write one page of an import to connector space in bulk: new objects inserted, changed ones
- * updated, unchanged ones (same content hash and DN) skipped without touching their rows;
- * invalid records become located RECORD_ERROR changes. Every written object is queued for
- * delta sync. Runs inside the batch transaction.
+ * Validate a page against the discovered schema, keep the first of duplicate anchors within it
+ * and hash each object's content. Pure CPU: the import prepares the next page with it while
+ * the database writes the current one.
  */
-export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page: ImportPage): Promise<Partial<RunCounts>> {
+export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">, page: ImportPage): PreparedPage {
   const changes: RunChangeRow[] = page.errors.map((e) => ({
     changeType: "RECORD_ERROR",
     anchor: e.anchor ?? null,
@@ -44,23 +55,14 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page:
     message: e.message,
     sourceSystemId: scope.systemId,
   }));
-  const counts = {
-    fetched: page.objects.length + page.errors.length,
-    created: 0,
-    updated: 0,
-    unchanged: 0,
-    deleted: 0,
-    failed: page.errors.length,
-  };
-
-  // Validate, and keep the first of duplicate anchors within the page.
+  let failed = page.errors.length;
   const valid = new Map<string, ConnectorObject & { hash: string }>();
   for (const object of page.objects) {
     const error = validateObject(object, scope.schema, locate(object));
     const key = objectKey(object.objectType, object.anchor);
     const duplicate = !error && valid.has(key);
     if (error || duplicate) {
-      counts.failed++;
+      failed++;
       changes.push({
         changeType: "RECORD_ERROR",
         anchor: object.anchor || null,
@@ -73,6 +75,26 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page:
     }
     valid.set(key, { ...object, hash: contentHash(object.attributes) });
   }
+  return { page, valid, changes, failed };
+}
+
+/**
+ * Write one prepared page of an import to connector space in bulk: new objects inserted,
+ * changed ones updated, unchanged ones (same content hash and DN) skipped without touching
+ * their rows; invalid records become located RECORD_ERROR changes. Every written object is
+ * queued for delta sync. Runs inside the batch transaction.
+ */
+export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepared: PreparedPage): Promise<Partial<RunCounts>> {
+  const { page, valid } = prepared;
+  const changes = [...prepared.changes];
+  const counts = {
+    fetched: page.objects.length + page.errors.length,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    deleted: 0,
+    failed: prepared.failed,
+  };
 
   const stored = await lookupObjects(tx, scope.systemId, [...valid.values()]);
   // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
@@ -152,18 +174,20 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, page:
   }
 
   // Exports applied earlier are confirmed (or flagged) by what this page shows.
-  const seen = new Map<string, { attributes: ConnectorObject["attributes"]; dn: string | null }>();
-  for (const [key, object] of valid) {
-    const row = stored.get(key);
-    if (row) seen.set(row.id, { attributes: object.attributes, dn: object.dn ?? null });
+  if (scope.confirming) {
+    const seen = new Map<string, { attributes: ConnectorObject["attributes"]; dn: string | null }>();
+    for (const [key, object] of valid) {
+      const row = stored.get(key);
+      if (row) seen.set(row.id, { attributes: object.attributes, dn: object.dn ?? null });
+    }
+    changes.push(
+      ...(await confirmExports(
+        tx,
+        seen,
+        deletes.map((d) => d.id),
+      )),
+    );
   }
-  changes.push(
-    ...(await confirmExports(
-      tx,
-      seen,
-      deletes.map((d) => d.id),
-    )),
-  );
 
   const insertedIds = await insertObjects(tx, scope.systemId, scope.runId, inserts);
   for (const o of inserts)

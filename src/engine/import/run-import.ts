@@ -1,9 +1,10 @@
 import type { ImportPage } from "../../connectors/connector.ts";
+import { readAhead } from "../../util/read-ahead.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
-import { confirmExports } from "../outbound/confirm.ts";
+import { confirmExports, hasExportsAwaitingConfirmation } from "../outbound/confirm.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
-import { applyImportPage } from "./apply-page.ts";
+import { applyImportPage, prepareImportPage } from "./apply-page.ts";
 import { createImportContext, loadImportSchema } from "./context.ts";
 import { clearSeen, loadWatermark, queueForSync, saveWatermark, sweepUnseen } from "./store.ts";
 
@@ -31,6 +32,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
       full: mode === "full",
       dryRun: ctx.run.dryRun,
       schema: await loadImportSchema(ctx.pool, ctx.system.id),
+      confirming: await hasExportsAwaitingConfirmation(ctx.pool, ctx.system.id),
     };
 
     if (checkpoint.phase === "import") {
@@ -40,7 +42,8 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
         mode === "full"
           ? connector.importFull(checkpoint.connector, context)
           : connector.importDelta(await loadWatermark(ctx.pool, ctx.system.id), checkpoint.connector, context);
-      for await (const page of pages) {
+      for await (const prepared of readAhead(pages, (page) => prepareImportPage(scope, page))) {
+        const { page } = prepared;
         const processed = checkpoint.processed + page.objects.length + page.errors.length + page.deletes.length;
         const next: ImportCheckpoint = {
           phase: "import",
@@ -50,7 +53,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
         };
         await ctx.batch(async (tx) => {
           await commitWithoutFlushWait(tx);
-          const counts = await applyImportPage(tx, scope, page);
+          const counts = await applyImportPage(tx, scope, prepared);
           next.failed = (checkpoint.failed ?? 0) + (counts.failed ?? 0);
           return {
             counts,

@@ -29,6 +29,19 @@ function mismatch(
 }
 
 /**
+ * Whether any export of the system awaits confirmation. An import holds the system's connector
+ * space scope, so no export of it can run meanwhile: asked once per import, it spares every
+ * batch a pending-export lookup when nothing was exported.
+ */
+export async function hasExportsAwaitingConfirmation(q: Pick<pg.PoolClient, "query">, systemId: string): Promise<boolean> {
+  const { rows } = await q.query(
+    "SELECT EXISTS (SELECT 1 FROM pending_export WHERE connected_system_id = $1 AND status = 'EXPORTED') AS awaiting",
+    [systemId],
+  );
+  return rows[0]?.awaiting === true;
+}
+
+/**
  * The import that follows an export confirms it: every EXPORTED change whose values the system
  * now shows becomes CONFIRMED (a DELETE when the object is gone); a mismatch is flagged FAILED
  * with CONFIRMATION_MISMATCH, so it is retried and visible.
