@@ -67,8 +67,12 @@ export function presentAttributes<T extends Record<string, unknown>>(attributes:
   return out as T;
 }
 
-/** A rule's scope: in scope when the JSONata expression is truthy; no expression = everything. */
-export function compileScope(source: string | null): (attributes: Record<string, unknown>) => Promise<boolean> {
-  const scope = source ? compileExpression(source) : null;
-  return async (attributes) => (scope ? Boolean(await scope.evaluate(presentAttributes(attributes))) : true);
+/**
+ * A rule's scope: in scope when the JSONata expression is truthy; no expression = everything,
+ * answered synchronously (no promise per object on the common path).
+ */
+export function compileScope(source: string | null): (attributes: Record<string, unknown>) => boolean | Promise<boolean> {
+  if (!source) return () => true;
+  const scope = compileExpression(source);
+  return async (attributes) => Boolean(await scope.evaluate(presentAttributes(attributes)));
 }

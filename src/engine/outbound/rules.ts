@@ -26,7 +26,7 @@ export interface OutboundRule {
   disableFlow: DisableFlow | null;
   approveCreates: boolean;
   approveDeletes: boolean;
-  inScope(attributes: Attributes): Promise<boolean>;
+  inScope(attributes: Attributes): boolean | Promise<boolean>;
   flows: OutboundFlow[];
 }
 

@@ -10,19 +10,18 @@ import type { Contribution } from "./merge.ts";
 type Packed = { $?: Contribution[] } & Record<string, number | Contribution | Contribution[] | undefined>;
 
 export function packContributions(contributions: Record<string, Contribution>): Packed {
+  // An identity has a handful of distinct contributors: a linear search beats building keys.
   const list: Contribution[] = [];
-  const index = new Map<string, number>();
-  const packed: Packed = {};
-  for (const [attribute, c] of Object.entries(contributions)) {
-    const key = `${c.systemId}\u0000${c.ruleId}\u0000${c.runId}\u0000${c.precedence}`;
-    let i = index.get(key);
-    if (i === undefined) {
-      i = list.push({ systemId: c.systemId, ruleId: c.ruleId, runId: c.runId, precedence: c.precedence }) - 1;
-      index.set(key, i);
-    }
+  const packed: Packed = { $: list };
+  for (const attribute in contributions) {
+    const c = contributions[attribute]!;
+    let i = list.findIndex(
+      (o) => o.systemId === c.systemId && o.ruleId === c.ruleId && o.runId === c.runId && o.precedence === c.precedence,
+    );
+    if (i < 0) i = list.push({ systemId: c.systemId, ruleId: c.ruleId, runId: c.runId, precedence: c.precedence }) - 1;
     packed[attribute] = i;
   }
-  return { $: list, ...packed };
+  return packed;
 }
 
 export function unpackContributions(stored: unknown): Record<string, Contribution> {

@@ -40,7 +40,9 @@ interface Candidate {
   completeness: number;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** Equal as JSON (two different strings never are: no need to serialise them). */
+export const same = (a: unknown, b: unknown) =>
+  a === b || ((typeof a !== "string" || typeof b !== "string") && JSON.stringify(a) === JSON.stringify(b));
 const filled = (attributes: Attributes) =>
   Object.values(attributes).filter((v) => v !== null && v !== "" && !(Array.isArray(v) && !v.length)).length;
 
@@ -57,16 +59,21 @@ export async function mergeMetaverseObject(
 ): Promise<MergeResult> {
   const byAttribute = new Map<string, Candidate[]>();
   for (const contributor of contributors) {
+    // Only keep_most_complete orders by completeness: counted once per contributor, and only then.
+    const completeness = contributor.rule.deduplication?.strategy === "keep_most_complete" ? filled(contributor.attributes) : 0;
     for (const flow of contributor.rule.flows) {
       let value: FlowValue;
       const owned = current.contributions[flow.target]?.systemId === contributor.systemId;
       if (flow.initialOnly && !options.creating && (current.attributes[flow.target] ?? null) !== null)
         value = owned ? (current.attributes[flow.target] ?? null) : null;
-      else value = await flow.compute(contributor.attributes);
+      else {
+        const computed = flow.compute(contributor.attributes);
+        value = computed instanceof Promise ? await computed : computed;
+      }
       if (value === null) continue;
       let list = byAttribute.get(flow.target);
       if (!list) byAttribute.set(flow.target, (list = []));
-      list.push({ contributor, value, completeness: filled(contributor.attributes) });
+      list.push({ contributor, value, completeness });
     }
   }
 
@@ -74,12 +81,15 @@ export async function mergeMetaverseObject(
   const contributions: Record<string, Contribution> = {};
   const conflicts: FieldConflict[] = [];
   for (const [attribute, candidates] of byAttribute) {
-    candidates.sort((a, b) => order(a, b));
+    if (candidates.length > 1) candidates.sort((a, b) => order(a, b));
     const first = candidates[0]!;
     const strategy: ConflictStrategy = first.contributor.rule.conflictStrategy ?? "precedence";
-    const distinct = new Set(candidates.map((c) => JSON.stringify(c.value)));
     let winner: Candidate | null = first;
-    if (distinct.size > 1 && candidates.some((c) => c.contributor.systemId !== first.contributor.systemId)) {
+    if (
+      candidates.length > 1 &&
+      new Set(candidates.map((c) => JSON.stringify(c.value))).size > 1 &&
+      candidates.some((c) => c.contributor.systemId !== first.contributor.systemId)
+    ) {
       winner = resolve(strategy, candidates, current.attributes[attribute] ?? null, options.syncingSystemId);
       conflicts.push({
         attribute,

@@ -240,7 +240,7 @@ function attributeDiffs(
   for (const attribute of new Set([...Object.keys(mvo.attributes), ...Object.keys(after)])) {
     const b = mvo.attributes[attribute] ?? null;
     const a = after[attribute] ?? null;
-    if (canonicalJson(a) === canonicalJson(b)) continue;
+    if (a === b || (typeof a === "object" && typeof b === "object" && canonicalJson(a) === canonicalJson(b))) continue;
     const by = contributions[attribute] ?? mvo.contributions[attribute];
     diffs.push(
       compactAttributeChange(

@@ -22,7 +22,8 @@ import { normaliseKey } from "./keys.ts";
 export interface CompiledFlow {
   target: string;
   initialOnly: boolean;
-  compute(attributes: Attributes): Promise<FlowValue>;
+  /** Synchronous for a copy of an attribute, a promise for an expression (JSONata is async). */
+  compute(attributes: Attributes): FlowValue | Promise<FlowValue>;
 }
 
 export interface CompiledJoinRule {
@@ -42,7 +43,7 @@ export interface InboundRule {
   mvoDeletionGraceSeconds: number;
   conflictStrategy: ConflictStrategy | null;
   deduplication: Deduplication | null;
-  inScope(attributes: Attributes): Promise<boolean>;
+  inScope(attributes: Attributes): boolean | Promise<boolean>;
   joinRules: CompiledJoinRule[];
   flows: CompiledFlow[];
 }
@@ -57,8 +58,15 @@ function compileValue(source: string): (attributes: Attributes) => Promise<unkno
 }
 
 function compileFlow(flow: AttributeFlow): CompiledFlow {
+  const target = flow.target;
+  const initialOnly = flow.initialOnly ?? false;
+  // A bare attribute name is a plain copy, computed without a promise: most flows are copies.
+  if (flow.source !== undefined && plainName.test(flow.source)) {
+    const source = flow.source;
+    return { target, initialOnly, compute: (a) => toFlowValue(a[source]) };
+  }
   const compute = flow.source !== undefined ? compileValue(flow.source) : compileExpressionValue(flow.expression ?? "");
-  return { target: flow.target, initialOnly: flow.initialOnly ?? false, compute: async (a) => toFlowValue(await compute(a)) };
+  return { target, initialOnly, compute: async (a) => toFlowValue(await compute(a)) };
 }
 
 function compileExpressionValue(source: string) {
@@ -129,7 +137,8 @@ export async function loadInboundRules(pool: Pick<pg.Pool, "query">): Promise<In
 export async function ruleFor(rules: InboundRule[], systemId: string, objectType: string, attributes: Attributes) {
   for (const rule of rules) {
     if (rule.systemId !== systemId || rule.objectType !== objectType) continue;
-    if (await rule.inScope(attributes)) return rule;
+    const inScope = rule.inScope(attributes);
+    if (inScope === true || (inScope instanceof Promise && (await inScope))) return rule;
   }
   return null;
 }
