@@ -1,0 +1,1 @@
+ALTER TABLE "connector_space_object" ADD CONSTRAINT "connector_space_object_metaverse_object_id_fkey" FOREIGN KEY ("metaverse_object_id") REFERENCES "metaverse_object"("id") ON DELETE SET NULL ON UPDATE CASCADE;
