@@ -3,7 +3,7 @@
  * whatever order PostgreSQL's jsonb or a connector returned their keys in.
  */
 export function canonicalJson(value: unknown): string {
-  return flatCanonicalJson(value) ?? JSON.stringify(sortKeys(value));
+  return JSON.stringify(sortKeys(value));
 }
 
 function sortKeys(value: unknown): unknown {
@@ -14,29 +14,4 @@ function sortKeys(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-const plain = (v: unknown) =>
-  v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
-
-/**
- * The common case, a plain object of strings, numbers, booleans, nulls and arrays of those
- * (every imported attribute document), written directly without building a sorted copy: the
- * content hash of every imported object goes through here. Returns null for anything else,
- * which takes the general path; both give the same string.
- */
-function flatCanonicalJson(value: unknown): string | null {
-  if (!value || typeof value !== "object" || Object.getPrototypeOf(value) !== Object.prototype) return null;
-  const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
-  let out = "{";
-  for (const key of keys) {
-    const v = record[key];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) {
-      for (const item of v) if (!plain(item)) return null;
-    } else if (!plain(v)) return null;
-    out += `${out.length > 1 ? "," : ""}${JSON.stringify(key)}:${JSON.stringify(v)}`;
-  }
-  return `${out}}`;
 }

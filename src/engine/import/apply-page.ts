@@ -4,11 +4,11 @@ import { contentHash } from "../hash.ts";
 import { confirmExports } from "../outbound/confirm.ts";
 import { diffAttributes, insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
+import type { SeenObjects } from "./seen.ts";
 import {
   insertObjects,
   loadAttributes,
   lookupObjects,
-  markSeen,
   type NewObject,
   objectKey,
   obsoleteByAnchors,
@@ -20,13 +20,13 @@ import { type ImportSchema, validateObject } from "./validate.ts";
 export interface PageScope {
   systemId: string;
   runId: string;
-  /** Full imports record what they saw, for the final sweep. */
-  full: boolean;
   /** Compute and record, write nothing to connector space. */
   dryRun: boolean;
   schema: ImportSchema;
   /** Exports of this system await confirmation by an import (see hasExportsAwaitingConfirmation). */
   confirming: boolean;
+  /** Full imports: what the run has seen so far. */
+  seen: SeenObjects | null;
 }
 
 const locate = (o: ConnectorObject) => o.dn ?? `${o.objectType}/${o.anchor}`;
@@ -99,15 +99,15 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
   const stored = await lookupObjects(tx, scope.systemId, [...valid.values()]);
   // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
   // source. Seen are the objects this run wrote, and the others recorded in import_seen.
-  if (scope.full) {
+  if (scope.seen) {
     const existingIds = [...valid.keys()].flatMap((k) => {
       const row = stored.get(k);
       return row && row.lastImportRunId !== scope.runId ? [row.id] : [];
     });
-    const fresh = new Set(await markSeen(tx, scope.runId, existingIds));
+    const duplicates = await scope.seen.record(tx, existingIds);
     for (const [key, object] of valid) {
       const row = stored.get(key);
-      if (row && (row.lastImportRunId === scope.runId || !fresh.has(row.id))) {
+      if (row && (row.lastImportRunId === scope.runId || duplicates.has(row.id))) {
         valid.delete(key);
         counts.failed++;
         changes.push({

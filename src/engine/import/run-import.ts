@@ -6,7 +6,8 @@ import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyImportPage, prepareImportPage } from "./apply-page.ts";
 import { createImportContext, loadImportSchema } from "./context.ts";
-import { clearSeen, loadWatermark, queueForSync, saveWatermark, sweepUnseen } from "./store.ts";
+import { clearSeen, SeenObjects, sweepUnseen } from "./seen.ts";
+import { loadWatermark, queueForSync, saveWatermark } from "./store.ts";
 
 /** Where a resumed import continues: the connector's page position, or the sweep. */
 interface ImportCheckpoint {
@@ -29,10 +30,10 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
     const scope = {
       systemId: ctx.system.id,
       runId: ctx.run.id,
-      full: mode === "full",
       dryRun: ctx.run.dryRun,
       schema: await loadImportSchema(ctx.pool, ctx.system.id),
       confirming: await hasExportsAwaitingConfirmation(ctx.pool, ctx.system.id),
+      seen: mode === "full" ? await SeenObjects.load(ctx.pool, ctx.run.id) : null,
     };
 
     if (checkpoint.phase === "import") {

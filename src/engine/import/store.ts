@@ -122,34 +122,6 @@ export async function updateObjects(
   );
 }
 
-/**
- * Record objects as seen by this run; returns the ids not seen before (the others are
- * duplicates). The common case, no duplicate, is one COPY; a duplicate (unique violation)
- * rolls back to a savepoint and takes the slower ON CONFLICT path that reports which.
- */
-export async function markSeen(tx: Q, runId: string, ids: string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
-  await tx.query("SAVEPOINT mark_seen");
-  try {
-    await copyRows(
-      tx,
-      "import_seen",
-      ["run_id", "connector_space_object_id"],
-      ids.map((id) => [runId, id]),
-    );
-    return ids;
-  } catch (e) {
-    if ((e as { code?: string }).code !== "23505") throw e;
-    await tx.query("ROLLBACK TO SAVEPOINT mark_seen");
-  }
-  const { rows } = await tx.query<{ id: string }>(
-    `INSERT INTO import_seen (run_id, connector_space_object_id) SELECT $1, unnest($2::uuid[])
-     ON CONFLICT DO NOTHING RETURNING connector_space_object_id AS id`,
-    [runId, ids],
-  );
-  return rows.map((r) => r.id);
-}
-
 /** Objects per queue row: about one delta sync batch. */
 const QUEUE_ROW = 1000;
 
@@ -173,29 +145,6 @@ export async function obsoleteByAnchors(tx: Q, systemId: string, keys: { objectT
     [systemId, keys.map((k) => k.objectType), keys.map((k) => k.anchor)],
   );
   return rows;
-}
-
-/**
- * Full-import sweep, one slice at a time: objects of the system not seen by this run become
- * obsolete. Seen are the objects this run wrote (last_import_run_id) and the unchanged ones it
- * recorded in import_seen. Placeholders awaiting provisioning are not the source's to delete.
- */
-export async function sweepUnseen(tx: Q, systemId: string, runId: string, limit: number) {
-  const { rows } = await tx.query<{ id: string; anchor: string }>(
-    `UPDATE connector_space_object c SET status = 'OBSOLETE', obsoleted_at = now(), updated_at = now()
-      WHERE c.id IN (
-        SELECT o.id FROM connector_space_object o
-         WHERE o.connected_system_id = $1 AND o.status = 'NORMAL' AND o.last_import_run_id IS DISTINCT FROM $2
-           AND NOT EXISTS (SELECT 1 FROM import_seen s WHERE s.run_id = $2 AND s.connector_space_object_id = o.id)
-         LIMIT $3)
-      RETURNING c.id, c.anchor`,
-    [systemId, runId, limit],
-  );
-  return rows;
-}
-
-export async function clearSeen(tx: Q, runId: string) {
-  await tx.query("DELETE FROM import_seen WHERE run_id = $1", [runId]);
 }
 
 export async function saveWatermark(tx: Q, systemId: string, watermark: unknown, mode: "full" | "delta") {

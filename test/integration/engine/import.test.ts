@@ -85,7 +85,7 @@ describe("full and delta import into connector space", () => {
     expect(rows.find((r) => r.anchor === "E0005").attributes.sn).toBe("Changed");
     const change = await services.db.prisma.runChange.findFirstOrThrow({ where: { runId: run3.id, changeType: "CSO_UPDATED" } });
     expect(change.attributeChanges).toEqual([{ attribute: "sn", before: "Sur5", after: "Changed" }]);
-    expect(await services.db.prisma.importSeen.count()).toBe(0);
+    expect(await services.db.prisma.importSeenPage.count()).toBe(0);
   });
 
   it("applies a delta's adds, changes and deletes and stores the watermark", async () => {
@@ -208,6 +208,49 @@ describe("full and delta import into connector space", () => {
     const clean = await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
     expect(clean).toMatchObject({ fetched: 4, created: 1, updated: 1, unchanged: 2, deleted: 1, failed: 0 });
     expect((await csoRows(id)).filter((r) => r.status === "OBSOLETE").map((r) => r.anchor)).toEqual(["E0003"]);
+  });
+
+  it("a resumed full import still knows what it saw before the crash: duplicates flagged, nothing swept", async () => {
+    const id = await system("hr-resume-seen");
+    const source = new ArrayConnector(
+      Array.from({ length: 6 }, (_, i) => person(i)),
+      2,
+    );
+    await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    // Unchanged objects only: what the first batch saw lives in import_seen_page, not in the rows.
+    source.objects = [person(0), person(1), person(2), person(3), person(0), person(4), person(5)];
+    await expect(
+      runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, crashAfterBatches: 1 }),
+    ).rejects.toThrow("simulated crash");
+    const crashed = await services.db.prisma.run.findFirstOrThrow({
+      where: { connectedSystemId: id },
+      orderBy: { createdAt: "desc" },
+    });
+    expect(crashed.unchanged).toBe(2);
+    const resumed = await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, runId: crashed.id });
+    expect(resumed).toMatchObject({ unchanged: 6, failed: 1, deleted: 0 });
+    const errors = await services.db.prisma.runChange.findMany({ where: { runId: crashed.id, changeType: "RECORD_ERROR" } });
+    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0000"]]);
+    expect(await services.db.prisma.importSeenPage.count({ where: { runId: crashed.id } })).toBe(0);
+
+    // Without a duplicate the sweep runs: E0004 is gone from the source, and E0000 and E0001,
+    // seen unchanged before the crash, are kept.
+    source.objects = [person(0), person(1), person(2), person(3), person(5)];
+    await expect(
+      runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, crashAfterBatches: 1 }),
+    ).rejects.toThrow("simulated crash");
+    const second = await services.db.prisma.run.findFirstOrThrow({
+      where: { connectedSystemId: id },
+      orderBy: { createdAt: "desc" },
+    });
+    expect(
+      await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, runId: second.id }),
+    ).toMatchObject({
+      unchanged: 5,
+      failed: 0,
+      deleted: 1,
+    });
+    expect((await csoRows(id)).filter((r) => r.status !== "NORMAL").map((r) => r.anchor)).toEqual(["E0004"]);
   });
 
   it("deleting a connected system deletes its connector space, sync queue and run changes", async () => {
