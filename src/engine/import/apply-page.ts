@@ -31,11 +31,16 @@ export interface PageScope {
 
 const locate = (o: ConnectorObject) => o.dn ?? `${o.objectType}/${o.anchor}`;
 
+export interface HashedObject {
+  object: ConnectorObject;
+  hash: string;
+}
+
 /** A page checked and hashed, ready to be written: no database needed to get here. */
 export interface PreparedPage {
   page: ImportPage;
-  /** Valid objects by objectKey, the first of duplicate anchors within the page. */
-  valid: Map<string, ConnectorObject & { hash: string }>;
+  /** Valid objects by objectKey, the first of duplicate anchors within the page, with their content hash. */
+  valid: Map<string, HashedObject>;
   /** Located RECORD_ERRORs of the page. */
   changes: RunChangeRow[];
   failed: number;
@@ -56,9 +61,9 @@ export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">,
     sourceSystemId: scope.systemId,
   }));
   let failed = page.errors.length;
-  const valid = new Map<string, ConnectorObject & { hash: string }>();
+  const valid = new Map<string, HashedObject>();
   for (const object of page.objects) {
-    const error = validateObject(object, scope.schema, locate(object));
+    const error = validateObject(object, scope.schema, () => locate(object));
     const key = objectKey(object.objectType, object.anchor);
     const duplicate = !error && valid.has(key);
     if (error || duplicate) {
@@ -73,7 +78,7 @@ export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">,
       });
       continue;
     }
-    valid.set(key, { ...object, hash: contentHash(object.attributes) });
+    valid.set(key, { object, hash: contentHash(object.attributes) });
   }
   return { page, valid, changes, failed };
 }
@@ -96,7 +101,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
     failed: prepared.failed,
   };
 
-  const stored = await lookupObjects(tx, scope.systemId, [...valid.values()]);
+  const stored = await lookupObjects(tx, scope.systemId, valid);
   // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
   // source. Seen are the objects this run wrote, and the others recorded in import_seen.
   if (scope.seen) {
@@ -105,7 +110,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
       return row && row.lastImportRunId !== scope.runId ? [row.id] : [];
     });
     const duplicates = await scope.seen.record(tx, existingIds);
-    for (const [key, object] of valid) {
+    for (const [key, { object }] of valid) {
       const row = stored.get(key);
       if (row && (row.lastImportRunId === scope.runId || duplicates.has(row.id))) {
         valid.delete(key);
@@ -126,7 +131,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
   const inserts: NewObject[] = [];
   const updates: { id: string; dn: string | null; attributes: ConnectorObject["attributes"]; hash: string; anchor: string }[] =
     [];
-  for (const [key, object] of valid) {
+  for (const [key, { object, hash }] of valid) {
     const row = stored.get(key);
     if (!row)
       inserts.push({
@@ -134,14 +139,14 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
         anchor: object.anchor,
         dn: object.dn ?? null,
         attributes: object.attributes,
-        hash: object.hash,
+        hash,
       });
-    else if (row.contentHash !== object.hash || row.dn !== (object.dn ?? null) || row.status === "OBSOLETE")
+    else if (row.contentHash !== hash || row.dn !== (object.dn ?? null) || row.status === "OBSOLETE")
       updates.push({
         id: row.id,
         dn: object.dn ?? null,
         attributes: object.attributes,
-        hash: object.hash,
+        hash,
         anchor: object.anchor,
       });
     else counts.unchanged++;
@@ -176,7 +181,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
   // Exports applied earlier are confirmed (or flagged) by what this page shows.
   if (scope.confirming) {
     const seen = new Map<string, { attributes: ConnectorObject["attributes"]; dn: string | null }>();
-    for (const [key, object] of valid) {
+    for (const [key, { object }] of valid) {
       const row = stored.get(key);
       if (row) seen.set(row.id, { attributes: object.attributes, dn: object.dn ?? null });
     }

@@ -27,39 +27,33 @@ export interface NewObject {
 export const objectKey = (objectType: string, anchor: string) => `${objectType}\u0000${anchor}`;
 
 /**
- * The stored rows of a page's objects, by (object type, anchor): one indexed query per page.
+ * The stored rows of a page's objects, by objectKey: one indexed query per page.
  * `= ANY(array)` on both key columns is a single index scan of the unique key whatever the
  * table's size or statistics; pairs crossing two object types of one page are dropped here.
+ * Rows come back as arrays (no object per row: this runs for every imported object).
  */
-export async function lookupObjects(tx: Q, systemId: string, keys: { objectType: string; anchor: string }[]) {
-  const wanted = new Set(keys.map((k) => objectKey(k.objectType, k.anchor)));
-  const { rows } = await tx.query<{
-    id: string;
-    object_type: string;
-    anchor: string;
-    content_hash: string;
-    dn: string | null;
-    status: StoredObject["status"];
-    last_import_run_id: string | null;
-  }>(
-    `SELECT c.id, c.object_type, c.anchor, c.content_hash, c.distinguished_name AS dn, c.status, c.last_import_run_id
-       FROM connector_space_object c
-      WHERE c.connected_system_id = $1 AND c.object_type = ANY($2::text[]) AND c.anchor = ANY($3::text[])`,
-    [systemId, [...new Set(keys.map((k) => k.objectType))], keys.map((k) => k.anchor)],
-  );
+export async function lookupObjects(
+  tx: Q,
+  systemId: string,
+  page: Map<string, { object: { objectType: string; anchor: string } }>,
+): Promise<Map<string, StoredObject>> {
+  const types = new Set<string>();
+  const anchors: string[] = [];
+  for (const { object } of page.values()) {
+    types.add(object.objectType);
+    anchors.push(object.anchor);
+  }
+  const { rows } = await tx.query<[string, string, string, string, string | null, StoredObject["status"], string | null]>({
+    text: `SELECT c.id, c.object_type, c.anchor, c.content_hash, c.distinguished_name, c.status, c.last_import_run_id
+             FROM connector_space_object c
+            WHERE c.connected_system_id = $1 AND c.object_type = ANY($2::text[]) AND c.anchor = ANY($3::text[])`,
+    values: [systemId, [...types], anchors],
+    rowMode: "array",
+  });
   const found = new Map<string, StoredObject>();
-  for (const r of rows) {
-    const key = objectKey(r.object_type, r.anchor);
-    if (wanted.has(key))
-      found.set(key, {
-        id: r.id,
-        objectType: r.object_type,
-        anchor: r.anchor,
-        contentHash: r.content_hash,
-        dn: r.dn,
-        status: r.status,
-        lastImportRunId: r.last_import_run_id,
-      });
+  for (const [id, objectType, anchor, contentHash, dn, status, lastImportRunId] of rows) {
+    const key = objectKey(objectType, anchor);
+    if (page.has(key)) found.set(key, { id, objectType, anchor, contentHash, dn, status, lastImportRunId });
   }
   return found;
 }

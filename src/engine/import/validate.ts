@@ -25,13 +25,15 @@ const isEmpty = (v: Attributes[string] | undefined) =>
 /**
  * Check one imported object against the discovered schema: anchor present, required
  * attributes present, values of the declared type and cardinality. Unknown attributes pass:
- * a schema refresh may simply be behind the source.
+ * a schema refresh may simply be behind the source. `locate` names the record in an error (only
+ * called when needed: this runs for every imported object).
  */
-export function validateObject(object: ConnectorObject, schema: ImportSchema, location: string): RecordError | null {
+export function validateObject(object: ConnectorObject, schema: ImportSchema, locate: () => string): RecordError | null {
   if (typeof object.anchor !== "string" || object.anchor.trim() === "")
-    return { location, code: "INVALID_INPUT", message: "missing anchor" };
+    return { location: locate(), code: "INVALID_INPUT", message: "missing anchor" };
   const rules = schema.get(object.objectType);
   if (!rules) return null;
+  const location = locate();
   for (const [name, rule] of rules) {
     const value = object.attributes[name];
     if (isEmpty(value)) {
