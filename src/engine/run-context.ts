@@ -57,6 +57,8 @@ export interface RunContext {
   readonly config: Record<string, unknown>;
   readonly pool: pg.Pool;
   readonly logger: Logger;
+  /** Records per import batch: connector pages are merged up to this many (RunOptions.importBatchSize). */
+  readonly importBatchSize: number;
   /**
    * Aborted when a cancel is requested or the worker shuts down. Long waits inside an operation
    * (connector calls, sleeps) may stop early on it; the next batch() throws either way.

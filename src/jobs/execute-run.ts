@@ -154,7 +154,10 @@ async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, 
       checkpoint: checkpoint.rows[0]?.checkpoint ?? null,
       attempt: run.attempt,
     };
-    const ctx = createRunContext(deps, lease, info, system, config, { signal, stopping: deps.stopping });
+    const ctx = createRunContext({ ...deps, importBatchSize: deps.options.importBatchSize }, lease, info, system, config, {
+      signal,
+      stopping: deps.stopping,
+    });
     try {
       await executor(ctx);
       return { status: "COMPLETED" };

@@ -19,6 +19,8 @@ export interface RunOptions {
   connectionTestTimeoutMs: number;
   /** How often the scheduler looks for due schedules and finished sequence steps. */
   schedulerIntervalMs: number;
+  /** Records per import batch (one transaction): connector pages are merged up to this many. */
+  importBatchSize: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -31,6 +33,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   concurrency: 2,
   connectionTestTimeoutMs: 5_000,
   schedulerIntervalMs: 1_000,
+  importBatchSize: 5_000,
 };
 
 export function runOptions(overrides: Partial<RunOptions> = {}): RunOptions {

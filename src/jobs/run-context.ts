@@ -4,6 +4,7 @@ import { inTransaction } from "../db/transaction.ts";
 import { type BatchOutcome, RunCancelledError, type RunContext, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
+import { DEFAULT_RUN_OPTIONS } from "./options.ts";
 import type { ConnectorFactory } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
 
@@ -35,6 +36,8 @@ export interface RunContextDeps {
   bus: EventBus;
   logger: Logger;
   connectorFactory: ConnectorFactory;
+  /** Default DEFAULT_RUN_OPTIONS.importBatchSize. */
+  importBatchSize?: number;
 }
 
 export interface ManagedRunContext extends RunContext {
@@ -110,6 +113,7 @@ export function createRunContext(
     config,
     pool: deps.pool,
     logger,
+    importBatchSize: deps.importBatchSize ?? DEFAULT_RUN_OPTIONS.importBatchSize,
     signal: control.signal,
     connector() {
       connector ??= deps.connectorFactory(system.kind, config, { logger });

@@ -23,6 +23,8 @@ export async function runEngine(
     dryRun?: boolean;
     runId?: string;
     crashAfterBatches?: number;
+    /** Records per import batch; default the product's (RunOptions.importBatchSize). */
+    importBatchSize?: number;
   },
 ) {
   const { prisma } = services.db;
@@ -54,6 +56,7 @@ export async function runEngine(
         if (!options.connector) throw new Error("no connector given");
         return options.connector;
       },
+      importBatchSize: options.importBatchSize,
     },
     { runId: run.id, attempt: 1, workerId: WORKER },
     { ...run, checkpoint: run.checkpoint ?? null } as RunInfo,

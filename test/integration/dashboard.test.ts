@@ -23,7 +23,8 @@ const shots = process.env.DASHBOARD_SCREENSHOTS;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "metasync-dashboard-"));
   if (shots) mkdirSync(shots, { recursive: true });
-  const services = await createTestServices({}, { runOptions: FAST_RUN_OPTIONS });
+  // One batch per 6-row page, so that a small file shows progress batch by batch.
+  const services = await createTestServices({}, { runOptions: { ...FAST_RUN_OPTIONS, importBatchSize: 1 } });
   [app, browser] = await Promise.all([startTestApp(services), launchChromium()]);
 });
 afterAll(async () => {

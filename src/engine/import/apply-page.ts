@@ -13,6 +13,7 @@ import {
   objectKey,
   obsoleteByAnchors,
   queueForSync,
+  type StoredObject,
   updateObjects,
 } from "./store.ts";
 import { type ImportSchema, validateObject } from "./validate.ts";
@@ -44,6 +45,27 @@ export interface PreparedPage {
   /** Located RECORD_ERRORs of the page. */
   changes: RunChangeRow[];
   failed: number;
+  /**
+   * The page's stored rows when read ahead, outside the batch transaction (readStoredAhead);
+   * read again inside it when null.
+   */
+  stored: Map<string, StoredObject> | null;
+}
+
+/** objectKeys a page writes or reads: its valid objects and its deletes. */
+export function pageKeys(prepared: PreparedPage): string[] {
+  return [...prepared.valid.keys(), ...prepared.page.deletes.map((d) => objectKey(d.objectType, d.anchor))];
+}
+
+/**
+ * Read a prepared page's stored rows ahead, on a connection of its own, while the previous page
+ * is being written (an unchanged re-import is mostly this lookup). Only rows of the previous
+ * page's keys can change before this page's batch runs (the import holds the system's connector
+ * space): the caller drops the result when the two pages share a key.
+ */
+export async function readStoredAhead(q: Pick<pg.Pool, "query">, systemId: string, prepared: PreparedPage) {
+  prepared.stored = await lookupObjects(q, systemId, prepared.valid);
+  return prepared;
 }
 
 /**
@@ -80,7 +102,7 @@ export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">,
     }
     valid.set(key, { object, hash: contentHash(object.attributes) });
   }
-  return { page, valid, changes, failed };
+  return { page, valid, changes, failed, stored: null };
 }
 
 /**
@@ -101,7 +123,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
     failed: prepared.failed,
   };
 
-  const stored = await lookupObjects(tx, scope.systemId, valid);
+  const stored = prepared.stored ?? (await lookupObjects(tx, scope.systemId, valid));
   // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
   // source. Seen are the objects this run wrote, and the others recorded in import_seen.
   if (scope.seen) {

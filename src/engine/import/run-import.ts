@@ -4,7 +4,8 @@ import { commitWithoutFlushWait } from "../durability.ts";
 import { confirmExports, hasExportsAwaitingConfirmation } from "../outbound/confirm.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
-import { applyImportPage, prepareImportPage } from "./apply-page.ts";
+import { applyImportPage, pageKeys, prepareImportPage, readStoredAhead } from "./apply-page.ts";
+import { coalescePages } from "./coalesce.ts";
 import { createImportContext, loadImportSchema } from "./context.ts";
 import { clearSeen, SeenObjects, sweepUnseen } from "./seen.ts";
 import { loadWatermark, queueForSync, saveWatermark } from "./store.ts";
@@ -43,8 +44,14 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
         mode === "full"
           ? connector.importFull(checkpoint.connector, context)
           : connector.importDelta(await loadWatermark(ctx.pool, ctx.system.id), checkpoint.connector, context);
-      for await (const prepared of readAhead(pages, (page) => prepareImportPage(scope, page))) {
+      let previousKeys = new Set<string>();
+      const prepare = (page: ImportPage) => readStoredAhead(ctx.pool, scope.systemId, prepareImportPage(scope, page));
+      for await (const prepared of readAhead(coalescePages(pages, ctx.importBatchSize), prepare)) {
         const { page } = prepared;
+        // Rows the previous batch wrote may have changed since they were read ahead.
+        const keys = pageKeys(prepared);
+        if (keys.some((k) => previousKeys.has(k))) prepared.stored = null;
+        previousKeys = new Set(keys);
         const processed = checkpoint.processed + page.objects.length + page.errors.length + page.deletes.length;
         const next: ImportCheckpoint = {
           phase: "import",

@@ -36,6 +36,8 @@ const csoRows = (systemId: string) =>
     )
     .then((r) => r.rows);
 
+// Every test here but the one about merging pages: one batch per connector page (importBatchSize
+// 1), so that batch boundaries, crashes between batches and cross-batch duplicates are exact.
 describe("full and delta import into connector space", () => {
   it("inserts every object, skips unchanged ones without a row write, updates changed ones, obsoletes unseen ones", async () => {
     const id = await system("hr-full");
@@ -44,6 +46,7 @@ describe("full and delta import into connector space", () => {
       100,
     );
     const run1 = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: source,
@@ -62,6 +65,7 @@ describe("full and delta import into connector space", () => {
 
     // Second import: same data -> no row touched (xmin unchanged).
     const run2 = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: source,
@@ -75,6 +79,7 @@ describe("full and delta import into connector space", () => {
       person(900),
     ];
     const run3 = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: source,
@@ -95,12 +100,14 @@ describe("full and delta import into connector space", () => {
       10,
     );
     await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: source,
     });
     source.setDelta({ objects: [person(3, { sn: "New" }), person(50)], deletes: [{ objectType: "person", anchor: "E0007" }] });
     const run = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "DELTA_IMPORT",
       connector: source,
@@ -138,6 +145,7 @@ describe("full and delta import into connector space", () => {
       person(5),
     ];
     const run = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: new ArrayConnector(objects, 10),
@@ -160,6 +168,7 @@ describe("full and delta import into connector space", () => {
     const id = await system("hr-cross-page-duplicate");
     const source = new ArrayConnector([person(1), person(2), person(3)], 2);
     await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: source,
@@ -167,6 +176,7 @@ describe("full and delta import into connector space", () => {
     // Re-import: E0001 again in the second page, after the first page saw the stored object.
     source.objects = [person(1), person(2), person(1, { sn: "Again" }), person(3)];
     const run = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: source,
@@ -184,11 +194,21 @@ describe("full and delta import into connector space", () => {
   it("flags a duplicate of an object created or updated earlier in the same full import, and sweeps only the unseen", async () => {
     const id = await system("hr-written-duplicate");
     const source = new ArrayConnector([person(1), person(2), person(3)], 2);
-    await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    await runEngine(services, {
+      importBatchSize: 1,
+      systemId: id,
+      profile: "FULL_IMPORT",
+      connector: source,
+    });
     // E0002 changes (updated in page 1) and E0004 is new (created in page 1); both come again in
     // page 2. E0003 is not in the source any more.
     source.objects = [person(2, { sn: "Changed" }), person(4), person(2, { sn: "Other" }), person(4, { sn: "Other" }), person(1)];
-    const run = await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    const run = await runEngine(services, {
+      importBatchSize: 1,
+      systemId: id,
+      profile: "FULL_IMPORT",
+      connector: source,
+    });
     expect(run).toMatchObject({ fetched: 5, created: 1, updated: 1, unchanged: 1, failed: 2 });
     const errors = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
     expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([
@@ -205,7 +225,12 @@ describe("full and delta import into connector space", () => {
     // A clean full import then sweeps exactly the object it did not see, whether the others
     // were written by it (E0002 changed back, E0005 new) or left unchanged (E0001, E0004).
     source.objects = [person(1), person(2), person(4), person(5)];
-    const clean = await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    const clean = await runEngine(services, {
+      importBatchSize: 1,
+      systemId: id,
+      profile: "FULL_IMPORT",
+      connector: source,
+    });
     expect(clean).toMatchObject({ fetched: 4, created: 1, updated: 1, unchanged: 2, deleted: 1, failed: 0 });
     expect((await csoRows(id)).filter((r) => r.status === "OBSOLETE").map((r) => r.anchor)).toEqual(["E0003"]);
   });
@@ -216,18 +241,35 @@ describe("full and delta import into connector space", () => {
       Array.from({ length: 6 }, (_, i) => person(i)),
       2,
     );
-    await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source });
+    await runEngine(services, {
+      importBatchSize: 1,
+      systemId: id,
+      profile: "FULL_IMPORT",
+      connector: source,
+    });
     // Unchanged objects only: what the first batch saw lives in import_seen_page, not in the rows.
     source.objects = [person(0), person(1), person(2), person(3), person(0), person(4), person(5)];
     await expect(
-      runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, crashAfterBatches: 1 }),
+      runEngine(services, {
+        importBatchSize: 1,
+        systemId: id,
+        profile: "FULL_IMPORT",
+        connector: source,
+        crashAfterBatches: 1,
+      }),
     ).rejects.toThrow("simulated crash");
     const crashed = await services.db.prisma.run.findFirstOrThrow({
       where: { connectedSystemId: id },
       orderBy: { createdAt: "desc" },
     });
     expect(crashed.unchanged).toBe(2);
-    const resumed = await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, runId: crashed.id });
+    const resumed = await runEngine(services, {
+      importBatchSize: 1,
+      systemId: id,
+      profile: "FULL_IMPORT",
+      connector: source,
+      runId: crashed.id,
+    });
     expect(resumed).toMatchObject({ unchanged: 6, failed: 1, deleted: 0 });
     const errors = await services.db.prisma.runChange.findMany({ where: { runId: crashed.id, changeType: "RECORD_ERROR" } });
     expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0000"]]);
@@ -237,14 +279,26 @@ describe("full and delta import into connector space", () => {
     // seen unchanged before the crash, are kept.
     source.objects = [person(0), person(1), person(2), person(3), person(5)];
     await expect(
-      runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, crashAfterBatches: 1 }),
+      runEngine(services, {
+        importBatchSize: 1,
+        systemId: id,
+        profile: "FULL_IMPORT",
+        connector: source,
+        crashAfterBatches: 1,
+      }),
     ).rejects.toThrow("simulated crash");
     const second = await services.db.prisma.run.findFirstOrThrow({
       where: { connectedSystemId: id },
       orderBy: { createdAt: "desc" },
     });
     expect(
-      await runEngine(services, { systemId: id, profile: "FULL_IMPORT", connector: source, runId: second.id }),
+      await runEngine(services, {
+        importBatchSize: 1,
+        systemId: id,
+        profile: "FULL_IMPORT",
+        connector: source,
+        runId: second.id,
+      }),
     ).toMatchObject({
       unchanged: 5,
       failed: 0,
@@ -253,9 +307,39 @@ describe("full and delta import into connector space", () => {
     expect((await csoRows(id)).filter((r) => r.status !== "NORMAL").map((r) => r.anchor)).toEqual(["E0004"]);
   });
 
+  it("merges connector pages into batches of the configured size, each committing its last page's checkpoint", async () => {
+    const id = await system("hr-merged");
+    const source = new ArrayConnector(
+      Array.from({ length: 500 }, (_, i) => person(i)),
+      100,
+    );
+    // 250 records a batch from 100-object pages: batches of 300, then 200.
+    await expect(
+      runEngine(services, {
+        systemId: id,
+        profile: "FULL_IMPORT",
+        connector: source,
+        importBatchSize: 250,
+        crashAfterBatches: 1,
+      }),
+    ).rejects.toThrow("simulated crash");
+    const crashed = await services.db.prisma.run.findFirstOrThrow({ where: { connectedSystemId: id } });
+    expect(crashed).toMatchObject({ created: 300, batch: 1, checkpoint: { phase: "import", connector: { index: 300 } } });
+    const resumed = await runEngine(services, {
+      systemId: id,
+      profile: "FULL_IMPORT",
+      connector: source,
+      importBatchSize: 250,
+      runId: crashed.id,
+    });
+    expect(resumed).toMatchObject({ created: 500, failed: 0 });
+    expect(await csoRows(id)).toHaveLength(500);
+  });
+
   it("deleting a connected system deletes its connector space, sync queue and run changes", async () => {
     const id = await system("hr-deleted");
     const run = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: new ArrayConnector([person(1), person(2)]),
@@ -280,6 +364,7 @@ describe("full and delta import into connector space", () => {
     );
     await expect(
       runEngine(services, {
+        importBatchSize: 1,
         systemId: id,
         profile: "FULL_IMPORT",
         connector: source,
@@ -289,6 +374,7 @@ describe("full and delta import into connector space", () => {
     const crashed = await services.db.prisma.run.findFirstOrThrow({ where: { connectedSystemId: id } });
     expect(crashed.created).toBe(200);
     const resumed = await runEngine(services, {
+      importBatchSize: 1,
       systemId: id,
       profile: "FULL_IMPORT",
       connector: source,
@@ -308,12 +394,14 @@ describe("a full import with unreadable records", () => {
     });
     const source = new ArrayConnector([person(1), person(2), person(3)], 10);
     await runEngine(services, {
+      importBatchSize: 1,
       systemId: sys.id,
       profile: "FULL_IMPORT",
       connector: source,
     });
     source.objects = [person(1), { ...person(2), anchor: "" }];
     const run = await runEngine(services, {
+      importBatchSize: 1,
       systemId: sys.id,
       profile: "FULL_IMPORT",
       connector: source,
