@@ -18,7 +18,9 @@ tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$tmp"
 grep -v -x -F -f prisma/allowed-drift.sql "$tmp" > "$tmp.kept" || true
-mv "$tmp.kept" "$tmp"
+# Drop the "-- AddForeignKey" style header left without its statement.
+awk '{ lines[NR] = $0 } END { for (i = 1; i <= NR; i++) if (!(lines[i] ~ /^-- / && (i == NR || lines[i + 1] == ""))) print lines[i] }' "$tmp.kept" > "$tmp"
+rm -f "$tmp.kept"
 if [ ! -s "$tmp" ] || ! grep -qv -e '^--' -e '^$' "$tmp"; then echo "schema and migrations already agree"; exit 0; fi
 mkdir -p "$dir"
 cp "$tmp" "$dir/migration.sql"

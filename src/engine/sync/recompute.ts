@@ -1,6 +1,5 @@
 import type pg from "pg";
 import { canonicalJson } from "../../util/canonical-json.ts";
-import { contentHash } from "../hash.ts";
 import { type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
 import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
@@ -186,7 +185,6 @@ export async function recomputeMetaverseObjects(
       attributes,
       contributions: status === "DELETED" ? mvo.contributions : merged.contributions,
       displayName: displayNameOf(attributes),
-      hash: contentHash(attributes as never),
       deletionDueAt,
     });
   }

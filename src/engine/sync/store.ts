@@ -179,7 +179,6 @@ export interface MetaverseWrite {
   attributes: Record<string, FlowValue>;
   contributions: Record<string, Contribution>;
   displayName: string | null;
-  hash: string;
   deletionDueAt: Date | null;
 }
 
@@ -195,7 +194,7 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
     await copyRows(
       tx,
       "metaverse_object",
-      ["id", "type", "status", "attributes", "contributions", "display_name", "content_hash", "deletion_due_at"],
+      ["id", "type", "status", "attributes", "contributions", "display_name", "deletion_due_at"],
       created.map((r) => [
         r.id,
         r.type,
@@ -203,18 +202,17 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
         JSON.stringify(r.attributes),
         JSON.stringify(packContributions(r.contributions)),
         r.displayName,
-        r.hash,
         r.deletionDueAt?.toISOString() ?? null,
       ]),
     );
   if (updated.length === 0) return;
   await tx.query(
-    `INSERT INTO metaverse_object (id, type, status, attributes, contributions, display_name, content_hash, deletion_due_at, created_at, updated_at)
-     SELECT t.id, t.type, t.status::mvo_status, t.attrs::jsonb, t.contrib::jsonb, t.display_name, t.hash, t.due, now(), now()
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
-         AS t(id, type, status, attrs, contrib, display_name, hash, due)
+    `INSERT INTO metaverse_object (id, type, status, attributes, contributions, display_name, deletion_due_at, created_at, updated_at)
+     SELECT t.id, t.type, t.status::mvo_status, t.attrs::jsonb, t.contrib::jsonb, t.display_name, t.due, now(), now()
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+         AS t(id, type, status, attrs, contrib, display_name, due)
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attributes = EXCLUDED.attributes, contributions = EXCLUDED.contributions,
-       display_name = EXCLUDED.display_name, content_hash = EXCLUDED.content_hash, deletion_due_at = EXCLUDED.deletion_due_at, updated_at = now()`,
+       display_name = EXCLUDED.display_name, deletion_due_at = EXCLUDED.deletion_due_at, updated_at = now()`,
     [
       updated.map((r) => r.id),
       updated.map((r) => r.type),
@@ -222,7 +220,6 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
       updated.map((r) => JSON.stringify(r.attributes)),
       updated.map((r) => JSON.stringify(packContributions(r.contributions))),
       updated.map((r) => r.displayName),
-      updated.map((r) => r.hash),
       updated.map((r) => r.deletionDueAt),
     ],
   );
