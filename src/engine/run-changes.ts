@@ -39,20 +39,24 @@ export async function insertRunChanges(tx: Pick<pg.PoolClient, "query">, runId: 
     tx,
     "run_change",
     COLUMNS,
-    rows.map((r) => [
-      runId,
-      r.changeType,
-      r.csoId ?? null,
-      r.mvoId ?? null,
-      r.pendingExportId ?? null,
-      r.anchor ?? null,
-      r.attributeChanges === undefined || r.attributeChanges === null ? null : JSON.stringify(r.attributeChanges),
-      r.syncRuleId ?? null,
-      r.sourceSystemId ?? null,
-      r.location ?? null,
-      r.errorCode ?? null,
-      r.message ?? null,
-    ]),
+    // Lazily: each row is serialised while PostgreSQL loads the previous chunk (see copyRows).
+    (function* () {
+      for (const r of rows)
+        yield [
+          runId,
+          r.changeType,
+          r.csoId ?? null,
+          r.mvoId ?? null,
+          r.pendingExportId ?? null,
+          r.anchor ?? null,
+          r.attributeChanges === undefined || r.attributeChanges === null ? null : JSON.stringify(r.attributeChanges),
+          r.syncRuleId ?? null,
+          r.sourceSystemId ?? null,
+          r.location ?? null,
+          r.errorCode ?? null,
+          r.message ?? null,
+        ];
+    })(),
   );
 }
 

@@ -195,15 +195,19 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
       tx,
       "metaverse_object",
       ["id", "type", "status", "attributes", "contributions", "display_name", "deletion_due_at"],
-      created.map((r) => [
-        r.id,
-        r.type,
-        r.status,
-        JSON.stringify(r.attributes),
-        JSON.stringify(packContributions(r.contributions)),
-        r.displayName,
-        r.deletionDueAt?.toISOString() ?? null,
-      ]),
+      // Lazily: each row is serialised while PostgreSQL loads the previous chunk (see copyRows).
+      (function* () {
+        for (const r of created)
+          yield [
+            r.id,
+            r.type,
+            r.status,
+            JSON.stringify(r.attributes),
+            JSON.stringify(packContributions(r.contributions)),
+            r.displayName,
+            r.deletionDueAt?.toISOString() ?? null,
+          ];
+      })(),
     );
   if (updated.length === 0) return;
   await tx.query(
