@@ -1,13 +1,20 @@
 // Inbound engine benchmark: full import, unchanged re-import, full sync (projection) and a
 // delta cycle over N generated people, against embedded PostgreSQL, with a plain COPY of the
-// same rows as the reference. Usage: npx tsx bench/inbound.ts [--size 100000]
+// same rows as the reference. Usage: npx tsx bench/inbound.ts [--size 100000] [--source csv]
+// --source csv writes the people to a CSV file and reads it through the real CSV connector
+// (parsing included; its delta import re-reads the whole file and compares content hashes).
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Connector, ConnectorObject, ImportPage } from "../src/connectors/connector.ts";
+import { createConnector } from "../src/connectors/index.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
 import { openBenchServices } from "./harness.ts";
 
-const { values } = parseArgs({ options: { size: { type: "string", default: "100000" } } });
+const { values } = parseArgs({
+  options: { size: { type: "string", default: "100000" }, source: { type: "string", default: "generated" } },
+});
 const size = Number(values.size);
 
 /** Generates people page by page: the source is never held in memory. */
@@ -101,7 +108,18 @@ const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC
     connector,
   });
 
-const source = new GeneratedSource(size);
+const generated = new GeneratedSource(size);
+const COLUMNS = ["id", "givenName", "sn", "mail", "department", "title"];
+/** The generated people as a CSV file read by the real connector (a fresh one per run, as a worker does). */
+async function csvSource(people: GeneratedSource, file: string): Promise<Connector> {
+  const lines = [COLUMNS.join(",")];
+  for await (const page of people.importFull())
+    for (const o of page.objects) lines.push(COLUMNS.map((c) => o.attributes[c]).join(","));
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return createConnector("CSV", { path: file, anchor: "id" }, { logger: services.logger });
+}
+const csvFile = path.join(bench.dir, "people.csv");
+const source = values.source === "csv" ? await csvSource(generated, csvFile) : generated;
 // The reference: a plain COPY of the same rows (anchor, attribute document) into a bare table,
 // streamed page by page like the engine's input.
 await phase("copy_reference", size, async () => {
@@ -110,7 +128,7 @@ await phase("copy_reference", size, async () => {
     await client.query("CREATE TEMP TABLE copy_ref (anchor text, attrs jsonb)");
     const stream = client.query(copyFrom("COPY copy_ref (anchor, attrs) FROM STDIN"));
     const done = new Promise((resolve, reject) => stream.on("finish", resolve).on("error", reject));
-    for await (const page of source.importFull()) {
+    for await (const page of generated.importFull()) {
       const text = page.objects.map((o) => `${o.anchor}\t${JSON.stringify(o.attributes)}\n`).join("");
       if (!stream.write(text)) await new Promise((r) => stream.once("drain", r));
     }
@@ -124,7 +142,8 @@ await phase("full_import", size, () => run("FULL_IMPORT", source));
 await phase("unchanged_reimport", size, () => run("FULL_IMPORT", source));
 await phase("full_sync", size, () => run("FULL_SYNC", source));
 const changed = new Set(Array.from({ length: 1000 }, (_, i) => i * Math.floor(size / 1000)));
-const delta = new GeneratedSource(size, 7, changed);
+const variant = new GeneratedSource(size, 7, changed);
+const delta = values.source === "csv" ? await csvSource(variant, csvFile) : variant;
 await phase("delta_cycle", 1000, async () => {
   await run("DELTA_IMPORT", delta);
   await run("DELTA_SYNC", delta);

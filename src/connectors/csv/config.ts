@@ -11,8 +11,11 @@ export const CsvConfigSchema = z
     /** Columns holding several values, split on `valueSeparator`. */
     multiValued: z.array(z.string().min(1)).default([]),
     valueSeparator: z.string().min(1).default("|"),
-    /** Objects per import page (one engine batch). */
-    pageSize: z.number().int().min(1).max(50000).default(1000),
+    /**
+     * Rows per import page; the engine merges pages into batches of RunOptions.importBatchSize.
+     * A delta import looks up stored hashes once per page: 5,000 matches the engine's batch.
+     */
+    pageSize: z.number().int().min(1).max(50000).default(5000),
   })
   .strict();
 
