@@ -113,18 +113,21 @@ function toEvent(
   line: number,
   index: number,
 ): CsvEvent {
-  const location = `${file}:${line}`;
-  if (record.length !== header.length) {
-    const message = `expected ${header.length} fields, found ${record.length}`;
-    return { kind: "error", index, line, error: { location, code: "INVALID_INPUT", message } };
-  }
+  // Built only for an error: this runs for every row of the file.
+  const located = (message: string): CsvEvent => ({
+    kind: "error",
+    index,
+    line,
+    error: { location: `${file}:${line}`, code: "INVALID_INPUT", message },
+  });
+  if (record.length !== header.length) return located(`expected ${header.length} fields, found ${record.length}`);
   const attributes: Attributes = {};
   for (let i = 0; i < header.length; i++) {
     const column = header[i]!;
     const cell = record[i]!;
     // An empty cell is an absent attribute: no `null`s, so hashes match what the engine stores.
     if (cell === "") continue;
-    if (config.multiValued.includes(column)) {
+    if (config.multiValued.length > 0 && config.multiValued.includes(column)) {
       const values = cell.split(config.valueSeparator).filter((v) => v !== "");
       if (values.length > 0) attributes[column] = values;
     } else {
@@ -132,10 +135,7 @@ function toEvent(
     }
   }
   const anchor = attributes[config.anchor];
-  if (typeof anchor !== "string") {
-    const message = `empty anchor column "${config.anchor}"`;
-    return { kind: "error", index, line, error: { location, code: "INVALID_INPUT", message } };
-  }
+  if (typeof anchor !== "string") return located(`empty anchor column "${config.anchor}"`);
   return { kind: "row", index, line, anchor, attributes, raw };
 }
 
@@ -154,9 +154,9 @@ function validateHeader(columns: string[], config: CsvConfig, file: string): str
 
 /** info.lines is the line a record ends on; a quoted field may span several lines. */
 function startLine(endLine: number, raw: string): number {
+  // Line breaks inside the record, its own trailing one left out (no copy of the row).
   let breaks = 0;
-  const body = raw.replace(/\r?\n$/, "");
-  for (let i = body.indexOf("\n"); i !== -1; i = body.indexOf("\n", i + 1)) breaks++;
+  for (let i = raw.indexOf("\n"); i !== -1 && i < raw.length - 1; i = raw.indexOf("\n", i + 1)) breaks++;
   return endLine - breaks;
 }
 
