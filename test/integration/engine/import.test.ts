@@ -36,6 +36,18 @@ const csoRows = (systemId: string) =>
     )
     .then((r) => r.rows);
 
+/** A full import whose worker dies after `batches` committed batches: the run it leaves behind. */
+async function crashedImport(systemId: string, connector: ArrayConnector, batches: number, importBatchSize = 1) {
+  await expect(
+    runEngine(services, { importBatchSize, systemId, profile: "FULL_IMPORT", connector, crashAfterBatches: batches }),
+  ).rejects.toThrow("simulated crash");
+  return services.db.prisma.run.findFirstOrThrow({ where: { connectedSystemId: systemId }, orderBy: { createdAt: "desc" } });
+}
+
+/** Resume (runId) or start a full import, one batch per connector page unless told otherwise. */
+const fullImport = (systemId: string, connector: ArrayConnector, options: { runId?: string; importBatchSize?: number } = {}) =>
+  runEngine(services, { importBatchSize: 1, systemId, profile: "FULL_IMPORT", connector, ...options });
+
 // Every test here but the one about merging pages: one batch per connector page (importBatchSize
 // 1), so that batch boundaries, crashes between batches and cross-batch duplicates are exact.
 describe("full and delta import into connector space", () => {
@@ -45,12 +57,7 @@ describe("full and delta import into connector space", () => {
       Array.from({ length: 250 }, (_, i) => person(i)),
       100,
     );
-    const run1 = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    const run1 = await fullImport(id, source);
     expect(run1).toMatchObject({ fetched: 250, created: 250, updated: 0, unchanged: 0, deleted: 0, failed: 0 });
     const first = await csoRows(id);
     expect(first).toHaveLength(250);
@@ -64,12 +71,7 @@ describe("full and delta import into connector space", () => {
     ).toBe(250);
 
     // Second import: same data -> no row touched (xmin unchanged).
-    const run2 = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    const run2 = await fullImport(id, source);
     expect(run2).toMatchObject({ fetched: 250, created: 0, updated: 0, unchanged: 250, deleted: 0 });
     expect((await csoRows(id)).map((r) => r.xmin)).toEqual(first.map((r) => r.xmin));
 
@@ -78,12 +80,7 @@ describe("full and delta import into connector space", () => {
       ...source.objects.slice(1, 249).map((o) => (o.anchor === "E0005" ? person(5, { sn: "Changed" }) : o)),
       person(900),
     ];
-    const run3 = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    const run3 = await fullImport(id, source);
     expect(run3).toMatchObject({ created: 1, updated: 1, deleted: 2, unchanged: 247 });
     const rows = await csoRows(id);
     expect(rows.filter((r) => r.status === "OBSOLETE").map((r) => r.anchor)).toEqual(["E0000", "E0249"]);
@@ -99,12 +96,7 @@ describe("full and delta import into connector space", () => {
       Array.from({ length: 20 }, (_, i) => person(i)),
       10,
     );
-    await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    await fullImport(id, source);
     source.setDelta({ objects: [person(3, { sn: "New" }), person(50)], deletes: [{ objectType: "person", anchor: "E0007" }] });
     const run = await runEngine(services, {
       importBatchSize: 1,
@@ -167,20 +159,10 @@ describe("full and delta import into connector space", () => {
   it("flags an anchor already seen in an earlier page of the same full import as a duplicate", async () => {
     const id = await system("hr-cross-page-duplicate");
     const source = new ArrayConnector([person(1), person(2), person(3)], 2);
-    await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    await fullImport(id, source);
     // Re-import: E0001 again in the second page, after the first page saw the stored object.
     source.objects = [person(1), person(2), person(1, { sn: "Again" }), person(3)];
-    const run = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    const run = await fullImport(id, source);
     expect(run).toMatchObject({ fetched: 4, unchanged: 3, updated: 0, failed: 1, deleted: 0 });
     const errors = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
     expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0001"]]);
@@ -194,21 +176,11 @@ describe("full and delta import into connector space", () => {
   it("flags a duplicate of an object created or updated earlier in the same full import, and sweeps only the unseen", async () => {
     const id = await system("hr-written-duplicate");
     const source = new ArrayConnector([person(1), person(2), person(3)], 2);
-    await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    await fullImport(id, source);
     // E0002 changes (updated in page 1) and E0004 is new (created in page 1); both come again in
     // page 2. E0003 is not in the source any more.
     source.objects = [person(2, { sn: "Changed" }), person(4), person(2, { sn: "Other" }), person(4, { sn: "Other" }), person(1)];
-    const run = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    const run = await fullImport(id, source);
     expect(run).toMatchObject({ fetched: 5, created: 1, updated: 1, unchanged: 1, failed: 2 });
     const errors = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
     expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([
@@ -225,12 +197,7 @@ describe("full and delta import into connector space", () => {
     // A clean full import then sweeps exactly the object it did not see, whether the others
     // were written by it (E0002 changed back, E0005 new) or left unchanged (E0001, E0004).
     source.objects = [person(1), person(2), person(4), person(5)];
-    const clean = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    const clean = await fullImport(id, source);
     expect(clean).toMatchObject({ fetched: 4, created: 1, updated: 1, unchanged: 2, deleted: 1, failed: 0 });
     expect((await csoRows(id)).filter((r) => r.status === "OBSOLETE").map((r) => r.anchor)).toEqual(["E0003"]);
   });
@@ -241,36 +208,12 @@ describe("full and delta import into connector space", () => {
       Array.from({ length: 6 }, (_, i) => person(i)),
       2,
     );
-    await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-    });
+    await fullImport(id, source);
     // Unchanged objects only: what the first batch saw lives in import_seen_page, not in the rows.
     source.objects = [person(0), person(1), person(2), person(3), person(0), person(4), person(5)];
-    await expect(
-      runEngine(services, {
-        importBatchSize: 1,
-        systemId: id,
-        profile: "FULL_IMPORT",
-        connector: source,
-        crashAfterBatches: 1,
-      }),
-    ).rejects.toThrow("simulated crash");
-    const crashed = await services.db.prisma.run.findFirstOrThrow({
-      where: { connectedSystemId: id },
-      orderBy: { createdAt: "desc" },
-    });
+    const crashed = await crashedImport(id, source, 1);
     expect(crashed.unchanged).toBe(2);
-    const resumed = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-      runId: crashed.id,
-    });
-    expect(resumed).toMatchObject({ unchanged: 6, failed: 1, deleted: 0 });
+    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({ unchanged: 6, failed: 1, deleted: 0 });
     const errors = await services.db.prisma.runChange.findMany({ where: { runId: crashed.id, changeType: "RECORD_ERROR" } });
     expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0000"]]);
     expect(await services.db.prisma.importSeenPage.count({ where: { runId: crashed.id } })).toBe(0);
@@ -278,32 +221,8 @@ describe("full and delta import into connector space", () => {
     // Without a duplicate the sweep runs: E0004 is gone from the source, and E0000 and E0001,
     // seen unchanged before the crash, are kept.
     source.objects = [person(0), person(1), person(2), person(3), person(5)];
-    await expect(
-      runEngine(services, {
-        importBatchSize: 1,
-        systemId: id,
-        profile: "FULL_IMPORT",
-        connector: source,
-        crashAfterBatches: 1,
-      }),
-    ).rejects.toThrow("simulated crash");
-    const second = await services.db.prisma.run.findFirstOrThrow({
-      where: { connectedSystemId: id },
-      orderBy: { createdAt: "desc" },
-    });
-    expect(
-      await runEngine(services, {
-        importBatchSize: 1,
-        systemId: id,
-        profile: "FULL_IMPORT",
-        connector: source,
-        runId: second.id,
-      }),
-    ).toMatchObject({
-      unchanged: 5,
-      failed: 0,
-      deleted: 1,
-    });
+    const second = await crashedImport(id, source, 1);
+    expect(await fullImport(id, source, { runId: second.id })).toMatchObject({ unchanged: 5, failed: 0, deleted: 1 });
     expect((await csoRows(id)).filter((r) => r.status !== "NORMAL").map((r) => r.anchor)).toEqual(["E0004"]);
   });
 
@@ -314,24 +233,9 @@ describe("full and delta import into connector space", () => {
       100,
     );
     // 250 records a batch from 100-object pages: batches of 300, then 200.
-    await expect(
-      runEngine(services, {
-        systemId: id,
-        profile: "FULL_IMPORT",
-        connector: source,
-        importBatchSize: 250,
-        crashAfterBatches: 1,
-      }),
-    ).rejects.toThrow("simulated crash");
-    const crashed = await services.db.prisma.run.findFirstOrThrow({ where: { connectedSystemId: id } });
+    const crashed = await crashedImport(id, source, 1, 250);
     expect(crashed).toMatchObject({ created: 300, batch: 1, checkpoint: { phase: "import", connector: { index: 300 } } });
-    const resumed = await runEngine(services, {
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-      importBatchSize: 250,
-      runId: crashed.id,
-    });
+    const resumed = await fullImport(id, source, { runId: crashed.id, importBatchSize: 250 });
     expect(resumed).toMatchObject({ created: 500, failed: 0 });
     expect(await csoRows(id)).toHaveLength(500);
   });
@@ -362,25 +266,9 @@ describe("full and delta import into connector space", () => {
       Array.from({ length: 500 }, (_, i) => person(i)),
       100,
     );
-    await expect(
-      runEngine(services, {
-        importBatchSize: 1,
-        systemId: id,
-        profile: "FULL_IMPORT",
-        connector: source,
-        crashAfterBatches: 2,
-      }),
-    ).rejects.toThrow("simulated crash");
-    const crashed = await services.db.prisma.run.findFirstOrThrow({ where: { connectedSystemId: id } });
+    const crashed = await crashedImport(id, source, 2);
     expect(crashed.created).toBe(200);
-    const resumed = await runEngine(services, {
-      importBatchSize: 1,
-      systemId: id,
-      profile: "FULL_IMPORT",
-      connector: source,
-      runId: crashed.id,
-    });
-    expect(resumed).toMatchObject({ created: 500, failed: 0, deleted: 0 });
+    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({ created: 500, failed: 0, deleted: 0 });
     expect(await csoRows(id)).toHaveLength(500);
   });
 });
