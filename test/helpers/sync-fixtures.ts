@@ -19,7 +19,7 @@ export async function sourceSystem(services: Services, name: string, objects: Co
   const connector = new ArrayConnector(objects, 50);
   const run = (
     profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC",
-    extra: { dryRun?: boolean; crashAfterBatches?: number; runId?: string } = {},
+    extra: { dryRun?: boolean; crashAfterBatches?: number; runId?: string; importBatchSize?: number } = {},
   ) =>
     runEngine(services, {
       systemId: system.id,

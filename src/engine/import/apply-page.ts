@@ -125,7 +125,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
 
   const stored = prepared.stored ?? (await lookupObjects(tx, scope.systemId, valid));
   // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
-  // source. Seen are the objects this run wrote, and the others recorded in import_seen.
+  // source. Seen are the objects this run wrote, and the others recorded in import_seen_page.
   if (scope.seen) {
     const existingIds = [...valid.keys()].flatMap((k) => {
       const row = stored.get(k);

@@ -3,7 +3,7 @@ import type { ImportPage } from "../../connectors/connector.ts";
 /**
  * Merge consecutive connector pages into batches of at least `size` records. Each batch costs a
  * transaction, the run's bookkeeping and a round trip per statement whatever its size, and
- * connectors page by what suits their source (CSV: 1,000 rows; LDAP: the server's page size).
+ * connectors page by what suits their source (LDAP: the server's page size; CSV: its pageSize).
  * Measured: an unchanged re-import of 100,000 objects took 1.08-1.26 s in 2,000-object batches
  * and 0.98-1.01 s in 5,000-object ones. A merged batch carries its last page's checkpoint, so
  * a resumed import continues after it. Pages with deletes are not merged: a delete must stay

@@ -41,7 +41,7 @@ interface Candidate {
 }
 
 /** Equal as JSON (two different strings never are: no need to serialise them). */
-export const same = (a: unknown, b: unknown) =>
+const same = (a: unknown, b: unknown) =>
   a === b || ((typeof a !== "string" || typeof b !== "string") && JSON.stringify(a) === JSON.stringify(b));
 const filled = (attributes: Attributes) =>
   Object.values(attributes).filter((v) => v !== null && v !== "" && !(Array.isArray(v) && !v.length)).length;

@@ -77,19 +77,24 @@ export async function nextFullSyncPage(q: Q, systemId: string, afterId: string |
  * import batch) until about `limit` objects.
  */
 export async function nextDeltaSyncPage(q: Q, systemId: string, afterChangeId: string, limit: number) {
-  const { rows } = await q.query<{ id: string; ids: string[] }>(
-    `SELECT id::text, connector_space_object_ids AS ids FROM cso_change
-      WHERE connected_system_id = $1 AND id > $2::bigint ORDER BY id LIMIT $3`,
-    [systemId, afterChangeId, limit],
-  );
-  if (rows.length === 0) return null;
   const ids = new Set<string>();
   let maxChangeId = afterChangeId;
-  for (const row of rows) {
-    if (ids.size >= limit) break;
-    for (const id of row.ids ?? []) ids.add(id);
-    maxChangeId = row.id;
+  // A few queue rows at a time: a row holds up to a thousand ids, or only a handful.
+  while (ids.size < limit) {
+    // Ordered by the bigint column (an output column named id would order as text: 10 < 9).
+    const { rows } = await q.query<{ id: string; ids: string[] }>(
+      `SELECT c.id::text AS id, c.connector_space_object_ids AS ids FROM cso_change c
+        WHERE c.connected_system_id = $1 AND c.id > $2::bigint ORDER BY c.id LIMIT 8`,
+      [systemId, maxChangeId],
+    );
+    for (const row of rows) {
+      if (ids.size >= limit) break;
+      for (const id of row.ids ?? []) ids.add(id);
+      maxChangeId = row.id;
+    }
+    if (rows.length < 8) break;
   }
+  if (maxChangeId === afterChangeId) return null;
   const objects = await q.query<CsoRow>(
     `SELECT ${CSO_COLUMNS} FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status <> 'PENDING_PROVISIONING' ORDER BY id`,
     [[...ids]],

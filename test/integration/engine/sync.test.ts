@@ -76,6 +76,18 @@ describe("full and delta sync into the metaverse", () => {
     expect(await services.db.prisma.csoChange.count()).toBe(0);
   });
 
+  it("a delta sync takes the whole queue, however many import batches filled it", async () => {
+    const people = Array.from({ length: 1250 }, (_, i) => person(`E${i}`, { givenName: `G${i}`, sn: `S${i}` }));
+    const hr = await sourceSystem(services, "hr", people, hrRule);
+    // 50-object pages, one batch each: 25 queue rows of 50 ids, more than one sync batch (1,000).
+    await hr.run("FULL_IMPORT", { importBatchSize: 1 });
+    expect(await services.db.prisma.csoChange.count()).toBe(25);
+    const delta = await hr.run("DELTA_SYNC");
+    expect(delta).toMatchObject({ fetched: 1250, created: 1250, failed: 0 });
+    expect(await services.db.prisma.metaverseObject.count()).toBe(1250);
+    expect(await services.db.prisma.csoChange.count()).toBe(0);
+  });
+
   it("joins a second source, honours precedence, falls back when the winner loses its value, and reports the conflict", async () => {
     const hr = await sourceSystem(services, "hr", [person("E1", { givenName: "Ada", sn: "Lovelace" })], hrRule);
     await hr.importAndSync();
