@@ -13,7 +13,11 @@ export const JoinRuleSchema = z.object({
 export const AttributeFlowSchema = z
   .object({
     /** Attribute written: metaverse attribute (INBOUND) or connector attribute (OUTBOUND); "dn" = LDAP DN. */
-    target: z.string().min(1),
+    // "$" is the key under which an identity's contributors are stored (sync/contributions.ts).
+    target: z
+      .string()
+      .min(1)
+      .refine((t) => t !== "$", { message: '"$" is reserved' }),
     /** Attribute copied as-is ... */
     source: z.string().min(1).optional(),
     /** ... or a JSONata expression over the source attributes; $n = 1, 2, 3 while a unique value is searched. */

@@ -92,6 +92,8 @@ describe("sync rules", () => {
     });
     expect(both.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     expect(both.errors?.[0]?.message).toContain("exactly one of source or expression");
+    const reserved = await app.gql(CREATE, { input: rule({ name: "reserved", attributeFlows: [{ target: "$", source: "a" }] }) });
+    expect(reserved.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", path: "attributeFlows[0].target" });
     const missing = await app.gql(CREATE, {
       input: rule({ name: "orphan", connectedSystemId: "00000000-0000-4000-8000-000000000000" }),
     });
