@@ -92,13 +92,19 @@ await db.prisma.syncRule.create({
 });
 
 let peakRss = 0;
-const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
-const results: { name: string; objects: number; seconds: number; perSecond: number }[] = [];
+let phaseRss = 0;
+const sampler = setInterval(() => {
+  const rss = process.memoryUsage().rss;
+  peakRss = Math.max(peakRss, rss);
+  phaseRss = Math.max(phaseRss, rss);
+}, 50);
+const results: { name: string; objects: number; seconds: number; perSecond: number; peakRssMb: number }[] = [];
 async function phase(name: string, objects: number, fn: () => Promise<unknown>) {
+  phaseRss = 0;
   const t0 = performance.now();
   await fn();
   const seconds = (performance.now() - t0) / 1000;
-  results.push({ name, objects, seconds, perSecond: Math.round(objects / seconds) });
+  results.push({ name, objects, seconds, perSecond: Math.round(objects / seconds), peakRssMb: Math.round(phaseRss / 1048576) });
 }
 
 const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC", connector: Connector) =>
