@@ -169,14 +169,6 @@ export async function recomputeMetaverseObjects(
       const diffs = attributeDiffs(mvo, attributes, merged.contributions, origin);
       if (diffs.length) result.changes.push({ changeType: "MVO_UPDATED", mvoId, ...origin, attributeChanges: diffs });
     }
-    for (const c of merged.conflicts)
-      result.changes.push({
-        changeType: "CONFLICT_RESOLVED",
-        mvoId,
-        sourceSystemId: scope.systemId,
-        attributeChanges: c,
-        message: `${c.attribute}: ${c.strategy}`,
-      });
     result.writes.push({
       id: mvoId,
       created: !before && projected.has(mvoId),

@@ -147,6 +147,8 @@ describe("field conflicts between sources", () => {
       where: { runId: run.id, changeType: "CONFLICT_RESOLVED" },
     });
     expect(conflict.attributeChanges).toMatchObject({ strategy: "newest_wins", winner: { systemId: dir.id, value: "Augusta" } });
+    // Recorded once, though it changed the value.
+    expect(await services.db.prisma.runChange.count({ where: { runId: run.id, changeType: "CONFLICT_RESOLVED" } })).toBe(1);
 
     await services.db.prisma.syncRule.update({ where: { id: hr.ruleId }, data: { conflictStrategy: "manual" } });
     hr.connector.objects = [person("E1", { givenName: "Ada Byron" })];
