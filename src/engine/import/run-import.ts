@@ -77,7 +77,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
     }
 
     // An unreadable record's object would look deleted: with any, a full import deletes nothing.
-    if (mode === "full" && !scope.dryRun && !checkpoint.failed) await sweep(ctx, checkpoint);
+    if (mode === "full" && !scope.dryRun && !checkpoint.failed) await sweep(ctx, checkpoint, scope.confirming);
     else if (mode === "full" && checkpoint.failed)
       await ctx.event("deletes skipped", { reason: `${checkpoint.failed} records could not be read; objects not seen are kept` });
     await ctx.batch(async (tx) => {
@@ -89,39 +89,26 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
 }
 
 /** Objects a full import did not see are gone from the source: obsolete, queued for sync. */
-async function sweep(ctx: RunContext, checkpoint: ImportCheckpoint) {
+async function sweep(ctx: RunContext, checkpoint: ImportCheckpoint, confirming: boolean) {
   for (;;) {
     let swept = 0;
     await ctx.batch(async (tx) => {
       await commitWithoutFlushWait(tx);
       const rows = await sweepUnseen(tx, ctx.system.id, ctx.run.id, SWEEP_SLICE);
       swept = rows.length;
-      await queueForSync(
-        tx,
-        ctx.system.id,
-        ctx.run.id,
-        rows.map((r) => r.id),
-      );
-      await insertRunChanges(
-        tx,
-        ctx.run.id,
-        await confirmExports(
-          tx,
-          new Map(),
-          rows.map((r) => r.id),
-        ),
-      );
-      await insertRunChanges(
-        tx,
-        ctx.run.id,
-        rows.map((r) => ({
+      const ids = rows.map((r) => r.id);
+      await queueForSync(tx, ctx.system.id, ctx.run.id, ids);
+      const confirmations = confirming ? await confirmExports(tx, new Map(), ids) : [];
+      await insertRunChanges(tx, ctx.run.id, [
+        ...confirmations,
+        ...rows.map((r) => ({
           changeType: "CSO_DELETED",
           csoId: r.id,
           anchor: r.anchor,
           sourceSystemId: ctx.system.id,
           message: "not seen by the full import",
         })),
-      );
+      ]);
       return {
         counts: { deleted: rows.length },
         processed: checkpoint.processed,
