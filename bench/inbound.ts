@@ -93,18 +93,29 @@ await db.prisma.syncRule.create({
 
 let peakRss = 0;
 let phaseRss = 0;
+let phaseHeap = 0;
 const sampler = setInterval(() => {
-  const rss = process.memoryUsage().rss;
+  const { rss, heapTotal } = process.memoryUsage();
+  phaseHeap = Math.max(phaseHeap, heapTotal);
   peakRss = Math.max(peakRss, rss);
   phaseRss = Math.max(phaseRss, rss);
 }, 50);
-const results: { name: string; objects: number; seconds: number; perSecond: number; peakRssMb: number }[] = [];
+const results: { name: string; objects: number; seconds: number; perSecond: number; peakRssMb: number; heapMb: number }[] = [];
 async function phase(name: string, objects: number, fn: () => Promise<unknown>) {
   phaseRss = 0;
+  phaseHeap = 0;
   const t0 = performance.now();
+  if (process.env.BENCH_TRACE) console.error(`${name} starts at ${(t0 / 1000).toFixed(2)} s`);
   await fn();
   const seconds = (performance.now() - t0) / 1000;
-  results.push({ name, objects, seconds, perSecond: Math.round(objects / seconds), peakRssMb: Math.round(phaseRss / 1048576) });
+  results.push({
+    name,
+    objects,
+    seconds,
+    perSecond: Math.round(objects / seconds),
+    peakRssMb: Math.round(phaseRss / 1048576),
+    heapMb: Math.round(phaseHeap / 1048576),
+  });
 }
 
 const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC", connector: Connector) =>

@@ -25,6 +25,11 @@ export interface ConnectorObject {
   /** Distinguished name / path where the system has one (LDAP). */
   dn?: string;
   attributes: Attributes;
+  /**
+   * contentHash(attributes) (src/engine/hash.ts) when the connector already computed it, e.g.
+   * off the main thread: the engine then does not hash again. Exactly that function, or unset.
+   */
+  contentHash?: string;
 }
 
 /** A record that could not be read: located, so the run can say where and why. */

@@ -1,9 +1,8 @@
 import { stat } from "node:fs/promises";
-import { contentHash } from "../../engine/hash.ts";
 import type { ConnectorObject, ImportContext, ImportPage, RecordError } from "../connector.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
-import { type CsvEvent, readCsv } from "./reader.ts";
+import { type CsvRow, readRows } from "./rows.ts";
 
 /** Which version of the file an import read: the watermark, and the guard on a checkpoint. */
 export interface CsvFingerprint {
@@ -44,41 +43,23 @@ function sameFile(a: Partial<CsvFingerprint> | null, b: CsvFingerprint): boolean
   return !!a && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
-/** Rows of the file, de-duplicated by anchor (a second row with a seen anchor is a record error). */
-async function* uniqueRows(config: CsvConfig, anchors: Set<string>): AsyncGenerator<CsvEvent> {
-  for await (const event of readCsv(config)) {
-    if (event.kind === "row" && anchors.has(event.anchor)) {
-      const message = `duplicate anchor "${event.anchor}": the first row with it wins`;
-      const location = `${config.path.split("/").pop()}:${event.line}`;
-      yield {
-        kind: "error",
-        index: event.index,
-        line: event.line,
-        error: { location, code: "INVALID_INPUT", message, anchor: event.anchor },
-      };
-      continue;
-    }
-    if (event.kind === "row") anchors.add(event.anchor);
-    yield event;
-  }
-}
-
 export async function* importFull(config: CsvConfig, checkpoint: unknown): AsyncGenerator<ImportPage> {
   const file = await fingerprint(config.path);
   const start = resumeFrom(checkpoint, file).row;
   let objects: ConnectorObject[] = [];
   let errors: RecordError[] = [];
   let row = 0;
-  // Anchors only (not rows) are kept, to report duplicates: memory grows by ~45 bytes a row.
-  for await (const event of uniqueRows(config, new Set())) {
-    row = event.index + 1;
-    if (event.index < start) continue;
-    if (event.kind === "row") objects.push(toObject(config, event.anchor, event.attributes));
-    else errors.push(event.error);
-    if (objects.length + errors.length >= config.pageSize) {
-      yield { objects, deletes: [], errors, checkpoint: { ...file, row } satisfies CsvCheckpoint };
-      objects = [];
-      errors = [];
+  for await (const batch of readRows(config, file.size)) {
+    for (const event of batch) {
+      row = event.index + 1;
+      if (event.index < start) continue;
+      if (event.kind === "row") objects.push(toObject(config, event));
+      else errors.push(event.error);
+      if (objects.length + errors.length >= config.pageSize) {
+        yield { objects, deletes: [], errors, checkpoint: { ...file, row } satisfies CsvCheckpoint };
+        objects = [];
+        errors = [];
+      }
     }
   }
   yield { objects, deletes: [], errors, checkpoint: { ...file, row: Math.max(row, start) }, watermark: file };
@@ -112,19 +93,22 @@ export async function* importDelta(
       config.objectType,
       candidates.map((o) => o.anchor),
     );
-    const objects = candidates.filter((o) => stored.get(o.anchor) !== contentHash(o.attributes));
+    const objects = candidates.filter((o) => stored.get(o.anchor) !== o.contentHash);
     const result: ImportPage = { objects, deletes: [], errors, checkpoint: { ...file, row, phase: "rows" } };
     candidates = [];
     errors = [];
     return result;
   };
-  for await (const event of uniqueRows(config, anchors)) {
-    row = event.index + 1;
-    if (event.kind === "error") malformed++;
-    if (resume.phase === "deletes" || event.index < resume.row) continue;
-    if (event.kind === "row") candidates.push(toObject(config, event.anchor, event.attributes));
-    else errors.push(event.error);
-    if (candidates.length + errors.length >= config.pageSize) yield await page();
+  for await (const batch of readRows(config, file.size)) {
+    for (const event of batch) {
+      row = event.index + 1;
+      if (event.kind === "row") anchors.add(event.anchor);
+      else malformed++;
+      if (resume.phase === "deletes" || event.index < resume.row) continue;
+      if (event.kind === "row") candidates.push(toObject(config, event));
+      else errors.push(event.error);
+      if (candidates.length + errors.length >= config.pageSize) yield await page();
+    }
   }
   if (candidates.length + errors.length > 0) yield await page();
 
@@ -148,6 +132,6 @@ export async function* importDelta(
   yield { objects: [], deletes: [], errors: [], checkpoint: { ...file, row, phase: "deletes" }, watermark: file };
 }
 
-function toObject(config: CsvConfig, anchor: string, attributes: ConnectorObject["attributes"]): ConnectorObject {
-  return { objectType: config.objectType, anchor, attributes };
+function toObject(config: CsvConfig, row: Extract<CsvRow, { kind: "row" }>): ConnectorObject {
+  return { objectType: config.objectType, anchor: row.anchor, attributes: row.attributes, contentHash: row.contentHash };
 }

@@ -100,7 +100,7 @@ export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">,
       });
       continue;
     }
-    valid.set(key, { object, hash: contentHash(object.attributes) });
+    valid.set(key, { object, hash: object.contentHash ?? contentHash(object.attributes) });
   }
   return { page, valid, changes, failed, stored: null };
 }

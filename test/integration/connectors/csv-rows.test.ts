@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConnectorError } from "../../../src/connectors/connector.ts";
+import { CsvConfigSchema } from "../../../src/connectors/csv/config.ts";
+import { type CsvRow, hashedRows, readRows, WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
+import { contentHash } from "../../../src/engine/hash.ts";
+
+// The CSV reader runs in this thread for small files and in a worker thread from
+// WORKER_MIN_BYTES on: both must give the same rows, hashes, located errors and failures.
+const dir = mkdtempSync(path.join(tmpdir(), "metasync-csv-rows-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let count = 0;
+
+function config(content: string, extra: Record<string, unknown> = {}) {
+  const file = path.join(dir, `rows-${++count}.csv`);
+  writeFileSync(file, content);
+  return CsvConfigSchema.parse({ path: file, anchor: "id", multiValued: ["groups"], ...extra });
+}
+
+async function rows(source: AsyncIterable<CsvRow[]>): Promise<CsvRow[]> {
+  const all: CsvRow[] = [];
+  for await (const batch of source) all.push(...batch);
+  return all;
+}
+
+const inThread = (c: ReturnType<typeof config>) => rows(hashedRows(c));
+const inWorker = (c: ReturnType<typeof config>) => rows(readRows(c, WORKER_MIN_BYTES));
+
+async function failure(work: Promise<unknown>): Promise<ConnectorError> {
+  const error = await work.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConnectorError);
+  return error as ConnectorError;
+}
+
+describe("CSV rows, in this thread and in the worker", () => {
+  it("give the same rows, with the engine's content hash whatever the column names and order", async () => {
+    // Unsorted columns, array-index names ("2", "10": JavaScript lists those keys first), a
+    // multi-valued column, quotes, escapes, a line break in a cell, blank lines, a duplicate.
+    const c = config(
+      'title,id,10,2,groups,name\nBoss,001,ten,two,a|b,"Doe, ""Jo""\nline 2"\n\n\nX,002,,,,\\\\ ü\t"\nX,001,,,,again\n',
+    );
+    const here = await inThread(c);
+    expect(await inWorker(c)).toEqual(here);
+    expect(here).toEqual([
+      {
+        kind: "row",
+        index: 0,
+        line: 2,
+        anchor: "001",
+        attributes: { "10": "ten", "2": "two", groups: ["a", "b"], id: "001", name: 'Doe, "Jo"\nline 2', title: "Boss" },
+        contentHash: expect.any(String),
+      },
+      {
+        kind: "row",
+        index: 1,
+        line: 6,
+        anchor: "002",
+        attributes: { id: "002", name: '\\\\ ü\t"', title: "X" },
+        contentHash: expect.any(String),
+      },
+      {
+        kind: "error",
+        index: 2,
+        line: 7,
+        error: {
+          location: expect.stringMatching(/:7$/),
+          code: "INVALID_INPUT",
+          message: expect.stringContaining("duplicate anchor"),
+          anchor: "001",
+        },
+      },
+    ]);
+    for (const row of here) if (row.kind === "row") expect(row.contentHash).toBe(contentHash(row.attributes));
+  });
+
+  it("hash rows as contentHash does when the columns are not in sorted order", async () => {
+    const c = config("id,name,mail\n1,Ann,a@x\n2,Bob,\n");
+    for (const row of await inWorker(c)) if (row.kind === "row") expect(row.contentHash).toBe(contentHash(row.attributes));
+  });
+
+  it("locate malformed rows alike, and fail alike at an unclosed quote after the rows before it", async () => {
+    const bad = config('id,name\n1,Ann\n2\n,No anchor\n3,"Cy\n4,Di\n');
+    const rowsBefore: CsvRow[] = [];
+    const error = await failure(
+      (async () => {
+        for await (const batch of readRows(bad, WORKER_MIN_BYTES)) rowsBefore.push(...batch);
+      })(),
+    );
+    expect(error.code).toBe("INVALID_INPUT");
+    expect(error.message).toMatch(/:5: a quote opened here is never closed/);
+    expect(rowsBefore.map((r) => (r.kind === "row" ? r.anchor : r.error.location.split(":").pop()))).toEqual(["1", "3", "4"]);
+    const here = await failure(inThread(bad));
+    expect(here.message).toBe(error.message);
+  });
+
+  it("fail with the same typed errors for a missing file and bytes that are not UTF-8", async () => {
+    const missing = CsvConfigSchema.parse({ path: path.join(dir, "missing.csv"), anchor: "id" });
+    expect((await failure(inWorker(missing))).code).toBe("NOT_FOUND");
+    const latin = config("");
+    writeFileSync(latin.path, Buffer.from("id,name\n1,Z\xebe\n", "latin1"));
+    const error = await failure(inWorker(latin));
+    expect(error.code).toBe("INVALID_INPUT");
+    expect(error.message).toMatch(/not valid UTF-8/);
+  });
+
+  it("stop the worker's job when the reader stops early, and serve the next job", async () => {
+    const lines = ["id,name"];
+    for (let i = 0; i < 20000; i++) lines.push(`${i},Person ${i}`);
+    const big = config(`${lines.join("\n")}\n`);
+    for await (const batch of readRows(big, WORKER_MIN_BYTES)) {
+      expect(batch.length).toBeGreaterThan(0);
+      break;
+    }
+    const all = await inWorker(big);
+    expect(all).toHaveLength(20000);
+    expect(all.at(-1)).toMatchObject({ kind: "row", anchor: "19999", line: 20001 });
+  });
+});
