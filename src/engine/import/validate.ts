@@ -33,17 +33,21 @@ export function validateObject(object: ConnectorObject, schema: ImportSchema, lo
     return { location: locate(), code: "INVALID_INPUT", message: "missing anchor" };
   const rules = schema.get(object.objectType);
   if (!rules) return null;
-  const location = locate();
   for (const [name, rule] of rules) {
     const value = object.attributes[name];
     if (isEmpty(value)) {
       if (rule.required)
-        return { location, code: "SCHEMA_VIOLATION", message: `required attribute ${name} is missing`, anchor: object.anchor };
+        return {
+          location: locate(),
+          code: "SCHEMA_VIOLATION",
+          message: `required attribute ${name} is missing`,
+          anchor: object.anchor,
+        };
       continue;
     }
     if (Array.isArray(value) && !rule.multiValued && value.length > 1)
       return {
-        location,
+        location: locate(),
         code: "SCHEMA_VIOLATION",
         message: `attribute ${name} is single-valued but has ${value.length} values`,
         anchor: object.anchor,
@@ -51,7 +55,7 @@ export function validateObject(object: ConnectorObject, schema: ImportSchema, lo
     for (const v of Array.isArray(value) ? value : [value]) {
       if (!checks[rule.type](v))
         return {
-          location,
+          location: locate(),
           code: "SCHEMA_VIOLATION",
           message: `attribute ${name} must be ${rule.type.toLowerCase()}, got ${JSON.stringify(v).slice(0, 60)}`,
           anchor: object.anchor,
