@@ -3,7 +3,7 @@
 // same rows as the reference. Usage: npx tsx bench/inbound.ts [--size 100000] [--source csv]
 // --source csv writes the people to a CSV file and reads it through the real CSV connector
 // (parsing included; its delta import re-reads the whole file and compares content hashes).
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { from as copyFrom } from "pg-copy-streams";
@@ -122,7 +122,15 @@ async function phase(name: string, objects: number, fn: () => Promise<unknown>) 
   phaseHeap = 0;
   const t0 = performance.now();
   if (process.env.BENCH_TRACE) console.error(`${name} starts at ${(t0 / 1000).toFixed(2)} s`);
+  const cpu0 = process.cpuUsage();
+  const pg0 = postgresCpuSeconds();
   await fn();
+  if (process.env.BENCH_TRACE) {
+    const cpu = process.cpuUsage(cpu0);
+    console.error(
+      `${name}: node cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, postgres cpu ${(postgresCpuSeconds() - pg0).toFixed(2)} s`,
+    );
+  }
   const seconds = (performance.now() - t0) / 1000;
   results.push({
     name,
@@ -132,6 +140,23 @@ async function phase(name: string, objects: number, fn: () => Promise<unknown>) 
     peakRssMb: Math.round(phaseRss / 1048576),
     heapMb: Math.round(phaseHeap / 1048576),
   });
+}
+
+/** CPU time of every postgres process so far (Linux /proc), to see who the two cores work for. */
+function postgresCpuSeconds(): number {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (!stat.includes("(postgres)")) continue;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return ticks / 100;
 }
 
 const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC", connector: Connector) =>

@@ -63,8 +63,12 @@ export function pageKeys(prepared: PreparedPage): string[] {
  * page's keys can change before this page's batch runs (the import holds the system's connector
  * space): the caller drops the result when the two pages share a key.
  */
-export async function readStoredAhead(q: Pick<pg.Pool, "query">, systemId: string, prepared: PreparedPage) {
-  prepared.stored = await lookupObjects(q, systemId, prepared.valid);
+export async function readStoredAhead(
+  q: Pick<pg.Pool, "query">,
+  scope: Pick<PageScope, "systemId" | "runId">,
+  prepared: PreparedPage,
+) {
+  prepared.stored = await lookupObjects(q, scope.systemId, scope.runId, prepared.valid);
   return prepared;
 }
 
@@ -123,18 +127,16 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
     failed: prepared.failed,
   };
 
-  const stored = prepared.stored ?? (await lookupObjects(tx, scope.systemId, valid));
+  const stored = prepared.stored ?? (await lookupObjects(tx, scope.systemId, scope.runId, valid));
   // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
   // source. Seen are the objects this run wrote, and the others recorded in import_seen_page.
   if (scope.seen) {
-    const existingIds = [...valid.keys()].flatMap((k) => {
-      const row = stored.get(k);
-      return row && row.lastImportRunId !== scope.runId ? [row.id] : [];
-    });
+    const existingIds: string[] = [];
+    for (const row of stored.values()) if (!row.writtenByRun) existingIds.push(row.id);
     const duplicates = await scope.seen.record(tx, existingIds);
     for (const [key, { object }] of valid) {
       const row = stored.get(key);
-      if (row && (row.lastImportRunId === scope.runId || duplicates.has(row.id))) {
+      if (row && (row.writtenByRun || duplicates.has(row.id))) {
         valid.delete(key);
         counts.failed++;
         changes.push({
@@ -163,7 +165,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
         attributes: object.attributes,
         hash,
       });
-    else if (row.contentHash !== hash || row.dn !== (object.dn ?? null) || row.status === "OBSOLETE")
+    else if (row.contentHash !== hash || row.dn !== (object.dn ?? null) || row.obsolete)
       updates.push({
         id: row.id,
         dn: object.dn ?? null,

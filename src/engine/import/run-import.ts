@@ -45,7 +45,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
           ? connector.importFull(checkpoint.connector, context)
           : connector.importDelta(await loadWatermark(ctx.pool, ctx.system.id), checkpoint.connector, context);
       let previousKeys = new Set<string>();
-      const prepare = (page: ImportPage) => readStoredAhead(ctx.pool, scope.systemId, prepareImportPage(scope, page));
+      const prepare = (page: ImportPage) => readStoredAhead(ctx.pool, scope, prepareImportPage(scope, page));
       for await (const prepared of readAhead(coalescePages(pages, ctx.importBatchSize), prepare)) {
         const { page } = prepared;
         // Rows the previous batch wrote may have changed since they were read ahead.

@@ -5,15 +5,15 @@ import { timeOrderedId } from "../ids.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
+/** What an import needs to know of an object it meets again. */
 export interface StoredObject {
   id: string;
-  objectType: string;
-  anchor: string;
   contentHash: string;
   dn: string | null;
-  status: "NORMAL" | "OBSOLETE" | "PENDING_PROVISIONING";
-  /** The import run that last wrote the row. */
-  lastImportRunId: string | null;
+  /** Marked deleted by an earlier import: meeting it again revives it. */
+  obsolete: boolean;
+  /** Last written by the import run looking it up (met twice in one run: a duplicate). */
+  writtenByRun: boolean;
 }
 
 export interface NewObject {
@@ -30,11 +30,13 @@ export const objectKey = (objectType: string, anchor: string) => `${objectType}\
  * The stored rows of a page's objects, by objectKey: one indexed query per page.
  * `= ANY(array)` on both key columns is a single index scan of the unique key whatever the
  * table's size or statistics; pairs crossing two object types of one page are dropped here.
- * Rows come back as arrays (no object per row: this runs for every imported object).
+ * Rows come back as arrays of what the import compares, flags computed by PostgreSQL: this
+ * runs for every imported object, and each column is a string to parse and collect.
  */
 export async function lookupObjects(
   tx: Q,
   systemId: string,
+  runId: string,
   page: Map<string, { object: { objectType: string; anchor: string } }>,
 ): Promise<Map<string, StoredObject>> {
   const types = new Set<string>();
@@ -43,17 +45,20 @@ export async function lookupObjects(
     types.add(object.objectType);
     anchors.push(object.anchor);
   }
-  const { rows } = await tx.query<[string, string, string, string, string | null, StoredObject["status"], string | null]>({
-    text: `SELECT c.id, c.object_type, c.anchor, c.content_hash, c.distinguished_name, c.status, c.last_import_run_id
+  // One object type (the usual page): the key's type is known, no need to read it per row.
+  const [only] = types.size === 1 ? types : [null];
+  const { rows } = await tx.query<[string, string, string, string | null, boolean, boolean, string]>({
+    text: `SELECT c.anchor, c.id, c.content_hash, c.distinguished_name, c.status = 'OBSOLETE',
+                  coalesce(c.last_import_run_id = $4::uuid, false)${only === null ? ", c.object_type" : ""}
              FROM connector_space_object c
             WHERE c.connected_system_id = $1 AND c.object_type = ANY($2::text[]) AND c.anchor = ANY($3::text[])`,
-    values: [systemId, [...types], anchors],
+    values: [systemId, [...types], anchors, runId],
     rowMode: "array",
   });
   const found = new Map<string, StoredObject>();
-  for (const [id, objectType, anchor, contentHash, dn, status, lastImportRunId] of rows) {
-    const key = objectKey(objectType, anchor);
-    if (page.has(key)) found.set(key, { id, objectType, anchor, contentHash, dn, status, lastImportRunId });
+  for (const [anchor, id, contentHash, dn, obsolete, writtenByRun, objectType] of rows) {
+    const key = objectKey(only ?? objectType, anchor);
+    if (page.has(key)) found.set(key, { id, contentHash, dn, obsolete, writtenByRun });
   }
   return found;
 }
