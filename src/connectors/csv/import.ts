@@ -99,11 +99,12 @@ export async function* importDelta(
     errors = [];
     return result;
   };
-  for await (const batch of readRows(config, file.size)) {
+  // The file's anchors, for delete detection: readRows de-duplicates against them here, so
+  // they are not held twice (here and in a worker).
+  for await (const batch of readRows(config, file.size, anchors)) {
     for (const event of batch) {
       row = event.index + 1;
-      if (event.kind === "row") anchors.add(event.anchor);
-      else malformed++;
+      if (event.kind === "error") malformed++;
       if (resume.phase === "deletes" || event.index < resume.row) continue;
       if (event.kind === "row") candidates.push(toObject(config, event));
       else errors.push(event.error);

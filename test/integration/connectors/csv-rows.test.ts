@@ -25,7 +25,7 @@ async function rows(source: AsyncIterable<CsvRow[]>): Promise<CsvRow[]> {
   return all;
 }
 
-const inThread = (c: ReturnType<typeof config>) => rows(hashedRows(c));
+const inThread = (c: ReturnType<typeof config>) => rows(hashedRows({ config: c, dedupe: true }));
 const inWorker = (c: ReturnType<typeof config>) => rows(readRows(c, WORKER_MIN_BYTES));
 
 async function failure(work: Promise<unknown>): Promise<ConnectorError> {
@@ -46,6 +46,10 @@ describe("CSV rows, in this thread and in the worker", () => {
     );
     const here = await inThread(c);
     expect(await inWorker(c)).toEqual(here);
+    // De-duplicated in this thread against the caller's anchors (a delta needs them all).
+    const anchors = new Set<string>();
+    expect(await rows(readRows(c, WORKER_MIN_BYTES, anchors))).toEqual(here);
+    expect([...anchors]).toEqual(["001", "002"]);
     expect(here).toEqual([
       {
         kind: "row",
