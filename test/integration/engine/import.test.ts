@@ -1,5 +1,11 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectorObject } from "../../../src/connectors/connector.ts";
+import { WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
+import { createConnector } from "../../../src/connectors/index.ts";
+import { contentHash } from "../../../src/engine/hash.ts";
 import type { Services } from "../../../src/services.ts";
 import { ArrayConnector } from "../../fixtures/array-connector.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
@@ -296,5 +302,55 @@ describe("a full import with unreadable records", () => {
     });
     expect(run).toMatchObject({ failed: 1, deleted: 0 });
     expect((await csoRows(sys.id)).every((r) => r.status === "NORMAL")).toBe(true);
+  });
+});
+
+describe("a CSV file read in the connector's worker thread", () => {
+  it("imports, re-imports unchanged and applies a delta with the hashes the worker computed", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "metasync-import-csv-"));
+    try {
+      const file = path.join(dir, "people.csv");
+      const rows = (n: number, changed = new Set<number>()) =>
+        ["employeeId,givenName,sn,mail,department"]
+          .concat(
+            Array.from({ length: n }, (_, i) => `E${i},Given${i},Sur${i},p${i}@example.org,D${changed.has(i) ? 99 : i % 20}`),
+          )
+          .join("\n") + "\n";
+      writeFileSync(file, rows(25_000));
+      expect(statSync(file).size).toBeGreaterThanOrEqual(WORKER_MIN_BYTES);
+      const sys = await services.systems.create({
+        name: "hr-big-csv",
+        kind: "CSV",
+        config: { path: file, anchor: "employeeId" },
+      });
+      const csv = () => createConnector("CSV", { path: file, anchor: "employeeId" }, { logger: services.logger });
+      const run = async (profile: "FULL_IMPORT" | "DELTA_IMPORT") =>
+        runEngine(services, { systemId: sys.id, profile, connector: await csv() });
+
+      expect(await run("FULL_IMPORT")).toMatchObject({ created: 25_000, failed: 0 });
+      // The stored hash is the engine's own hash of the stored attributes.
+      const { rows: sample } = await services.db.pool.query(
+        "SELECT attributes, content_hash FROM connector_space_object WHERE connected_system_id = $1 AND anchor = ANY($2)",
+        [sys.id, ["E0", "E12345", "E24999"]],
+      );
+      expect(sample).toHaveLength(3);
+      for (const r of sample) expect(r.content_hash).toBe(contentHash(r.attributes));
+      expect(await run("FULL_IMPORT")).toMatchObject({ created: 0, updated: 0, unchanged: 25_000, deleted: 0 });
+
+      // Three rows change, the last one goes, a new one comes: a delta finds exactly those.
+      writeFileSync(file, rows(24_999, new Set([1, 2, 3])) + "E30000,New,Person,n@example.org,D1\n");
+      expect(await run("DELTA_IMPORT")).toMatchObject({ created: 1, updated: 3, deleted: 1, failed: 0 });
+      const { rows: changed } = await services.db.pool.query(
+        "SELECT anchor, status, attributes->>'department' AS department FROM connector_space_object WHERE connected_system_id = $1 AND anchor IN ('E1', 'E24999', 'E30000') ORDER BY anchor",
+        [sys.id],
+      );
+      expect(changed).toEqual([
+        { anchor: "E1", status: "NORMAL", department: "D99" },
+        { anchor: "E24999", status: "OBSOLETE", department: "D19" },
+        { anchor: "E30000", status: "NORMAL", department: "D1" },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
