@@ -124,4 +124,18 @@ describe("CSV rows, in this thread and in the worker", () => {
     expect(all).toHaveLength(20000);
     expect(all.at(-1)).toMatchObject({ kind: "row", anchor: "19999", line: 20001 });
   });
+
+  it("serve two files read at the same time from the one worker, each whole and in order", async () => {
+    const file = (prefix: string) =>
+      config(`id,name\n${Array.from({ length: 30_000 }, (_, i) => `${prefix}${i},Person ${i}`).join("\n")}\n`);
+    const [a, b] = await Promise.all([inWorker(file("A")), inWorker(file("B"))]);
+    for (const [rows, prefix] of [
+      [a, "A"],
+      [b, "B"],
+    ] as const) {
+      expect(rows.map((r) => (r.kind === "row" ? r.anchor : "error"))).toEqual(
+        Array.from({ length: 30_000 }, (_, i) => `${prefix}${i}`),
+      );
+    }
+  });
 });
