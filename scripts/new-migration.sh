@@ -6,22 +6,15 @@
 set -euo pipefail
 name=${1:?usage: npm run db:migration -- <name>}
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-# The folder is created only after the diff: an empty migration folder breaks --from-migrations.
-npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$tmp"
-grep -v -x -F -f prisma/allowed-drift.sql "$tmp" > "$tmp.kept" || true
-mv "$tmp.kept" "$tmp"
-if ! grep -qv -e '^--' -e '^$' "$tmp"; then echo "schema and migrations already agree"; exit 0; fi
-dir="prisma/migrations/$(date -u +%Y%m%d%H%M%S)_${name}"
+kept=$(mktemp)
+trap 'rm -f "$tmp" "$kept"' EXIT
 # Diff into a temp file first: an empty new folder inside prisma/migrations makes the diff fail (P3015).
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
 npx prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --script -o "$tmp"
-grep -v -x -F -f prisma/allowed-drift.sql "$tmp" > "$tmp.kept" || true
+grep -v -x -F -f prisma/allowed-drift.sql "$tmp" > "$kept" || true
 # Drop the "-- AddForeignKey" style header left without its statement.
-awk '{ lines[NR] = $0 } END { for (i = 1; i <= NR; i++) if (!(lines[i] ~ /^-- / && (i == NR || lines[i + 1] == ""))) print lines[i] }' "$tmp.kept" > "$tmp"
-rm -f "$tmp.kept"
+awk '{ lines[NR] = $0 } END { for (i = 1; i <= NR; i++) if (!(lines[i] ~ /^-- / && (i == NR || lines[i + 1] == ""))) print lines[i] }' "$kept" > "$tmp"
 if [ ! -s "$tmp" ] || ! grep -qv -e '^--' -e '^$' "$tmp"; then echo "schema and migrations already agree"; exit 0; fi
+dir="prisma/migrations/$(date -u +%Y%m%d%H%M%S)_${name}"
 mkdir -p "$dir"
 cp "$tmp" "$dir/migration.sql"
 echo "wrote $dir/migration.sql"
