@@ -35,29 +35,20 @@ const COLUMNS = [
 /** Bulk insert with COPY: one round trip per batch, whatever its size (often the batch's largest write). */
 export async function insertRunChanges(tx: Pick<pg.PoolClient, "query">, runId: string, rows: RunChangeRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await copyRows(
-    tx,
-    "run_change",
-    COLUMNS,
-    // Lazily: each row is serialised while PostgreSQL loads the previous chunk (see copyRows).
-    (function* () {
-      for (const r of rows)
-        yield [
-          runId,
-          r.changeType,
-          r.csoId ?? null,
-          r.mvoId ?? null,
-          r.pendingExportId ?? null,
-          r.anchor ?? null,
-          r.attributeChanges === undefined || r.attributeChanges === null ? null : JSON.stringify(r.attributeChanges),
-          r.syncRuleId ?? null,
-          r.sourceSystemId ?? null,
-          r.location ?? null,
-          r.errorCode ?? null,
-          r.message ?? null,
-        ];
-    })(),
-  );
+  await copyRows(tx, "run_change", COLUMNS, rows, (r) => [
+    runId,
+    r.changeType,
+    r.csoId ?? null,
+    r.mvoId ?? null,
+    r.pendingExportId ?? null,
+    r.anchor ?? null,
+    r.attributeChanges === undefined || r.attributeChanges === null ? null : JSON.stringify(r.attributeChanges),
+    r.syncRuleId ?? null,
+    r.sourceSystemId ?? null,
+    r.location ?? null,
+    r.errorCode ?? null,
+    r.message ?? null,
+  ]);
 }
 
 export interface AttributeDiff {

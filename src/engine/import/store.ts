@@ -95,11 +95,12 @@ export async function insertObjects(tx: Q, systemId: string, runId: string, obje
       "last_import_run_id",
       "imported_at",
     ],
-    objects.map((o) => {
+    objects,
+    (o) => {
       const id = timeOrderedId();
       ids.set(objectKey(o.objectType, o.anchor), id);
       return [id, systemId, o.objectType, o.anchor, o.dn, JSON.stringify(o.attributes), o.hash, "NORMAL", runId, now];
-    }),
+    },
   );
   return ids;
 }

@@ -200,19 +200,16 @@ export async function upsertMetaverseObjects(tx: Q, rows: MetaverseWrite[]) {
       tx,
       "metaverse_object",
       ["id", "type", "status", "attributes", "contributions", "display_name", "deletion_due_at"],
-      // Lazily: each row is serialised while PostgreSQL loads the previous chunk (see copyRows).
-      (function* () {
-        for (const r of created)
-          yield [
-            r.id,
-            r.type,
-            r.status,
-            JSON.stringify(r.attributes),
-            JSON.stringify(packContributions(r.contributions)),
-            r.displayName,
-            r.deletionDueAt?.toISOString() ?? null,
-          ];
-      })(),
+      created,
+      (r) => [
+        r.id,
+        r.type,
+        r.status,
+        JSON.stringify(r.attributes),
+        JSON.stringify(packContributions(r.contributions)),
+        r.displayName,
+        r.deletionDueAt?.toISOString() ?? null,
+      ],
     );
   if (updated.length === 0) return;
   await tx.query(
@@ -248,7 +245,7 @@ export async function replaceKeys(
   if (keys.length === 0) return;
   const unique = new Map<string, string[]>();
   for (const k of keys) unique.set(`${k.mvoId}\u0000${k.attribute}\u0000${k.value}`, [k.mvoId, k.type, k.attribute, k.value]);
-  await copyRows(tx, "metaverse_key", ["metaverse_object_id", "type", "attribute", "value"], unique.values());
+  await copyRows(tx, "metaverse_key", ["metaverse_object_id", "type", "attribute", "value"], unique.values(), (row) => row);
 }
 
 export async function updateJoins(tx: Q, rows: { csoId: string; mvoId: string | null; joinType: SyncObject["joinType"] }[]) {
