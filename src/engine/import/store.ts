@@ -125,13 +125,15 @@ export async function updateObjects(
 /** Objects per queue row: about one delta sync batch. */
 const QUEUE_ROW = 1000;
 
-/** Queue objects for the next delta sync: a row per batch of objects, their ids in an array. */
+/** Queue objects for the next delta sync: a row per QUEUE_ROW objects, their ids in an array, in one statement. */
 export async function queueForSync(tx: Q, systemId: string, runId: string, ids: string[]) {
-  for (let start = 0; start < ids.length; start += QUEUE_ROW)
-    await tx.query(
-      "INSERT INTO cso_change (connected_system_id, connector_space_object_ids, run_id) VALUES ($1, $2::uuid[], $3)",
-      [systemId, ids.slice(start, start + QUEUE_ROW), runId],
-    );
+  if (ids.length === 0) return;
+  await tx.query(
+    `INSERT INTO cso_change (connected_system_id, connector_space_object_ids, run_id)
+     SELECT $1, array_agg(t.id ORDER BY t.n), $3 FROM unnest($2::uuid[]) WITH ORDINALITY AS t(id, n)
+      GROUP BY (t.n - 1) / $4 ORDER BY min(t.n)`,
+    [systemId, ids, runId, QUEUE_ROW],
+  );
 }
 
 /** Delta deletes: mark the named objects obsolete; returns the rows affected. */
