@@ -34,7 +34,8 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
       dryRun: ctx.run.dryRun,
       schema: await loadImportSchema(ctx.pool, ctx.system.id),
       confirming: await hasExportsAwaitingConfirmation(ctx.pool, ctx.system.id),
-      seen: mode === "full" ? await SeenObjects.load(ctx.pool, ctx.run.id) : null,
+      // Only the import phase needs it in memory; a run resumed in its sweep reads the pages in SQL.
+      seen: mode === "full" && checkpoint.phase === "import" ? await SeenObjects.load(ctx.pool, ctx.run.id) : null,
     };
 
     if (checkpoint.phase === "import") {
