@@ -1,8 +1,6 @@
 import pg from "pg";
 import pino from "pino";
-import { expect } from "vitest";
 import type { Connector, ImportPage } from "../../src/connectors/connector.ts";
-import { ConnectorError } from "../../src/connectors/connector.ts";
 import { createConnector } from "../../src/connectors/index.ts";
 import { createTestDatabaseUrl } from "./database.ts";
 import { MemoryImportContext } from "./import-context.ts";
@@ -54,14 +52,3 @@ export class SqlHarness {
 }
 
 export const anchorsOf = (pages: ImportPage[]) => pages.flatMap((p) => p.objects.map((o) => o.anchor));
-
-export async function expectError(work: Promise<unknown>, code: string, transient?: boolean) {
-  const error = await work.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectorError);
-  expect({ code: (error as ConnectorError).code, message: (error as ConnectorError).message }).toMatchObject({ code });
-  if (transient !== undefined) expect((error as ConnectorError).transient).toBe(transient);
-  return error as ConnectorError;
-}

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConnectorError } from "../../../src/connectors/connector.ts";
 import { CsvConfigSchema } from "../../../src/connectors/csv/config.ts";
 import { type CsvRow, hashedRows, readRows, WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
 import { contentHash } from "../../../src/engine/hash.ts";
+import { expectError } from "../../helpers/connector-errors.ts";
 
 // The CSV reader runs in this thread for small files and in a worker thread from
 // WORKER_MIN_BYTES on: both must give the same rows, hashes, located errors and failures.
@@ -27,15 +27,6 @@ async function rows(source: AsyncIterable<CsvRow[]>): Promise<CsvRow[]> {
 
 const inThread = (c: ReturnType<typeof config>) => rows(hashedRows({ config: c, dedupe: true }));
 const inWorker = (c: ReturnType<typeof config>) => rows(readRows(c, WORKER_MIN_BYTES));
-
-async function failure(work: Promise<unknown>): Promise<ConnectorError> {
-  const error = await work.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectorError);
-  return error as ConnectorError;
-}
 
 describe("CSV rows, in this thread and in the worker", () => {
   it("give the same rows, with the engine's content hash whatever the column names and order", async () => {
@@ -90,24 +81,25 @@ describe("CSV rows, in this thread and in the worker", () => {
   it("locate malformed rows alike, and fail alike at an unclosed quote after the rows before it", async () => {
     const bad = config('id,name\n1,Ann\n2\n,No anchor\n3,"Cy\n4,Di\n');
     const rowsBefore: CsvRow[] = [];
-    const error = await failure(
+    const error = await expectError(
       (async () => {
         for await (const batch of readRows(bad, WORKER_MIN_BYTES)) rowsBefore.push(...batch);
       })(),
+      "INVALID_INPUT",
     );
     expect(error.code).toBe("INVALID_INPUT");
     expect(error.message).toMatch(/:5: a quote opened here is never closed/);
     expect(rowsBefore.map((r) => (r.kind === "row" ? r.anchor : r.error.location.split(":").pop()))).toEqual(["1", "3", "4"]);
-    const here = await failure(inThread(bad));
+    const here = await expectError(inThread(bad), "INVALID_INPUT");
     expect(here.message).toBe(error.message);
   });
 
   it("fail with the same typed errors for a missing file and bytes that are not UTF-8", async () => {
     const missing = CsvConfigSchema.parse({ path: path.join(dir, "missing.csv"), anchor: "id" });
-    expect((await failure(inWorker(missing))).code).toBe("NOT_FOUND");
+    expect((await expectError(inWorker(missing), "NOT_FOUND")).code).toBe("NOT_FOUND");
     const latin = config("");
     writeFileSync(latin.path, Buffer.from("id,name\n1,Z\xebe\n", "latin1"));
-    const error = await failure(inWorker(latin));
+    const error = await expectError(inWorker(latin), "INVALID_INPUT");
     expect(error.code).toBe("INVALID_INPUT");
     expect(error.message).toMatch(/not valid UTF-8/);
   });

@@ -6,9 +6,9 @@ import iconv from "iconv-lite";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Connector, ImportPage } from "../../../src/connectors/connector.ts";
-import { ConnectorError } from "../../../src/connectors/connector.ts";
 import { createConnector } from "../../../src/connectors/index.ts";
 import { contentHash } from "../../../src/engine/hash.ts";
+import { expectError } from "../../helpers/connector-errors.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "metasync-csv-"));
@@ -35,17 +35,6 @@ function people(n: number, change: (i: number) => string = () => ""): string {
 
 const anchorsOf = (pages: ImportPage[]) => pages.flatMap((p) => p.objects.map((o) => o.anchor));
 const noContext = new MemoryImportContext();
-
-async function expectError(work: Promise<unknown>, code: string, transient?: boolean) {
-  const error = await work.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectorError);
-  expect((error as ConnectorError).code).toBe(code);
-  if (transient !== undefined) expect((error as ConnectorError).transient).toBe(transient);
-  return error as ConnectorError;
-}
 
 describe("CSV connector: full import", () => {
   it("streams every row in pages of pageSize, splits multi-valued columns, omits empty cells, ends with a watermark", async () => {

@@ -1,8 +1,9 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../src/db/embedded-postgres.ts";
+import { expectError } from "../../helpers/connector-errors.ts";
 import { collect } from "../../helpers/import-context.ts";
-import { expectError, SqlHarness } from "../../helpers/sql-harness.ts";
+import { SqlHarness } from "../../helpers/sql-harness.ts";
 
 const target = new SqlHarness();
 beforeAll(async () => {

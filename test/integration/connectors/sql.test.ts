@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImportPage } from "../../../src/connectors/connector.ts";
+import { expectError } from "../../helpers/connector-errors.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
-import { anchorsOf, expectError, SqlHarness } from "../../helpers/sql-harness.ts";
+import { anchorsOf, SqlHarness } from "../../helpers/sql-harness.ts";
 
 const target = new SqlHarness();
 beforeAll(() => target.start());
