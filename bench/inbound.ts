@@ -117,21 +117,22 @@ const sampler = setInterval(() => {
   phaseRss = Math.max(phaseRss, rss);
 }, 50);
 const results: { name: string; objects: number; seconds: number; perSecond: number; peakRssMb: number; heapMb: number }[] = [];
+const trace = Boolean(process.env.BENCH_TRACE);
 async function phase(name: string, objects: number, fn: () => Promise<unknown>) {
   phaseRss = 0;
   phaseHeap = 0;
-  const t0 = performance.now();
-  if (process.env.BENCH_TRACE) console.error(`${name} starts at ${(t0 / 1000).toFixed(2)} s`);
+  // Read before the clock starts and after it stops: scanning /proc is not the phase's time.
+  const pg0 = trace ? postgresCpuSeconds() : 0;
   const cpu0 = process.cpuUsage();
-  const pg0 = postgresCpuSeconds();
+  const t0 = performance.now();
   await fn();
-  if (process.env.BENCH_TRACE) {
+  const seconds = (performance.now() - t0) / 1000;
+  if (trace) {
     const cpu = process.cpuUsage(cpu0);
     console.error(
-      `${name}: node cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, postgres cpu ${(postgresCpuSeconds() - pg0).toFixed(2)} s`,
+      `${name} (from ${(t0 / 1000).toFixed(2)} s): node cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, postgres cpu ${(postgresCpuSeconds() - pg0).toFixed(2)} s`,
     );
   }
-  const seconds = (performance.now() - t0) / 1000;
   results.push({
     name,
     objects,
@@ -142,7 +143,11 @@ async function phase(name: string, objects: number, fn: () => Promise<unknown>) 
   });
 }
 
-/** CPU time of every postgres process so far (Linux /proc), to see who the two cores work for. */
+/**
+ * CPU time of the running postgres processes (Linux /proc), to see who the two cores work for.
+ * A backend that exits during a phase takes its time with it: such a phase can read low, even
+ * negative (the delta cycle's runs each open and close connections).
+ */
 function postgresCpuSeconds(): number {
   let ticks = 0;
   for (const pid of readdirSync("/proc")) {
