@@ -12,11 +12,11 @@ export function contentHash(attributes: Attributes): string {
 }
 
 /**
- * contentHash of attributes whose keys were inserted in sorted order at every level (a
- * connector built them so): the same hash without sorting, half the cost per row. Array-index
- * keys ("2", "10") come first in any JavaScript object; canonicalJson's sorted copy has them
- * first too, so the two agree.
+ * contentHash of attributes given as their canonical JSON, e.g. JSON.stringify of attributes
+ * whose keys a connector inserted in sorted order at every level: the same hash without
+ * sorting, half the cost per row. Array-index keys ("2", "10") come first in any JavaScript
+ * object; canonicalJson's sorted copy has them first too, so the two agree.
  */
-export function contentHashOfSorted(attributes: Attributes): string {
-  return hash("md5", JSON.stringify(attributes), "hex");
+export function contentHashOfJson(canonical: string): string {
+  return hash("md5", canonical, "hex");
 }

@@ -1,8 +1,8 @@
 import { on } from "node:events";
 import { MessageChannel, type MessagePort, parentPort, Worker } from "node:worker_threads";
 
-/** What a worker posts on a job's port: a batch of items, the end, or a failure (re-thrown by the caller). */
-export type WorkerMessage<T> = { items: T[] } | { done: true } | { error: PostedError };
+/** What a worker posts on a job's port: a batch, the end, or a failure (re-thrown by the caller). */
+export type WorkerMessage<B> = { batch: B } | { done: true } | { error: PostedError };
 export interface PostedError {
   name: string;
   message: string;
@@ -66,7 +66,7 @@ function release(entry: URL, pooled: Pooled): void {
  * consumer holds little in memory; stopping early cancels the job. `rethrow` turns a posted
  * error back into the caller's error type.
  */
-export async function* iterateWorker<T>(entry: URL, data: unknown, rethrow: (error: PostedError) => Error): AsyncGenerator<T[]> {
+export async function* iterateWorker<B>(entry: URL, data: unknown, rethrow: (error: PostedError) => Error): AsyncGenerator<B> {
   const pooled = acquire(entry);
   const { worker } = pooled;
   const { port1, port2 } = new MessageChannel();
@@ -76,10 +76,10 @@ export async function* iterateWorker<T>(entry: URL, data: unknown, rethrow: (err
   // The port closes when the job ends on the worker's side or the worker dies.
   const messages = on(port1, "message", { close: ["close"] });
   try {
-    for await (const [message] of messages as AsyncIterable<[WorkerMessage<T>]>) {
+    for await (const [message] of messages as AsyncIterable<[WorkerMessage<B>]>) {
       if ("error" in message) throw rethrow(message.error);
       if ("done" in message) return;
-      yield message.items;
+      yield message.batch;
       port1.postMessage("more");
     }
     throw new Error(`worker ${entry.pathname} stopped before it was done`);
@@ -95,13 +95,13 @@ export async function* iterateWorker<T>(entry: URL, data: unknown, rethrow: (err
  * port, never more than the consumer's credit ahead, then "done"; a thrown error is posted with
  * its name, message and `describe(error)`. A job whose port closes (the consumer stopped) ends.
  */
-export function serveJobs<T>(run: (data: never) => AsyncIterable<T[]>, describe: (error: unknown) => unknown): void {
+export function serveJobs<B>(run: (data: never) => AsyncIterable<B>, describe: (error: unknown) => unknown): void {
   parentPort!.on("message", ({ data, port }: { data: never; port: MessagePort }) => {
     void streamJob(port, run(data), describe);
   });
 }
 
-async function streamJob<T>(port: MessagePort, batches: AsyncIterable<T[]>, describe: (error: unknown) => unknown) {
+async function streamJob<B>(port: MessagePort, batches: AsyncIterable<B>, describe: (error: unknown) => unknown) {
   let credit = IN_FLIGHT;
   let closed = false;
   let wake: (() => void) | null = null;
@@ -121,13 +121,13 @@ async function streamJob<T>(port: MessagePort, batches: AsyncIterable<T[]>, desc
       while (credit === 0 && !closed) await new Promise<void>((resolve) => (wake = resolve));
       if (closed) return;
       credit--;
-      port.postMessage({ items: next.value } satisfies WorkerMessage<T>);
+      port.postMessage({ batch: next.value } satisfies WorkerMessage<B>);
     }
-    port.postMessage({ done: true } satisfies WorkerMessage<T>);
+    port.postMessage({ done: true } satisfies WorkerMessage<B>);
   } catch (error) {
     const name = error instanceof Error ? error.name : "Error";
     const message = error instanceof Error ? error.message : String(error);
-    port.postMessage({ error: { name, message, details: describe(error) } } satisfies WorkerMessage<T>);
+    port.postMessage({ error: { name, message, details: describe(error) } } satisfies WorkerMessage<B>);
   } finally {
     await iterator.return?.();
     port.close();

@@ -1,8 +1,8 @@
 import { stat } from "node:fs/promises";
-import type { ConnectorObject, ImportContext, ImportPage, RecordError } from "../connector.ts";
+import type { Attributes, ConnectorObject, ImportContext, ImportPage, RecordError } from "../connector.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
-import { type CsvRow, readRows } from "./rows.ts";
+import { type DataRow, readRows } from "./rows.ts";
 
 /** Which version of the file an import read: the watermark, and the guard on a checkpoint. */
 export interface CsvFingerprint {
@@ -133,6 +133,26 @@ export async function* importDelta(
   yield { objects: [], deletes: [], errors: [], checkpoint: { ...file, row, phase: "deletes" }, watermark: file };
 }
 
-function toObject(config: CsvConfig, row: Extract<CsvRow, { kind: "row" }>): ConnectorObject {
-  return { objectType: config.objectType, anchor: row.anchor, attributes: row.attributes, contentHash: row.contentHash };
+function toObject(config: CsvConfig, row: DataRow): ConnectorObject {
+  return new CsvObject(config.objectType, row.anchor, row.contentHash, row.json);
+}
+
+/**
+ * A row's object, its attributes parsed from their JSON on first read. The engine reads the
+ * attributes of the objects it validates and writes; an object it finds unchanged (same
+ * content hash, schema already checked) is never parsed.
+ */
+class CsvObject implements ConnectorObject {
+  private parsed: Attributes | null = null;
+  constructor(
+    readonly objectType: string,
+    readonly anchor: string,
+    readonly contentHash: string,
+    private readonly json: string,
+  ) {}
+
+  get attributes(): Attributes {
+    this.parsed ??= JSON.parse(this.json) as Attributes;
+    return this.parsed;
+  }
 }

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { CsvConfigSchema } from "../../../src/connectors/csv/config.ts";
 import { type CsvRow, hashedRows, readRows, WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
 import { contentHash } from "../../../src/engine/hash.ts";
+import { canonicalJson } from "../../../src/util/canonical-json.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
 
 // The CSV reader runs in this thread for small files and in a worker thread from
@@ -47,7 +48,7 @@ describe("CSV rows, in this thread and in the worker", () => {
         index: 0,
         line: 2,
         anchor: "001",
-        attributes: { "10": "ten", "2": "two", groups: ["a", "b"], id: "001", name: 'Doe, "Jo"\nline 2', title: "Boss" },
+        json: canonicalJson({ "10": "ten", "2": "two", groups: ["a", "b"], id: "001", name: 'Doe, "Jo"\nline 2', title: "Boss" }),
         contentHash: expect.any(String),
       },
       {
@@ -55,7 +56,7 @@ describe("CSV rows, in this thread and in the worker", () => {
         index: 1,
         line: 6,
         anchor: "002",
-        attributes: { id: "002", name: '\\\\ ü\t"', title: "X" },
+        json: canonicalJson({ id: "002", name: '\\\\ ü\t"', title: "X" }),
         contentHash: expect.any(String),
       },
       {
@@ -70,12 +71,16 @@ describe("CSV rows, in this thread and in the worker", () => {
         },
       },
     ]);
-    for (const row of here) if (row.kind === "row") expect(row.contentHash).toBe(contentHash(row.attributes));
+    for (const row of here) if (row.kind === "row") expect(row.contentHash).toBe(contentHash(JSON.parse(row.json)));
   });
 
   it("hash rows as contentHash does when the columns are not in sorted order", async () => {
     const c = config("id,name,mail\n1,Ann,a@x\n2,Bob,\n");
-    for (const row of await inWorker(c)) if (row.kind === "row") expect(row.contentHash).toBe(contentHash(row.attributes));
+    for (const row of await inWorker(c))
+      if (row.kind === "row") {
+        expect(row.json).toBe(canonicalJson(JSON.parse(row.json)));
+        expect(row.contentHash).toBe(contentHash(JSON.parse(row.json)));
+      }
   });
 
   it("locate malformed rows alike, and fail alike at an unclosed quote after the rows before it", async () => {
