@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { ConnectorObject, ImportPage } from "../../connectors/connector.ts";
+import type { ConnectorObject, ImportPage, RecordError } from "../../connectors/connector.ts";
 import { contentHash } from "../hash.ts";
 import { confirmExports } from "../outbound/confirm.ts";
 import { diffAttributes, insertRunChanges, type RunChangeRow } from "../run-changes.ts";
@@ -24,6 +24,11 @@ export interface PageScope {
   /** Compute and record, write nothing to connector space. */
   dryRun: boolean;
   schema: ImportSchema;
+  /**
+   * Every stored object of the system was validated against this same schema
+   * (schema-trust.ts): an object found unchanged needs no second check.
+   */
+  trustUnchanged: boolean;
   /** Exports of this system await confirmation by an import (see hasExportsAwaitingConfirmation). */
   confirming: boolean;
   /** Full imports: what the run has seen so far. */
@@ -35,16 +40,30 @@ const locate = (o: ConnectorObject) => o.dn ?? `${o.objectType}/${o.anchor}`;
 export interface HashedObject {
   object: ConnectorObject;
   hash: string;
+  /** Its place in the page: record errors are listed in page order. */
+  position: number;
+  /**
+   * Validated against the schema already. Otherwise it is once its stored row is known, unless
+   * that row shows it unchanged under a trusted schema: its attributes are then never read.
+   */
+  checked: boolean;
+}
+
+/** A RECORD_ERROR of a page, at the place in the page of its object (connector errors first). */
+interface Rejected {
+  position: number;
+  change: RunChangeRow;
 }
 
 /** A page checked and hashed, ready to be written: no database needed to get here. */
 export interface PreparedPage {
   page: ImportPage;
-  /** Valid objects by objectKey, the first of duplicate anchors within the page, with their content hash. */
+  /**
+   * Objects by objectKey, with their content hash: the first of duplicate anchors within the
+   * page; those not yet `checked` are validated in applyImportPage.
+   */
   valid: Map<string, HashedObject>;
-  /** Located RECORD_ERRORs of the page. */
-  changes: RunChangeRow[];
-  failed: number;
+  rejected: Rejected[];
   /**
    * The page's stored rows when read ahead, outside the batch transaction (readStoredAhead);
    * read again inside it when null.
@@ -52,7 +71,7 @@ export interface PreparedPage {
   stored: Map<string, StoredObject> | null;
 }
 
-/** objectKeys a page writes or reads: its valid objects and its deletes. */
+/** objectKeys a page writes or reads: its objects and its deletes. */
 export function pageKeys(prepared: PreparedPage): string[] {
   return [...prepared.valid.keys(), ...prepared.page.deletes.map((d) => objectKey(d.objectType, d.anchor))];
 }
@@ -73,40 +92,110 @@ export async function readStoredAhead(
 }
 
 /**
- * Validate a page against the discovered schema, keep the first of duplicate anchors within it
- * and hash each object's content. Pure CPU: the import prepares the next page with it while
- * the database writes the current one.
+ * Check each object's anchor, keep the first valid one of duplicate anchors within the page
+ * and hash each object's content; validation against the schema waits for the stored rows
+ * (applyImportPage). Pure CPU: the import prepares the next page with it while the database
+ * writes the current one.
  */
 export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">, page: ImportPage): PreparedPage {
-  const changes: RunChangeRow[] = page.errors.map((e) => ({
-    changeType: "RECORD_ERROR",
-    anchor: e.anchor ?? null,
-    location: e.location,
-    errorCode: e.code,
-    message: e.message,
-    sourceSystemId: scope.systemId,
+  const rejected = page.errors.map<Rejected>((e) => ({
+    position: -1,
+    change: {
+      changeType: "RECORD_ERROR",
+      anchor: e.anchor ?? null,
+      location: e.location,
+      errorCode: e.code,
+      message: e.message,
+      sourceSystemId: scope.systemId,
+    },
   }));
-  let failed = page.errors.length;
   const valid = new Map<string, HashedObject>();
-  for (const object of page.objects) {
-    const error = validateObject(object, scope.schema, () => locate(object));
-    const key = objectKey(object.objectType, object.anchor);
-    const duplicate = !error && valid.has(key);
-    if (error || duplicate) {
-      failed++;
-      changes.push({
-        changeType: "RECORD_ERROR",
-        anchor: object.anchor || null,
-        location: error?.location ?? locate(object),
-        errorCode: error?.code ?? "DUPLICATE_ANCHOR",
-        message: error?.message ?? `anchor ${object.anchor} appears more than once`,
-        sourceSystemId: scope.systemId,
-      });
+  const reject = (entry: Pick<HashedObject, "object" | "position">, error: Rejection) => {
+    rejected.push(rejection(scope, entry, error));
+  };
+  for (let position = 0; position < page.objects.length; position++) {
+    const object = page.objects[position]!;
+    const missing = anchorError(object);
+    if (missing) {
+      reject({ object, position }, missing);
       continue;
     }
-    valid.set(key, { object, hash: object.contentHash ?? contentHash(object.attributes) });
+    const key = objectKey(object.objectType, object.anchor);
+    const entry = { object, hash: object.contentHash ?? contentHash(object.attributes), position, checked: false };
+    const first = valid.get(key);
+    if (!first) {
+      valid.set(key, entry);
+      continue;
+    }
+    // A duplicate anchor within the page (rare): validate both now, so that the first valid
+    // one stands, as when every object was validated in order.
+    const firstError = check(first, scope.schema);
+    if (firstError) {
+      valid.delete(key);
+      reject(first, firstError);
+    }
+    const error = check(entry, scope.schema);
+    if (error) reject(entry, error);
+    else if (firstError) valid.set(key, entry);
+    else reject(entry, duplicateError(object));
   }
-  return { page, valid, changes, failed, stored: null };
+  return { page, valid, rejected, stored: null };
+}
+
+/**
+ * Validate the page's objects not checked yet, except those stored unchanged while the schema
+ * is trusted (schema-trust.ts); invalid ones leave `valid`. Returns the page's record errors
+ * in page order.
+ */
+function validateChanged(scope: PageScope, prepared: PreparedPage, stored: Map<string, StoredObject>): RunChangeRow[] {
+  const rejected = [...prepared.rejected];
+  for (const [key, entry] of prepared.valid) {
+    if (entry.checked) continue;
+    const row = stored.get(key);
+    const unchanged = row?.normal && row.contentHash === entry.hash && row.dn === (entry.object.dn ?? null);
+    if (unchanged && scope.trustUnchanged) continue;
+    const error = check(entry, scope.schema);
+    if (error) {
+      prepared.valid.delete(key);
+      rejected.push(rejection(scope, entry, error));
+    }
+  }
+  return rejected.sort((a, b) => a.position - b.position).map((r) => r.change);
+}
+
+function check(entry: HashedObject, schema: ImportSchema): RecordError | null {
+  if (entry.checked) return null;
+  entry.checked = true;
+  return validateObject(entry.object, schema, () => locate(entry.object));
+}
+
+function anchorError(object: ConnectorObject): RecordError | null {
+  return typeof object.anchor !== "string" || object.anchor.trim() === ""
+    ? { location: locate(object), code: "INVALID_INPUT", message: "missing anchor" }
+    : null;
+}
+
+/** Why an object of a page is not imported. */
+type Rejection = Pick<RecordError, "location" | "message"> & { code: string };
+
+function duplicateError(object: ConnectorObject): Rejection {
+  return { location: locate(object), code: "DUPLICATE_ANCHOR", message: `anchor ${object.anchor} appears more than once` };
+}
+
+function rejection(
+  scope: Pick<PageScope, "systemId">,
+  { object, position }: Pick<HashedObject, "object" | "position">,
+  error: Rejection,
+): Rejected {
+  const change = {
+    changeType: "RECORD_ERROR",
+    anchor: object.anchor || null,
+    location: error.location,
+    errorCode: error.code,
+    message: error.message,
+    sourceSystemId: scope.systemId,
+  };
+  return { position, change };
 }
 
 /**
@@ -117,17 +206,16 @@ export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">,
  */
 export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepared: PreparedPage): Promise<Partial<RunCounts>> {
   const { page, valid } = prepared;
-  const changes = [...prepared.changes];
+  const stored = prepared.stored ?? (await lookupObjects(tx, scope.systemId, scope.runId, valid));
+  const changes = validateChanged(scope, prepared, stored);
   const counts = {
     fetched: page.objects.length + page.errors.length,
     created: 0,
     updated: 0,
     unchanged: 0,
     deleted: 0,
-    failed: prepared.failed,
+    failed: changes.length,
   };
-
-  const stored = prepared.stored ?? (await lookupObjects(tx, scope.systemId, scope.runId, valid));
   // A full import that meets an anchor it already saw in an earlier page: a duplicate in the
   // source. Seen are the objects this run wrote, and the others recorded in import_seen_page.
   if (scope.seen) {

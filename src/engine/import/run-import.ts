@@ -7,6 +7,7 @@ import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyImportPage, pageKeys, prepareImportPage, readStoredAhead } from "./apply-page.ts";
 import { coalescePages } from "./coalesce.ts";
 import { createImportContext, loadImportSchema } from "./context.ts";
+import { distrustStored, recordValidated, schemaFingerprint, trustsUnchanged } from "./schema-trust.ts";
 import { clearSeen, SeenObjects, sweepUnseen } from "./seen.ts";
 import { loadWatermark, queueForSync, saveWatermark } from "./store.ts";
 
@@ -28,11 +29,17 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
   return async (ctx) => {
     const saved = ctx.run.checkpoint as ImportCheckpoint | null;
     let checkpoint: ImportCheckpoint = saved ?? { phase: "import", connector: null, processed: 0 };
+    const schema = await loadImportSchema(ctx.pool, ctx.system.id);
+    const schemaHash = schemaFingerprint(schema);
+    const trustUnchanged = await trustsUnchanged(ctx.pool, ctx.system.id, schemaHash);
+    // Objects this run writes are validated against another schema than the one recorded.
+    if (!trustUnchanged && !ctx.run.dryRun) await distrustStored(ctx.pool, ctx.system.id);
     const scope = {
       systemId: ctx.system.id,
       runId: ctx.run.id,
       dryRun: ctx.run.dryRun,
-      schema: await loadImportSchema(ctx.pool, ctx.system.id),
+      schema,
+      trustUnchanged,
       confirming: await hasExportsAwaitingConfirmation(ctx.pool, ctx.system.id),
       // Only the import phase needs it in memory; a run resumed in its sweep reads the pages in SQL.
       seen: mode === "full" && checkpoint.phase === "import" ? await SeenObjects.load(ctx.pool, ctx.run.id) : null,
@@ -84,6 +91,8 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
     await ctx.batch(async (tx) => {
       if (mode === "full") await clearSeen(tx, ctx.run.id);
       if (!scope.dryRun) await saveWatermark(tx, ctx.system.id, checkpoint.watermark ?? null, mode);
+      // Every object of the source passed validation against this schema and is stored as such.
+      if (mode === "full" && !scope.dryRun && !checkpoint.failed) await recordValidated(tx, ctx.system.id, schemaHash);
       return { counts: {}, processed: checkpoint.processed, phase: "completing", checkpoint: { ...checkpoint, phase: "sweep" } };
     });
   };

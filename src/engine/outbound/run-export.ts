@@ -7,6 +7,7 @@ import {
   type ExportResult,
 } from "../../connectors/connector.ts";
 import { contentHash } from "../hash.ts";
+import { distrustStored } from "../import/schema-trust.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyChanges } from "./diff.ts";
@@ -201,6 +202,8 @@ async function applyResults(
       "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
       [exported],
     );
+  // Stored attributes that no import validated: the next full import checks every object.
+  if (objects.length) await distrustStored(tx, ctx.system.id);
   if (objects.length)
     await tx.query(
       `UPDATE connector_space_object c SET anchor = COALESCE(t.anchor, c.anchor), distinguished_name = COALESCE(t.dn, c.distinguished_name),

@@ -123,6 +123,10 @@ describe("export planning and export runs", () => {
     await hr.importAndSync();
     await exportRun();
     await importTarget();
+    // What the import validated stays trusted until an export writes attributes no import checked.
+    const trustedSchema = async () =>
+      (await services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { id: dirId } })).validatedSchemaHash;
+    expect(await trustedSchema()).not.toBeNull();
     // The directory contributes telephoneNumber; the outbound rule maps it back: loop prevention.
     await services.db.prisma.syncRule.create({
       data: {
@@ -163,6 +167,7 @@ describe("export planning and export runs", () => {
     const deletes = await exports({ changeType: "DELETE" });
     expect(deletes).toHaveLength(1);
     await exportRun();
+    expect(await trustedSchema()).toBeNull();
     expect(target.byDn(`uid=${byronUid},ou=Sales,dc=x`)?.attributes.ou).toBe("Sales");
     expect(target.byDn("uid=alan,ou=Ops,dc=x")).toBeUndefined();
 

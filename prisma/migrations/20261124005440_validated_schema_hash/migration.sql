@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "connected_system" ADD COLUMN     "validated_schema_hash" TEXT;
+
