@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { basename } from "node:path";
 import { pipeline, type Readable, Transform } from "node:stream";
@@ -235,41 +236,49 @@ function leadingLineBreaks(raw: string): number {
 }
 
 /**
- * Bytes to text. UTF-8 is decoded strictly: a file in another encoding fails with a clear
- * INVALID_INPUT instead of importing U+FFFD characters into identities.
+ * What csv-parse reads. UTF-8 files go through as bytes, checked strictly on the way: a file in
+ * another encoding fails with a clear INVALID_INPUT instead of importing U+FFFD characters into
+ * identities. (csv-parse works on bytes: text handed to it is encoded back, which cost ~40 ms
+ * per 100k rows.) Other encodings are decoded to text.
  */
 function decoder(encoding: string, file: string): Transform {
-  if (/^utf-?8$/i.test(encoding)) {
-    const text = new TextDecoder("utf-8", { fatal: true });
-    let offset = 0;
-    const decode = (chunk: Buffer | undefined, stream: boolean): string => {
-      try {
-        return chunk ? text.decode(chunk, { stream }) : text.decode();
-      } catch {
-        throw new ConnectorError("INVALID_INPUT", `${file} is not valid UTF-8 (after byte ${offset}); set "encoding"`, false);
-      } finally {
-        offset += chunk?.length ?? 0;
-      }
-    };
-    return new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        try {
-          done(null, decode(chunk, true));
-        } catch (error) {
-          done(error as Error);
-        }
-      },
-      flush(done) {
-        try {
-          done(null, decode(undefined, false));
-        } catch (error) {
-          done(error as Error);
-        }
-      },
-    });
-  }
+  if (/^utf-?8$/i.test(encoding)) return utf8Checker(file);
   if (!iconv.encodingExists(encoding)) {
     throw new ConnectorError("INVALID_INPUT", `unknown encoding "${encoding}"`, false);
   }
   return iconv.decodeStream(encoding) as Transform;
+}
+
+/** Passes bytes through once they are known to be valid UTF-8 (a character split across chunks waits for the next). */
+function utf8Checker(file: string): Transform {
+  let carry: Buffer | null = null;
+  let offset = 0;
+  const invalid = () =>
+    new ConnectorError("INVALID_INPUT", `${file} is not valid UTF-8 (after byte ${offset}); set "encoding"`, false);
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const bytes = carry ? Buffer.concat([carry, chunk]) : chunk;
+      const end = completeCharacters(bytes);
+      const head = bytes.subarray(0, end);
+      if (!isUtf8(head)) return done(invalid());
+      carry = end < bytes.length ? Buffer.from(bytes.subarray(end)) : null;
+      offset += end;
+      done(null, head);
+    },
+    flush(done) {
+      done(carry ? invalid() : null);
+    },
+  });
+}
+
+/** Length of `bytes` without a UTF-8 sequence cut off at its end. */
+function completeCharacters(bytes: Buffer): number {
+  // A sequence is at most 4 bytes: look back for the last lead byte (not 10xxxxxx).
+  for (let i = bytes.length - 1; i >= Math.max(0, bytes.length - 4); i--) {
+    const byte = bytes[i]!;
+    if ((byte & 0xc0) === 0x80) continue;
+    const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return i + length > bytes.length ? i : bytes.length;
+  }
+  return bytes.length;
 }

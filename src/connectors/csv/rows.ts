@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { contentHashOfJson } from "../../engine/hash.ts";
 import { iterateWorker } from "../../util/worker.ts";
 import type { RecordError } from "../connector.ts";
@@ -38,7 +39,7 @@ export const WORKER_MIN_BYTES = 1024 * 1024;
  * that needs them anyway); otherwise the reading thread keeps its own.
  */
 export function readRows(config: CsvConfig, fileBytes: number, anchors?: Set<string>): AsyncGenerator<CsvRow[]> {
-  if (fileBytes < WORKER_MIN_BYTES) return hashedRows({ config, dedupe: true }, anchors);
+  if (fileBytes < WORKER_MIN_BYTES) return unpackRows(packedRows({ config, dedupe: true }, anchors));
   const packed = iterateWorker<PackedRows>(new URL("./rows-worker.ts", import.meta.url), { config, dedupe: !anchors }, (e) => {
     const details = e.details as { code: ConnectorErrorCode; transient: boolean } | null;
     return details ? new ConnectorError(details.code, e.message, details.transient) : new Error(e.message);
@@ -52,41 +53,52 @@ export interface RowsJob {
   dedupe: boolean;
 }
 
-/** readRows in the calling thread (the worker runs this too). */
-export async function* hashedRows({ config, dedupe }: RowsJob, anchors = new Set<string>()): AsyncGenerator<CsvRow[]> {
+/**
+ * The file's rows as packed batches, hashed, de-duplicated against `anchors` if `dedupe`: what
+ * the worker posts (and readRows reads in this thread for a small file). Built column by column
+ * as the rows are read: no object per row is kept.
+ */
+export async function* packedRows({ config, dedupe }: RowsJob, anchors = new Set<string>()): AsyncGenerator<PackedRows> {
+  const file = basename(config.path);
   for await (const events of readCsvBatches(config)) {
-    const batch: CsvRow[] = [];
+    const lines: number[] = [];
+    const batch: PackedRows = { first: events[0]?.index ?? 0, lines: EMPTY, anchors: [], jsons: [], hashes: [], errors: [] };
     for (const event of events) {
-      if (event.kind === "error") batch.push(event);
+      if (event.kind === "error") batch.errors.push(event);
+      else if (dedupe && anchors.has(event.anchor)) batch.errors.push(duplicateRow(event, file));
       else {
-        const { index, line, anchor, attributes } = event;
+        // Anchors only (not rows) are kept: memory grows by ~45 bytes a row.
+        if (dedupe) anchors.add(event.anchor);
         // Keys were inserted in sorted order: JSON.stringify gives the canonical JSON.
-        const json = JSON.stringify(attributes);
-        batch.push({ kind: "row", index, line, anchor, json, contentHash: contentHashOfJson(json) });
+        const json = JSON.stringify(event.attributes);
+        lines.push(event.line);
+        batch.anchors.push(event.anchor);
+        batch.jsons.push(json);
+        batch.hashes.push(contentHashOfJson(json));
       }
     }
-    yield dedupe ? markDuplicates(batch, config, anchors) : batch;
+    batch.lines = Int32Array.from(lines);
+    yield batch;
   }
 }
+const EMPTY = new Int32Array(0);
 
 async function* dedupeRows(rows: AsyncIterable<CsvRow[]>, config: CsvConfig, anchors: Set<string>): AsyncGenerator<CsvRow[]> {
-  for await (const batch of rows) yield markDuplicates(batch, config, anchors);
-}
-
-/** Rows whose anchor is in `anchors` become located errors; the others' anchors are added. */
-function markDuplicates(batch: CsvRow[], config: CsvConfig, anchors: Set<string>): CsvRow[] {
-  const file = config.path.split("/").pop();
-  return batch.map((row) => {
-    if (row.kind === "error") return row;
-    if (!anchors.has(row.anchor)) {
-      // Anchors only (not rows) are kept: memory grows by ~45 bytes a row.
+  const file = basename(config.path);
+  for await (const batch of rows)
+    yield batch.map((row) => {
+      if (row.kind === "error") return row;
+      if (anchors.has(row.anchor)) return duplicateRow(row, file);
       anchors.add(row.anchor);
       return row;
-    }
-    const message = `duplicate anchor "${row.anchor}": the first row with it wins`;
-    const error = { location: `${file}:${row.line}`, code: "INVALID_INPUT" as const, message, anchor: row.anchor };
-    return { kind: "error", index: row.index, line: row.line, error };
-  });
+    });
+}
+
+/** A row whose anchor an earlier row of the file had: a located error (the first row wins). */
+function duplicateRow(row: { index: number; line: number; anchor: string }, file: string): ErrorRow {
+  const message = `duplicate anchor "${row.anchor}": the first row with it wins`;
+  const error = { location: `${file}:${row.line}`, code: "INVALID_INPUT" as const, message, anchor: row.anchor };
+  return { kind: "error", index: row.index, line: row.line, error };
 }
 
 /**
@@ -101,18 +113,6 @@ export interface PackedRows {
   jsons: string[];
   hashes: string[];
   errors: ErrorRow[];
-}
-
-export function packRows(batch: CsvRow[]): PackedRows {
-  const data = batch.filter((row): row is DataRow => row.kind === "row");
-  return {
-    first: batch[0]?.index ?? 0,
-    lines: Int32Array.from(data, (row) => row.line),
-    anchors: data.map((row) => row.anchor),
-    jsons: data.map((row) => row.json),
-    hashes: data.map((row) => row.contentHash),
-    errors: batch.filter((row): row is ErrorRow => row.kind === "error"),
-  };
 }
 
 async function* unpackRows(batches: AsyncIterable<PackedRows>): AsyncGenerator<CsvRow[]> {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CsvConfigSchema } from "../../../src/connectors/csv/config.ts";
-import { type CsvRow, hashedRows, readRows, WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
+import { type CsvRow, readRows, WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
 import { contentHash } from "../../../src/engine/hash.ts";
 import { canonicalJson } from "../../../src/util/canonical-json.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
@@ -26,7 +26,7 @@ async function rows(source: AsyncIterable<CsvRow[]>): Promise<CsvRow[]> {
   return all;
 }
 
-const inThread = (c: ReturnType<typeof config>) => rows(hashedRows({ config: c, dedupe: true }));
+const inThread = (c: ReturnType<typeof config>) => rows(readRows(c, 0));
 const inWorker = (c: ReturnType<typeof config>) => rows(readRows(c, WORKER_MIN_BYTES));
 
 describe("CSV rows, in this thread and in the worker", () => {
@@ -107,6 +107,24 @@ describe("CSV rows, in this thread and in the worker", () => {
     const error = await expectError(inWorker(latin), "INVALID_INPUT");
     expect(error.code).toBe("INVALID_INPUT");
     expect(error.message).toMatch(/not valid UTF-8/);
+  });
+
+  it("keep a character whose UTF-8 bytes are split between two reads of the file", async () => {
+    // The file is read 256 KiB at a time: "€" (3 bytes) and "😀" (4 bytes) straddle the reads.
+    const header = "id,name\n";
+    const first = `1,${"a".repeat(256 * 1024 - header.length - 2 - 1)}€\n`;
+    const before = Buffer.byteLength(header + first);
+    const second = `2,${"b".repeat(512 * 1024 - before - 2 - 2)}😀\n`;
+    const c = config(header + first + second);
+    // Where each character starts: 1 byte before the first read ends, 2 before the second.
+    expect(before - 4).toBe(256 * 1024 - 1);
+    expect(Buffer.byteLength(header + first + second) - 5).toBe(512 * 1024 - 2);
+    for (const read of [inThread(c), inWorker(c)]) {
+      const names = (await read).map((r) =>
+        r.kind === "row" ? [...(JSON.parse(r.json) as { name: string }).name].slice(-2).join("") : "error",
+      );
+      expect(names).toEqual(["a€", "b😀"]);
+    }
   });
 
   it("stop the worker's job when the reader stops early, and serve the next job", async () => {
