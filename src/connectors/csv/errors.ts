@@ -22,7 +22,6 @@ export function fileError(error: unknown, path: string): ConnectorError {
     case "EBUSY":
       return new ConnectorError("INTERNAL", `${path}: ${reason}`, true, { cause: error });
     default:
-      if (code?.startsWith("CSV_")) return new ConnectorError("INVALID_INPUT", `${path}: ${reason}`, false, { cause: error });
       return new ConnectorError("INTERNAL", `${path}: ${reason}`, false, { cause: error });
   }
 }

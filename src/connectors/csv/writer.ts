@@ -191,7 +191,7 @@ function formatCell(config: CsvConfig, cell: string): string {
   return needsQuotes ? q + cell.replaceAll(q, q + q) + q : cell;
 }
 
-/** csv-parse's raw text ends with all, part (a lone "\r") or none of the record delimiter. */
+/** A row's raw text ends with its line break, or none at the end of the file. */
 function withoutLineBreak(raw: string): string {
   return raw.replace(/\r?\n?$/, "");
 }
@@ -213,7 +213,7 @@ async function syncDirectory(path: string): Promise<void> {
 
 /** Encodes and writes in large chunks: one syscall per ~256 KiB rather than per row. */
 class BufferedWriter {
-  /** Written first (csv-parse hands the header over before any row). */
+  /** Written first (the reader hands the header over before any row). */
   header = "";
   private chunks: string[] = [];
   private size = 0;

@@ -127,6 +127,33 @@ describe("CSV rows, in this thread and in the worker", () => {
     }
   });
 
+  it("read CRLF files, and a quoted cell with line breaks cut between two reads of the file", async () => {
+    const crlf = config('id,name\r\n1,Ann\r\n\r\n2,"Bo\r\nB"\r\n3,Cy\r\n');
+    for (const read of [inThread(crlf), inWorker(crlf)])
+      expect((await read).map((r) => (r.kind === "row" ? [r.line, JSON.parse(r.json).name] : r))).toEqual([
+        [2, "Ann"],
+        [4, "Bo\r\nB"],
+        [6, "Cy"],
+      ]);
+    const header = "id,name\n";
+    const filler = `1,${"a".repeat(256 * 1024 - header.length - 10)}\n`;
+    const cut = config(`${header}${filler}2,"x\ny\nz"\n3,w\n`);
+    for (const read of [inThread(cut), inWorker(cut)])
+      expect((await read).slice(1).map((r) => (r.kind === "row" ? [r.line, JSON.parse(r.json).name] : r))).toEqual([
+        [3, "x\ny\nz"],
+        [6, "w"],
+      ]);
+  });
+
+  it("locate a quoted cell followed by other text, and go on after it", async () => {
+    const c = config('id,name\n1,"Doe"x\n2,"Ann"\n3,Bo\n');
+    for (const read of [inThread(c), inWorker(c)])
+      expect((await read).map((r) => (r.kind === "row" ? r.anchor : `${r.line}: ${r.error.message}`))).toEqual([
+        "2: a closing quote is not followed by the delimiter or a line break",
+        "3",
+      ]);
+  });
+
   it("stop the worker's job when the reader stops early, and serve the next job", async () => {
     const lines = ["id,name"];
     for (let i = 0; i < 20000; i++) lines.push(`${i},Person ${i}`);
