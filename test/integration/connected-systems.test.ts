@@ -61,6 +61,15 @@ describe("connected systems over GraphQL", () => {
     });
     expect(csv.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     expect(csv.errors?.[0]?.message).toContain("surprise");
+    // A delimiter the parser cannot use (it would read the file as comma-separated).
+    for (const config of [
+      { path: "/x.csv", anchor: "id", delimiter: "\n" },
+      { path: "/x.csv", anchor: "id", delimiter: "'", quote: "'" },
+    ]) {
+      const r = await app.gql(CREATE, { input: { name: "bad-csv", kind: "CSV", config } });
+      expect(r.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      expect(r.errors?.[0]?.extensions?.path).toBe("config.delimiter");
+    }
     const count = await app.services.db.prisma.connectedSystem.count({ where: { name: { in: ["bad", "bad-csv"] } } });
     expect(count).toBe(0);
   });

@@ -5,8 +5,19 @@ export const CsvConfigSchema = z
     path: z.string().min(1),
     anchor: z.string().min(1),
     objectType: z.string().min(1).default("person"),
-    delimiter: z.string().min(1).max(4).default(","),
-    quote: z.string().length(1).default('"'),
+    // The parser needs a delimiter that cannot be part of a line break or a quote (PapaParse
+    // would silently fall back to a comma).
+    delimiter: z
+      .string()
+      .min(1)
+      .max(4)
+      .refine((d) => !/[\r\n"\uFEFF]/.test(d), "must not contain a line break, a double quote or a byte order mark")
+      .default(","),
+    quote: z
+      .string()
+      .length(1)
+      .refine((q) => !/[\r\n]/.test(q), "must not be a line break")
+      .default('"'),
     encoding: z.string().min(1).default("utf8"),
     /** Columns holding several values, split on `valueSeparator`. */
     multiValued: z.array(z.string().min(1)).default([]),
@@ -17,7 +28,8 @@ export const CsvConfigSchema = z
      */
     pageSize: z.number().int().min(1).max(50000).default(5000),
   })
-  .strict();
+  .strict()
+  .refine((c) => !c.delimiter.includes(c.quote), { message: "the delimiter must not contain the quote", path: ["delimiter"] });
 
 export type CsvConfig = z.infer<typeof CsvConfigSchema>;
 export const csvSecretFields = [] as const;
