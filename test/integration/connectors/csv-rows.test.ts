@@ -145,6 +145,12 @@ describe("CSV rows, in this thread and in the worker", () => {
       ]);
   });
 
+  it("drop a UTF-8 byte order mark before the header", async () => {
+    const c = config("\uFEFFid,name\n1,Ann\n");
+    for (const read of [inThread(c), inWorker(c)])
+      expect((await read).map((r) => (r.kind === "row" ? r.json : r))).toEqual([canonicalJson({ id: "1", name: "Ann" })]);
+  });
+
   it("locate a quoted cell followed by other text, and go on after it", async () => {
     const c = config('id,name\n1,"Doe"x\n2,"Ann"\n3,Bo\n');
     for (const read of [inThread(c), inWorker(c)])
