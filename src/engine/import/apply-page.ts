@@ -16,7 +16,7 @@ import {
   type StoredObject,
   updateObjects,
 } from "./store.ts";
-import { type ImportSchema, validateObject } from "./validate.ts";
+import { anchorError, type ImportSchema, validateObject } from "./validate.ts";
 
 export interface PageScope {
   systemId: string;
@@ -115,7 +115,7 @@ export function prepareImportPage(scope: Pick<PageScope, "systemId" | "schema">,
   };
   for (let position = 0; position < page.objects.length; position++) {
     const object = page.objects[position]!;
-    const missing = anchorError(object);
+    const missing = anchorError(object, () => locate(object));
     if (missing) {
       reject({ object, position }, missing);
       continue;
@@ -167,12 +167,6 @@ function check(entry: HashedObject, schema: ImportSchema): RecordError | null {
   if (entry.checked) return null;
   entry.checked = true;
   return validateObject(entry.object, schema, () => locate(entry.object));
-}
-
-function anchorError(object: ConnectorObject): RecordError | null {
-  return typeof object.anchor !== "string" || object.anchor.trim() === ""
-    ? { location: locate(object), code: "INVALID_INPUT", message: "missing anchor" }
-    : null;
 }
 
 /** Why an object of a page is not imported. */

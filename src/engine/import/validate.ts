@@ -29,8 +29,8 @@ const isEmpty = (v: Attributes[string] | undefined) =>
  * called when needed: this runs for every imported object).
  */
 export function validateObject(object: ConnectorObject, schema: ImportSchema, locate: () => string): RecordError | null {
-  if (typeof object.anchor !== "string" || object.anchor.trim() === "")
-    return { location: locate(), code: "INVALID_INPUT", message: "missing anchor" };
+  const missing = anchorError(object, locate);
+  if (missing) return missing;
   const rules = schema.get(object.objectType);
   if (!rules) return null;
   for (const [name, rule] of rules) {
@@ -63,4 +63,11 @@ export function validateObject(object: ConnectorObject, schema: ImportSchema, lo
     }
   }
   return null;
+}
+
+/** An object without an anchor cannot be stored or looked up: checked before anything else. */
+export function anchorError(object: ConnectorObject, locate: () => string): RecordError | null {
+  return typeof object.anchor !== "string" || object.anchor.trim() === ""
+    ? { location: locate(), code: "INVALID_INPUT", message: "missing anchor" }
+    : null;
 }
