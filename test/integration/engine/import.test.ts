@@ -349,6 +349,14 @@ describe("a CSV file read in the connector's worker thread", () => {
         { anchor: "E24999", status: "OBSOLETE", department: "D19" },
         { anchor: "E30000", status: "NORMAL", department: "D1" },
       ]);
+      // The deleted row comes back unchanged: stored obsolete, so the delta sends it again.
+      writeFileSync(file, rows(25_000, new Set([1, 2, 3])) + "E30000,New,Person,n@example.org,D1\n");
+      expect(await run("DELTA_IMPORT")).toMatchObject({ created: 0, updated: 1, deleted: 0, failed: 0 });
+      const { rows: revived } = await services.db.pool.query(
+        "SELECT status FROM connector_space_object WHERE connected_system_id = $1 AND anchor = 'E24999'",
+        [sys.id],
+      );
+      expect(revived).toEqual([{ status: "NORMAL" }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
