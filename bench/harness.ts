@@ -23,7 +23,14 @@ export async function openBenchServices(overrides: Partial<Config> = {}): Promis
   const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
   chmodSync(dir, 0o755); // as root PostgreSQL runs as "postgres", which must enter the directory
   const pg = await startEmbeddedPostgres(path.join(dir, "pg"), "bench");
-  await migrate(pg.url);
+  try {
+    await migrate(pg.url);
+  } catch (error) {
+    // A failed migration must not leave the cluster running either (see `stop` below).
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const db = connectDatabase(pg.url);
   const config: Config = {
     databaseUrl: pg.url,
