@@ -4,7 +4,7 @@ import { iterateWorker } from "../../util/worker.ts";
 import type { RecordError } from "../connector.ts";
 import { ConnectorError, type ConnectorErrorCode } from "../connector.ts";
 import type { CsvConfig } from "./config.ts";
-import { readCsvBatches } from "./reader.ts";
+import { readCsvBatches, rowError } from "./reader.ts";
 
 /**
  * A data row ready for import, or a located record error. A row's attributes come as their
@@ -39,13 +39,17 @@ export const WORKER_MIN_BYTES = 1024 * 1024;
  * that needs them anyway); otherwise the reading thread keeps its own.
  */
 export function readRows(config: CsvConfig, fileBytes: number, anchors?: Set<string>): AsyncGenerator<CsvRow[]> {
-  if (fileBytes < WORKER_MIN_BYTES) return unpackRows(packedRows({ config, dedupe: true }, anchors));
-  const packed = iterateWorker<PackedRows>(new URL("./rows-worker.ts", import.meta.url), { config, dedupe: !anchors }, (e) => {
-    const details = e.details as { code: ConnectorErrorCode; transient: boolean } | null;
-    return details ? new ConnectorError(details.code, e.message, details.transient) : new Error(e.message);
-  });
+  const inWorker = fileBytes >= WORKER_MIN_BYTES;
+  // The worker de-duplicates against a set of its own, unless the caller keeps the anchors.
+  const job: RowsJob = { config, dedupe: inWorker && !anchors };
+  const packed = inWorker
+    ? iterateWorker<PackedRows>(new URL("./rows-worker.ts", import.meta.url), job, (e) => {
+        const details = e.details as { code: ConnectorErrorCode; transient: boolean } | null;
+        return details ? new ConnectorError(details.code, e.message, details.transient) : new Error(e.message);
+      })
+    : packedRows(job);
   const rows = unpackRows(packed);
-  return anchors ? dedupeRows(rows, config, anchors) : rows;
+  return job.dedupe ? rows : dedupeRows(rows, config, anchors ?? new Set());
 }
 
 export interface RowsJob {
@@ -54,12 +58,13 @@ export interface RowsJob {
 }
 
 /**
- * The file's rows as packed batches, hashed, de-duplicated against `anchors` if `dedupe`: what
- * the worker posts (and readRows reads in this thread for a small file). Built column by column
- * as the rows are read: no object per row is kept.
+ * The file's rows as packed batches, hashed, de-duplicated by anchor if `dedupe`: what the
+ * worker posts (and readRows reads in this thread for a small file). Built column by column as
+ * the rows are read: no object per row is kept.
  */
-export async function* packedRows({ config, dedupe }: RowsJob, anchors = new Set<string>()): AsyncGenerator<PackedRows> {
+export async function* packedRows({ config, dedupe }: RowsJob): AsyncGenerator<PackedRows> {
   const file = basename(config.path);
+  const anchors = new Set<string>();
   for await (const events of readCsvBatches(config)) {
     const lines: number[] = [];
     const batch: PackedRows = { first: events[0]?.index ?? 0, lines: EMPTY, anchors: [], jsons: [], hashes: [], errors: [] };
@@ -96,9 +101,7 @@ async function* dedupeRows(rows: AsyncIterable<CsvRow[]>, config: CsvConfig, anc
 
 /** A row whose anchor an earlier row of the file had: a located error (the first row wins). */
 function duplicateRow(row: { index: number; line: number; anchor: string }, file: string): ErrorRow {
-  const message = `duplicate anchor "${row.anchor}": the first row with it wins`;
-  const error = { location: `${file}:${row.line}`, code: "INVALID_INPUT" as const, message, anchor: row.anchor };
-  return { kind: "error", index: row.index, line: row.line, error };
+  return rowError(file, row.line, row.index, `duplicate anchor "${row.anchor}": the first row with it wins`, row.anchor);
 }
 
 /**
