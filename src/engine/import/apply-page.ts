@@ -152,7 +152,7 @@ function validateChanged(scope: PageScope, prepared: PreparedPage, stored: Map<s
   for (const [key, entry] of prepared.valid) {
     if (entry.checked) continue;
     const row = stored.get(key);
-    const unchanged = row?.normal && row.contentHash === entry.hash && row.dn === (entry.object.dn ?? null);
+    const unchanged = row?.status === "NORMAL" && row.contentHash === entry.hash && row.dn === (entry.object.dn ?? null);
     if (unchanged && scope.trustUnchanged) continue;
     const error = check(entry, scope.schema);
     if (error) {
@@ -247,7 +247,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
         attributes: object.attributes,
         hash,
       });
-    else if (row.contentHash !== hash || row.dn !== (object.dn ?? null) || row.obsolete)
+    else if (row.contentHash !== hash || row.dn !== (object.dn ?? null) || row.status === "OBSOLETE")
       updates.push({
         id: row.id,
         dn: object.dn ?? null,

@@ -10,10 +10,11 @@ export interface StoredObject {
   id: string;
   contentHash: string;
   dn: string | null;
-  /** Marked deleted by an earlier import: meeting it again revives it. */
-  obsolete: boolean;
-  /** Neither obsolete nor a provisioning placeholder: its content was stored by an import or export. */
-  normal: boolean;
+  /**
+   * OBSOLETE: marked deleted by an earlier import, meeting it again revives it.
+   * PENDING_PROVISIONING: a placeholder whose content no import or export stored.
+   */
+  status: "NORMAL" | "OBSOLETE" | "PENDING_PROVISIONING";
   /** Last written by the import run looking it up (met twice in one run: a duplicate). */
   writtenByRun: boolean;
 }
@@ -49,8 +50,8 @@ export async function lookupObjects(
   }
   // One object type (the usual page): the key's type is known, no need to read it per row.
   const [only] = types.size === 1 ? types : [null];
-  const { rows } = await tx.query<[string, string, string, string | null, boolean, boolean, boolean, string]>({
-    text: `SELECT c.anchor, c.id, c.content_hash, c.distinguished_name, c.status = 'OBSOLETE', c.status = 'NORMAL',
+  const { rows } = await tx.query<[string, string, string, string | null, StoredObject["status"], boolean, string]>({
+    text: `SELECT c.anchor, c.id, c.content_hash, c.distinguished_name, c.status,
                   coalesce(c.last_import_run_id = $4::uuid, false)${only === null ? ", c.object_type" : ""}
              FROM connector_space_object c
             WHERE c.connected_system_id = $1 AND c.object_type = ANY($2::text[]) AND c.anchor = ANY($3::text[])`,
@@ -58,9 +59,9 @@ export async function lookupObjects(
     rowMode: "array",
   });
   const found = new Map<string, StoredObject>();
-  for (const [anchor, id, contentHash, dn, obsolete, normal, writtenByRun, objectType] of rows) {
+  for (const [anchor, id, contentHash, dn, status, writtenByRun, objectType] of rows) {
     const key = objectKey(only ?? objectType, anchor);
-    if (page.has(key)) found.set(key, { id, contentHash, dn, obsolete, normal, writtenByRun });
+    if (page.has(key)) found.set(key, { id, contentHash, dn, status, writtenByRun });
   }
   return found;
 }
