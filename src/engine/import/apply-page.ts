@@ -216,20 +216,12 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
     const existingIds: string[] = [];
     for (const row of stored.values()) if (!row.writtenByRun) existingIds.push(row.id);
     const duplicates = await scope.seen.record(tx, existingIds);
-    for (const [key, { object }] of valid) {
+    for (const [key, entry] of valid) {
       const row = stored.get(key);
       if (row && (row.writtenByRun || duplicates.has(row.id))) {
         valid.delete(key);
         counts.failed++;
-        changes.push({
-          changeType: "RECORD_ERROR",
-          anchor: object.anchor,
-          location: locate(object),
-          errorCode: "DUPLICATE_ANCHOR",
-          message: `anchor ${object.anchor} appears more than once`,
-          sourceSystemId: scope.systemId,
-          csoId: row.id,
-        });
+        changes.push({ ...rejection(scope, entry, duplicateError(entry.object)).change, csoId: row.id });
       }
     }
   }
