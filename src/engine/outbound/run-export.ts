@@ -202,9 +202,9 @@ async function applyResults(
       "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
       [exported],
     );
-  // Stored attributes that no import validated: the next full import checks every object.
-  if (objects.length) await distrustStored(tx, ctx.system.id);
-  if (objects.length)
+  if (objects.length) {
+    // Stored attributes that no import validated: the next full import checks every object.
+    await distrustStored(tx, ctx.system.id);
     await tx.query(
       `UPDATE connector_space_object c SET anchor = COALESCE(t.anchor, c.anchor), distinguished_name = COALESCE(t.dn, c.distinguished_name),
               attributes = t.attrs::jsonb, content_hash = t.hash, status = 'NORMAL', updated_at = now()
@@ -217,6 +217,7 @@ async function applyResults(
         objects.map((o) => o.hash),
       ],
     );
+  }
   if (followUps.length)
     // References whose targets did not exist yet go out in a later pass, as their own UPDATE.
     await tx.query(
