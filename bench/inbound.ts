@@ -70,6 +70,8 @@ class GeneratedSource implements Connector {
 const bench = await openBenchServices();
 const { services } = bench;
 const db = services.db;
+/** The generated people's attributes: the CSV file's columns and the discovered schema. */
+const COLUMNS = ["id", "givenName", "sn", "mail", "department", "title"];
 const system = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
 // The discovered schema, as refreshSchema stores it (the start gate requires one): every import
 // validates each object against it.
@@ -79,7 +81,7 @@ await db.prisma.objectType.create({
     name: "person",
     anchorAttribute: "id",
     attributes: {
-      create: ["id", "givenName", "sn", "mail", "department", "title"].map((name) => ({
+      create: COLUMNS.map((name) => ({
         name,
         type: "STRING",
         required: name === "id",
@@ -172,7 +174,6 @@ const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC
   });
 
 const generated = new GeneratedSource(size);
-const COLUMNS = ["id", "givenName", "sn", "mail", "department", "title"];
 /** The generated people as a CSV file read by the real connector (a fresh one per run, as a worker does). */
 async function csvSource(people: GeneratedSource, file: string): Promise<Connector> {
   // Written page by page: the bench's own memory stays out of the engine's RSS figures.
