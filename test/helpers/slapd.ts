@@ -11,6 +11,10 @@
  * With `tls: true` it also listens on ldaps:// (ldapsUrl) and offers StartTLS on ldap://, with a
  * fresh self-signed certificate for 127.0.0.1 (caCert, PEM) made by openssl.
  *
+ * With `sample: "openldap"` the directory holds OpenLDAP's own sample data instead of our base
+ * entries (test/fixtures/openldap/test-ordered.ldif: dc=example,dc=com, ou=People with
+ * OpenLDAPperson entries such as Barbara Jensen, ou=Groups), loaded with ldapadd.
+ *
  * Overlays: "accesslog" (a cn=accesslog database logging successful writes, with the old
  * objectClass/entryUUID of deleted entries in reqOld), "syncprov", "memberof", "refint".
  */
@@ -29,7 +33,12 @@ export interface SlapdOptions {
   /** Default "dc=example,dc=org". */
   baseDn?: string;
   tls?: boolean;
+  /** "openldap": load OpenLDAP's sample directory (base dc=example,dc=com) instead of our base entries. */
+  sample?: "openldap";
 }
+
+/** OpenLDAP's sample directory, as shipped in its source tree (with its licence beside it). */
+export const OPENLDAP_SAMPLE_LDIF = path.join(import.meta.dirname, "../fixtures/openldap/test-ordered.ldif");
 
 export interface Slapd {
   url: string;
@@ -82,6 +91,8 @@ function slapdConf(
     "include /etc/ldap/schema/cosine.schema",
     "include /etc/ldap/schema/inetorgperson.schema",
     "include /etc/ldap/schema/nis.schema",
+    // OpenLDAPperson (SUP inetOrgPerson) and friends, used by OpenLDAP's sample data.
+    "include /etc/ldap/schema/openldap.schema",
     "modulepath /usr/lib/ldap",
     modules,
     `pidfile ${path.join(dir, "slapd.pid")}`,
@@ -180,8 +191,27 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+async function addBaseEntries(url: string, baseDn: string, bindDn: string, password: string): Promise<void> {
+  const client = new Client({ url, timeout: 5000 });
+  try {
+    await client.bind(bindDn, password);
+    const dc = /^dc=([^,]+)/i.exec(baseDn)?.[1] ?? "example";
+    await client.add(baseDn, { objectClass: ["dcObject", "organization"], dc, o: dc });
+    await client.add(`ou=people,${baseDn}`, { objectClass: "organizationalUnit", ou: "people" });
+    await client.add(`ou=groups,${baseDn}`, { objectClass: "organizationalUnit", ou: "groups" });
+  } finally {
+    await client.unbind();
+  }
+}
+
+/** Adds an LDIF file's entries with OpenLDAP's own ldapadd (ldap-utils), as an administrator would. */
+export function loadLdif(url: string, bindDn: string, password: string, file: string): void {
+  const r = spawnSync("ldapadd", ["-x", "-H", url, "-D", bindDn, "-w", password, "-f", file], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ldapadd ${file} failed (exit ${r.status}): ${r.stderr || r.stdout}`);
+}
+
 export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
-  const baseDn = options.baseDn ?? "dc=example,dc=org";
+  const baseDn = options.baseDn ?? (options.sample === "openldap" ? "dc=example,dc=com" : "dc=example,dc=org");
   const bindDn = `cn=admin,${baseDn}`;
   const password = "secret";
   const dir = mkdtempSync(path.join(tmpdir(), "metasync-slapd-"));
@@ -211,16 +241,8 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   }
 
   const url = `ldap://127.0.0.1:${port}`;
-  const client = new Client({ url, timeout: 5000 });
-  try {
-    await client.bind(bindDn, password);
-    const dc = /^dc=([^,]+)/i.exec(baseDn)?.[1] ?? "example";
-    await client.add(baseDn, { objectClass: ["dcObject", "organization"], dc, o: dc });
-    await client.add(`ou=people,${baseDn}`, { objectClass: "organizationalUnit", ou: "people" });
-    await client.add(`ou=groups,${baseDn}`, { objectClass: "organizationalUnit", ou: "groups" });
-  } finally {
-    await client.unbind();
-  }
+  if (options.sample === "openldap") loadLdif(url, bindDn, password, OPENLDAP_SAMPLE_LDIF);
+  else await addBaseEntries(url, baseDn, bindDn, password);
 
   let running: ChildProcess | undefined = child;
   return {
