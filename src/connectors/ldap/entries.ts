@@ -12,9 +12,12 @@ export function typesFilter(baseFilter: string, types: ObjectTypeSpec[]): string
   return baseFilter === "(objectClass=*)" ? anyType : `(&${baseFilter}${anyType})`;
 }
 
-/** The first type whose object classes the entry has (all of them, case-insensitively). */
-export function classify(objectClasses: string[], types: ObjectTypeSpec[]): ObjectTypeSpec | undefined {
-  const have = new Set(objectClasses.map((c) => c.toLowerCase()));
+/**
+ * The first type whose object classes the entry has (all of them, case-insensitively), directly
+ * or through the schema's SUP chain: an OpenLDAPperson entry is an inetOrgPerson.
+ */
+export function classify(objectClasses: string[], types: ObjectTypeSpec[], schema?: LdapSchema): ObjectTypeSpec | undefined {
+  const have = schema ? schema.withSuperclasses(objectClasses) : new Set(objectClasses.map((c) => c.toLowerCase()));
   return types.find((t) => t.objectClasses.every((c) => have.has(c.toLowerCase())));
 }
 
@@ -23,6 +26,16 @@ function asValues(v: Entry[string]): string[] {
   // Binary values (and any value that is not valid UTF-8) arrive as Buffers: base64, as the
   // connector interface promises.
   return list.map((x) => (Buffer.isBuffer(x) ? x.toString("base64") : String(x)));
+}
+
+/** Why an entry has no type, and what to do: it names the classes the entry has. */
+function noTypeMessage(classes: string[], types: ObjectTypeSpec[]): string {
+  const have = classes.length ? classes.join(", ") : "none";
+  const wanted = types.map((t) => `${t.name} (${t.objectClasses.join(" + ")})`).join(", ");
+  return (
+    `entry matches no configured object type: its object classes are ${have}; configured: ${wanted}. ` +
+    `Next step: add an objectTypes entry for one of its classes (${have}), or narrow the filter to exclude it`
+  );
 }
 
 export interface EntryMapping {
@@ -44,11 +57,13 @@ export function mapEntry(entry: Entry, m: EntryMapping): MappedEntry {
   };
   const csn = get("entryCSN")[0];
   const anchor = get(m.anchorAttribute)[0];
-  const type = classify(get("objectClass"), m.types);
-  if (!anchor || !type) {
-    const why = !anchor ? `has no ${m.anchorAttribute}` : "matches no configured object type";
-    return { error: { location: entry.dn, code: "INVALID_INPUT", message: `entry ${why}` }, csn };
+  const classes = get("objectClass");
+  const type = classify(classes, m.types, m.schema);
+  if (!anchor) {
+    const message = `entry has no ${m.anchorAttribute}`;
+    return { error: { location: entry.dn, code: "INVALID_INPUT", message }, csn };
   }
+  if (!type) return { error: { location: entry.dn, code: "INVALID_INPUT", message: noTypeMessage(classes, m.types) }, csn };
   const attributes: Attributes = {};
   for (const key of Object.keys(entry)) {
     const lower = key.toLowerCase();

@@ -216,6 +216,7 @@ async function* accesslogDeletes(
   const { config, types } = deps;
   const filter = `(&(objectClass=auditDelete)(reqResult=0)(entryCSN>=${from.logCsn ?? from.csn}))`;
   const attrs = ["reqDN", "reqEntryUUID", "reqOld", "entryCSN"];
+  const schema = await deps.schema();
   let seen = 0;
   for await (const entries of searchPages(deps.session, config.accesslogBase, filter, attrs, [], config.pageSize)) {
     const deletes: ImportPage["deletes"] = [];
@@ -236,7 +237,7 @@ async function* accesslogDeletes(
       const classes = oldValues("objectClass");
       // Without the old object classes (logold not configured) the type is unknown: report the
       // delete for every type; the engine ignores anchors it does not hold.
-      const matched = classes.length ? classify(classes, types) : undefined;
+      const matched = classes.length ? classify(classes, types, schema) : undefined;
       if (classes.length && !matched) continue;
       for (const t of matched ? [matched] : types) deletes.push({ objectType: t.name, anchor });
     }

@@ -157,6 +157,25 @@ export class LdapSchema {
     return result;
   }
 
+  /**
+   * The classes an entry of these classes also is, through SUP (OpenLDAPperson -> inetOrgPerson
+   * -> organizationalPerson -> person -> top), lower case. The server's filter matches subclasses,
+   * so classifying an entry must too.
+   */
+  withSuperclasses(objectClasses: string[]): Set<string> {
+    const out = new Set<string>();
+    const visit = (name: string) => {
+      const lower = name.toLowerCase();
+      if (out.has(lower)) return;
+      out.add(lower);
+      const oc = this.classes.get(lower);
+      for (const n of oc?.names ?? []) out.add(n.toLowerCase());
+      for (const sup of oc?.sup ?? []) visit(sup);
+    };
+    for (const c of objectClasses) visit(c);
+    return out;
+  }
+
   canonical(name: string): string {
     return this.attribute(name)?.names[0] ?? name;
   }
