@@ -1,12 +1,41 @@
+import { encodeGlobalID } from "@pothos/plugin-relay";
 import { Repeater } from "@repeaterjs/repeater";
 import { planUndo } from "../engine/outbound/undo.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { PendingExport } from "../generated/prisma/client.ts";
-import { PENDING_EXPORTS_TOPIC, type PendingExportEvent } from "../systems/pending-exports.ts";
+import { PENDING_EXPORTS_TOPIC, type PendingExportEvent, type RejectOutcome } from "../systems/pending-exports.ts";
 import type { Context } from "./builder.ts";
 import { builder } from "./builder.ts";
+import { PendingExportStatusEnum } from "./enums.ts";
 import { decodeId } from "./ids.ts";
 import { PendingExportRef } from "./pending-export.ts";
+
+const RejectOutcomeRef = builder.objectRef<RejectOutcome>("PendingExportRejectOutcome").implement({
+  description: "What a rejection did to one export.",
+  fields: (t) => ({
+    id: t.id({ resolve: (r) => encodeGlobalID("PendingExport", r.id) }),
+    outcome: t.exposeString("outcome", { description: "REJECTED, or UNCHANGED (see code)" }),
+    code: t.exposeString("code", {
+      nullable: true,
+      description: "Why unchanged: CONFLICT (its status allows no rejection) or NOT_FOUND",
+    }),
+    status: t.field({
+      type: PendingExportStatusEnum,
+      nullable: true,
+      description: "The export's status after the call",
+      resolve: (r) => r.status as never,
+    }),
+  }),
+});
+
+const RejectResultRef = builder
+  .objectRef<{ rejected: number; results: RejectOutcome[] }>("RejectPendingExportsResult")
+  .implement({
+    fields: (t) => ({
+      rejected: t.exposeInt("rejected", { description: "How many were rejected (what rejectPendingExports returns)" }),
+      results: t.field({ type: [RejectOutcomeRef], resolve: (r) => r.results }),
+    }),
+  });
 
 /** Who approved/rejected: the API key id, or "loopback" in the keyless development mode. */
 const actor = (ctx: Context) => (ctx.apiKeyId ? `apikey:${ctx.apiKeyId}` : "loopback");
@@ -55,13 +84,26 @@ builder.mutationFields((t) => ({
   }),
   rejectPendingExports: t.int({
     authScopes: { operator: true },
-    description: "AWAITING_APPROVAL -> REJECTED; returns how many were rejected.",
+    description:
+      "Exports not applied yet (AWAITING_APPROVAL, PENDING, FAILED, ERROR) -> REJECTED; returns how many were rejected (rejectPendingExportsDetailed says per id).",
     args: { ids: t.arg.idList(), runId: t.arg.id() },
     resolve: async (_root, args, ctx) => {
       const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
       const rejected = await ctx.services.pendingExports.reject({ ids: decodeIds(args.ids), runId }, actor(ctx));
       ctx.services.logger.info({ by: actor(ctx), runId, rejected }, "pending exports rejected");
       return rejected;
+    },
+  }),
+  rejectPendingExportsDetailed: t.field({
+    type: RejectResultRef,
+    authScopes: { operator: true },
+    description: "As rejectPendingExports, with what happened to each id asked for (and each export a run selection rejected).",
+    args: { ids: t.arg.idList(), runId: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
+      const result = await ctx.services.pendingExports.rejectWithOutcomes({ ids: decodeIds(args.ids), runId }, actor(ctx));
+      ctx.services.logger.info({ by: actor(ctx), runId, rejected: result.rejected }, "pending exports rejected");
+      return result;
     },
   }),
 }));

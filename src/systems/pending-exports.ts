@@ -16,6 +16,17 @@ export interface PendingExportEvent {
   exportRunId: string | null;
 }
 
+/** Statuses of exports not applied yet, which a rejection may still stop. */
+const REJECTABLE = ["AWAITING_APPROVAL", "PENDING", "FAILED", "ERROR"] as const;
+
+export interface RejectOutcome {
+  id: string;
+  outcome: "REJECTED" | "UNCHANGED";
+  /** Why nothing changed: CONFLICT (the export's status does not allow it) or NOT_FOUND. */
+  code: "CONFLICT" | "NOT_FOUND" | null;
+  status: string | null;
+}
+
 const RETURNED = { id: true, connectedSystemId: true, planningRunId: true, exportRunId: true } as const;
 
 /** Operator actions on the outbound queue: retry, approve, reject. Each change is published. */
@@ -45,15 +56,47 @@ export class PendingExports {
     return rows.length;
   }
 
-  /** AWAITING_APPROVAL -> REJECTED: the change is never exported. */
+  /**
+   * Every not-yet-applied export (AWAITING_APPROVAL, PENDING, FAILED, ERROR) -> REJECTED: the change
+   * is never exported. Returns how many were rejected.
+   */
   async reject(selection: { ids?: string[] | null; runId?: string | null }, by: string): Promise<number> {
+    return (await this.rejectWithOutcomes(selection, by)).rejected;
+  }
+
+  /**
+   * As {@link reject}, saying per id what happened: REJECTED, or UNCHANGED with the code CONFLICT
+   * (already applied, executing or closed: its status says which) or NOT_FOUND. A selection by run
+   * alone lists the exports it rejected.
+   */
+  async rejectWithOutcomes(
+    selection: { ids?: string[] | null; runId?: string | null },
+    by: string,
+  ): Promise<{ rejected: number; results: RejectOutcome[] }> {
     const rows = await this.deps.prisma.pendingExport.updateManyAndReturn({
-      where: { ...this.select(selection), status: "AWAITING_APPROVAL" },
+      where: { ...this.select(selection), status: { in: [...REJECTABLE] } },
       data: { status: "REJECTED", rejectedAt: new Date(), rejectedBy: by },
       select: RETURNED,
     });
     await this.publish(rows);
-    return rows.length;
+    const done = new Set(rows.map((r) => r.id));
+    const results: RejectOutcome[] = rows.map((r) => ({ id: r.id, outcome: "REJECTED", code: null, status: "REJECTED" }));
+    const others = (selection.ids ?? []).filter((id) => !done.has(id));
+    if (others.length) {
+      const found = await this.deps.prisma.pendingExport.findMany({
+        where: { id: { in: others } },
+        select: { id: true, status: true },
+      });
+      const status = new Map(found.map((f) => [f.id, f.status]));
+      for (const id of new Set(others))
+        results.push({
+          id,
+          outcome: "UNCHANGED",
+          code: status.has(id) ? "CONFLICT" : "NOT_FOUND",
+          status: status.get(id) ?? null,
+        });
+    }
+    return { rejected: rows.length, results };
   }
 
   private select({ ids, runId }: { ids?: string[] | null; runId?: string | null }): Prisma.PendingExportWhereInput {

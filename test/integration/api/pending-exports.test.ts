@@ -139,7 +139,11 @@ describe("pending exports", () => {
       r: approvalRun,
     });
     expect(byRun.data.approvePendingExports).toBe(2);
-    const rejected = await app.gql(`mutation ($r: ID) { rejectPendingExports(runId: $r) }`, { r: approvalRun });
+    // Approved exports are not applied yet either: a rejection by run alone would take them too.
+    const rejected = await app.gql(`mutation ($ids: [ID!], $r: ID) { rejectPendingExports(ids: $ids, runId: $r) }`, {
+      ids: [held[3]],
+      r: approvalRun,
+    });
     expect(rejected.data.rejectPendingExports).toBe(1);
     const again = await app.gql(`mutation ($r: ID) { approvePendingExports(runId: $r) }`, { r: approvalRun });
     expect(again.data.approvePendingExports).toBe(0);
@@ -152,5 +156,45 @@ describe("pending exports", () => {
     const rows = await app.services.db.prisma.pendingExport.findMany({ where: { id: { in: held } }, orderBy: { status: "asc" } });
     expect(rows.filter((r) => r.status === "PENDING").every((r) => r.approvedBy === "loopback" && r.approvedAt)).toBe(true);
     expect(rows.filter((r) => r.status === "REJECTED").map((r) => r.id)).toEqual([held[3]]);
+  });
+  it("rejects every not-yet-applied status (PENDING, FAILED, ERROR, AWAITING_APPROVAL) and says per id what it did", async () => {
+    const [pending] = await insertExports(1, "PENDING");
+    const [failed] = await insertExports(1, "FAILED");
+    const [errored] = await insertExports(1, "ERROR");
+    const [held] = await insertExports(1, "AWAITING_APPROVAL");
+    const [exported] = await insertExports(1, "EXPORTED");
+    const missing = "00000000-0000-4000-8000-000000000001";
+    const ids = [pending, failed, errored, held, exported, missing] as string[];
+    // The Int form keeps working: it now counts errored and failed exports too.
+    const count = await app.gql(`mutation ($ids: [ID!]) { rejectPendingExports(ids: $ids) }`, { ids: [errored] });
+    expect(count.errors).toBeUndefined();
+    expect(count.data.rejectPendingExports).toBe(1);
+    const r = await app.gql(
+      `mutation ($ids: [ID!]) { rejectPendingExportsDetailed(ids: $ids) { rejected results { id outcome code status } } }`,
+      { ids },
+    );
+    expect(r.errors).toBeUndefined();
+    expect(r.data.rejectPendingExportsDetailed.rejected).toBe(3);
+    const byId = new Map(
+      r.data.rejectPendingExportsDetailed.results.map((x: { id: string }) => [decodeGlobalID(x.id).id, x] as const),
+    );
+    expect(ids.map((id) => byId.get(id))).toMatchObject([
+      { outcome: "REJECTED", code: null, status: "REJECTED" },
+      { outcome: "REJECTED", code: null, status: "REJECTED" },
+      { outcome: "UNCHANGED", code: "CONFLICT", status: "REJECTED" },
+      { outcome: "REJECTED", code: null, status: "REJECTED" },
+      { outcome: "UNCHANGED", code: "CONFLICT", status: "EXPORTED" },
+      { outcome: "UNCHANGED", code: "NOT_FOUND", status: null },
+    ]);
+    const rows = await app.services.db.prisma.pendingExport.findMany({ where: { id: { in: ids } } });
+    expect(rows.map((x) => [x.id, x.status]).sort()).toEqual(
+      [
+        [pending, "REJECTED"],
+        [failed, "REJECTED"],
+        [errored, "REJECTED"],
+        [held, "REJECTED"],
+        [exported, "EXPORTED"],
+      ].sort(),
+    );
   });
 });
