@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { DEFAULT_EXPRESSION_LIMITS, type ExpressionLimits } from "./engine/expressions.ts";
 
 /** Environment parsed once; every process (server, worker, CLI) reads the same variables. */
 const EnvSchema = z.object({
@@ -21,6 +22,10 @@ const EnvSchema = z.object({
   /** startRun rate limit per API key (or client address): burst, then starts per second. */
   METASYNC_START_RUN_BURST: z.coerce.number().int().min(1).default(30),
   METASYNC_START_RUN_PER_SECOND: z.coerce.number().positive().default(1),
+  /** Bounds of one expression evaluation (see src/engine/expressions.ts). */
+  METASYNC_EXPRESSION_TIMEOUT_MS: z.coerce.number().int().min(1).default(DEFAULT_EXPRESSION_LIMITS.timeoutMs),
+  METASYNC_EXPRESSION_MAX_DEPTH: z.coerce.number().int().min(10).default(DEFAULT_EXPRESSION_LIMITS.maxDepth),
+  METASYNC_EXPRESSION_MAX_SEQUENCE: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULT_EXPRESSION_LIMITS.maxSequence),
 });
 
 export interface Config {
@@ -34,6 +39,8 @@ export interface Config {
   persistedOperationsFile?: string;
   /** startRun token bucket per caller; absent = the defaults (30, then 1/s). */
   startRunRateLimit?: { burst: number; perSecond: number };
+  /** Time, depth and sequence bounds of every expression evaluation; absent = the engine's defaults. */
+  expressionLimits?: ExpressionLimits;
 }
 
 export class ConfigError extends Error {
@@ -63,5 +70,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: e.METASYNC_SECRET_KEY,
     persistedOperationsFile: e.METASYNC_PERSISTED_OPERATIONS,
     startRunRateLimit: { burst: e.METASYNC_START_RUN_BURST, perSecond: e.METASYNC_START_RUN_PER_SECOND },
+    expressionLimits: {
+      timeoutMs: e.METASYNC_EXPRESSION_TIMEOUT_MS,
+      maxDepth: e.METASYNC_EXPRESSION_MAX_DEPTH,
+      maxSequence: e.METASYNC_EXPRESSION_MAX_SEQUENCE,
+    },
   };
 }

@@ -4,6 +4,7 @@ import { applyCommand } from "./cli/apply.ts";
 import { RUN_USAGE, runCommand } from "./cli/run.ts";
 import { startDefaultWorker } from "./cli/worker.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { configureExpressionLimits } from "./engine/expressions.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { closeRuntime, openRuntime } from "./runtime.ts";
 
@@ -19,6 +20,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const config = loadConfig();
   const logger = createLogger(config);
+  // Every process evaluating expressions (worker, API validating rules, CLI) uses the same bounds.
+  if (config.expressionLimits) configureExpressionLimits(config.expressionLimits);
   switch (command) {
     case "serve": {
       const { values } = parseArgs({ args: rest, options: { "no-worker": { type: "boolean", default: false } } });

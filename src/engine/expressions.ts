@@ -1,7 +1,42 @@
 import jsonata from "jsonata";
 import type { AttributeValue } from "../connectors/connector.ts";
 
-/** A JSONata expression compiled once per rule and run, evaluated per object. */
+/**
+ * Bounds of one evaluation. JSONata evaluates through chains of promises that never yield to
+ * the event loop, so an unbounded expression (a recursive function, a map over a huge range)
+ * pins the process or exhausts its memory: every evaluation runs under these, enforced by
+ * JSONata's own guardrails (options timeout, stack, sequence).
+ */
+export interface ExpressionLimits {
+  /** Wall time of one evaluation (JSONata D1012). */
+  timeoutMs: number;
+  /** Nesting depth of evaluation, recursion included (JSONata D1011). */
+  maxDepth: number;
+  /** Length of any sequence or range built while evaluating (JSONata D2014/D2015; JSONata's own cap is 1e7). */
+  maxSequence: number;
+}
+
+export const DEFAULT_EXPRESSION_LIMITS: Readonly<ExpressionLimits> = Object.freeze({
+  timeoutMs: 100,
+  maxDepth: 200,
+  maxSequence: 1_000_000,
+});
+
+let processLimits: ExpressionLimits = { ...DEFAULT_EXPRESSION_LIMITS };
+
+/** Set once at start from the configuration (METASYNC_EXPRESSION_*): what compileExpression uses by default. */
+export function configureExpressionLimits(limits: Partial<ExpressionLimits>): void {
+  processLimits = { ...DEFAULT_EXPRESSION_LIMITS, ...limits };
+}
+
+export function expressionLimits(): ExpressionLimits {
+  return { ...processLimits };
+}
+
+/** EXPRESSION_LIMIT_EXCEEDED: a bound above was reached; EXPRESSION_FAILED: any other evaluation error. */
+export type ExpressionErrorCode = "EXPRESSION_FAILED" | "EXPRESSION_LIMIT_EXCEEDED";
+
+/** A compiled expression, evaluated per object under the limits it was compiled with. */
 export interface CompiledExpression {
   readonly source: string;
   evaluate(input: Record<string, unknown>, bindings?: Record<string, unknown>): Promise<unknown>;
@@ -13,31 +48,87 @@ export class ExpressionError extends Error {
     readonly expression: string,
     readonly position: number | undefined,
     message: string,
+    readonly code: ExpressionErrorCode = "EXPRESSION_FAILED",
+    /** JSONata's own error code (D1011, T2001...), when it gave one. */
+    readonly jsonataCode: string | null = null,
   ) {
     super(position === undefined ? message : `${message} at position ${position}`);
     this.name = "ExpressionError";
   }
 }
 
-export function compileExpression(source: string): CompiledExpression {
+/** A time-bound failure is retried once (a garbage collection pause can eat the budget); after this
+ * many in one compiled expression's life (one run) it fails at once: a hostile expression costs a
+ * run a bounded total, not its time bound for every record. */
+const TIMEOUTS_BEFORE_SKIPPING = 3;
+/** Evaluations are chains of microtasks: yield to the event loop this often so timers, signals and heartbeats run. */
+const YIELD_EVERY_MS = 50;
+let lastYield = Date.now();
+
+export function compileExpression(source: string, limits: ExpressionLimits = processLimits): CompiledExpression {
   let compiled: ReturnType<typeof jsonata>;
   try {
-    compiled = jsonata(source);
+    compiled = jsonata(source, { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence });
   } catch (e) {
     const err = e as { message?: string; position?: number };
     throw new ExpressionError(source, err.position, err.message ?? "invalid expression");
   }
+  let timeouts = 0;
+  const once = async (input: Record<string, unknown>, bindings?: Record<string, unknown>) => {
+    try {
+      return await compiled.evaluate(input, bindings);
+    } catch (e) {
+      throw toExpressionError(source, e, limits);
+    } finally {
+      if (Date.now() - lastYield > YIELD_EVERY_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = Date.now();
+      }
+    }
+  };
   return {
     source,
     async evaluate(input, bindings) {
+      if (timeouts >= TIMEOUTS_BEFORE_SKIPPING)
+        throw new ExpressionError(
+          source,
+          undefined,
+          `not evaluated: exceeded the time bound of ${limits.timeoutMs} ms ${timeouts} times in this run`,
+          "EXPRESSION_LIMIT_EXCEEDED",
+          "D1012",
+        );
       try {
-        return await compiled.evaluate(input, bindings);
+        return await once(input, bindings);
       } catch (e) {
-        const err = e as { message?: string; position?: number };
-        throw new ExpressionError(source, err.position, err.message ?? "evaluation failed");
+        if (!(e instanceof ExpressionError) || e.jsonataCode !== "D1012") throw e;
+        try {
+          return await once(input, bindings);
+        } catch (again) {
+          if (again instanceof ExpressionError && again.jsonataCode === "D1012") timeouts++;
+          throw again;
+        }
       }
     },
   };
+}
+
+/** JSONata's errors (plain objects with a code) and the engine's own (RangeError), in the engine's terms. */
+function toExpressionError(source: string, e: unknown, limits: ExpressionLimits): ExpressionError {
+  const err = e as { message?: string; position?: number; code?: string };
+  const limit = (what: string) =>
+    new ExpressionError(source, err.position, `exceeded the ${what}`, "EXPRESSION_LIMIT_EXCEEDED", err.code ?? null);
+  switch (err.code) {
+    case "D1011":
+      return limit(`depth bound of ${limits.maxDepth}`);
+    case "D1012":
+      return limit(`time bound of ${limits.timeoutMs} ms`);
+    case "D2014":
+    case "D2015":
+      return limit(`sequence-size bound of ${limits.maxSequence}`);
+  }
+  // V8's own limits (a string or array grown past what it can hold, a native stack overflow).
+  if (e instanceof RangeError) return limit(`memory bound (${e.message})`);
+  return new ExpressionError(source, err.position, err.message ?? "evaluation failed", "EXPRESSION_FAILED", err.code ?? null);
 }
 
 export type FlowValue = AttributeValue | AttributeValue[] | null;

@@ -1,6 +1,8 @@
 import type pg from "pg";
+import { RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import { BatchProjections, findDuplicate } from "./dedupe.ts";
+import { expressionFailure } from "./failures.ts";
 import { newMetaverseId } from "./ids.ts";
 import type { InboundRule } from "./rules.ts";
 import { findKeyHolders, lookupKey, type SyncObject } from "./store.ts";
@@ -30,9 +32,19 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
 
   for (let level = 0; level < levels && pending.length; level++) {
     const lookups: { type: string; attribute: string; value: string }[] = [];
+    const joinFailed = new Set<Pending>();
     for (const p of pending) {
       const join = p.rule.joinRules[level];
-      const values = join ? await join.values(p.cso.attributes).catch(() => []) : [];
+      let values: string[] = [];
+      try {
+        if (join) values = await join.values(p.cso.attributes);
+      } catch (e) {
+        // Neither joined nor projected: an object whose join key cannot be computed could duplicate an identity.
+        failed++;
+        joinFailed.add(p);
+        changes.push(expressionFailure(e, { csoId: p.cso.id, anchor: p.cso.anchor, sourceSystemId: scope.systemId }));
+        continue;
+      }
       p.joinValues[level] = values;
       if (join)
         for (const value of values) lookups.push({ type: p.rule.metaverseType, attribute: join.metaverseAttribute, value });
@@ -40,6 +52,7 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
     const holders = await findKeyHolders(tx, scope.systemId, lookups);
     const next: Pending[] = [];
     for (const p of pending) {
+      if (joinFailed.has(p)) continue;
       const join = p.rule.joinRules[level];
       if (!join) {
         next.push(p);
@@ -90,7 +103,16 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
   const projected = new BatchProjections();
   for (const p of pending) {
     if (!p.rule.projectToMetaverse) continue;
-    const duplicate = await findDuplicate(tx, p.cso, p.rule, p.joinValues, projected);
+    let duplicate: Awaited<ReturnType<typeof findDuplicate>>;
+    try {
+      duplicate = await findDuplicate(tx, p.cso, p.rule, p.joinValues, projected);
+    } catch (e) {
+      // A deduplication key that cannot be computed: projecting could duplicate an identity.
+      if (!(e instanceof RuleExpressionError)) throw e;
+      failed++;
+      changes.push(expressionFailure(e, { csoId: p.cso.id, anchor: p.cso.anchor, sourceSystemId: scope.systemId }));
+      continue;
+    }
     if (duplicate) {
       const outcome = duplicateOutcome(p, duplicate.mvoId, scope, duplicate.reason);
       failed += outcome.failed;

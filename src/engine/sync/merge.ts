@@ -28,10 +28,18 @@ export interface FieldConflict {
   winner: { systemId: string; value: FlowValue } | null;
 }
 
+/** A flow that threw on one contributor (its error names the rule, flow and expression). */
+export interface FlowFailure {
+  contributor: Contributor;
+  target: string;
+  error: unknown;
+}
+
 export interface MergeResult {
   attributes: Record<string, FlowValue>;
   contributions: Record<string, Contribution>;
   conflicts: FieldConflict[];
+  failures: FlowFailure[];
 }
 
 interface Candidate {
@@ -55,9 +63,25 @@ const filled = (attributes: Attributes) =>
 export async function mergeMetaverseObject(
   current: { attributes: Record<string, FlowValue>; contributions: Record<string, Contribution> },
   contributors: Contributor[],
-  options: { creating: boolean; runId: string; syncingSystemId: string },
+  options: {
+    creating: boolean;
+    runId: string;
+    syncingSystemId: string;
+    /** Joined systems whose rule could not be chosen (its scope failed): what they contributed is held. */
+    unavailableSystems?: ReadonlySet<string>;
+  },
 ): Promise<MergeResult> {
   const byAttribute = new Map<string, Candidate[]>();
+  const failures: FlowFailure[] = [];
+  // Attribute -> best precedence among sources that failed to say anything about it. A failure
+  // holds the current value (a broken expression must not remove or replace data) unless a
+  // source of strictly higher precedence supplies the attribute anyway.
+  const held = new Map<string, number>();
+  const hold = (attribute: string, precedence: number) =>
+    held.set(attribute, Math.min(precedence, held.get(attribute) ?? Number.POSITIVE_INFINITY));
+  if (options.unavailableSystems?.size)
+    for (const [attribute, c] of Object.entries(current.contributions))
+      if (options.unavailableSystems.has(c.systemId)) hold(attribute, c.precedence);
   for (const contributor of contributors) {
     // Only keep_most_complete orders by completeness: counted once per contributor, and only then.
     const completeness = contributor.rule.deduplication?.strategy === "keep_most_complete" ? filled(contributor.attributes) : 0;
@@ -66,10 +90,15 @@ export async function mergeMetaverseObject(
       const owned = current.contributions[flow.target]?.systemId === contributor.systemId;
       if (flow.initialOnly && !options.creating && (current.attributes[flow.target] ?? null) !== null)
         value = owned ? (current.attributes[flow.target] ?? null) : null;
-      else {
-        const computed = flow.compute(contributor.attributes);
-        value = computed instanceof Promise ? await computed : computed;
-      }
+      else
+        try {
+          const computed = flow.compute(contributor.attributes);
+          value = computed instanceof Promise ? await computed : computed;
+        } catch (error) {
+          failures.push({ contributor, target: flow.target, error });
+          hold(flow.target, contributor.rule.precedence);
+          continue;
+        }
       if (value === null) continue;
       let list = byAttribute.get(flow.target);
       if (!list) byAttribute.set(flow.target, (list = []));
@@ -80,6 +109,17 @@ export async function mergeMetaverseObject(
   const attributes: Record<string, FlowValue> = {};
   const contributions: Record<string, Contribution> = {};
   const conflicts: FieldConflict[] = [];
+  const keepCurrent = (attribute: string) => {
+    if (current.attributes[attribute] === undefined) return;
+    attributes[attribute] = current.attributes[attribute] ?? null;
+    if (current.contributions[attribute]) contributions[attribute] = current.contributions[attribute];
+  };
+  for (const [attribute, precedence] of held) {
+    const best = byAttribute.get(attribute)?.reduce((p, c) => Math.min(p, c.contributor.rule.precedence), Infinity);
+    if (best !== undefined && best < precedence) continue;
+    byAttribute.delete(attribute);
+    keepCurrent(attribute);
+  }
   for (const [attribute, candidates] of byAttribute) {
     if (candidates.length > 1) candidates.sort((a, b) => order(a, b));
     const first = candidates[0]!;
@@ -100,10 +140,7 @@ export async function mergeMetaverseObject(
     }
     if (!winner) {
       // manual: the current value stays until someone decides.
-      if (current.attributes[attribute] !== undefined) {
-        attributes[attribute] = current.attributes[attribute] ?? null;
-        if (current.contributions[attribute]) contributions[attribute] = current.contributions[attribute];
-      }
+      keepCurrent(attribute);
       continue;
     }
     attributes[attribute] = winner.value;
@@ -117,7 +154,7 @@ export async function mergeMetaverseObject(
       runId: unchanged && previous ? previous.runId : options.runId,
     };
   }
-  return { attributes, contributions, conflicts };
+  return { attributes, contributions, conflicts, failures };
 }
 
 function order(a: Candidate, b: Candidate): number {

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { canonicalJson } from "../../util/canonical-json.ts";
 import { type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
+import { expressionFailure } from "./failures.ts";
 import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
 import { loadConnectors, loadMetaverseObjects, type MetaverseRow, type MetaverseWrite, type SyncObject } from "./store.ts";
@@ -83,25 +84,28 @@ export async function recomputeMetaverseObjects(
     if (mvo.status === "DELETED" && !joinedHere) continue;
     const members = connectors.get(mvoId) ?? [];
 
-    let merged: MergeResult;
-    try {
-      const contributors = await contributorsOf(scope.rules, mvo.type, members);
-      merged = await mergeMetaverseObject(mvo, contributors, {
-        creating: !before,
-        runId: scope.runId,
-        syncingSystemId: scope.systemId,
-      });
-    } catch (e) {
-      result.failed++;
-      result.changes.push({
-        changeType: "RECORD_ERROR",
-        mvoId,
-        errorCode: "EXPRESSION_FAILED",
-        message: (e as Error).message,
-        sourceSystemId: scope.systemId,
-      });
-      continue;
-    }
+    // Failures are isolated per rule: a broken expression of one rule holds the attributes it
+    // would have set and is recorded against that rule; every other rule's flows still apply.
+    const { contributors, failures: scopeFailures } = await contributorsOf(scope.rules, mvo.type, members);
+    const merged: MergeResult = await mergeMetaverseObject(mvo, contributors, {
+      creating: !before,
+      runId: scope.runId,
+      syncingSystemId: scope.systemId,
+      unavailableSystems: new Set(scopeFailures.map((f) => f.member.systemId)),
+    });
+    const failures = [
+      ...scopeFailures.map((f) => ({ csoId: f.member.id, anchor: f.member.anchor, systemId: f.member.systemId, error: f.error })),
+      ...merged.failures.map((f) => ({
+        csoId: f.contributor.csoId,
+        anchor: members.find((m) => m.id === f.contributor.csoId)?.anchor ?? null,
+        systemId: f.contributor.systemId,
+        error: f.error,
+      })),
+    ];
+    for (const f of failures)
+      result.changes.push(expressionFailure(f.error, { mvoId, csoId: f.csoId, anchor: f.anchor, sourceSystemId: f.systemId }));
+    // The run's own records failed; another system's rule failing is recorded for it, not counted here.
+    if (failures.some((f) => f.systemId === scope.systemId)) result.failed++;
 
     let status = mvo.status;
     let deletionDueAt = mvo.deletionDueAt;
@@ -199,10 +203,17 @@ function groupConnectors(stored: SyncObject[], links: LinkChange[]) {
   return groups;
 }
 
-async function contributorsOf(rules: InboundRule[], type: string, members: SyncObject[]): Promise<Contributor[]> {
+async function contributorsOf(rules: InboundRule[], type: string, members: SyncObject[]) {
   const contributors: Contributor[] = [];
+  const failures: { member: SyncObject; error: unknown }[] = [];
   for (const m of members) {
-    const rule = await ruleFor(rules, m.systemId, m.objectType, m.attributes);
+    let rule: InboundRule | null;
+    try {
+      rule = await ruleFor(rules, m.systemId, m.objectType, m.attributes);
+    } catch (error) {
+      failures.push({ member: m, error });
+      continue;
+    }
     if (rule && rule.metaverseType === type)
       contributors.push({
         csoId: m.id,
@@ -213,7 +224,7 @@ async function contributorsOf(rules: InboundRule[], type: string, members: SyncO
         importedAt: m.importedAt,
       });
   }
-  return contributors;
+  return { contributors, failures };
 }
 
 /**

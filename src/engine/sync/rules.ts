@@ -17,10 +17,12 @@ import {
   type JoinRule,
   JoinRuleSchema,
 } from "../rule-config.ts";
+import { attributed, type RuleRef } from "../rule-expression-error.ts";
 import { normaliseKey } from "./keys.ts";
 
 export interface CompiledFlow {
   target: string;
+  /** Throws a RuleExpressionError naming the rule, this flow and its expression. */
   initialOnly: boolean;
   /** Synchronous for a copy of an attribute, a promise for an expression (JSONata is async). */
   compute(attributes: Attributes): FlowValue | Promise<FlowValue>;
@@ -43,6 +45,7 @@ export interface InboundRule {
   mvoDeletionGraceSeconds: number;
   conflictStrategy: ConflictStrategy | null;
   deduplication: Deduplication | null;
+  /** Throws a RuleExpressionError naming the rule when its scope expression fails. */
   inScope(attributes: Attributes): boolean | Promise<boolean>;
   joinRules: CompiledJoinRule[];
   flows: CompiledFlow[];
@@ -57,16 +60,18 @@ function compileValue(source: string): (attributes: Attributes) => Promise<unkno
   return (attributes) => expression.evaluate(presentAttributes(attributes));
 }
 
-function compileFlow(flow: AttributeFlow): CompiledFlow {
+function compileFlow(flow: AttributeFlow, rule: RuleRef): CompiledFlow {
   const target = flow.target;
   const initialOnly = flow.initialOnly ?? false;
+  const named = <R>(compute: (a: Attributes) => R | Promise<R>) =>
+    attributed(rule, `attribute flow "${target}"`, flow.expression ?? flow.source ?? "", compute);
   // A bare attribute name is a plain copy, computed without a promise: most flows are copies.
   if (flow.source !== undefined && plainName.test(flow.source)) {
     const source = flow.source;
-    return { target, initialOnly, compute: (a) => toFlowValue(a[source]) };
+    return { target, initialOnly, compute: named((a) => toFlowValue(a[source])) };
   }
   const compute = flow.source !== undefined ? compileValue(flow.source) : compileExpressionValue(flow.expression ?? "");
-  return { target, initialOnly, compute: async (a) => toFlowValue(await compute(a)) };
+  return { target, initialOnly, compute: named(async (a) => toFlowValue(await compute(a))) };
 }
 
 function compileExpressionValue(source: string) {
@@ -74,16 +79,14 @@ function compileExpressionValue(source: string) {
   return (attributes: Attributes) => expression.evaluate(presentAttributes(attributes), { n: 1 });
 }
 
-function compileJoin(rule: JoinRule): CompiledJoinRule {
-  const compute = compileValue(rule.source);
-  return {
-    metaverseAttribute: rule.metaverseAttribute,
-    async values(attributes) {
-      const value = toFlowValue(await compute(attributes));
-      if (value === null) return [];
-      return (Array.isArray(value) ? value : [value]).map(normaliseKey);
-    },
-  };
+function compileJoin(join: JoinRule, index: number, rule: RuleRef): CompiledJoinRule {
+  const compute = compileValue(join.source);
+  const values = attributed(rule, `join rule ${index + 1}`, join.source, async (attributes: Attributes) => {
+    const value = toFlowValue(await compute(attributes));
+    if (value === null) return [];
+    return (Array.isArray(value) ? value : [value]).map(normaliseKey);
+  });
+  return { metaverseAttribute: join.metaverseAttribute, values: async (attributes) => values(attributes) };
 }
 
 interface RuleRow {
@@ -114,6 +117,7 @@ export async function loadInboundRules(pool: Pick<pg.Pool, "query">): Promise<In
        FROM sync_rule WHERE direction = 'INBOUND' AND enabled ORDER BY precedence, name`,
   );
   return rows.map((r) => {
+    const ref: RuleRef = { id: r.id, name: r.name };
     return {
       id: r.id,
       name: r.name,
@@ -126,9 +130,13 @@ export async function loadInboundRules(pool: Pick<pg.Pool, "query">): Promise<In
       mvoDeletionGraceSeconds: r.mvo_deletion_grace_seconds,
       conflictStrategy: r.conflict_strategy,
       deduplication: r.deduplication ? DeduplicationSchema.parse(r.deduplication) : null,
-      inScope: compileScope(r.scope),
-      joinRules: JoinRuleSchema.array().parse(r.join_rules).map(compileJoin),
-      flows: AttributeFlowSchema.array().parse(r.attribute_flows).map(compileFlow),
+      inScope: attributed(ref, "scope", r.scope ?? "", compileScope(r.scope)),
+      joinRules: JoinRuleSchema.array()
+        .parse(r.join_rules)
+        .map((j, i) => compileJoin(j, i, ref)),
+      flows: AttributeFlowSchema.array()
+        .parse(r.attribute_flows)
+        .map((f) => compileFlow(f, ref)),
     };
   });
 }

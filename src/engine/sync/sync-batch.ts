@@ -3,6 +3,7 @@ import type { Identity } from "../outbound/desired.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
+import { expressionFailure } from "./failures.ts";
 import { resolveJoins } from "./join.ts";
 import { type KeySpec, keysFor } from "./keys.ts";
 import { recomputeMetaverseObjects } from "./recompute.ts";
@@ -76,14 +77,7 @@ export async function syncBatch(tx: pg.PoolClient, scope: SyncScope, objects: Sy
       rule = await ruleFor(scope.rules, scope.systemId, cso.objectType, cso.attributes);
     } catch (e) {
       failed++;
-      changes.push({
-        changeType: "RECORD_ERROR",
-        csoId: cso.id,
-        anchor: cso.anchor,
-        errorCode: "EXPRESSION_FAILED",
-        message: (e as Error).message,
-        sourceSystemId: scope.systemId,
-      });
+      changes.push(expressionFailure(e, { csoId: cso.id, anchor: cso.anchor, sourceSystemId: scope.systemId }));
       continue;
     }
     if (!rule) {

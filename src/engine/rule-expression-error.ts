@@ -1,0 +1,53 @@
+import { ExpressionError, type ExpressionErrorCode } from "./expressions.ts";
+
+/** The rule a failing expression belongs to: what a run change names so an operator can find it. */
+export interface RuleRef {
+  id: string;
+  name: string;
+}
+
+/**
+ * An expression of a sync rule failed (or reached a bound) on one object. Carries the rule, the
+ * part of the rule ("scope", `attribute flow "mail"`, `join rule 1`) and the expression, so the
+ * run change can be attributed to the rule that failed rather than to the run that met it.
+ */
+export class RuleExpressionError extends Error {
+  readonly code: ExpressionErrorCode;
+
+  constructor(
+    readonly rule: RuleRef,
+    readonly part: string,
+    readonly expression: string,
+    cause: unknown,
+  ) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(`rule "${rule.name}", ${part}: expression \`${clip(expression)}\` ${detail}`);
+    this.name = "RuleExpressionError";
+    this.code = cause instanceof ExpressionError ? cause.code : "EXPRESSION_FAILED";
+  }
+}
+
+const clip = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}...` : s);
+
+/** Runs `compute`, naming the rule and part when it throws (synchronously or not). */
+export function attributed<A extends unknown[], R>(
+  rule: RuleRef,
+  part: string,
+  expression: string,
+  compute: (...args: A) => R | Promise<R>,
+): (...args: A) => R | Promise<R> {
+  const wrap = (e: unknown) => (e instanceof RuleExpressionError ? e : new RuleExpressionError(rule, part, expression, e));
+  return (...args) => {
+    let out: R | Promise<R>;
+    try {
+      out = compute(...args);
+    } catch (e) {
+      throw wrap(e);
+    }
+    return out instanceof Promise
+      ? out.catch((e) => {
+          throw wrap(e);
+        })
+      : out;
+  };
+}
