@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { buildDn, dnEquals, escapeDnValue, isDnUnder, parseDn, unescapeDnValue } from "../../src/connectors/ldap/dn.ts";
+import {
+  buildDn,
+  canonicalDn,
+  dnEquals,
+  escapeDnValue,
+  isDnUnder,
+  parseDn,
+  unescapeDnValue,
+} from "../../src/connectors/ldap/dn.ts";
 
 describe("RFC 4514 DN escaping", () => {
   it.each([
@@ -47,5 +55,24 @@ describe("RFC 4514 DN escaping", () => {
     expect(dnEquals("cn=a,dc=org", "cn=b,dc=org")).toBe(false);
     expect(isDnUnder("uid=x,ou=People,dc=example,dc=org", "dc=example,dc=org")).toBe(true);
     expect(isDnUnder("uid=x,dc=other,dc=org", "dc=example,dc=org")).toBe(false);
+  });
+});
+
+describe("canonicalDn", () => {
+  it.each([
+    ["cn=z\\2Buid\\3Dinjected Doe,ou=people,dc=example,dc=org", "cn=z\\+uid\\=injected Doe,ou=people,dc=example,dc=org"],
+    ["cn=Smith\\2C John , ou=people", "cn=Smith\\, John,ou=people"],
+    ['cn="a,b",dc=x', "cn=a\\,b,dc=x"],
+    ["cn=a+uid=b,dc=x", "cn=a+uid=b,dc=x"],
+    ["cn=trail\\5C,dc=x", "cn=trail\\5C,dc=x"],
+    ["cn=trail\\\\,dc=x", "cn=trail\\5C,dc=x"],
+    ["cn=\\23lead,dc=x", "cn=\\#lead,dc=x"],
+    ["", ""],
+  ])("spells %j as %j", (dn, canonical) => {
+    expect(canonicalDn(dn)).toBe(canonical);
+  });
+
+  it("refuses a part without attribute=value", () => {
+    expect(() => canonicalDn("cn=a,oops")).toThrow(/oops/);
   });
 });

@@ -105,6 +105,39 @@ export function parseDn(dn: string): ParsedDn {
   };
 }
 
+/** Splits `s` at every unescaped, unquoted `sep`. */
+function splitUnescaped(s: string, sep: string): string[] {
+  const parts: string[] = [];
+  let from = 0;
+  for (let at = indexOfUnescaped(s, sep); at >= 0; at = indexOfUnescaped(s, sep, from)) {
+    parts.push(s.slice(from, at));
+    from = at + 1;
+  }
+  parts.push(s.slice(from));
+  return parts;
+}
+
+/**
+ * One spelling per DN: every value unescaped and escaped again with escapeDnValue, spaces
+ * around separators dropped, case kept. Servers answer in their own escaping (slapd writes
+ * `\2B` for an added `\+`), so DNs read back and DNs computed by a rule are compared, and
+ * stored, in this form. Throws on a DN without attribute=value parts.
+ */
+export function canonicalDn(dn: string): string {
+  const rdns = trimDnPart(dn) ? splitUnescaped(trimDnPart(dn), ",") : [];
+  return rdns
+    .map((rdn) =>
+      splitUnescaped(trimDnPart(rdn), "+")
+        .map((part) => {
+          const eq = part.indexOf("=");
+          if (eq <= 0) throw new Error(`invalid DN "${dn}": "${part.trim()}" has no attribute=value`);
+          return `${part.slice(0, eq).trim()}=${escapeDnValue(unescapeDnValue(part.slice(eq + 1)))}`;
+        })
+        .join("+"),
+    )
+    .join(",");
+}
+
 /** Every RDN of a DN as [attribute (lower case), unescaped value (lower case)] pairs. */
 function rdnParts(dn: string): string[] {
   const parts: string[] = [];

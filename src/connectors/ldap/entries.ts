@@ -1,13 +1,16 @@
 /**
  * Search entries -> connector objects, and the search filter for the configured object types.
  */
-import type { Entry } from "ldapts";
+import { type Entry, Filter } from "ldapts";
 import type { Attributes, AttributeValue, ConnectorObject, RecordError } from "../connector.ts";
+import { canonicalDn } from "./dn.ts";
 import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
 
 /** `(&<base filter>(|(&(objectClass=a)(objectClass=b)<type filter>)...))` */
 export function typesFilter(baseFilter: string, types: ObjectTypeSpec[]): string {
-  const perType = types.map((t) => `(&${t.objectClasses.map((oc) => `(objectClass=${oc})`).join("")}${t.filter ?? ""})`);
+  const perType = types.map(
+    (t) => `(&${t.objectClasses.map((oc) => `(objectClass=${Filter.escape(oc)})`).join("")}${t.filter ?? ""})`,
+  );
   const anyType = perType.length === 1 ? perType[0]! : `(|${perType.join("")})`;
   return baseFilter === "(objectClass=*)" ? anyType : `(&${baseFilter}${anyType})`;
 }
@@ -36,6 +39,15 @@ function noTypeMessage(classes: string[], types: ObjectTypeSpec[]): string {
     `entry matches no configured object type: its object classes are ${have}; configured: ${wanted}. ` +
     `Next step: add an objectTypes entry for one of its classes (${have}), or narrow the filter to exclude it`
   );
+}
+
+/** The DN in the one spelling rules compute (canonicalDn); as the server wrote it if it does not parse. */
+function storedDn(dn: string): string {
+  try {
+    return canonicalDn(dn);
+  } catch {
+    return dn;
+  }
 }
 
 export interface EntryMapping {
@@ -75,5 +87,5 @@ export function mapEntry(entry: Entry, m: EntryMapping): MappedEntry {
     const multi = m.schema ? m.schema.isMultiValued(name) : values.length > 1;
     attributes[name] = multi ? values : values.length === 1 ? values[0]! : values;
   }
-  return { object: { objectType: type.name, anchor, dn: entry.dn, attributes }, csn };
+  return { object: { objectType: type.name, anchor, dn: storedDn(entry.dn), attributes }, csn };
 }

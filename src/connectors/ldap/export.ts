@@ -2,7 +2,7 @@
  * Export: add / modify / modify DN / delete, several requests in flight per connection.
  * One result per change; a failure (even a dropped connection) never throws for the batch.
  */
-import { Attribute, Change, type Client } from "ldapts";
+import { Attribute, Change, type Client, Filter } from "ldapts";
 import type { AttributeChange, AttributeValue, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { LdapSession } from "./client.ts";
@@ -113,12 +113,10 @@ async function exists(client: Client, dn: string): Promise<boolean> {
 async function dnOf(client: Client, change: ExportChange, deps: ExportDeps, schema?: LdapSchema): Promise<string> {
   if (change.dn) return change.dn;
   if (!change.anchor) throw invalid(`${change.changeType} needs a dn or an anchor`);
-  // RFC 4515 escaping; a binary anchor (AD objectGUID, base64 here) goes byte by byte.
-  const anchor = schema?.isBinary(deps.config.anchorAttribute)
-    ? [...Buffer.from(change.anchor, "base64")].map((b) => `\\${b.toString(16).padStart(2, "0")}`).join("")
-    : change.anchor.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  // RFC 4515 escaping by ldapts; a binary anchor (AD objectGUID, base64 here) goes byte by byte.
+  const anchor = schema?.isBinary(deps.config.anchorAttribute) ? Buffer.from(change.anchor, "base64") : change.anchor;
   const res = await client.search(deps.config.baseDn, {
-    filter: `(${deps.config.anchorAttribute}=${anchor})`,
+    filter: `(${deps.config.anchorAttribute}=${Filter.escape(anchor)})`,
     attributes: ["1.1"],
   });
   const dn = res.searchEntries[0]?.dn;

@@ -11,7 +11,7 @@
  * Watermark = the base entry's contextCSN read *before* the search starts, so a write that
  * commits while the search runs is seen again by the next delta instead of being missed.
  */
-import type { Entry } from "ldapts";
+import { type Entry, Filter } from "ldapts";
 import type { ConnectorObject, ImportContext, ImportPage, RecordError } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { LdapSession } from "./client.ts";
@@ -89,7 +89,7 @@ async function* searchPages(
 /** The largest entryCSN under `base` (from `since` on, which bounds the scan for a delta). */
 async function maxCsn(session: LdapSession, base: string, since: LdapWatermark | null): Promise<string | null> {
   let max: string | null = null;
-  const filter = since ? `(entryCSN>=${since.csn})` : "(entryCSN=*)";
+  const filter = since ? `(entryCSN>=${Filter.escape(since.csn)})` : "(entryCSN=*)";
   for await (const page of searchPages(session, base, filter, ["entryCSN"], [], 1000)) {
     for (const e of page) {
       const csn = String(e.entryCSN ?? "");
@@ -214,7 +214,7 @@ async function* accesslogDeletes(
   log: { csn?: string },
 ) {
   const { config, types } = deps;
-  const filter = `(&(objectClass=auditDelete)(reqResult=0)(entryCSN>=${from.logCsn ?? from.csn}))`;
+  const filter = `(&(objectClass=auditDelete)(reqResult=0)(entryCSN>=${Filter.escape(from.logCsn ?? from.csn)}))`;
   const attrs = ["reqDN", "reqEntryUUID", "reqOld", "entryCSN"];
   const schema = await deps.schema();
   let seen = 0;
@@ -283,7 +283,7 @@ async function* deltaPages(
     if (deps.config.deltaStrategy === "accesslog") yield* accesslogDeletes(deps, from, start, cp("deletes"), log);
     start = { emitted: 0, lastAnchor: null };
   }
-  const filter = `(&${typesFilter(deps.config.filter, deps.types)}(entryCSN>=${from.csn}))`;
+  const filter = `(&${typesFilter(deps.config.filter, deps.types)}(entryCSN>=${Filter.escape(from.csn)}))`;
   // (entryCSN>=X) also matches the entry whose change *was* X, imported last time: skip it.
   yield* objectPages(deps, filter, start, (csn) => csn !== from.csn, cp("changes"));
 }

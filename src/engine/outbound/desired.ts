@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { AttributeValue } from "../../connectors/connector.ts";
 import type { FlowValue } from "../expressions.ts";
 import type { Contribution } from "../sync/merge.ts";
+import { checkedDn, escapedForDn } from "./dn-flow.ts";
 import type { OutboundRule } from "./rules.ts";
 import { resolveReferences, valueTaken } from "./store.ts";
 
@@ -76,7 +77,15 @@ export async function desiredState(
   for (const flow of rule.flows) {
     if (flow.initialOnly && !options.creating) continue;
     if (flow.source && identity.contributions[flow.source]?.systemId === rule.systemId) continue;
-    let value = await flow.compute(identity.attributes as never, 1, bindings);
+    // A DN expression reads RFC 4514-escaped values (dn-flow.ts); a copied DN is used as is.
+    const dnExpression = flow.target === "dn" && flow.source === null;
+    const inputs = dnExpression ? escapedForDn(identity.attributes) : identity.attributes;
+    const inputBindings = dnExpression ? escapedForDn(bindings) : bindings;
+    const compute = async (n: number) => {
+      const v = await flow.compute(inputs as never, n, inputBindings);
+      return flow.target === "dn" ? checkedDn(rule.name, v, rule.baseDn) : v;
+    };
+    let value = await compute(1);
     if (flow.unique && value !== null && !Array.isArray(value)) {
       const currentValue = flow.target === "dn" ? options.current?.dn : (options.current?.[flow.target] as unknown);
       for (let n = 2; n <= MAX_UNIQUE_TRIES + 1; n++) {
@@ -92,7 +101,7 @@ export async function desiredState(
           break;
         }
         if (n > MAX_UNIQUE_TRIES) throw new Error(`no unique ${flow.target} for ${identity.id} after ${MAX_UNIQUE_TRIES} tries`);
-        value = await flow.compute(identity.attributes as never, n, bindings);
+        value = await compute(n);
         if (value === null) break;
       }
     }

@@ -6,6 +6,7 @@ import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
 import { type DesiredState, desiredState, type Identity, newPlanningBatch } from "./desired.ts";
 import { applyChanges, attributeChanges } from "./diff.ts";
+import { DnFlowError } from "./dn-flow.ts";
 import { notifyExportChanges } from "./notify.ts";
 import type { OutboundRule } from "./rules.ts";
 import {
@@ -58,7 +59,8 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
   const disconnects: string[] = [];
   const dropped: string[] = [];
   const batch = newPlanningBatch();
-  if (!scope.rules.length || !identities.length) return { changes, exportsQueued: 0 };
+  let failed = 0;
+  if (!scope.rules.length || !identities.length) return { changes, exportsQueued: 0, failed };
 
   const targets = await loadTargets(
     tx,
@@ -70,6 +72,26 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     targets.map((t) => t.id),
   );
   const record = (row: RunChangeRow) => changes.push(row);
+  // A refused DN fails this identity under this rule only: recorded, and planning goes on.
+  const desiredOrRefused = async (rule: OutboundRule, identity: Identity, options: Parameters<typeof desiredState>[3]) => {
+    try {
+      return await desiredState(tx, rule, identity, options);
+    } catch (e) {
+      if (!(e instanceof DnFlowError)) throw e;
+      failed++;
+      const { code: errorCode, location, message } = e;
+      record({
+        changeType: "RECORD_ERROR",
+        mvoId: identity.id,
+        syncRuleId: rule.id,
+        sourceSystemId: rule.systemId,
+        location,
+        errorCode,
+        message,
+      });
+      return null;
+    }
+  };
 
   for (const identity of identities) {
     for (const rule of scope.rules) {
@@ -83,7 +105,8 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
 
       if (live && !cso) {
         if (!rule.provision) continue;
-        const desired = await desiredState(tx, rule, identity, { creating: true, current: null, batch });
+        const desired = await desiredOrRefused(rule, identity, { creating: true, current: null, batch });
+        if (!desired) continue;
         const id = randomUUID();
         const planned = withReferences(attributeChanges(desired.attributes, {}), desired).map((c) =>
           c.operation === "REPLACE" ? { ...c, operation: "ADD" as const } : c,
@@ -123,11 +146,12 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
           attributeChanges: { changeType: "CREATE", status, dn: desired.dn, changes: planned },
         });
       } else if (live && cso) {
-        const desired = await desiredState(tx, rule, identity, {
+        const desired = await desiredOrRefused(rule, identity, {
           creating: false,
           current: { ...cso.attributes, dn: cso.dn },
           batch,
         });
+        if (!desired) continue;
         const pendingCreate = exportsOf.find((e) => e.changeType === "CREATE" && OPEN.has(e.status));
         const planned = withReferences(attributeChanges(desired.attributes, cso.attributes), desired);
         const rename = desired.dn && cso.dn && desired.dn.toLowerCase() !== cso.dn.toLowerCase() ? desired.dn : null;
@@ -218,7 +242,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
       if (threshold !== null && threshold !== undefined) await holdDeletesOverThreshold(tx, scope.runId, systemId, threshold);
     }
   }
-  return { changes, exportsQueued: inserts.length };
+  return { changes, exportsQueued: inserts.length, failed };
 }
 
 function newExport(

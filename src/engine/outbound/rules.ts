@@ -27,6 +27,8 @@ export interface OutboundRule {
   approveCreates: boolean;
   approveDeletes: boolean;
   inScope(attributes: Attributes): boolean | Promise<boolean>;
+  /** LDAP: the system's base DN; a computed DN outside it is refused (dn-flow.ts). */
+  baseDn?: string | null;
   flows: OutboundFlow[];
 }
 
@@ -44,14 +46,19 @@ interface Row {
   attribute_flows: unknown;
   require_approval_for_create: boolean;
   require_approval_for_delete: boolean;
+  base_dn: string | null;
 }
 
 /** Every enabled outbound rule, expressions compiled once per run. */
 export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<OutboundRule[]> {
   const { rows } = await pool.query<Row>(
-    `SELECT id, name, connected_system_id, object_type, metaverse_object_type, scope, provision_to_connector, deprovision,
-            deprovision_grace_seconds, disable_flow, attribute_flows, require_approval_for_create, require_approval_for_delete
-       FROM sync_rule WHERE direction = 'OUTBOUND' AND enabled ORDER BY name`,
+    `SELECT r.id, r.name, r.connected_system_id, r.object_type, r.metaverse_object_type, r.scope, r.provision_to_connector,
+            r.deprovision, r.deprovision_grace_seconds, r.disable_flow, r.attribute_flows, r.require_approval_for_create,
+            r.require_approval_for_delete, CASE WHEN s.kind = 'LDAP' THEN cs.config->>'baseDn' END AS base_dn
+       FROM sync_rule r
+       JOIN connected_system s ON s.id = r.connected_system_id
+       LEFT JOIN connection_settings cs ON cs.connected_system_id = s.id AND cs.version = s.current_settings_version
+      WHERE r.direction = 'OUTBOUND' AND r.enabled ORDER BY r.name`,
   );
   return rows.map((r) => {
     return {
@@ -67,6 +74,7 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
       approveCreates: r.require_approval_for_create,
       approveDeletes: r.require_approval_for_delete,
       inScope: compileScope(r.scope),
+      baseDn: r.base_dn,
       flows: AttributeFlowSchema.array()
         .parse(r.attribute_flows)
         .map((f) => {

@@ -138,6 +138,7 @@ export async function syncBatch(tx: pg.PoolClient, scope: SyncScope, objects: Sy
   const plan = await planExports(tx, scope.plan, await identitiesToPlan(tx, scope, result.writes, touchedIdentities));
   changes.push(...plan.changes);
   counts.exportsQueued = plan.exportsQueued;
+  counts.failed = failed + plan.failed;
   await insertRunChanges(tx, scope.runId, changes);
   return counts;
 }
