@@ -3,6 +3,7 @@ import type { AttributeValue } from "../../connectors/connector.ts";
 import type { FlowValue } from "../expressions.ts";
 import type { Contribution } from "../sync/merge.ts";
 import { checkedDn, escapedForDn } from "./dn-flow.ts";
+import { isMissing } from "./inputs.ts";
 import type { OutboundRule } from "./rules.ts";
 import { resolveReferences, valueTaken } from "./store.ts";
 
@@ -19,6 +20,20 @@ export interface DesiredState {
   attributes: Record<string, FlowValue>;
   /** Reference attributes whose targets do not exist in the system yet: identity ids per attribute. */
   awaiting: Record<string, string[]>;
+  /**
+   * The DN or anchor flows whose inputs are missing (a leaver's emptied identity): the target
+   * object must be left as it is rather than renamed to "uid=,ou=people" or stripped of its anchor.
+   */
+  blocked: MissingInput[];
+  /** Other flows whose inputs are all missing but would still produce a value: not managed. */
+  missing: MissingInput[];
+  /** Several values for a single-valued target attribute: that attribute is not managed. */
+  tooMany: { attribute: string; values: AttributeValue[] }[];
+}
+
+export interface MissingInput {
+  flow: string;
+  inputs: string[];
 }
 
 const MAX_UNIQUE_TRIES = 100;
@@ -71,12 +86,33 @@ export async function desiredState(
   identity: Identity,
   options: { creating: boolean; current: Record<string, unknown> | null; batch: PlanningBatch },
 ): Promise<DesiredState> {
-  const out: DesiredState = { dn: null, attributes: {}, awaiting: {} };
+  const out: DesiredState = { dn: null, attributes: {}, awaiting: {}, blocked: [], missing: [], tooMany: [] };
   // Earlier flows' values are visible to later expressions by target name (e.g. $uid in the DN).
   const bindings: Record<string, FlowValue> = {};
+  const flowTargets = new Set(rule.flows.map((f) => f.target));
+  const bind = (target: string, value: FlowValue) => {
+    if (/^[A-Za-z_]\w*$/.test(target)) bindings[target] = value;
+  };
+  const anchor = rule.target.anchor?.toLowerCase();
   for (const flow of rule.flows) {
-    if (flow.initialOnly && !options.creating) continue;
-    if (flow.source && identity.contributions[flow.source]?.systemId === rule.systemId) continue;
+    const skipped =
+      (flow.initialOnly && !options.creating) || (flow.source && identity.contributions[flow.source]?.systemId === rule.systemId);
+    if (skipped) {
+      // Not recomputed, but later expressions ($uid in the DN) still see the object's value.
+      const held = flow.target === "dn" ? options.current?.dn : options.current?.[flow.target];
+      bind(flow.target, held === undefined ? null : (held as FlowValue));
+      continue;
+    }
+    const absent = [
+      ...flow.inputs.attributes.filter((a) => isMissing(identity.attributes[a])),
+      ...flow.inputs.variables.filter((v) => flowTargets.has(v) && isMissing(bindings[v])).map((v) => `$${v}`),
+    ];
+    const inputCount = flow.inputs.attributes.length + flow.inputs.variables.filter((v) => flowTargets.has(v)).length;
+    if (absent.length && (flow.target === "dn" || flow.target.toLowerCase() === anchor)) {
+      out.blocked.push({ flow: flow.target, inputs: absent });
+      bind(flow.target, null);
+      continue;
+    }
     // A DN expression reads RFC 4514-escaped values (dn-flow.ts); a copied DN is used as is.
     const dnExpression = flow.target === "dn" && flow.source === null;
     const inputs = dnExpression ? escapedForDn(identity.attributes) : identity.attributes;
@@ -116,9 +152,39 @@ export async function desiredState(
       }
       value = ready.length === 0 ? null : Array.isArray(value) ? ready : (ready[0] ?? null);
     }
+    if (value !== null && inputCount > 0 && absent.length === inputCount) {
+      // Built from nothing ("@example.com" with no uid): leave the attribute as it is.
+      out.missing.push({ flow: flow.target, inputs: absent });
+      bind(flow.target, null);
+      continue;
+    }
     if (flow.target === "dn") out.dn = value === null ? null : String(Array.isArray(value) ? value[0] : value);
-    else out.attributes[flow.target] = value;
-    if (/^[A-Za-z_]\w*$/.test(flow.target)) bindings[flow.target] = value;
+    else {
+      const shaped = forTarget(rule, flow.target, value);
+      if (shaped.tooMany) {
+        out.tooMany.push({ attribute: flow.target, values: shaped.tooMany });
+        bind(flow.target, value);
+        continue;
+      }
+      value = shaped.value;
+      out.attributes[flow.target] = value;
+    }
+    bind(flow.target, value);
   }
   return out;
+}
+
+/**
+ * A value shaped by the target attribute's discovered multiplicity: a single-valued attribute
+ * gets one value (so the change is one REPLACE, never ADD + REMOVE), or none; several values for
+ * it are refused. Multi-valued and undiscovered attributes take the value as it is.
+ */
+export function forTarget(
+  rule: Pick<OutboundRule, "target">,
+  attribute: string,
+  value: FlowValue,
+): { value: FlowValue; tooMany?: AttributeValue[] } {
+  if (!Array.isArray(value) || rule.target.multiValued.get(attribute.toLowerCase()) !== false) return { value };
+  if (value.length > 1) return { value, tooMany: value };
+  return { value: value[0] ?? null };
 }

@@ -7,6 +7,7 @@ import type { RunContext } from "../run-context.ts";
 import { type DesiredState, desiredState, type Identity, newPlanningBatch } from "./desired.ts";
 import { applyChanges, attributeChanges } from "./diff.ts";
 import { DnFlowError } from "./dn-flow.ts";
+import { isMissing } from "./inputs.ts";
 import { notifyExportChanges } from "./notify.ts";
 import type { OutboundRule } from "./rules.ts";
 import {
@@ -92,13 +93,48 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
       return null;
     }
   };
+  // One lookup per identity and rule (a search of every target per pair was quadratic in the batch).
+  const targetOf = new Map(targets.map((t) => [targetKey(t.mvoId, t.systemId, t.objectType), t]));
+  /** Located errors of planning: the object (or one attribute of it) is left as it is. */
+  const unplannable = (
+    base: Omit<RunChangeRow, "changeType">,
+    cso: TargetObject | undefined,
+    desired: DesiredState,
+    empty: boolean,
+  ) => {
+    const located = { ...base, changeType: "RECORD_ERROR", csoId: cso?.id ?? null, anchor: cso?.dn ?? cso?.anchor ?? null };
+    for (const t of desired.tooMany) {
+      failed++;
+      record({
+        ...located,
+        errorCode: "MULTIPLE_VALUES",
+        attributeChanges: { attribute: t.attribute, values: t.values },
+        message: `${t.values.length} values for the single-valued attribute "${t.attribute}": the attribute is left as it is`,
+      });
+    }
+    const missing = [...desired.blocked, ...desired.missing];
+    if (missing.length) {
+      const first = missing[0]!;
+      record({
+        ...located,
+        errorCode: "MISSING_INPUT",
+        attributeChanges: { flow: first.flow, inputs: first.inputs, flows: missing },
+        message: empty
+          ? "no source contributes to this identity any more (it stays in the metaverse under the deletion rule MANUAL, or until its grace period ends): the target object is left as it is"
+          : desired.blocked.length
+            ? `the ${desired.blocked.map((b) => b.flow).join(", ")} flow lacks ${first.inputs.join(", ")}: the target object is left as it is`
+            : `flows built from missing inputs are left as they are: ${desired.missing.map((m) => `${m.flow} (${m.inputs.join(", ")})`).join("; ")}`,
+      });
+    }
+    return desired.blocked.length > 0 || empty;
+  };
 
   for (const identity of identities) {
+    // A leaver the deletion rule keeps has no attributes left: nothing to compute a target from.
+    const empty = identity.status === "ACTIVE" && Object.values(identity.attributes).every(isMissing);
     for (const rule of scope.rules) {
       if (rule.metaverseType !== identity.type) continue;
-      const cso = targets.find(
-        (t) => t.mvoId === identity.id && t.systemId === rule.systemId && t.objectType === rule.objectType,
-      );
+      const cso = targetOf.get(targetKey(identity.id, rule.systemId, rule.objectType));
       const exportsOf = cso ? (open.get(cso.id) ?? []) : [];
       const base = { mvoId: identity.id, syncRuleId: rule.id, sourceSystemId: rule.systemId };
       const live = identity.status === "ACTIVE" && (await rule.inScope(identity.attributes as never));
@@ -106,7 +142,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
       if (live && !cso) {
         if (!rule.provision) continue;
         const desired = await desiredOrRefused(rule, identity, { creating: true, current: null, batch });
-        if (!desired) continue;
+        if (!desired || unplannable(base, cso, desired, empty)) continue;
         const id = randomUUID();
         const planned = withReferences(attributeChanges(desired.attributes, {}), desired).map((c) =>
           c.operation === "REPLACE" ? { ...c, operation: "ADD" as const } : c,
@@ -151,7 +187,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
           current: { ...cso.attributes, dn: cso.dn },
           batch,
         });
-        if (!desired) continue;
+        if (!desired || unplannable(base, cso, desired, empty)) continue;
         const pendingCreate = exportsOf.find((e) => e.changeType === "CREATE" && OPEN.has(e.status));
         const planned = withReferences(attributeChanges(desired.attributes, cso.attributes), desired);
         const rename = desired.dn && cso.dn && desired.dn.toLowerCase() !== cso.dn.toLowerCase() ? desired.dn : null;
@@ -244,6 +280,8 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
   }
   return { changes, exportsQueued: inserts.length, failed };
 }
+
+const targetKey = (mvoId: string, systemId: string, objectType: string) => `${mvoId}\u0000${systemId}\u0000${objectType}`;
 
 function newExport(
   id: string,

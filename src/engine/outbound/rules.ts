@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
 import { compileExpression, compileScope, type FlowValue, presentAttributes, toFlowValue } from "../expressions.ts";
 import { AttributeFlowSchema, type DisableFlow, DisableFlowSchema } from "../rule-config.ts";
+import { expressionInputs, type FlowInputs } from "./inputs.ts";
 
 export interface OutboundFlow {
   target: string;
@@ -10,6 +11,8 @@ export interface OutboundFlow {
   unique: boolean;
   initialOnly: boolean;
   reference: boolean;
+  /** What the flow reads: required in full for the DN and the anchor (see desired.ts). */
+  inputs: FlowInputs;
   /** `bindings`: values of the rule's earlier flows by target name ($uid in a DN expression). */
   compute(attributes: Attributes, n: number, bindings?: Record<string, FlowValue>): Promise<FlowValue>;
 }
@@ -30,6 +33,14 @@ export interface OutboundRule {
   /** LDAP: the system's base DN; a computed DN outside it is refused (dn-flow.ts). */
   baseDn?: string | null;
   flows: OutboundFlow[];
+  /** The target object type's discovered schema (empty when the system's schema was never discovered). */
+  target: TargetSchema;
+}
+
+export interface TargetSchema {
+  anchor: string | null;
+  /** Lower-cased attribute name -> multi-valued; an attribute missing here is of unknown multiplicity. */
+  multiValued: Map<string, boolean>;
 }
 
 interface Row {
@@ -60,8 +71,10 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
        LEFT JOIN connection_settings cs ON cs.connected_system_id = s.id AND cs.version = s.current_settings_version
       WHERE r.direction = 'OUTBOUND' AND r.enabled ORDER BY r.name`,
   );
+  const schemas = await targetSchemas(pool);
   return rows.map((r) => {
     return {
+      target: schemas.get(`${r.connected_system_id}\u0000${r.object_type}`) ?? { anchor: null, multiValued: new Map() },
       id: r.id,
       name: r.name,
       systemId: r.connected_system_id,
@@ -85,10 +98,28 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
             unique: f.unique ?? false,
             initialOnly: f.initialOnly ?? false,
             reference: f.reference ?? false,
+            inputs: f.expression ? expressionInputs(f.expression) : { attributes: f.source ? [f.source] : [], variables: [] },
             compute: async (a: Attributes, n: number, bindings: Record<string, FlowValue> = {}) =>
               toFlowValue(expression ? await expression.evaluate(presentAttributes(a), { ...bindings, n }) : a[f.source ?? ""]),
           };
         }),
     };
   });
+}
+
+/** Every system's discovered object types: anchor attribute and each attribute's multiplicity. */
+async function targetSchemas(pool: Pick<pg.Pool, "query">): Promise<Map<string, TargetSchema>> {
+  const { rows } = await pool.query<{ system: string; type: string; anchor: string | null; name: string | null; multi: boolean }>(
+    `SELECT t.connected_system_id AS system, t.name AS type, t.anchor_attribute AS anchor, a.name, a.multi_valued AS multi
+       FROM object_type t LEFT JOIN attribute_definition a ON a.object_type_id = t.id
+      WHERE t.connected_system_id IN (SELECT connected_system_id FROM sync_rule WHERE direction = 'OUTBOUND' AND enabled)`,
+  );
+  const out = new Map<string, TargetSchema>();
+  for (const r of rows) {
+    const key = `${r.system}\u0000${r.type}`;
+    let schema = out.get(key);
+    if (!schema) out.set(key, (schema = { anchor: r.anchor, multiValued: new Map() }));
+    if (r.name !== null) schema.multiValued.set(r.name.toLowerCase(), r.multi);
+  }
+  return out;
 }

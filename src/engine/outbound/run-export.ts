@@ -13,6 +13,7 @@ import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyChanges } from "./diff.ts";
 import { claimReadyExports, holdUnapprovedDeletes, type ReadyExport, referenceTargets, releaseExports } from "./export-store.ts";
 import { notifyExportChanges } from "./notify.ts";
+import { closeSupersededFailures } from "./store.ts";
 
 export interface ExportOptions {
   batchSize: number;
@@ -202,6 +203,7 @@ async function applyResults(
       "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
       [exported],
     );
+  await closeSupersededFailures(tx, exported);
   if (objects.length) {
     // Stored attributes that no import validated: the next full import checks every object.
     await distrustStored(tx, ctx.system.id);

@@ -99,6 +99,10 @@ export async function mergeMetaverseObject(
           hold(flow.target, contributor.rule.precedence);
           continue;
         }
+      // One value is stored as a value, whatever the source's schema says (LDAP declares uid and
+      // mail multi-valued): rules write `uid`, not `uid[0]`. Outbound planning gives each target
+      // attribute the shape its own schema declares.
+      if (Array.isArray(value) && value.length === 1) value = value[0]!;
       if (value === null) continue;
       let list = byAttribute.get(flow.target);
       if (!list) byAttribute.set(flow.target, (list = []));
