@@ -1,3 +1,4 @@
+import { tmpdir } from "node:os";
 import { defineConfig } from "vitest/config";
 
 // graphql@16 ships index.mjs ("module") + index.js ("main"), no "exports". Vite would resolve
@@ -11,6 +12,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Tests keep their CSV files in temp dirs (systems behind fake connectors name files in /data):
+    // the file roots of connectors built without services and of the CLI processes tests start
+    // (services take theirs from test/helpers/services.ts).
+    env: { METASYNC_FILE_ROOTS: `${tmpdir()}:/data` },
     reporters: ["default"],
   },
 });

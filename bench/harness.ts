@@ -40,6 +40,8 @@ export async function openBenchServices(overrides: Partial<Config> = {}): Promis
     logLevel: "silent",
     production: false,
     secretKey: undefined,
+    // Benchmark CSV files live in temp dirs.
+    fileRoots: [tmpdir()],
     ...overrides,
   };
   const bus = await createEventBus(db.pool);

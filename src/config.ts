@@ -26,6 +26,8 @@ const EnvSchema = z.object({
   METASYNC_EXPRESSION_TIMEOUT_MS: z.coerce.number().int().min(1).default(DEFAULT_EXPRESSION_LIMITS.timeoutMs),
   METASYNC_EXPRESSION_MAX_DEPTH: z.coerce.number().int().min(10).default(DEFAULT_EXPRESSION_LIMITS.maxDepth),
   METASYNC_EXPRESSION_MAX_SEQUENCE: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULT_EXPRESSION_LIMITS.maxSequence),
+  /** Folders (separated by ":") file connectors may read and write; default DATA_DIR/files. */
+  METASYNC_FILE_ROOTS: z.string().optional(),
 });
 
 export interface Config {
@@ -41,6 +43,8 @@ export interface Config {
   startRunRateLimit?: { burst: number; perSecond: number };
   /** Time, depth and sequence bounds of every expression evaluation; absent = the engine's defaults. */
   expressionLimits?: ExpressionLimits;
+  /** Folders file connectors (CSV) may read and write, absolute. */
+  fileRoots: string[];
 }
 
 export class ConfigError extends Error {
@@ -75,5 +79,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDepth: e.METASYNC_EXPRESSION_MAX_DEPTH,
       maxSequence: e.METASYNC_EXPRESSION_MAX_SEQUENCE,
     },
+    fileRoots: fileRoots(e.METASYNC_FILE_ROOTS, e.DATA_DIR),
   };
+}
+
+/** METASYNC_FILE_ROOTS as absolute folders; DATA_DIR/files when unset. */
+export function fileRoots(value: string | undefined, dataDir: string): string[] {
+  const roots = (value ?? "")
+    .split(":")
+    .filter((r) => r !== "")
+    .map((r) => path.resolve(r));
+  return roots.length > 0 ? roots : [path.resolve(dataDir, "files")];
 }

@@ -1,3 +1,5 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import type { Config } from "./config.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db.ts";
@@ -8,6 +10,9 @@ import { createServices, type Services } from "./services.ts";
 
 /** Open the database (embedded or DATABASE_URL), apply migrations if asked, wire services. */
 export async function openRuntime(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<Services> {
+  // The default file root exists from the start: a place to put CSV files (METASYNC_FILE_ROOTS).
+  const defaultRoot = path.join(config.dataDir, "files");
+  if (config.fileRoots.includes(defaultRoot)) await mkdir(defaultRoot, { recursive: true });
   const db = await openDatabase(config);
   try {
     if (options.migrate) {

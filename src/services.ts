@@ -51,8 +51,10 @@ export interface ServiceDeps {
 
 export function createServices(deps: ServiceDeps): Services {
   const { db, bus, logger } = deps;
-  const systems = new ConnectedSystems({ prisma: db.prisma, pool: db.pool, secrets: deps.secrets });
-  const connectorFactory = deps.connectorFactory ?? createConnector;
+  const { fileRoots } = deps.config;
+  const systems = new ConnectedSystems({ prisma: db.prisma, pool: db.pool, secrets: deps.secrets, fileRoots });
+  const connectorFactory: ConnectorFactory =
+    deps.connectorFactory ?? ((kind, config, connectorDeps) => createConnector(kind, config, { fileRoots, ...connectorDeps }));
   const options = runOptions(deps.runOptions);
   const queue = new RunQueue({ pool: db.pool, logger });
   const startGate = new StartGate({

@@ -136,6 +136,8 @@ export type ConnectorErrorCode =
   | "INVALID_INPUT"
   | "PERMISSION_DENIED"
   | "UNSUPPORTED"
+  /** A configured value the connector refuses (e.g. a file outside METASYNC_FILE_ROOTS). */
+  | "BAD_USER_INPUT"
   | "INTERNAL";
 
 /** A typed connector failure; `transient` tells the engine whether retrying can help. */

@@ -5,6 +5,8 @@ import { type Connector, ConnectorError } from "./connector.ts";
 
 export interface ConnectorDeps {
   logger: Logger;
+  /** Folders file connectors may use; default METASYNC_FILE_ROOTS (or DATA_DIR/files) from the environment. */
+  fileRoots?: readonly string[];
 }
 
 type Factory = (config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;

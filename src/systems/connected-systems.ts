@@ -1,7 +1,9 @@
 import type pg from "pg";
 import { connectorConfigs } from "../connectors/configs.ts";
+import { ConnectorError } from "../connectors/connector.ts";
+import { FileRoots } from "../connectors/file-roots.ts";
 import { inTransaction } from "../db/transaction.ts";
-import { badInput, conflict, notFound } from "../errors.ts";
+import { type AppError, badInput, conflict, notFound } from "../errors.ts";
 import type { ConnectedSystem, ConnectionSettings, PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { SecretBox } from "../secrets.ts";
@@ -19,11 +21,23 @@ export interface ConnectedSystemInput {
 
 /** Connected systems and their immutable, versioned connection settings. */
 export class ConnectedSystems {
-  constructor(private readonly deps: { prisma: PrismaClient; pool: pg.Pool; secrets: SecretBox }) {}
+  private readonly fileRoots: FileRoots;
+
+  constructor(
+    private readonly deps: {
+      prisma: PrismaClient;
+      pool: pg.Pool;
+      secrets: SecretBox;
+      /** Folders file connectors may use (METASYNC_FILE_ROOTS); checked when a config is saved. */
+      fileRoots: readonly string[];
+    },
+  ) {
+    this.fileRoots = new FileRoots(deps.fileRoots);
+  }
 
   async create(input: ConnectedSystemInput): Promise<ConnectedSystem> {
     this.validateScalars(input);
-    const { config, secrets } = this.splitConfig(input.kind, input.config, {});
+    const { config, secrets } = await this.splitConfig(input.kind, input.config, {});
     try {
       return await this.deps.prisma.connectedSystem.create({
         data: {
@@ -50,7 +64,7 @@ export class ConnectedSystems {
       throw badInput(`kind cannot change from ${existing.kind} to ${input.kind}; create a new connected system`, "kind");
     const current = await this.currentSettings(existing);
     const previousSecrets = current.secrets ? this.deps.secrets.open(current.secrets) : {};
-    const next = this.splitConfig(input.kind, input.config, previousSecrets);
+    const next = await this.splitConfig(input.kind, input.config, previousSecrets);
     const configChanged =
       canonicalJson(next.config) !== canonicalJson(current.config) ||
       canonicalJson(next.secretValues) !== canonicalJson(previousSecrets);
@@ -118,6 +132,16 @@ export class ConnectedSystems {
     return config;
   }
 
+  /** A file connector's path must lead (symlinks and ".." resolved) into the configured roots. */
+  private async assertFileAllowed(value: unknown, path: string) {
+    if (typeof value !== "string") return;
+    try {
+      await this.fileRoots.resolve(value);
+    } catch (error) {
+      throw fileRefusal(error, path);
+    }
+  }
+
   private validateScalars(input: ConnectedSystemInput) {
     if (!/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$/.test(input.name))
       throw badInput("name must be 1-100 letters, digits, spaces, '_', '.' or '-', starting with a letter or digit", "name");
@@ -129,8 +153,8 @@ export class ConnectedSystems {
    * Validate a config and split off its secret fields. A secret given as the redaction
    * placeholder (or left out) keeps its previous value, so a read-modify-write keeps secrets.
    */
-  private splitConfig(kind: ConnectorKind, raw: unknown, previousSecrets: Record<string, unknown>) {
-    const { schema, secretFields } = connectorConfigs[kind];
+  private async splitConfig(kind: ConnectorKind, raw: unknown, previousSecrets: Record<string, unknown>) {
+    const { schema, secretFields, fileFields } = connectorConfigs[kind];
     const input = { ...(typeof raw === "object" && raw !== null && !Array.isArray(raw) ? raw : {}) } as Record<string, unknown>;
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badInput("config must be an object", "config");
     for (const field of secretFields) {
@@ -144,6 +168,7 @@ export class ConnectedSystems {
       throw badInput(`invalid ${kind} config at ${path}: ${issue?.message ?? "invalid"}`, path);
     }
     const config: Record<string, unknown> = { ...parsed.data };
+    for (const field of fileFields) await this.assertFileAllowed(config[field], `config.${field}`);
     const secretValues: Record<string, unknown> = {};
     for (const field of secretFields) {
       if (config[field] !== undefined) secretValues[field] = config[field];
@@ -152,6 +177,12 @@ export class ConnectedSystems {
     const secrets = Object.keys(secretValues).length ? this.deps.secrets.seal(secretValues) : null;
     return { config: config as object, secrets, secretValues };
   }
+}
+
+/** Refusals of a file path as the API's BAD_USER_INPUT; other failures (EACCES on a folder) too. */
+function fileRefusal(error: unknown, path: string): AppError {
+  const message = error instanceof ConnectorError || error instanceof Error ? error.message : String(error);
+  return badInput(message, path);
 }
 
 function uniqueNameConflict(e: unknown, name: string): unknown {

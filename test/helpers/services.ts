@@ -25,6 +25,8 @@ export async function createTestServices(
     secretKey: undefined,
     // Tests start many runs from one address; the limiter has its own test.
     startRunRateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
+    // Tests keep their CSV files in temp dirs; systems behind fake connectors name files in /data.
+    fileRoots: [tmpdir(), "/data"],
     ...overrides,
   };
   const bus = await createEventBus(db.pool);

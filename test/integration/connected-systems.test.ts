@@ -57,14 +57,14 @@ describe("connected systems over GraphQL", () => {
     expect(r.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     expect(r.errors?.[0]?.extensions?.path).toBe("config.url");
     const csv = await app.gql(CREATE, {
-      input: { name: "bad-csv", kind: "CSV", config: { path: "/x.csv", anchor: "id", surprise: 1 } },
+      input: { name: "bad-csv", kind: "CSV", config: { path: "/data/x.csv", anchor: "id", surprise: 1 } },
     });
     expect(csv.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     expect(csv.errors?.[0]?.message).toContain("surprise");
     // A delimiter the parser cannot use (it would read the file as comma-separated).
     for (const config of [
-      { path: "/x.csv", anchor: "id", delimiter: "\n" },
-      { path: "/x.csv", anchor: "id", delimiter: "'", quote: "'" },
+      { path: "/data/x.csv", anchor: "id", delimiter: "\n" },
+      { path: "/data/x.csv", anchor: "id", delimiter: "'", quote: "'" },
     ]) {
       const r = await app.gql(CREATE, { input: { name: "bad-csv", kind: "CSV", config } });
       expect(r.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");

@@ -98,7 +98,7 @@ describe("dashboard", () => {
     expect(systemRow).toContain("person");
     // A system created while the page is open appears by itself (connectedSystemChanged).
     await gqlOk(
-      `mutation { createConnectedSystem(input: { name: "csv-later", kind: CSV, config: { path: "/nowhere.csv", anchor: "id" } }) { id } }`,
+      `mutation { createConnectedSystem(input: { name: "csv-later", kind: CSV, config: { path: "/data/nowhere.csv", anchor: "id" } }) { id } }`,
     );
     await overview.waitFor(`document.querySelector('#systems tr[data-system-name="csv-later"]')`, "a system created after load");
     await overview.waitFor(`document.getElementById("live").textContent.includes("live")`, "the live indicator");

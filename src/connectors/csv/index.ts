@@ -1,8 +1,10 @@
 import { basename } from "node:path";
 import type { Connector, DiscoveredSchema, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
+import { FileRoots } from "../file-roots.ts";
 import type { ConnectorDeps } from "../index.ts";
 import type { CsvConfig } from "./config.ts";
+import { fileError } from "./errors.ts";
 import { fingerprint, importDelta, importFull } from "./import.ts";
 import { readCsv } from "./reader.ts";
 import { exportToCsv } from "./writer.ts";
@@ -16,17 +18,33 @@ export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps)
   const logger = deps.logger.child({ connector: "csv", file: basename(config.path) });
   // Exports of one connector rewrite the same file: one at a time, or the second loses the first.
   let exporting: Promise<unknown> = Promise.resolve();
+  const roots = deps.fileRoots ? new FileRoots(deps.fileRoots) : FileRoots.fromEnv();
+  /**
+   * The config with its path resolved and checked against the roots, before every use: the
+   * check when the config was saved does not cover a symlink swapped in since.
+   */
+  const confined = async (): Promise<CsvConfig> => {
+    try {
+      return { ...config, path: await roots.resolve(config.path) };
+    } catch (error) {
+      throw fileError(error, config.path);
+    }
+  };
 
   return {
     capabilities: { fullImport: true, deltaImport: true, export: true, schemaDiscovery: true, rename: false },
 
     async testConnection(timeoutMs = 10_000) {
-      const header = await withTimeout(readHeader(config), timeoutMs, `reading ${config.path}`);
+      const header = await withTimeout(
+        confined().then((c) => readHeader(c)),
+        timeoutMs,
+        `reading ${config.path}`,
+      );
       return { message: `${config.path}: ${header.length} columns, anchor "${config.anchor}"` };
     },
 
     async discoverSchema(): Promise<DiscoveredSchema> {
-      const header = await readHeader(config);
+      const header = await readHeader(await confined());
       return {
         objectTypes: [
           {
@@ -43,11 +61,25 @@ export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps)
       };
     },
 
-    importFull: (checkpoint) => importFull(config, checkpoint),
-    importDelta: (watermark, checkpoint, context) => importDelta(config, watermark, checkpoint, context),
+    async *importFull(checkpoint) {
+      yield* importFull(await confined(), checkpoint);
+    },
+    async *importDelta(watermark, checkpoint, context) {
+      yield* importDelta(await confined(), watermark, checkpoint, context);
+    },
 
     export(changes: ExportChange[]): Promise<ExportResult[]> {
-      const run = exporting.then(() => exportToCsv(config, changes));
+      const run = exporting.then(async () => {
+        let at: CsvConfig;
+        try {
+          at = await confined();
+        } catch (error) {
+          const e = error as ConnectorError;
+          const status = e.transient ? ("TRANSIENT_FAILURE" as const) : ("PERMANENT_FAILURE" as const);
+          return changes.map((c): ExportResult => ({ id: c.id, status, code: e.code, message: e.message }));
+        }
+        return exportToCsv(at, changes);
+      });
       exporting = run.catch(() => {});
       return run.then((results) => {
         logger.debug({ changes: changes.length }, "csv export applied");

@@ -1,9 +1,9 @@
-import { createReadStream } from "node:fs";
 import { basename } from "node:path";
 import iconv from "iconv-lite";
 import Papa from "papaparse";
 import type { Attributes, RecordError } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
+import { openRegularFile } from "../file-roots.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
 
@@ -69,7 +69,8 @@ export async function* readCsvBatches(config: CsvConfig, options: CsvReadOptions
   };
 
   try {
-    for await (const chunk of createReadStream(config.path, { highWaterMark: 256 * 1024 })) {
+    const handle = await openRegularFile(config.path);
+    for await (const chunk of handle.createReadStream({ highWaterMark: 256 * 1024 })) {
       const { events, failure } = eventsOf(decoder.write(chunk as Buffer), false);
       if (events.length > 0) yield events;
       if (failure) throw failure;

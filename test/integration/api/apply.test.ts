@@ -112,7 +112,7 @@ describe("metasync apply", () => {
     writeFileSync(
       file,
       `connectedSystems:
-  - { name: new-sys, kind: CSV, config: { path: /x.csv, anchor: id } }
+  - { name: new-sys, kind: CSV, config: { path: /data/x.csv, anchor: id } }
 syncRules:
   - name: broken
     connectedSystem: new-sys

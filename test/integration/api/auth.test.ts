@@ -138,7 +138,7 @@ describe("once a key exists", () => {
       name: "createConnectedSystem (admin)",
       least: "admin",
       query: () => [
-        `mutation ($n: String!) { createConnectedSystem(input: { name: $n, kind: CSV, config: { path: "/x.csv", anchor: "id" } }) { id } }`,
+        `mutation ($n: String!) { createConnectedSystem(input: { name: $n, kind: CSV, config: { path: "/data/x.csv", anchor: "id" } }) { id } }`,
         { n: `sys-${Math.random().toString(36).slice(2, 8)}` },
       ],
     },
