@@ -65,9 +65,16 @@ async function create(client: Client, change: ExportChange, deps: ExportDeps, sc
   // otherwise be sent as two values of one attribute and refused.
   else if (!rdnSlot.values.some((v) => String(v).toLowerCase() === rdnValue.toLowerCase())) rdnSlot.values.push(rdnValue);
 
-  const attrs = [...values.values()].filter((v) => v.values.length).map((v) => wireAttribute(schema, v.name, v.values));
+  const wanted = [...values.values()].filter((v) => v.values.length);
+  const attrs = wanted.map((v) => wireAttribute(schema, v.name, v.values));
   const postRead = new PostReadControl([deps.config.anchorAttribute]);
-  await client.add(dn, attrs, postRead);
+  try {
+    await client.add(dn, attrs, postRead);
+  } catch (err) {
+    // The entry is there already: our own add whose reply was lost, or someone else's. Join it.
+    if (toConnectorError(err).code !== "ALREADY_EXISTS") throw err;
+    return reconcile(client, change, dn, wanted, deps, schema);
+  }
   let anchor = postRead.values.get(deps.config.anchorAttribute.toLowerCase())?.[0];
   if (!anchor) {
     const read = await client.search(dn, { scope: "base", attributes: [deps.config.anchorAttribute] });
@@ -75,6 +82,54 @@ async function create(client: Client, change: ExportChange, deps: ExportDeps, sc
     const key = entry && Object.keys(entry).find((k) => k.toLowerCase() === deps.config.anchorAttribute.toLowerCase());
     anchor = key ? String(entry[key]) : undefined;
   }
+  return { id: change.id, status: "APPLIED", anchor, dn };
+}
+
+/** An attribute's values as comparable text: binary ones as base64, as the engine holds them. */
+function valuesOf(raw: unknown, binary: boolean): string[] {
+  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  return list.map((v) => (Buffer.isBuffer(v) ? v.toString(binary ? "base64" : "utf8") : String(v)));
+}
+
+/**
+ * A CREATE that met an existing entry at its DN: read the entry, and modify only the attributes
+ * whose values differ from the wanted ones (object classes are only added: a structural class
+ * cannot be replaced). Attributes the export does not set are left as they are. The result is
+ * what the CREATE would have given: APPLIED with the entry's own anchor.
+ */
+async function reconcile(
+  client: Client,
+  change: ExportChange,
+  dn: string,
+  wanted: { name: string; values: AttributeValue[] }[],
+  deps: ExportDeps,
+  schema?: LdapSchema,
+): Promise<ExportResult> {
+  const anchorAttribute = deps.config.anchorAttribute;
+  const binary = (name: string) => schema?.isBinary(name) ?? false;
+  const read = await client.search(dn, {
+    scope: "base",
+    attributes: [...wanted.map((w) => w.name), anchorAttribute],
+    explicitBufferAttributes: [...wanted.map((w) => w.name), anchorAttribute].filter(binary),
+  });
+  const entry = read.searchEntries[0];
+  if (!entry) throw new ConnectorError("NOT_FOUND", `${dn} exists but cannot be read`, false);
+  const existing = new Map(Object.entries(entry).map(([k, v]) => [k.toLowerCase().replace(/;binary$/, ""), v]));
+  const differences: AttributeChange[] = [];
+  for (const w of wanted) {
+    const key = w.name.toLowerCase();
+    const have = valuesOf(existing.get(key), binary(w.name));
+    const want = w.values.map(text);
+    if (key === "objectclass") {
+      const missing = want.filter((v) => !have.some((h) => h.toLowerCase() === v.toLowerCase()));
+      if (missing.length) differences.push({ attribute: w.name, operation: "ADD", values: missing });
+      continue;
+    }
+    const same = have.length === want.length && want.every((v) => have.includes(v));
+    if (!same) differences.push({ attribute: w.name, operation: "REPLACE", values: w.values });
+  }
+  if (differences.length) await client.modify(dn, modifications(differences, schema));
+  const anchor = valuesOf(existing.get(anchorAttribute.toLowerCase()), binary(anchorAttribute))[0];
   return { id: change.id, status: "APPLIED", anchor, dn };
 }
 

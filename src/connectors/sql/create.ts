@@ -1,12 +1,12 @@
 import type pg from "pg";
 import { applyAttributeChanges, valuesOf } from "../attribute-changes.ts";
-import type { Attributes, ExportChange, ExportResult } from "../connector.ts";
+import type { Attributes, AttributeValue, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
 import { toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
-import type { TableInfo } from "./table.ts";
-import { toParameter } from "./values.ts";
+import type { Column, TableInfo } from "./table.ts";
+import { rowToAttributes, toParameter } from "./values.ts";
 
 /** Stay well under PostgreSQL's 65,535 bind parameters per statement. */
 const MAX_PARAMETERS = 30_000;
@@ -23,12 +23,67 @@ export async function insertOne(
   const params = names.map((n) => toParameter(valuesOf(attributes[n]), table.columns.get(n)!));
   const t = qualifiedName(config.schema, config.table);
   const a = quoteIdent(table.anchor.name);
-  const sql =
+  const insert =
     names.length === 0
-      ? `INSERT INTO ${t} DEFAULT VALUES RETURNING ${a}::text AS anchor`
-      : `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES (${names.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING ${a}::text AS anchor`;
-  const { rows } = await client.query<{ anchor: string }>(sql, params);
-  return { id: change.id, status: "APPLIED", anchor: rows[0]?.anchor };
+      ? `INSERT INTO ${t} DEFAULT VALUES`
+      : `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES (${names.map((_, i) => `$${i + 1}`).join(", ")})`;
+  const keyed = attributes[table.anchor.name] !== undefined;
+  // With the anchor known, a row already holding it is ours to join (see reconcile), not a failure.
+  const { rows } = await client.query<{ anchor: string }>(
+    `${insert}${keyed ? " ON CONFLICT DO NOTHING" : ""} RETURNING ${a}::text AS anchor`,
+    params,
+  );
+  if (rows[0]) return { id: change.id, status: "APPLIED", anchor: rows[0].anchor };
+  const joined = await reconcile(client, config, table, change, attributes);
+  if (joined) return joined;
+  // The conflict was on another unique column: insert plainly for the database's own error.
+  await client.query(insert, params);
+  throw new ConnectorError("INTERNAL", `CREATE ${change.anchor ?? ""} was skipped without a conflict`, false);
+}
+
+/** Values as comparable text; timestamps by their instant, since formats differ. */
+function sameValues(want: AttributeValue[], have: AttributeValue[], column: Column): boolean {
+  if (want.length !== have.length) return false;
+  const isTime = column.type === "DATETIME";
+  return want.every((w, i) => {
+    const h = have[i]!;
+    if (String(w) === String(h)) return true;
+    return isTime && !Number.isNaN(Date.parse(String(w))) && Date.parse(String(w)) === Date.parse(String(h));
+  });
+}
+
+/**
+ * A CREATE whose anchor is already in the table (our own insert whose commit reply was lost, or
+ * a row someone else made): join that row and UPDATE only the columns the CREATE sets that
+ * differ. Null when no row has the anchor (the conflict was elsewhere).
+ */
+async function reconcile(
+  client: pg.ClientBase,
+  config: SqlConfig,
+  table: TableInfo,
+  change: ExportChange,
+  attributes: Attributes,
+): Promise<ExportResult | null> {
+  const t = qualifiedName(config.schema, config.table);
+  const a = quoteIdent(table.anchor.name);
+  const anchor = attributes[table.anchor.name];
+  const { rows } = await client.query(`SELECT *, ${a}::text AS "metasync$anchor" FROM ${t} WHERE ${a} = $1 FOR UPDATE`, [
+    toParameter(valuesOf(anchor), table.anchor),
+  ]);
+  const row = rows[0];
+  if (!row) return null;
+  const current = rowToAttributes(row, table);
+  const set = [...new Set([...change.attributes.map((c) => c.attribute)])].filter((n) => n !== table.anchor.name);
+  const differing = set.filter((n) => !sameValues(valuesOf(attributes[n]), valuesOf(current[n]), table.columns.get(n)!));
+  const existing = String(row["metasync$anchor"]);
+  if (differing.length) {
+    const params = differing.map((n) => toParameter(valuesOf(attributes[n]), table.columns.get(n)!));
+    await client.query(
+      `UPDATE ${t} SET ${differing.map((n, i) => `${quoteIdent(n)} = $${i + 1}`).join(", ")} WHERE ${a} = $${params.length + 1}`,
+      [...params, toParameter(valuesOf(anchor), table.anchor)],
+    );
+  }
+  return { id: change.id, status: "APPLIED", anchor: existing };
 }
 
 /**
@@ -62,15 +117,55 @@ export async function insertMany(
           )
           .join(", ")})`,
     );
+    const keyed = chunk.every((row) => row[table.anchor.name] !== undefined);
     const { rows: created } = await client.query<{ anchor: string }>(
-      `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES ${tuples.join(", ")} RETURNING ${a}::text AS anchor`,
+      `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES ${tuples.join(", ")}${keyed ? " ON CONFLICT DO NOTHING" : ""} RETURNING ${a}::text AS anchor`,
       params,
     );
-    if (created.length !== chunk.length)
-      throw new ConnectorError("INTERNAL", `inserted ${created.length} of ${chunk.length} rows`, false);
-    created.forEach((row, i) => {
-      results.push({ id: changes[start + i]!.id, status: "APPLIED", anchor: row.anchor });
-    });
+    if (created.length === chunk.length) {
+      created.forEach((row, i) => {
+        results.push({ id: changes[start + i]!.id, status: "APPLIED", anchor: row.anchor });
+      });
+      continue;
+    }
+    if (!keyed) throw new ConnectorError("INTERNAL", `inserted ${created.length} of ${chunk.length} rows`, false);
+    results.push(...(await joinSkipped(client, config, table, changes.slice(start, start + chunk.length), chunk, created)));
+  }
+  return results;
+}
+
+/**
+ * Rows an `ON CONFLICT DO NOTHING` insert skipped: matched to their changes by the database's
+ * text of each given anchor (what RETURNING shows), then joined (reconcile). A skipped row whose
+ * anchor no row holds conflicted on another unique column: thrown, so the caller isolates it.
+ */
+async function joinSkipped(
+  client: pg.ClientBase,
+  config: SqlConfig,
+  table: TableInfo,
+  changes: ExportChange[],
+  rows: Attributes[],
+  created: { anchor: string }[],
+): Promise<ExportResult[]> {
+  const { rows: canonical } = await client.query<{ anchor: string }>(
+    `SELECT k::${table.anchor.sqlType}::text AS anchor FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i`,
+    [rows.map((r) => String(valuesOf(r[table.anchor.name])[0]))],
+  );
+  const inserted = new Map<string, number>();
+  for (const c of created) inserted.set(c.anchor, (inserted.get(c.anchor) ?? 0) + 1);
+  const results: ExportResult[] = [];
+  for (let i = 0; i < changes.length; i++) {
+    const anchor = canonical[i]!.anchor;
+    const left = inserted.get(anchor) ?? 0;
+    if (left > 0) {
+      inserted.set(anchor, left - 1);
+      results.push({ id: changes[i]!.id, status: "APPLIED", anchor });
+      continue;
+    }
+    const joined = await reconcile(client, config, table, changes[i]!, rows[i]!);
+    if (!joined)
+      throw new ConnectorError("ALREADY_EXISTS", `CREATE ${anchor}: a unique column other than the anchor conflicts`, false);
+    results.push(joined);
   }
   return results;
 }

@@ -67,7 +67,7 @@ export async function updateMany(
   return resultsByAnchor(config, changes, updated);
 }
 
-/** DELETEs of distinct anchors as one statement; a row that is not there is NOT_FOUND. */
+/** DELETEs of distinct anchors as one statement; a row that is not there is already deleted: APPLIED. */
 export async function deleteMany(
   client: pg.ClientBase,
   config: SqlConfig,
@@ -82,7 +82,7 @@ export async function deleteMany(
     [changes.map((c) => c.anchor)],
   );
   const deleted = new Set(rows.map((r) => r.given));
-  return resultsByAnchor(config, changes, deleted);
+  return resultsByAnchor(config, changes, deleted, true);
 }
 
 /**
@@ -117,10 +117,18 @@ export function bulkRun(
   return length > 1 ? { kind: first.changeType, length } : null;
 }
 
-/** APPLIED for the changes whose anchor the statement touched, NOT_FOUND for the others. */
-function resultsByAnchor(config: SqlConfig, changes: ExportChange[], touched: Set<string>): ExportResult[] {
+/**
+ * APPLIED for the changes whose anchor the statement touched; for the others NOT_FOUND, or
+ * APPLIED when missing is the goal (a DELETE retried after a lost reply, or done by someone else).
+ */
+function resultsByAnchor(
+  config: SqlConfig,
+  changes: ExportChange[],
+  touched: Set<string>,
+  missingIsDone = false,
+): ExportResult[] {
   return changes.map((c) =>
-    touched.has(c.anchor!)
+    touched.has(c.anchor!) || missingIsDone
       ? { id: c.id, status: "APPLIED", anchor: c.anchor }
       : {
           id: c.id,

@@ -197,6 +197,7 @@ async function applyResults(
       runChanges.push({ ...base, changeType: "EXPORT_FAILED", errorCode: result.code, message: result.message });
     }
   }
+  await mergeJoinedEntries(tx, ctx.system.id, objects, exported, failures, runChanges, counts);
   // A handful of set-based statements per batch, whatever its size.
   if (exported.length)
     await tx.query(
@@ -255,6 +256,49 @@ async function applyResults(
     ctx.run.id,
   );
   return counts;
+}
+
+/**
+ * A CREATE can join an entry that was already there (its own add whose reply was lost, or one
+ * made by someone else): its anchor may then be held by another connector space object, the
+ * entry as an earlier import saw it. Unjoined, that object is the same entry seen before it was
+ * ours: it goes, and the provisioned object takes the anchor. Joined to another identity, the
+ * entry is not ours to take: that export fails (ALREADY_EXISTS) and its object keeps waiting.
+ */
+async function mergeJoinedEntries(
+  tx: pg.PoolClient,
+  systemId: string,
+  objects: { id: string; anchor: string | null }[],
+  exported: string[],
+  failures: { id: string; status: string; errors: number; message: string; code: string; retryAt: Date | null }[],
+  runChanges: RunChangeRow[],
+  counts: { created: number; failed: number },
+) {
+  const anchored = objects.filter((o) => o.anchor !== null);
+  if (!anchored.length) return;
+  const { rows } = await tx.query<{ id: string; anchor: string; joined: boolean; mine: string }>(
+    `SELECT o.id, o.anchor, o.metaverse_object_id IS NOT NULL AS joined, t.id::text AS mine
+       FROM unnest($2::uuid[], $3::text[]) AS t(id, anchor)
+       JOIN connector_space_object me ON me.id = t.id
+       JOIN connector_space_object o ON o.connected_system_id = $1 AND o.object_type = me.object_type AND o.anchor = t.anchor AND o.id <> t.id`,
+    [systemId, anchored.map((o) => o.id), anchored.map((o) => o.anchor)],
+  );
+  if (!rows.length) return;
+  const stale = rows.filter((r) => !r.joined).map((r) => r.id);
+  if (stale.length) await tx.query("DELETE FROM connector_space_object WHERE id = ANY($1::uuid[])", [stale]);
+  const taken = new Set(rows.filter((r) => r.joined).map((r) => r.mine));
+  if (!taken.size) return;
+  for (let i = objects.length - 1; i >= 0; i--) if (taken.has(objects[i]!.id)) objects.splice(i, 1);
+  const byCso = new Map(runChanges.filter((r) => r.csoId && taken.has(r.csoId)).map((r) => [r.csoId!, r]));
+  for (const [csoId, change] of byCso) {
+    const id = change.pendingExportId!;
+    exported.splice(exported.indexOf(id), 1);
+    counts.created--;
+    counts.failed++;
+    const message = `the entry already exists and belongs to another identity's object (anchor of ${csoId})`;
+    failures.push({ id, status: "ERROR", errors: 1, message, code: "ALREADY_EXISTS", retryAt: null });
+    Object.assign(change, { changeType: "EXPORT_FAILED", errorCode: "ALREADY_EXISTS", message, attributeChanges: undefined });
+  }
 }
 
 /** Dry run: record what the export would send, change nothing, call nothing. */

@@ -305,7 +305,7 @@ describe("LDAP connector: export", () => {
       create("ok", "fine"),
     ]);
     const byId = Object.fromEntries(results.map((r) => [r.id, r]));
-    expect(byId.dup).toMatchObject({ status: "PERMANENT_FAILURE", code: "ALREADY_EXISTS" });
+    expect(byId.dup).toMatchObject({ status: "APPLIED" }); // joined to the entry dup0 made
     expect(byId.nf).toMatchObject({ status: "PERMANENT_FAILURE", code: "NOT_FOUND" });
     expect(byId["bad-dn"]).toMatchObject({ status: "PERMANENT_FAILURE", code: "INVALID_INPUT" });
     expect(byId["bad-dn2"]).toMatchObject({ status: "PERMANENT_FAILURE", code: "INVALID_INPUT" });

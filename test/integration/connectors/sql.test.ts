@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImportPage } from "../../../src/connectors/connector.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
+import { startLossyProxy } from "../../helpers/lossy-proxy.ts";
 import { anchorsOf, SqlHarness } from "../../helpers/sql-harness.ts";
 
 const target = new SqlHarness();
@@ -184,33 +185,41 @@ describe("SQL connector: export", () => {
     const summary = Object.fromEntries(results.map((r) => [r.id, r.status === "APPLIED" ? "APPLIED" : `${r.status}:${r.code}`]));
     expect(summary).toEqual({
       ok1: "APPLIED",
-      dup: "PERMANENT_FAILURE:ALREADY_EXISTS",
+      dup: "APPLIED", // joined to row 001: its name becomes "Again"
       null: "PERMANENT_FAILURE:SCHEMA_VIOLATION",
       type: "PERMANENT_FAILURE:SCHEMA_VIOLATION",
       long: "PERMANENT_FAILURE:SCHEMA_VIOLATION",
       col: "PERMANENT_FAILURE:SCHEMA_VIOLATION",
       many: "PERMANENT_FAILURE:SCHEMA_VIOLATION",
       "gone-u": "PERMANENT_FAILURE:NOT_FOUND",
-      "gone-d": "PERMANENT_FAILURE:NOT_FOUND",
+      "gone-d": "APPLIED", // already gone is what a DELETE wants
       ok2: "APPLIED",
     });
     const { rows } = await target.admin.query("SELECT id, name, age FROM people_bad ORDER BY id");
     expect(rows).toEqual([
-      { id: "001", name: "Person 1", age: 21 },
+      { id: "001", name: "Again", age: 21 },
       { id: "002", name: "Two", age: 22 },
       { id: "010", name: "Ten", age: null },
     ]);
   });
 
   it("a long run of CREATEs with two bad rows: exactly those two fail, the others are inserted", async () => {
-    await target.peopleTable("people_bulk", 1);
+    await target.admin.query("DROP TABLE IF EXISTS people_bulk");
+    await target.admin.query(
+      "CREATE TABLE people_bulk (id text PRIMARY KEY, name text NOT NULL, groups text[], mail text UNIQUE)",
+    );
+    await target.admin.query("INSERT INTO people_bulk (id, name, mail) VALUES ('001', 'Person 1', 'taken@x')");
     const c = await target.sql({ table: "people_bulk" });
     const changes = Array.from({ length: 20 }, (_, i) => ({
       id: `c${i}`,
       changeType: "CREATE" as const,
       objectType: "person",
-      anchor: i === 3 ? "001" : `n${String(i).padStart(2, "0")}`,
-      attributes: replace(i === 15 ? { age: [1] } : { name: [`New ${i}`], groups: ["x", String(i)] }),
+      anchor: `n${String(i).padStart(2, "0")}`,
+      attributes: replace(
+        i === 15
+          ? { groups: ["no name"] }
+          : { name: [`New ${i}`], groups: ["x", String(i)], ...(i === 3 ? { mail: ["taken@x"] } : {}) },
+      ),
     }));
     const results = await c.export(changes);
     expect(results.filter((r) => r.status !== "APPLIED").map((r) => [r.id, "code" in r && r.code])).toEqual([
@@ -222,9 +231,10 @@ describe("SQL connector: export", () => {
       "SELECT count(*)::int AS n, max(groups[2]) AS g FROM people_bulk WHERE id LIKE 'n%'",
     );
     expect(rows[0]).toEqual({ n: 18, g: "9" });
+    expect(results.find((r) => r.id === "c3")).toMatchObject({ message: expect.stringMatching(/people_bulk_mail_key/) });
   });
 
-  it("runs of updates and deletes (one statement each) still report a missing row as NOT_FOUND", async () => {
+  it("runs of updates and deletes (one statement each): a missing row is NOT_FOUND for an update, done for a delete", async () => {
     await target.peopleTable("people_runs", 6);
     const c = await target.sql({ table: "people_runs" });
     const update = (anchor: string, name: string, groups: string[]) => ({
@@ -254,7 +264,7 @@ describe("SQL connector: export", () => {
       ["u404", "NOT_FOUND"],
       ["u002", "002"],
       ["d003", "003"],
-      ["d405", "NOT_FOUND"],
+      ["d405", "405"],
       ["d004", "004"],
     ]);
     const { rows } = await target.admin.query("SELECT id, name, age, groups FROM people_runs ORDER BY id");
@@ -264,6 +274,67 @@ describe("SQL connector: export", () => {
       { id: "005", name: "Person 5", age: 25, groups: ["staff", "g2"] },
       { id: "006", name: "Person 6", age: 26, groups: ["staff", "g0"] },
     ]);
+  });
+
+  it("a CREATE committed but whose reply was lost: the retried batch joins the rows and is APPLIED", async () => {
+    await target.peopleTable("people_lost", 0);
+    const url = new URL(target.url);
+    const proxy = await startLossyProxy(Number(url.port), url.hostname);
+    try {
+      url.port = String(proxy.port);
+      const c = await target.sql({ table: "people_lost", connectionString: url.toString() });
+      const changes = ["101", "102", "103"].map((anchor) => ({
+        id: `c${anchor}`,
+        changeType: "CREATE" as const,
+        objectType: "person",
+        anchor,
+        attributes: replace({ name: [`New ${anchor}`], groups: ["a", anchor] }),
+      }));
+      // The COMMIT reaches the server, its answer never reaches the connector.
+      proxy.loseReplyTo((chunk) => chunk[0] === 0x51 && chunk.includes("COMMIT"));
+      const first = await c.export(changes);
+      expect(first.map((r) => r.status)).toEqual(["TRANSIENT_FAILURE", "TRANSIENT_FAILURE", "TRANSIENT_FAILURE"]);
+      const committed = await target.admin.query("SELECT id, xmin::text FROM people_lost ORDER BY id");
+      expect(committed.rows.map((r) => r.id)).toEqual(["101", "102", "103"]);
+
+      const retry = await c.export(changes);
+      expect(retry).toEqual(changes.map((ch) => ({ id: ch.id, status: "APPLIED", anchor: ch.anchor })));
+      // Nothing differed: no row was written again.
+      expect((await target.admin.query("SELECT id, xmin::text FROM people_lost ORDER BY id")).rows).toEqual(committed.rows);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("a CREATE meeting a row someone else inserted updates only the columns that differ", async () => {
+    await target.peopleTable("people_prior", 2);
+    const before = await target.admin.query("SELECT xmin::text FROM people_prior WHERE id = '002'");
+    const c = await target.sql({ table: "people_prior" });
+    const results = await c.export([
+      {
+        id: "a",
+        changeType: "CREATE",
+        objectType: "person",
+        anchor: "001",
+        attributes: replace({ name: ["Changed"], age: [21] }),
+      },
+      { id: "b", changeType: "CREATE", objectType: "person", anchor: "002", attributes: replace({ name: ["Person 2"] }) },
+      { id: "n", changeType: "CREATE", objectType: "person", anchor: "003", attributes: replace({ name: ["New"] }) },
+    ]);
+    expect(results).toEqual([
+      { id: "a", status: "APPLIED", anchor: "001" },
+      { id: "b", status: "APPLIED", anchor: "002" },
+      { id: "n", status: "APPLIED", anchor: "003" },
+    ]);
+    const { rows } = await target.admin.query("SELECT id, name, mail, age, groups FROM people_prior ORDER BY id");
+    expect(rows).toEqual([
+      // Columns the CREATE does not set (mail, groups) stay as the row had them.
+      { id: "001", name: "Changed", mail: "p1@x", age: 21, groups: ["staff", "g1"] },
+      { id: "002", name: "Person 2", mail: "p2@x", age: 22, groups: ["staff", "g2"] },
+      { id: "003", name: "New", mail: null, age: null, groups: null },
+    ]);
+    // Row 002 already was as wanted: not written.
+    expect((await target.admin.query("SELECT xmin::text FROM people_prior WHERE id = '002'")).rows).toEqual(before.rows);
   });
 
   it("returns the anchor the database assigns and quotes every identifier", async () => {
