@@ -64,7 +64,8 @@ export class ConnectedSystems {
       throw badInput(`kind cannot change from ${existing.kind} to ${input.kind}; create a new connected system`, "kind");
     const current = await this.currentSettings(existing);
     const previousSecrets = current.secrets ? this.deps.secrets.open(current.secrets) : {};
-    const next = await this.splitConfig(input.kind, input.config, previousSecrets);
+    const previousConfig = { ...(current.config as Record<string, unknown>), ...previousSecrets };
+    const next = await this.splitConfig(input.kind, input.config, previousSecrets, previousConfig);
     const configChanged =
       canonicalJson(next.config) !== canonicalJson(current.config) ||
       canonicalJson(next.secretValues) !== canonicalJson(previousSecrets);
@@ -132,6 +133,28 @@ export class ConnectedSystems {
     return config;
   }
 
+  /**
+   * A stored secret is only ever sent where it was given for: a config that moves the connection
+   * to another scheme, host, port or base URL must give the secrets again, or a kept (masked)
+   * password would go to whoever listens there.
+   */
+  private assertSameEndpoint(
+    kind: ConnectorKind,
+    previous: Record<string, unknown>,
+    next: Record<string, unknown>,
+    kept: string[],
+  ) {
+    const { endpoint, endpointFields } = connectorConfigs[kind];
+    const before = endpoint(previous);
+    const after = endpoint(next);
+    if (before === after) return;
+    const where = endpointFields.map((f) => `config.${f}`).join(", ");
+    throw badInput(
+      `${where} changed: give ${kept.map((f) => `config.${f}`).join(", ")} again (stored secrets are only sent where they were given for)`,
+      `config.${kept[0]}`,
+    );
+  }
+
   /** A file connector's path must lead (symlinks and ".." resolved) into the configured roots. */
   private async assertFileAllowed(value: unknown, path: string) {
     if (typeof value !== "string") return;
@@ -153,14 +176,24 @@ export class ConnectedSystems {
    * Validate a config and split off its secret fields. A secret given as the redaction
    * placeholder (or left out) keeps its previous value, so a read-modify-write keeps secrets.
    */
-  private async splitConfig(kind: ConnectorKind, raw: unknown, previousSecrets: Record<string, unknown>) {
+  private async splitConfig(
+    kind: ConnectorKind,
+    raw: unknown,
+    previousSecrets: Record<string, unknown>,
+    /** The full config (secrets included) of the version being replaced. */
+    previousConfig?: Record<string, unknown>,
+  ) {
     const { schema, secretFields, fileFields } = connectorConfigs[kind];
     const input = { ...(typeof raw === "object" && raw !== null && !Array.isArray(raw) ? raw : {}) } as Record<string, unknown>;
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badInput("config must be an object", "config");
+    const kept: string[] = [];
     for (const field of secretFields) {
-      if ((input[field] === undefined || input[field] === REDACTED) && previousSecrets[field] !== undefined)
+      if ((input[field] === undefined || input[field] === REDACTED) && previousSecrets[field] !== undefined) {
         input[field] = previousSecrets[field];
+        kept.push(field);
+      }
     }
+    if (kept.length > 0 && previousConfig) this.assertSameEndpoint(kind, previousConfig, input, kept);
     const parsed = schema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

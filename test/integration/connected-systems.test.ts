@@ -1,3 +1,4 @@
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../helpers/app.ts";
 
@@ -130,5 +131,100 @@ describe("connected systems over GraphQL", () => {
     expect(await health.json()).toEqual({ status: "ok" });
     const q = await app.gql("{ health { status database } }");
     expect(q.data.health).toEqual({ status: "ok", database: true });
+  });
+});
+
+/** A TCP listener standing in for a new host: records every byte a client sends, then hangs up. */
+async function recordingListener() {
+  let received = Buffer.alloc(0);
+  const server = net.createServer((socket) => {
+    socket.on("data", (d) => {
+      received = Buffer.concat([received, d]);
+      socket.destroy();
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received: () => received.toString("latin1"),
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+describe("stored secrets and a changed host", () => {
+  const TEST = `mutation ($id: ID!) { testConnection(id: $id) { ok code } }`;
+
+  it("refuses a new LDAP url with the kept (masked) bindPassword: the password never reaches the new host", async () => {
+    const listener = await recordingListener();
+    try {
+      const created = (await app.gql(CREATE, { input: ldapInput("moved-ldap", { timeoutMs: 2000 }) })).data.createConnectedSystem;
+      const url = `ldap://127.0.0.1:${listener.port}`;
+      const moved = await app.gql(UPDATE, {
+        id: created.id,
+        input: { name: "moved-ldap", kind: "LDAP", config: { ...created.config, url } },
+      });
+      expect(moved.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      expect(moved.errors?.[0]?.message).toContain("bindPassword");
+      expect(moved.errors?.[0]?.extensions?.path).toBe("config.bindPassword");
+      // Left out instead of masked: the same.
+      const { bindPassword: _, ...withoutPassword } = created.config;
+      const omitted = await app.gql(UPDATE, {
+        id: created.id,
+        input: { name: "moved-ldap", kind: "LDAP", config: { ...withoutPassword, url: `${url}/` } },
+      });
+      expect(omitted.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      await app.gql(TEST, { id: created.id });
+      expect(listener.received()).not.toContain("s3cret");
+
+      // Given again, the new password goes to the new host (the listener does see binds).
+      const again = await app.gql(UPDATE, {
+        id: created.id,
+        input: { name: "moved-ldap", kind: "LDAP", config: { ...created.config, url, bindPassword: "n3w-pass" } },
+      });
+      expect(again.errors).toBeUndefined();
+      expect((await app.gql(TEST, { id: created.id })).data.testConnection.ok).toBe(false);
+      expect(listener.received()).toContain("n3w-pass");
+      expect(listener.received()).not.toContain("s3cret");
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("keeps the masked secret when the host stays (other fields, same url spelled with its default port)", async () => {
+    const created = (await app.gql(CREATE, { input: ldapInput("same-host", { url: "ldap://ldap.example.org" }) })).data
+      .createConnectedSystem;
+    const r = await app.gql(UPDATE, {
+      id: created.id,
+      input: {
+        name: "same-host",
+        kind: "LDAP",
+        config: { ...created.config, url: "ldap://LDAP.example.org:389", baseDn: "ou=people,dc=example,dc=org" },
+      },
+    });
+    expect(r.errors).toBeUndefined();
+    expect(await app.services.systems.resolveConfig(r.data.updateConnectedSystem.connectionId)).toMatchObject({
+      bindPassword: "s3cret",
+    });
+    // ldap:// to ldaps:// (or back) is another endpoint too.
+    const tls = await app.gql(UPDATE, {
+      id: created.id,
+      input: { name: "same-host", kind: "LDAP", config: { ...created.config, url: "ldaps://ldap.example.org:389" } },
+    });
+    expect(tls.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+  });
+
+  it("refuses a new SCIM baseUrl with the kept token", async () => {
+    const created = (
+      await app.gql(CREATE, {
+        input: { name: "scim-moved", kind: "SCIM", config: { baseUrl: "https://scim.example.org/v2", token: "t0ken" } },
+      })
+    ).data.createConnectedSystem;
+    const r = await app.gql(UPDATE, {
+      id: created.id,
+      input: { name: "scim-moved", kind: "SCIM", config: { ...created.config, baseUrl: "https://evil.example.net/v2" } },
+    });
+    expect(r.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(r.errors?.[0]?.message).toContain("token");
   });
 });

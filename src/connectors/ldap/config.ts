@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { urlEndpoint } from "../endpoints.ts";
 
 const ObjectTypeSchema = z
   .object({
@@ -53,3 +54,6 @@ export const LdapConfigSchema = z
 
 export type LdapConfig = z.infer<typeof LdapConfigSchema>;
 export const ldapSecretFields = ["bindPassword"] as const;
+
+/** The directory the bind password goes to. */
+export const ldapEndpoint = (config: Record<string, unknown>) => urlEndpoint(config.url, { "ldap:": 389, "ldaps:": 636 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { urlEndpoint } from "../endpoints.ts";
 
 export const ScimConfigSchema = z
   .object({
@@ -13,3 +14,7 @@ export const ScimConfigSchema = z
 
 export type ScimConfig = z.infer<typeof ScimConfigSchema>;
 export const scimSecretFields = ["token"] as const;
+
+/** The service the token goes to: its base URL, path included. */
+export const scimEndpoint = (config: Record<string, unknown>) =>
+  urlEndpoint(config.baseUrl, { "http:": 80, "https:": 443 }, true);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { urlEndpoint } from "../endpoints.ts";
 
 export const SqlConfigSchema = z
   .object({
@@ -21,3 +22,7 @@ export const SqlConfigSchema = z
 
 export type SqlConfig = z.infer<typeof SqlConfigSchema>;
 export const sqlSecretFields = ["connectionString"] as const;
+
+/** The server the connection string (and its password) goes to. */
+export const sqlEndpoint = (config: Record<string, unknown>) =>
+  urlEndpoint(config.connectionString, { "postgres:": 5432, "postgresql:": 5432 });
