@@ -3,13 +3,14 @@ import { apikeyCommand } from "./cli/apikey.ts";
 import { applyCommand } from "./cli/apply.ts";
 import { RUN_USAGE, runCommand } from "./cli/run.ts";
 import { startDefaultWorker } from "./cli/worker.ts";
+import { startWorkerProcess } from "./cli/worker-process.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { configureExpressionLimits } from "./engine/expressions.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { closeRuntime, openRuntime } from "./runtime.ts";
 
 const USAGE = `usage: metasync <command>
-  serve [--no-worker]   API (+ in-process worker)
+  serve [--no-worker]   API (+ a worker in a child process, restarted if it dies)
   worker                a worker only
   migrate               apply pending migrations and exit
   apply <file.yaml>     upsert connected systems, sync rules and schedules by name
@@ -60,11 +61,14 @@ async function serve(config: ReturnType<typeof loadConfig>, logger: Logger, opti
     await closeRuntime(services);
     throw e;
   }
-  const inProcessWorker = options.worker ? await startDefaultWorker(services) : null;
-  if (inProcessWorker) logger.info("in-process worker enabled");
+  // Engine work runs in its own process: a heavy or hostile run cannot hold the API's event loop.
+  // It reaches the database this server opened (the embedded one included) with the same env.
+  const workerProcess = options.worker
+    ? startWorkerProcess({ logger, env: { ...process.env, DATABASE_URL: services.db.url } })
+    : null;
   await signalled;
   logger.info("shutting down");
-  await inProcessWorker?.stop();
+  await workerProcess?.stop();
   await app.stop();
   await closeRuntime(services);
   return 0;
@@ -97,6 +101,8 @@ function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());
+    // A worker started by `serve` stops with it, however the server ended (its IPC channel closes).
+    if (process.send) process.once("disconnect", () => resolve());
   });
 }
 
