@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -6,7 +6,19 @@ import path from "node:path";
 export interface SecretBox {
   seal(values: Record<string, unknown>): string;
   open(sealed: string): Record<string, unknown>;
+  /**
+   * One secret attribute value (e.g. a directory's userPassword) as `sealed:v1....`. The same
+   * value always seals to the same text (the IV is an HMAC of the value), so an unchanged
+   * password does not look changed at every import; equal values are visibly equal, nothing more.
+   */
+  sealValue(value: string): string;
+  openValue(sealed: string): string;
 }
+
+export const SEALED_PREFIX = "sealed:";
+
+/** A value sealed by SecretBox.sealValue: stored, never shown. */
+export const isSealedValue = (v: unknown): v is string => typeof v === "string" && v.startsWith(SEALED_PREFIX);
 
 export function createSecretBox(key: Buffer): SecretBox {
   if (key.length !== 32) throw new Error("the secret key must be 32 bytes");
@@ -16,6 +28,21 @@ export function createSecretBox(key: Buffer): SecretBox {
       const cipher = createCipheriv("aes-256-gcm", key, iv);
       const body = Buffer.concat([cipher.update(JSON.stringify(values), "utf8"), cipher.final()]);
       return ["v1", iv.toString("base64"), cipher.getAuthTag().toString("base64"), body.toString("base64")].join(".");
+    },
+    sealValue(value) {
+      const iv = createHmac("sha256", key).update("sealValue\0").update(value, "utf8").digest().subarray(0, 12);
+      const cipher = createCipheriv("aes-256-gcm", key, iv);
+      const body = Buffer.concat([cipher.update(value, "utf8"), cipher.final()]);
+      const parts = ["v1", iv.toString("base64"), cipher.getAuthTag().toString("base64"), body.toString("base64")];
+      return `${SEALED_PREFIX}${parts.join(".")}`;
+    },
+    openValue(sealed) {
+      const [version, iv, tag, body] = sealed.slice(SEALED_PREFIX.length).split(".");
+      if (!sealed.startsWith(SEALED_PREFIX) || version !== "v1" || !iv || !tag || body === undefined)
+        throw new Error("unreadable sealed value");
+      const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64"));
+      decipher.setAuthTag(Buffer.from(tag, "base64"));
+      return Buffer.concat([decipher.update(Buffer.from(body, "base64")), decipher.final()]).toString("utf8");
     },
     open(sealed) {
       const [version, iv, tag, body] = sealed.split(".");

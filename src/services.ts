@@ -53,8 +53,12 @@ export function createServices(deps: ServiceDeps): Services {
   const { db, bus, logger } = deps;
   const { fileRoots } = deps.config;
   const systems = new ConnectedSystems({ prisma: db.prisma, pool: db.pool, secrets: deps.secrets, fileRoots });
-  const connectorFactory: ConnectorFactory =
+  const makeConnector: ConnectorFactory =
     deps.connectorFactory ?? ((kind, config, connectorDeps) => createConnector(kind, config, { fileRoots, ...connectorDeps }));
+  // Connectors seal the secret attributes they import (e.g. LDAP userPassword) with the same key
+  // as connector secrets.
+  const connectorFactory: ConnectorFactory = (kind, config, connectorDeps) =>
+    makeConnector(kind, config, { sealValue: (v) => deps.secrets.sealValue(v), ...connectorDeps });
   const options = runOptions(deps.runOptions);
   const queue = new RunQueue({ pool: db.pool, logger });
   const startGate = new StartGate({

@@ -112,6 +112,12 @@ export interface ImportContext {
   /** Every stored (not obsolete) anchor of the type, in pages. */
   storedAnchors(objectType: string): AsyncIterable<string[]>;
   signal?: AbortSignal;
+  /**
+   * Names (lower case) the system's inbound rules may read: every name their sources,
+   * expressions, join rules and scopes mention. A connector imports a secret attribute (e.g.
+   * LDAP userPassword) only when it is among them. Absent: no rule reads anything secret.
+   */
+  attributesRead?(): Promise<Set<string>>;
 }
 
 export interface Connector {

@@ -7,6 +7,8 @@ export interface ConnectorDeps {
   logger: Logger;
   /** Folders file connectors may use; default METASYNC_FILE_ROOTS (or DATA_DIR/files) from the environment. */
   fileRoots?: readonly string[];
+  /** Seals secret attribute values a connector imports (SecretBox.sealValue); absent: none imported. */
+  sealValue?: (value: string) => string;
 }
 
 type Factory = (config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;

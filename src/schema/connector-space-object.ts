@@ -3,6 +3,7 @@ import { builder } from "./builder.ts";
 import { JoinTypeEnum } from "./enums.ts";
 import { decodeId } from "./ids.ts";
 import { attributeWhere, keysetPage } from "./pagination.ts";
+import { redactSealed } from "./redact.ts";
 
 export const ConnectorSpaceObjectRef = builder.prismaNode("ConnectorSpaceObject", {
   id: { field: "id" },
@@ -18,7 +19,7 @@ export const ConnectorSpaceObjectRef = builder.prismaNode("ConnectorSpaceObject"
     objectType: t.exposeString("objectType"),
     anchor: t.exposeString("anchor"),
     distinguishedName: t.exposeString("distinguishedName", { nullable: true }),
-    attributes: t.expose("attributes", { type: "JSON" }),
+    attributes: t.field({ type: "JSON", select: { attributes: true }, resolve: (cso) => redactSealed(cso.attributes) }),
     status: t.exposeString("status", { description: "NORMAL | OBSOLETE | PENDING_PROVISIONING" }),
     joinType: t.expose("joinType", { type: JoinTypeEnum, nullable: true }),
     joinedAt: t.expose("joinedAt", { type: "DateTime", nullable: true }),

@@ -4,6 +4,7 @@ import { AttributeFilter } from "./attribute-filter.ts";
 import { builder } from "./builder.ts";
 import { decodeId } from "./ids.ts";
 import { attributeWhere, keysetPage } from "./pagination.ts";
+import { redactSealed } from "./redact.ts";
 
 /** One run_change row seen from the metaverse object it touched: which run, rule and source set what. */
 interface HistoryRow {
@@ -43,7 +44,7 @@ export const MetaverseObjectRef = builder.prismaNode("MetaverseObject", {
     type: t.exposeString("type"),
     displayName: t.exposeString("displayName", { nullable: true }),
     status: t.exposeString("status"),
-    attributes: t.expose("attributes", { type: "JSON" }),
+    attributes: t.field({ type: "JSON", select: { attributes: true }, resolve: (mvo) => redactSealed(mvo.attributes) }),
     contributions: t.field({
       type: "JSON",
       description: "attribute -> { systemId, ruleId, runId, precedence }: who set each current value.",

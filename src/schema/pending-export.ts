@@ -3,6 +3,7 @@ import { builder } from "./builder.ts";
 import { PendingExportChangeTypeEnum, PendingExportStatusEnum } from "./enums.ts";
 import { decodeId } from "./ids.ts";
 import { keysetPage } from "./pagination.ts";
+import { redactSealed } from "./redact.ts";
 
 const OPERATIONS = ["ADD", "REPLACE", "REMOVE", "REMOVE_ALL"] as const;
 type Operation = (typeof OPERATIONS)[number];
@@ -54,7 +55,7 @@ export const PendingExportRef = builder.prismaNode("PendingExport", {
     attributeChanges: t.field({
       type: [AttributeChange],
       select: { attributeChanges: true },
-      resolve: (pe) => attributeChanges(pe.attributeChanges),
+      resolve: (pe) => attributeChanges(redactSealed(pe.attributeChanges)),
     }),
     beforeValues: t.expose("beforeValues", { type: "JSON", nullable: true }),
     syncRuleId: t.exposeID("syncRuleId", { nullable: true }),

@@ -1,5 +1,6 @@
 import { expandAttributeChanges } from "../engine/run-changes.ts";
 import { builder } from "./builder.ts";
+import { redactSealed } from "./redact.ts";
 
 /** What a run did (or would do, when dry) to one object: the explainability record. */
 export const RunChangeRef = builder.prismaObject("RunChange", {
@@ -10,7 +11,7 @@ export const RunChangeRef = builder.prismaObject("RunChange", {
     attributeChanges: t.field({
       type: "JSON",
       nullable: true,
-      resolve: (c) => expandAttributeChanges(c.attributeChanges, c),
+      resolve: (c) => redactSealed(expandAttributeChanges(c.attributeChanges, c)),
     }),
     syncRuleId: t.exposeID("syncRuleId", { nullable: true }),
     sourceSystemId: t.exposeID("sourceSystemId", { nullable: true }),

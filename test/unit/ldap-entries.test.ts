@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { mapEntry } from "../../src/connectors/ldap/entries.ts";
 import { LdapSchema } from "../../src/connectors/ldap/schema.ts";
+import { NO_SECRETS } from "../../src/connectors/ldap/secrets.ts";
 
 // Object class definitions as slapd publishes them (core.schema, inetorgperson.schema, openldap.schema).
 const schema = new LdapSchema(
@@ -18,6 +19,7 @@ const m = {
   types: [{ name: "person", objectClasses: ["inetOrgPerson"] }],
   anchorAttribute: "entryUUID",
   internal: new Set<string>(),
+  secrets: NO_SECRETS,
   schema,
 };
 

@@ -15,3 +15,16 @@ describe("secret box", () => {
     expect(() => createSecretBox(randomBytes(32)).open(sealed)).toThrow();
   });
 });
+
+describe("sealed attribute values", () => {
+  it("seal to the same text for the same value, open back, and fail under another key", () => {
+    const box = createSecretBox(randomBytes(32));
+    const sealed = box.sealValue("{SSHA}abc");
+    expect(sealed).toMatch(/^sealed:v1\./);
+    expect(sealed).not.toContain("abc");
+    expect(box.sealValue("{SSHA}abc")).toBe(sealed);
+    expect(box.sealValue("{SSHA}abd")).not.toBe(sealed);
+    expect(box.openValue(sealed)).toBe("{SSHA}abc");
+    expect(() => createSecretBox(randomBytes(32)).openValue(sealed)).toThrow();
+  });
+});

@@ -5,6 +5,7 @@ import { type Entry, Filter } from "ldapts";
 import type { Attributes, AttributeValue, ConnectorObject, RecordError } from "../connector.ts";
 import { canonicalDn } from "./dn.ts";
 import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
+import { isDirectorySecret, type SecretPolicy } from "./secrets.ts";
 
 /** `(&<base filter>(|(&(objectClass=a)(objectClass=b)<type filter>)...))` */
 export function typesFilter(baseFilter: string, types: ObjectTypeSpec[]): string {
@@ -56,6 +57,8 @@ export interface EntryMapping {
   /** Lower-case names of attributes fetched for the connector's own use, not emitted. */
   internal: Set<string>;
   schema?: LdapSchema;
+  /** Secret attributes (userPassword...): dropped unless wanted, then sealed. */
+  secrets: SecretPolicy;
 }
 
 export type MappedEntry = { object: ConnectorObject; csn?: string } | { error: RecordError; csn?: string };
@@ -80,8 +83,12 @@ export function mapEntry(entry: Entry, m: EntryMapping): MappedEntry {
   for (const key of Object.keys(entry)) {
     const lower = key.toLowerCase();
     if (key === "dn" || lower === m.anchorAttribute.toLowerCase() || m.internal.has(lower)) continue;
-    const values: AttributeValue[] = asValues(entry[key]!);
+    let values: AttributeValue[] = asValues(entry[key]!);
     if (values.length === 0) continue; // requested but absent
+    if (isDirectorySecret(key)) {
+      if (!m.secrets.wanted.has(key.toLowerCase().split(";")[0]!)) continue;
+      values = values.map((v) => m.secrets.seal(String(v)));
+    }
     // "userCertificate;binary" is the transfer form of userCertificate: one name for the engine.
     const name = key.replace(/;binary$/i, "");
     const multi = m.schema ? m.schema.isMultiValued(name) : values.length > 1;

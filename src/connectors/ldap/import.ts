@@ -19,6 +19,7 @@ import type { LdapConfig } from "./config.ts";
 import { isDnUnder } from "./dn.ts";
 import { classify, type EntryMapping, mapEntry, typesFilter } from "./entries.ts";
 import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
+import { secretPolicy } from "./secrets.ts";
 
 export interface LdapWatermark {
   /** Entries with entryCSN >= csn are new or changed (the one whose CSN is exactly csn was seen). */
@@ -45,6 +46,10 @@ export interface ImportDeps {
   config: LdapConfig;
   types: ObjectTypeSpec[];
   schema: () => Promise<LdapSchema | undefined>;
+  /** Seals the secret attributes a rule reads (SecretBox.sealValue); absent: none imported. */
+  sealValue?: (value: string) => string;
+  /** The engine's side of this import: which attributes the rules read. */
+  context?: ImportContext;
 }
 
 function isPosition(v: unknown): v is Position {
@@ -130,7 +135,8 @@ async function mapping(deps: ImportDeps): Promise<{ m: EntryMapping; attributes:
   if (!wantedLower.has("entrycsn")) internal.add("entrycsn");
   const attributes = [...wanted, config.anchorAttribute, "entryCSN", "objectClass"];
   const binary = schema?.binaryAttributeNames() ?? config.binaryAttributes ?? [];
-  return { m: { types, anchorAttribute: config.anchorAttribute, internal, schema }, attributes, binary };
+  const secrets = secretPolicy((await deps.context?.attributesRead?.()) ?? new Set(), deps.sealValue);
+  return { m: { types, anchorAttribute: config.anchorAttribute, internal, schema, secrets }, attributes, binary };
 }
 
 /**
@@ -189,7 +195,8 @@ async function* withWatermark(pages: AsyncIterable<ImportPage>, watermark: () =>
   yield { ...(held ?? { objects: [], deletes: [], errors: [], checkpoint: empty }), watermark: watermark() ?? undefined };
 }
 
-export async function* importFull(deps: ImportDeps, checkpoint: unknown, _context: ImportContext): AsyncGenerator<ImportPage> {
+export async function* importFull(deps: ImportDeps, checkpoint: unknown, context: ImportContext): AsyncGenerator<ImportPage> {
+  deps = { ...deps, context };
   const resume = isPosition(checkpoint) && (checkpoint as FullCheckpoint).kind === "full" ? (checkpoint as FullCheckpoint) : null;
   const watermark = resume ? resume.watermark : await readWatermark(deps);
   const filter = typesFilter(deps.config.filter, deps.types);
@@ -251,6 +258,7 @@ export async function* importDelta(
   checkpoint: unknown,
   context: ImportContext,
 ): AsyncGenerator<ImportPage> {
+  deps = { ...deps, context };
   const resume =
     isPosition(checkpoint) && (checkpoint as DeltaCheckpoint).kind === "delta" ? (checkpoint as DeltaCheckpoint) : null;
   const from = resume?.from ?? (isWatermark(watermark) ? watermark : null);

@@ -39,7 +39,7 @@ export async function createLdapConnector(config: LdapConfig, deps: ConnectorDep
       }
       return new LdapSchema([], [], config.binaryAttributes);
     });
-  const importDeps: ImportDeps = { session: main, config, types, schema: optionalSchema };
+  const importDeps: ImportDeps = { session: main, config, types, schema: optionalSchema, sealValue: deps.sealValue };
 
   return {
     capabilities,

@@ -13,6 +13,7 @@ import { type Slapd, startSlapd } from "../../helpers/slapd.ts";
 let app: TestApp;
 let worker: WorkerHandle;
 let slapd: Slapd;
+const systems: Record<string, string> = {};
 
 const CSOS = `query($id: ID!) { connectorSpaceObjects(connectedSystemId: $id, first: 100) {
   totalCount edges { node { objectType anchor distinguishedName attributes } } } }`;
@@ -42,6 +43,7 @@ afterAll(async () => {
 describe("OpenLDAP's sample directory through the product", () => {
   it("imports the 10 OpenLDAPperson entries as inetOrgPerson objects (the class hierarchy counts)", async () => {
     const id = await createSystem("sample-people", { objectClasses: ["inetOrgPerson"], objectType: "person" });
+    systems.people = id;
     const run = await runToEnd(app, id, "FULL_IMPORT", { expect: "COMPLETED" });
     expect(run).toMatchObject({ fetched: 10, created: 10, failed: 0 });
 
@@ -58,5 +60,62 @@ describe("OpenLDAP's sample directory through the product", () => {
     expect(babs.attributes.sn).toEqual([" Jensen "]);
     expect(babs.attributes.cn).toEqual(["Barbara Jensen", "Babs Jensen"]);
     expect(babs.attributes.seeAlso).toEqual(["cn=All Staff,ou=Groups,dc=example,dc=com"]);
+  });
+
+  it("does not import userPassword (or any directory secret) when no rule reads it", async () => {
+    const id = systems.people!;
+    const { connectorSpaceObjects } = await ok(app, CSOS, { id });
+    const attributeNames = connectorSpaceObjects.edges.flatMap((e: { node: { attributes: object } }) =>
+      Object.keys(e.node.attributes),
+    );
+    expect(attributeNames).toContain("mail");
+    expect(attributeNames.filter((n: string) => /password|pwd/i.test(n))).toEqual([]);
+    const stored = await app.services.db.pool.query(
+      `SELECT count(*)::int AS n FROM connector_space_object WHERE connected_system_id = $1 AND attributes::text ILIKE '%password%'`,
+      [id],
+    );
+    expect(stored.rows[0].n).toBe(0);
+  });
+
+  it("imports userPassword sealed when a rule reads it: never plaintext in the database, never returned by GraphQL", async () => {
+    const id = await createSystem("sample-secrets", { objectClasses: ["inetOrgPerson"], objectType: "person" });
+    await ok(app, CREATE_RULE, {
+      i: {
+        name: "sample-passwords",
+        connectedSystemId: id,
+        direction: "INBOUND",
+        objectType: "person",
+        metaverseObjectType: "person",
+        projectToMetaverse: true,
+        joinRules: [{ source: "uid", metaverseAttribute: "uid" }],
+        attributeFlows: [
+          { target: "uid", source: "uid" },
+          { target: "passwordHash", source: "userPassword" },
+        ],
+      },
+    });
+    const run = await runToEnd(app, id, "FULL_IMPORT", { expect: "COMPLETED" });
+    expect(run).toMatchObject({ created: 10, failed: 0 });
+    const { rows } = await app.services.db.pool.query<{ dn: string; password: unknown }>(
+      `SELECT distinguished_name AS dn, attributes->'userPassword' AS password FROM connector_space_object
+        WHERE connected_system_id = $1`,
+      [id],
+    );
+    const babs = rows.find((r) => r.dn.startsWith("cn=Barbara Jensen"))!;
+    const held = JSON.stringify(babs.password);
+    expect(held).toMatch(/sealed:v1\./);
+    expect(held).not.toContain("bjensen");
+    expect(held).not.toContain("YmplbnNlbg==");
+    // A second import of the same directory finds nothing changed (the sealed form is stable).
+    expect(await runToEnd(app, id, "FULL_IMPORT", { expect: "COMPLETED" })).toMatchObject({ updated: 0, unchanged: 10 });
+
+    const { connectorSpaceObjects } = await ok(app, CSOS, { id });
+    const text = JSON.stringify(connectorSpaceObjects);
+    expect(text).not.toContain('"userPassword":["bjensen"]');
+    expect(text).not.toContain("sealed:v1");
+    const node = connectorSpaceObjects.edges.find((e: { node: { distinguishedName: string } }) =>
+      e.node.distinguishedName.startsWith("cn=Barbara Jensen"),
+    ).node;
+    expect(node.attributes.userPassword).toEqual(["[secret]"]);
   });
 });

@@ -1,0 +1,32 @@
+/**
+ * Directory secrets: password attributes (hashes, or plaintext in sample and legacy data). Not
+ * imported unless an inbound rule of the system reads one; then imported sealed (SecretBox), so
+ * the database, GraphQL, logs and run records never hold the value in the clear.
+ */
+const SECRET_ATTRIBUTES = new Set(["userpassword", "unicodepwd", "sambantpassword", "sambalmpassword", "authpassword"]);
+
+/** Whether `name` (any case, with or without options like ";binary") is a directory secret. */
+export const isDirectorySecret = (name: string): boolean => SECRET_ATTRIBUTES.has(name.toLowerCase().split(";")[0]!);
+
+/** What import does with secret attributes: keep only `wanted` ones (lower case), sealed. */
+export interface SecretPolicy {
+  wanted: Set<string>;
+  seal(value: string): string;
+}
+
+export const NO_SECRETS: SecretPolicy = {
+  wanted: new Set(),
+  seal: () => {
+    throw new Error("no secret is imported");
+  },
+};
+
+/**
+ * The policy for one import: the secrets among the attributes the rules read, sealed with `seal`.
+ * Without a sealer nothing secret is imported, whatever the rules read.
+ */
+export function secretPolicy(read: Set<string>, seal: ((value: string) => string) | undefined): SecretPolicy {
+  if (!seal) return NO_SECRETS;
+  const wanted = new Set([...read].map((n) => n.toLowerCase()).filter(isDirectorySecret));
+  return wanted.size ? { wanted, seal } : NO_SECRETS;
+}
