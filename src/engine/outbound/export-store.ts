@@ -23,22 +23,42 @@ export interface ReadyExport {
  * came, approved or never needing approval, past their not-before time): EXECUTING, stamped with
  * the run. Creates first and references last, so referenced objects exist before references.
  * Exports this run claimed before a crash are taken again.
+ *
+ * One query per change type, each walking the open-exports index (system, type,
+ * awaiting_reference, created_at, id) in order and stopping at the limit: ordering the whole
+ * backlog by a CASE over the type cost a sort of every open export per claim.
  */
+const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
+
 export async function claimReadyExports(tx: Q, systemId: string, runId: string, limit: number): Promise<ReadyExport[]> {
-  const { rows } = await tx.query(
-    `WITH ready AS (
-       SELECT p.id FROM pending_export p
-        WHERE p.connected_system_id = $1
-          AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
-               OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
-          AND (p.not_before IS NULL OR p.not_before <= now())
-        ORDER BY CASE p.change_type WHEN 'CREATE' THEN 0 WHEN 'UPDATE' THEN 1 ELSE 2 END, p.awaiting_reference, p.created_at, p.id
-        LIMIT $3 FOR UPDATE SKIP LOCKED)
-     UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
-       FROM ready WHERE p.id = ready.id
-     RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id, p.metaverse_object_id`,
-    [systemId, runId, limit],
-  );
+  const rows: pg.QueryResultRow[] = [];
+  for (const changeType of CLAIM_ORDER) {
+    if (rows.length >= limit) break;
+    const claimed = await tx.query(
+      `WITH ready AS (
+         SELECT p.id FROM pending_export p
+          WHERE p.connected_system_id = $1 AND p.change_type = $4::pending_export_change_type
+            AND p.status IN ('PENDING', 'FAILED', 'EXECUTING')
+            AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
+                 OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
+            AND (p.not_before IS NULL OR p.not_before <= now())
+          ORDER BY p.awaiting_reference, p.created_at, p.id
+          LIMIT $3 FOR UPDATE SKIP LOCKED)
+       UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
+         FROM ready WHERE p.id = ready.id
+       RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id, p.metaverse_object_id,
+                 p.awaiting_reference, p.created_at`,
+      [systemId, runId, limit - rows.length, changeType],
+    );
+    // RETURNING does not keep the CTE's order: restore it.
+    claimed.rows.sort(
+      (a, b) =>
+        Number(a.awaiting_reference) - Number(b.awaiting_reference) ||
+        a.created_at - b.created_at ||
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+    rows.push(...claimed.rows);
+  }
   if (!rows.length) return [];
   const objects = await tx.query(
     `SELECT c.id, c.object_type, c.anchor, c.distinguished_name, c.attributes, c.status, m.type AS mvo_type
