@@ -1,3 +1,4 @@
+import { Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultExecutors } from "../../../src/jobs/executors.ts";
 import { startWorker, type WorkerHandle } from "../../../src/jobs/worker.ts";
@@ -117,5 +118,77 @@ describe("OpenLDAP's sample directory through the product", () => {
       e.node.distinguishedName.startsWith("cn=Barbara Jensen"),
     ).node;
     expect(node.attributes.userPassword).toEqual(["[secret]"]);
+  });
+
+  it("provisions the sample's people to another directory verbatim (spaces, several cn, seeAlso), and the next sync plans nothing", async () => {
+    const target = await startSlapd();
+    try {
+      const source = systems.people!;
+      await ok(app, CREATE_RULE, {
+        i: {
+          name: "sample-people-in",
+          connectedSystemId: source,
+          direction: "INBOUND",
+          objectType: "person",
+          metaverseObjectType: "member",
+          projectToMetaverse: true,
+          joinRules: [{ source: "uid", metaverseAttribute: "uid" }],
+          attributeFlows: ["uid", "cn", "sn", "mail", "title", "seeAlso", "telephoneNumber"].map((a) => ({
+            target: a,
+            source: a,
+          })),
+        },
+      });
+      const out = rawId(
+        (
+          await ok(app, CREATE_SYSTEM, {
+            i: {
+              name: "copy",
+              kind: "LDAP",
+              config: { url: target.url, bindDn: target.bindDn, bindPassword: target.password, baseDn: target.baseDn },
+            },
+          })
+        ).createConnectedSystem.id,
+      );
+      await ok(app, REFRESH, { id: out });
+      await ok(app, CREATE_RULE, {
+        i: {
+          name: "copy-out",
+          connectedSystemId: out,
+          direction: "OUTBOUND",
+          objectType: "person",
+          metaverseObjectType: "member",
+          provisionToConnector: true,
+          attributeFlows: [
+            { target: "dn", expression: `'uid=' & uid & ',ou=people,${target.baseDn}'` },
+            ...["uid", "cn", "sn", "mail", "title", "seeAlso", "telephoneNumber"].map((a) => ({ target: a, source: a })),
+          ],
+        },
+      });
+      const sync = await runToEnd(app, source, "FULL_SYNC", { expect: "COMPLETED" });
+      expect(sync).toMatchObject({ created: 10, failed: 0, exportsQueued: 10 });
+      expect(await runToEnd(app, out, "EXPORT", { expect: "COMPLETED" })).toMatchObject({ created: 10, failed: 0 });
+
+      const client = new Client({ url: target.url });
+      await client.bind(target.bindDn, target.password);
+      const { searchEntries } = await client.search(`uid=bjensen,ou=people,${target.baseDn}`, { scope: "base" });
+      await client.unbind();
+      expect(searchEntries[0]).toMatchObject({
+        sn: " Jensen ",
+        cn: ["Barbara Jensen", "Babs Jensen"],
+        seeAlso: "cn=All Staff,ou=Groups,dc=example,dc=com",
+        title: "Mythical Manager, Research Systems",
+      });
+
+      await runToEnd(app, out, "FULL_IMPORT", { expect: "COMPLETED" });
+      const again = await runToEnd(app, source, "FULL_SYNC", { expect: "COMPLETED" });
+      expect(again.exportsQueued).toBe(0);
+      const open = await app.services.db.prisma.pendingExport.count({
+        where: { connectedSystemId: out, status: { not: "CONFIRMED" } },
+      });
+      expect(open).toBe(0);
+    } finally {
+      await target.stop();
+    }
   });
 });
