@@ -1,15 +1,21 @@
 import { z } from "zod";
 import { urlEndpoint } from "../endpoints.ts";
 
+/** A table, schema or column name: quoted when used (identifiers.ts), but PostgreSQL has no NUL in names. */
+const identifier = z
+  .string()
+  .min(1)
+  .refine((s) => !s.includes("\u0000"), "an identifier cannot contain NUL");
+
 export const SqlConfigSchema = z
   .object({
     connectionString: z.string().regex(/^postgres(ql)?:\/\/.+/, "must be a postgresql:// URL"),
-    schema: z.string().min(1).default("public"),
-    table: z.string().min(1),
-    anchor: z.string().min(1),
+    schema: identifier.default("public"),
+    table: identifier,
+    anchor: identifier,
     objectType: z.string().min(1).default("person"),
     /** Column compared against the last import's high-water mark for delta imports. */
-    watermarkColumn: z.string().min(1).optional(),
+    watermarkColumn: identifier.optional(),
     /**
      * Delta imports also look up the engine's stored anchors in the table (one indexed query per
      * page of anchors) to report deleted rows; off: deletes show up at the next full import only.
