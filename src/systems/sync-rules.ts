@@ -1,6 +1,7 @@
 import { badInput, conflict, notFound } from "../errors.ts";
 import { Prisma, type PrismaClient, type SyncRule } from "../generated/prisma/client.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
+import { checkAgainstSample, checkFunctions } from "./expression-checks.ts";
 import { checkAttributes, normalise, type SyncRuleData, type SyncRuleInput } from "./sync-rule-validation.ts";
 
 export type { SyncRuleInput } from "./sync-rule-validation.ts";
@@ -40,7 +41,53 @@ export class SyncRules {
         objectType.attributes.map((a) => a.name),
       );
     }
+    await checkFunctions(data);
+    await checkAgainstSample(data, await this.sample(data));
     return data;
+  }
+
+  /**
+   * What the rule's expressions read: INBOUND a connector space object of the system and type,
+   * OUTBOUND a metaverse object of the type; without one, an object made from the discovered
+   * schema (or the inbound flows' targets), each attribute holding a placeholder value.
+   */
+  private async sample(rule: SyncRuleData): Promise<{ attributes: Record<string, unknown>; description: string }> {
+    const { prisma } = this.deps;
+    if (rule.direction === "INBOUND") {
+      const cso = await prisma.connectorSpaceObject.findFirst({
+        where: {
+          connectedSystemId: rule.connectedSystemId,
+          objectType: { equals: rule.objectType, mode: "insensitive" },
+          status: "NORMAL",
+        },
+        select: { anchor: true, attributes: true },
+      });
+      if (cso)
+        return { attributes: cso.attributes as Record<string, unknown>, description: `connector space object ${cso.anchor}` };
+      const type = await prisma.objectType.findFirst({
+        where: { connectedSystemId: rule.connectedSystemId, name: { equals: rule.objectType, mode: "insensitive" } },
+        include: { attributes: { select: { name: true, type: true, multiValued: true } } },
+      });
+      const attributes = Object.fromEntries(
+        (type?.attributes ?? []).map((a) => {
+          const value = a.type === "INTEGER" ? 1 : a.type === "BOOLEAN" ? true : "sample";
+          return [a.name, a.multiValued ? [value] : value];
+        }),
+      );
+      return { attributes, description: "a sample object made from the schema" };
+    }
+    const mvo = await prisma.metaverseObject.findFirst({
+      where: { type: rule.metaverseObjectType, status: { not: "DELETED" } },
+      select: { id: true, attributes: true },
+    });
+    if (mvo) return { attributes: mvo.attributes as Record<string, unknown>, description: `metaverse object ${mvo.id}` };
+    const inbound = await prisma.syncRule.findMany({
+      where: { direction: "INBOUND", metaverseObjectType: rule.metaverseObjectType },
+      select: { attributeFlows: true },
+    });
+    const targets = inbound.flatMap((r) => (Array.isArray(r.attributeFlows) ? r.attributeFlows : []) as { target?: string }[]);
+    const attributes = Object.fromEntries(targets.flatMap((f) => (f.target ? [[f.target, "sample"]] : [])));
+    return { attributes, description: "a sample object made from the inbound flows' targets" };
   }
 
   async create(input: SyncRuleInput): Promise<SyncRule> {

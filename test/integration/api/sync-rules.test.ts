@@ -164,4 +164,79 @@ describe("sync rules", () => {
     const gone = await app.gql(UPDATE, { id: created.id, input: rule({ name: "x" }) });
     expect(gone.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
   });
+
+  it("refuses calls of functions that do not exist, naming the field, the flow and the function", async () => {
+    const UPDATE = `mutation ($id: ID!, $input: SyncRuleInput!) { updateSyncRule(id: $id, input: $input) { id } }`;
+    const flows = (expression: string) => [
+      { target: "employeeId", source: "id" },
+      { target: "displayName", expression },
+    ];
+    const created = await app.gql(CREATE, {
+      input: rule({
+        name: "functions-ok",
+        scope: '$lowercase(status) = "active"',
+        attributeFlows: flows("( $f := function($x){ $uppercase($x) }; $f(givenName) & $string($n) ~> $trim )"),
+      }),
+    });
+    expect(created.errors).toBeUndefined();
+
+    const bad = await app.gql(CREATE, { input: rule({ name: "functions-bad", attributeFlows: flows("$nosuch(x)") }) });
+    expect(bad.errors?.[0]?.extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      path: "attributeFlows[1].expression",
+      function: "$nosuch",
+    });
+    expect(bad.errors?.[0]?.message).toBe(
+      'attributeFlows[1].expression (attribute flow "displayName"): function $nosuch does not exist',
+    );
+    const badScope = await app.gql(UPDATE, {
+      id: created.data.createSyncRule.id,
+      input: rule({ name: "functions-ok", scope: "$nosuch(x)" }),
+    });
+    expect(badScope.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", path: "scope", function: "$nosuch" });
+  });
+
+  it("evaluates each expression once against a sample object and refuses one that reaches a bound", async () => {
+    await app.services.db.prisma.connectorSpaceObject.create({
+      data: {
+        connectedSystemId: discoveredId,
+        objectType: "person",
+        anchor: "P1",
+        attributes: { id: "P1", mail: "ada@example.com", givenName: "Ada" },
+        contentHash: "x",
+      },
+    });
+    const hostile = (overrides: Record<string, unknown>) =>
+      app.gql(CREATE, {
+        input: rule({
+          name: "hostile",
+          connectedSystemId: discoveredId,
+          scope: null,
+          joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
+          attributeFlows: [{ target: "employeeId", source: "id" }],
+          ...overrides,
+        }),
+      });
+    const scope = await hostile({ scope: "( $f := function($x){ $f($x) }; $f(1) )" });
+    expect(scope.errors?.[0]?.extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      path: "scope",
+      errorCode: "EXPRESSION_LIMIT_EXCEEDED",
+    });
+    expect(scope.errors?.[0]?.message).toMatch(
+      /^scope \(scope\): exceeded the time bound of \d+ ms .*connector space object P1$/,
+    );
+    const depth = await hostile({
+      attributeFlows: [
+        { target: "employeeId", source: "id" },
+        { target: "depth", expression: "( $f := function($x){ 1 + $f($x) }; $f(1) )" },
+      ],
+    });
+    expect(depth.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", path: "attributeFlows[1].expression" });
+    expect(depth.errors?.[0]?.message).toContain("exceeded the depth bound of");
+    const huge = await hostile({ joinRules: [{ source: "$map([1..10000000], function($v){$v})", metaverseAttribute: "n" }] });
+    expect(huge.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", path: "joinRules[0].source" });
+    expect(huge.errors?.[0]?.message).toContain("exceeded the sequence-size bound of");
+    expect(await app.services.db.prisma.syncRule.count({ where: { name: "hostile" } })).toBe(0);
+  });
 });
