@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import { CsvConfigSchema, csvSecretFields } from "./csv/config.ts";
 import { LdapConfigSchema, ldapEndpoint, ldapSecretFields } from "./ldap/config.ts";
@@ -20,25 +20,52 @@ export interface ConnectorConfigSpec {
   endpointFields: readonly string[];
 }
 
+/**
+ * A config schema that first refuses a NUL character in any string, nested ones included:
+ * PostgreSQL's jsonb cannot store it, which made saving such a config an internal error.
+ */
+function withoutNul(schema: z.ZodType<Record<string, unknown>>): z.ZodType<Record<string, unknown>> {
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      for (const path of nulPaths(value, [])) ctx.addIssue({ code: "custom", message: "must not contain a NUL character", path });
+    })
+    .pipe(schema);
+}
+
+function nulPaths(value: unknown, path: (string | number)[]): (string | number)[][] {
+  if (typeof value === "string") return value.includes("\u0000") ? [path] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nulPaths(v, [...path, i]));
+  if (typeof value === "object" && value !== null)
+    return Object.entries(value).flatMap(([k, v]) => (k.includes("\u0000") ? [[...path, k]] : nulPaths(v, [...path, k])));
+  return [];
+}
+
 /** Each connector kind's config schema, secret and file fields, and where its secrets go. */
 export const connectorConfigs: Record<ConnectorKind, ConnectorConfigSpec> = {
-  CSV: { schema: CsvConfigSchema, secretFields: csvSecretFields, fileFields: ["path"], endpoint: () => null, endpointFields: [] },
+  CSV: {
+    schema: withoutNul(CsvConfigSchema),
+    secretFields: csvSecretFields,
+    fileFields: ["path"],
+    endpoint: () => null,
+    endpointFields: [],
+  },
   LDAP: {
-    schema: LdapConfigSchema,
+    schema: withoutNul(LdapConfigSchema),
     secretFields: ldapSecretFields,
     fileFields: [],
     endpoint: ldapEndpoint,
     endpointFields: ["url"],
   },
   SQL: {
-    schema: SqlConfigSchema,
+    schema: withoutNul(SqlConfigSchema),
     secretFields: sqlSecretFields,
     fileFields: [],
     endpoint: sqlEndpoint,
     endpointFields: ["connectionString"],
   },
   SCIM: {
-    schema: ScimConfigSchema,
+    schema: withoutNul(ScimConfigSchema),
     secretFields: scimSecretFields,
     fileFields: [],
     endpoint: scimEndpoint,

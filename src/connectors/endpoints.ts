@@ -16,3 +16,22 @@ export function urlEndpoint(value: unknown, defaultPorts: Record<string, number>
   const path = withPath ? url.pathname.replace(/\/+$/, "") : "";
   return `${url.protocol}//${url.hostname.toLowerCase()}:${port}${path}${override === ",," ? "" : `?${override}`}`;
 }
+
+/**
+ * A URL whose port (if given) a socket can use: 1-65535. Checked when the config is saved, so a
+ * bad port is the admin's BAD_USER_INPUT and not a RangeError from deep in a client library.
+ */
+export function hasUsablePort(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  // No port: the scheme's default. (The URL parser already refuses ports above 65535.)
+  if (url.port === "") return true;
+  const port = Number(url.port);
+  return port >= 1 && port <= 65535;
+}
+
+export const PORT_MESSAGE = "must be a URL whose port is between 1 and 65535";

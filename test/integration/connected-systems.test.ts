@@ -228,3 +228,35 @@ describe("stored secrets and a changed host", () => {
     expect(r.errors?.[0]?.message).toContain("token");
   });
 });
+
+describe("config values PostgreSQL or a socket cannot take", () => {
+  it("refuses a NUL character or a port outside 1-65535 with BAD_USER_INPUT and the path", async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [ldapInput("nul-basedn", { baseDn: "dc=example\u0000,dc=org" }).config, "config.baseDn"],
+      [
+        ldapInput("nul-nested", { objectTypes: [{ name: "pers\u0000on", objectClasses: ["person"] }] }).config,
+        "config.objectTypes.0.name",
+      ],
+      [ldapInput("port", { url: "ldap://127.0.0.1:99999" }).config, "config.url"],
+      [ldapInput("port0", { url: "ldap://127.0.0.1:0" }).config, "config.url"],
+    ];
+    for (const [config, path] of cases) {
+      const r = await app.gql(CREATE, { input: { name: `bad-${path.replaceAll(".", "-")}`, kind: "LDAP", config } });
+      expect(r.errors?.[0]?.extensions?.code, path).toBe("BAD_USER_INPUT");
+      expect(r.errors?.[0]?.extensions?.path, path).toBe(path);
+    }
+    const sql = await app.gql(CREATE, {
+      input: {
+        name: "sql-port",
+        kind: "SQL",
+        config: { connectionString: "postgresql://u:pw@127.0.0.1:99999/db", table: "people", anchor: "id" },
+      },
+    });
+    expect(sql.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", path: "config.connectionString" });
+    expect(sql.errors?.[0]?.message).not.toContain("pw@");
+    const csv = await app.gql(CREATE, {
+      input: { name: "csv-nul", kind: "CSV", config: { path: "/data/x.csv", anchor: "i\u0000d" } },
+    });
+    expect(csv.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", path: "config.anchor" });
+  });
+});

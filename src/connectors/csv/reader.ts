@@ -193,6 +193,12 @@ function toEvent(
   const { names, sorted, multiValued } = columns;
   if (record.length !== names.length)
     return rowError(file, line, index, `expected ${names.length} fields, found ${record.length}`);
+  // PostgreSQL text and jsonb cannot hold U+0000: stored, it would fail the whole batch. One
+  // search of the row's text finds it; the cells are looked at only then.
+  if (raw.includes("\u0000")) {
+    const column = names[record.findIndex((cell) => cell.includes("\u0000"))];
+    if (column !== undefined) return rowError(file, line, index, `column "${column}" contains a NUL character`);
+  }
   const attributes: Attributes = {};
   for (const i of sorted) {
     const cell = record[i]!;
@@ -230,6 +236,8 @@ function validateHeader(columns: string[], config: CsvConfig, file: string): str
   const seen = new Set<string>();
   for (const column of columns) {
     if (column === "") throw new ConnectorError("INVALID_INPUT", `${file}:1: empty column name in the header`, false);
+    if (column.includes("\u0000"))
+      throw new ConnectorError("INVALID_INPUT", `${file}:1: a column name in the header contains a NUL character`, false);
     if (seen.has(column)) throw new ConnectorError("INVALID_INPUT", `${file}:1: duplicate column "${column}"`, false);
     seen.add(column);
   }

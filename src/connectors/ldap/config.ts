@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { urlEndpoint } from "../endpoints.ts";
+import { hasUsablePort, PORT_MESSAGE, urlEndpoint } from "../endpoints.ts";
 
 const ObjectTypeSchema = z
   .object({
@@ -13,7 +13,10 @@ const ObjectTypeSchema = z
 
 export const LdapConfigSchema = z
   .object({
-    url: z.string().regex(/^ldaps?:\/\/.+/, "must be an ldap:// or ldaps:// URL"),
+    url: z
+      .string()
+      .regex(/^ldaps?:\/\/.+/, "must be an ldap:// or ldaps:// URL")
+      .refine(hasUsablePort, PORT_MESSAGE),
     bindDn: z.string().min(1),
     bindPassword: z.string().min(1),
     baseDn: z.string().min(1),

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { urlEndpoint } from "../endpoints.ts";
+import { hasUsablePort, PORT_MESSAGE, urlEndpoint } from "../endpoints.ts";
 
 export const ScimConfigSchema = z
   .object({
-    baseUrl: z.string().url(),
+    baseUrl: z.string().url().refine(hasUsablePort, PORT_MESSAGE),
     token: z.string().min(1),
     resourceType: z.enum(["Users", "Groups"]).default("Users"),
     objectType: z.string().min(1).default("person"),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { urlEndpoint } from "../endpoints.ts";
+import { hasUsablePort, PORT_MESSAGE, urlEndpoint } from "../endpoints.ts";
 
 /** A table, schema or column name: quoted when used (identifiers.ts), but PostgreSQL has no NUL in names. */
 const identifier = z
@@ -9,7 +9,10 @@ const identifier = z
 
 export const SqlConfigSchema = z
   .object({
-    connectionString: z.string().regex(/^postgres(ql)?:\/\/.+/, "must be a postgresql:// URL"),
+    connectionString: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/.+/, "must be a postgresql:// URL")
+      .refine(hasUsablePort, PORT_MESSAGE),
     schema: identifier.default("public"),
     table: identifier,
     anchor: identifier,
