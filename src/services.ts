@@ -58,7 +58,11 @@ export function createServices(deps: ServiceDeps): Services {
   // Connectors seal the secret attributes they import (e.g. LDAP userPassword) with the same key
   // as connector secrets.
   const connectorFactory: ConnectorFactory = (kind, config, connectorDeps) =>
-    makeConnector(kind, config, { sealValue: (v) => deps.secrets.sealValue(v), ...connectorDeps });
+    makeConnector(kind, config, {
+      sealValue: (v) => deps.secrets.sealValue(v),
+      openValue: (v) => deps.secrets.openValue(v),
+      ...connectorDeps,
+    });
   const options = runOptions(deps.runOptions);
   const queue = new RunQueue({ pool: db.pool, logger });
   const startGate = new StartGate({

@@ -113,9 +113,9 @@ export interface ImportContext {
   storedAnchors(objectType: string): AsyncIterable<string[]>;
   signal?: AbortSignal;
   /**
-   * Names (lower case) the system's inbound rules may read: every name their sources,
+   * Names (lower case) the system's rules may read or write: every name their sources, targets,
    * expressions, join rules and scopes mention. A connector imports a secret attribute (e.g.
-   * LDAP userPassword) only when it is among them. Absent: no rule reads anything secret.
+   * LDAP userPassword) only when it is among them. Absent: no rule uses anything secret.
    */
   attributesRead?(): Promise<Set<string>>;
 }

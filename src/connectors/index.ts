@@ -9,6 +9,8 @@ export interface ConnectorDeps {
   fileRoots?: readonly string[];
   /** Seals secret attribute values a connector imports (SecretBox.sealValue); absent: none imported. */
   sealValue?: (value: string) => string;
+  /** Opens sealed values before they are written to a system (SecretBox.openValue). */
+  openValue?: (sealed: string) => string;
 }
 
 type Factory = (config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;

@@ -6,6 +6,7 @@ import type { LdapConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";
 import { type ImportDeps, importDelta, importFull } from "./import.ts";
 import { describeSchema, LdapSchema, loadSchema, type ObjectTypeSpec } from "./schema.ts";
+import { unsealChanges } from "./secrets.ts";
 
 const capabilities: ConnectorCapabilities = {
   fullImport: true,
@@ -77,8 +78,9 @@ export async function createLdapConnector(config: LdapConfig, deps: ConnectorDep
       return importDelta(importDeps, watermark, checkpoint, context);
     },
 
-    export(changes: ExportChange[]) {
-      return exportChanges({ sessions, config, types, schema: optionalSchema }, changes);
+    async export(changes: ExportChange[]) {
+      const { ready, refused } = unsealChanges(changes, deps.openValue);
+      return [...refused, ...(await exportChanges({ sessions, config, types, schema: optionalSchema }, ready))];
     },
 
     async close() {

@@ -1,3 +1,6 @@
+import { isSealedValue } from "../../secrets.ts";
+import type { ExportChange, ExportResult } from "../connector.ts";
+
 /**
  * Directory secrets: password attributes (hashes, or plaintext in sample and legacy data). Not
  * imported unless an inbound rule of the system reads one; then imported sealed (SecretBox), so
@@ -29,4 +32,33 @@ export function secretPolicy(read: Set<string>, seal: ((value: string) => string
   if (!seal) return NO_SECRETS;
   const wanted = new Set([...read].map((n) => n.toLowerCase()).filter(isDirectorySecret));
   return wanted.size ? { wanted, seal } : NO_SECRETS;
+}
+
+/**
+ * Changes with their sealed values opened: a sealed secret (an imported password hash) is
+ * written to the directory as the value it was, never as its sealed text (which anyone reading
+ * the database could then bind with). Without an opener, a change holding one is refused.
+ */
+export function unsealChanges(
+  changes: ExportChange[],
+  open: ((sealed: string) => string) | undefined,
+): { ready: ExportChange[]; refused: ExportResult[] } {
+  const ready: ExportChange[] = [];
+  const refused: ExportResult[] = [];
+  for (const change of changes) {
+    if (!change.attributes.some((a) => a.values.some(isSealedValue))) ready.push(change);
+    else if (!open)
+      refused.push({
+        id: change.id,
+        status: "PERMANENT_FAILURE",
+        code: "INVALID_INPUT",
+        message: "the change holds a sealed secret and this connector has no key to open it",
+      });
+    else
+      ready.push({
+        ...change,
+        attributes: change.attributes.map((a) => ({ ...a, values: a.values.map((v) => (isSealedValue(v) ? open(v) : v)) })),
+      });
+  }
+  return { ready, refused };
 }

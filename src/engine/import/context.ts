@@ -28,11 +28,12 @@ export function createImportContext(pool: pg.Pool, systemId: string, pageSize = 
       }
     },
     async attributesRead() {
-      // Every name the inbound rules mention (a superset of what they read is safe: it only lets
-      // a connector import, sealed, a secret attribute that no rule turns out to use).
+      // Every name the system's rules mention: inbound ones read them, outbound ones write them
+      // and compare with what was imported. A superset is safe: it only lets a connector import,
+      // sealed, a secret attribute that no rule turns out to use.
       const { rows } = await pool.query<{ text: string | null }>(
         `SELECT string_agg(concat_ws(' ', scope, join_rules::text, attribute_flows::text), ' ') AS text
-           FROM sync_rule WHERE connected_system_id = $1 AND direction = 'INBOUND' AND enabled`,
+           FROM sync_rule WHERE connected_system_id = $1 AND enabled`,
         [systemId],
       );
       return new Set((rows[0]?.text ?? "").toLowerCase().match(/[a-z_][\w-]*/g) ?? []);

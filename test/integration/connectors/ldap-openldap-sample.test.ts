@@ -133,7 +133,7 @@ describe("OpenLDAP's sample directory through the product", () => {
           metaverseObjectType: "member",
           projectToMetaverse: true,
           joinRules: [{ source: "uid", metaverseAttribute: "uid" }],
-          attributeFlows: ["uid", "cn", "sn", "mail", "title", "seeAlso", "telephoneNumber"].map((a) => ({
+          attributeFlows: ["uid", "cn", "sn", "mail", "title", "seeAlso", "telephoneNumber", "userPassword"].map((a) => ({
             target: a,
             source: a,
           })),
@@ -161,10 +161,15 @@ describe("OpenLDAP's sample directory through the product", () => {
           provisionToConnector: true,
           attributeFlows: [
             { target: "dn", expression: `'uid=' & uid & ',ou=people,${target.baseDn}'` },
-            ...["uid", "cn", "sn", "mail", "title", "seeAlso", "telephoneNumber"].map((a) => ({ target: a, source: a })),
+            ...["uid", "cn", "sn", "mail", "title", "seeAlso", "telephoneNumber", "userPassword"].map((a) => ({
+              target: a,
+              source: a,
+            })),
           ],
         },
       });
+      // The rule now reads userPassword: the next import brings it, sealed.
+      await runToEnd(app, source, "FULL_IMPORT", { expect: "COMPLETED" });
       const sync = await runToEnd(app, source, "FULL_SYNC", { expect: "COMPLETED" });
       expect(sync).toMatchObject({ created: 10, failed: 0, exportsQueued: 10 });
       expect(await runToEnd(app, out, "EXPORT", { expect: "COMPLETED" })).toMatchObject({ created: 10, failed: 0 });
@@ -179,6 +184,8 @@ describe("OpenLDAP's sample directory through the product", () => {
         seeAlso: "cn=All Staff,ou=Groups,dc=example,dc=com",
         title: "Mythical Manager, Research Systems",
       });
+      // The password hash (plaintext in this sample) arrives as it was in the source, not sealed.
+      expect(String(searchEntries[0]?.userPassword)).toBe("bjensen");
 
       await runToEnd(app, out, "FULL_IMPORT", { expect: "COMPLETED" });
       const again = await runToEnd(app, source, "FULL_SYNC", { expect: "COMPLETED" });
