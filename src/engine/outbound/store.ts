@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { AttributeChange, Attributes } from "../../connectors/connector.ts";
+import { copyRows } from "../copy.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -113,35 +114,46 @@ export interface NewExport {
   undoOfRunId?: string | null;
 }
 
+const EXPORT_COLUMNS = [
+  "id",
+  "connected_system_id",
+  "connector_space_object_id",
+  "metaverse_object_id",
+  "sync_rule_id",
+  "change_type",
+  "status",
+  "attribute_changes",
+  "before_values",
+  "requires_approval",
+  "approval_reason",
+  "awaiting_reference",
+  "not_before",
+  "planning_run_id",
+  "undo_of_run_id",
+];
+
+const bool = (b: boolean) => (b ? "t" : "f");
+
+/** Bulk load with COPY (a planning batch writes thousands; INSERT ... unnest parsed huge arrays). */
 export async function insertExports(tx: Q, runId: string | null, rows: NewExport[]) {
   if (!rows.length) return;
-  const col = <K extends keyof NewExport>(k: K) => rows.map((r) => r[k] ?? null);
-  await tx.query(
-    `INSERT INTO pending_export (id, connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, change_type, status,
-        attribute_changes, before_values, requires_approval, approval_reason, awaiting_reference, not_before, planning_run_id, undo_of_run_id)
-     SELECT t.id, t.sys, t.cso, t.mvo, t.rule, t.ct::pending_export_change_type, t.st::pending_export_status, t.ac::jsonb, t.bv::jsonb,
-            t.ra, t.reason, t.awaiting, t.nb, $1, t.undo
-       FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[],
-                   $11::bool[], $12::text[], $13::bool[], $14::timestamptz[], $15::uuid[])
-         AS t(id, sys, cso, mvo, rule, ct, st, ac, bv, ra, reason, awaiting, nb, undo)`,
-    [
-      runId,
-      col("id"),
-      col("systemId"),
-      col("csoId"),
-      col("mvoId"),
-      col("ruleId"),
-      col("changeType"),
-      col("status"),
-      rows.map((r) => JSON.stringify(r.attributeChanges)),
-      rows.map((r) => (r.beforeValues === null || r.beforeValues === undefined ? null : JSON.stringify(r.beforeValues))),
-      col("requiresApproval"),
-      col("approvalReason"),
-      col("awaitingReference"),
-      col("notBefore"),
-      col("undoOfRunId"),
-    ],
-  );
+  await copyRows(tx, "pending_export", EXPORT_COLUMNS, rows, (r) => [
+    r.id,
+    r.systemId,
+    r.csoId,
+    r.mvoId,
+    r.ruleId,
+    r.changeType,
+    r.status,
+    JSON.stringify(r.attributeChanges),
+    r.beforeValues === null || r.beforeValues === undefined ? null : JSON.stringify(r.beforeValues),
+    bool(r.requiresApproval),
+    r.approvalReason,
+    bool(r.awaitingReference),
+    r.notBefore ? r.notBefore.toISOString() : null,
+    runId,
+    r.undoOfRunId ?? null,
+  ]);
 }
 
 /** Supersede still-pending exports with a newer plan, or cancel them. */
@@ -172,19 +184,36 @@ export async function insertPlaceholders(
   }[],
 ) {
   if (!rows.length) return;
-  await tx.query(
-    `INSERT INTO connector_space_object (id, connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status, join_type, metaverse_object_id, joined_at)
-     SELECT t.id, t.sys, t.ot, t.anchor, t.dn, t.attrs::jsonb, t.hash, 'PENDING_PROVISIONING', 'PROVISIONED', t.mvo, now()
-       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[]) AS t(id, sys, ot, anchor, dn, attrs, hash, mvo)`,
+  const joinedAt = new Date().toISOString();
+  await copyRows(
+    tx,
+    "connector_space_object",
     [
-      rows.map((r) => r.id),
-      rows.map((r) => r.systemId),
-      rows.map((r) => r.objectType),
-      rows.map((r) => r.anchor),
-      rows.map((r) => r.dn),
-      rows.map((r) => JSON.stringify(r.attributes)),
-      rows.map((r) => r.hash),
-      rows.map((r) => r.mvoId),
+      "id",
+      "connected_system_id",
+      "object_type",
+      "anchor",
+      "distinguished_name",
+      "attributes",
+      "content_hash",
+      "status",
+      "join_type",
+      "metaverse_object_id",
+      "joined_at",
+    ],
+    rows,
+    (r) => [
+      r.id,
+      r.systemId,
+      r.objectType,
+      r.anchor,
+      r.dn,
+      JSON.stringify(r.attributes),
+      r.hash,
+      "PENDING_PROVISIONING",
+      "PROVISIONED",
+      r.mvoId,
+      joinedAt,
     ],
   );
 }
