@@ -28,6 +28,18 @@ const EnvSchema = z.object({
   METASYNC_EXPRESSION_MAX_SEQUENCE: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULT_EXPRESSION_LIMITS.maxSequence),
   /** Folders (separated by ":") file connectors may read and write; default DATA_DIR/files. */
   METASYNC_FILE_ROOTS: z.string().optional(),
+  /** Browser origins (comma-separated) allowed besides the server's own. */
+  METASYNC_ALLOWED_ORIGINS: z.string().optional(),
+  /** Caps on one graphql-ws connection and on one API key's subscriptions across connections. */
+  METASYNC_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).optional(),
+  METASYNC_WS_MAX_SUBSCRIPTIONS_PER_KEY: z.coerce.number().int().min(1).optional(),
+  /** A WebSocket whose unsent output exceeds this many bytes is closed (a slow consumer). */
+  METASYNC_WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1).optional(),
+  /** Longest list argument (e.g. nodes(ids)) and the largest query cost served. */
+  METASYNC_MAX_LIST_ARGUMENT: z.coerce.number().int().min(1).optional(),
+  METASYNC_MAX_QUERY_COST: z.coerce.number().int().min(1).optional(),
+  /** Failed authentications per client address before it is answered 429 (a burst, refilled per minute). */
+  METASYNC_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).optional(),
 });
 
 export interface Config {
@@ -45,6 +57,19 @@ export interface Config {
   expressionLimits?: ExpressionLimits;
   /** Folders file connectors (CSV) may read and write, absolute. */
   fileRoots: string[];
+  /** Browser origins allowed besides the server's own (METASYNC_ALLOWED_ORIGINS). */
+  allowedOrigins?: string[];
+  /** Server limits; an absent field takes its default (src/server/limits.ts). */
+  limits?: Partial<ServerLimits>;
+}
+
+export interface ServerLimits {
+  subscriptionsPerConnection: number;
+  subscriptionsPerKey: number;
+  wsMaxBufferedBytes: number;
+  maxListArgument: number;
+  maxQueryCost: number;
+  authFailuresPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -80,6 +105,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSequence: e.METASYNC_EXPRESSION_MAX_SEQUENCE,
     },
     fileRoots: fileRoots(e.METASYNC_FILE_ROOTS, e.DATA_DIR),
+    allowedOrigins: parseOrigins(e.METASYNC_ALLOWED_ORIGINS),
+    limits: {
+      subscriptionsPerConnection: e.METASYNC_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      subscriptionsPerKey: e.METASYNC_WS_MAX_SUBSCRIPTIONS_PER_KEY,
+      wsMaxBufferedBytes: e.METASYNC_WS_MAX_BUFFERED_BYTES,
+      maxListArgument: e.METASYNC_MAX_LIST_ARGUMENT,
+      maxQueryCost: e.METASYNC_MAX_QUERY_COST,
+      authFailuresPerMinute: e.METASYNC_AUTH_FAILURES_PER_MINUTE,
+    },
   };
 }
 
@@ -90,4 +124,30 @@ export function fileRoots(value: string | undefined, dataDir: string): string[] 
     .filter((r) => r !== "")
     .map((r) => path.resolve(r));
   return roots.length > 0 ? roots : [path.resolve(dataDir, "files")];
+}
+
+/** "https://a.example, http://localhost:5173" -> normalised origins; anything else names the bad entry. */
+function parseOrigins(value: string | undefined): string[] {
+  if (!value) return [];
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      let url: URL;
+      try {
+        url = new URL(entry);
+      } catch {
+        throw new ConfigError("METASYNC_ALLOWED_ORIGINS", `${JSON.stringify(entry)} is not an origin like https://host:port`);
+      }
+      if (
+        (url.protocol !== "http:" && url.protocol !== "https:") ||
+        url.pathname !== "/" ||
+        url.search ||
+        url.hash ||
+        url.username
+      )
+        throw new ConfigError("METASYNC_ALLOWED_ORIGINS", `${JSON.stringify(entry)} is not an origin like https://host:port`);
+      return url.origin;
+    });
 }

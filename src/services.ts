@@ -90,7 +90,7 @@ export function createServices(deps: ServiceDeps): Services {
     connectionActions: new ConnectionActions({ prisma: db.prisma, systems, logger, connect: connectorFactory }),
     startRunLimiter: startRunLimiter(deps.config),
     pendingExports: new PendingExports({ prisma: db.prisma, bus }),
-    apiKeys: new ApiKeys({ prisma: db.prisma }),
+    apiKeys: new ApiKeys({ prisma: db.prisma, bus }),
     syncRules: new SyncRules({ prisma: db.prisma }),
   };
 }

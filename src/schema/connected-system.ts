@@ -39,7 +39,9 @@ builder.prismaObject("ObjectType", {
   fields: (t) => ({
     name: t.exposeString("name"),
     anchorAttribute: t.exposeString("anchorAttribute", { nullable: true }),
-    attributes: t.relation("attributes", { query: { orderBy: { name: "asc" } } }),
+    // listSize: what the query cost assumes per object type (server/query-cost.ts), so many
+    // aliases of a wide schema are refused before they are answered.
+    attributes: t.relation("attributes", { query: { orderBy: { name: "asc" } }, extensions: { listSize: 1000 } }),
   }),
 });
 

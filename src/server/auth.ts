@@ -1,8 +1,13 @@
 import { createHash } from "node:crypto";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { ApiRole } from "../generated/prisma/enums.ts";
+import { RateLimiter } from "./rate-limit.ts";
 
-export type Caller = { role: ApiRole; keyId: string | null } | { role: null; reason: "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK" };
+export type Refusal = "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK" | "THROTTLED";
+
+export type Caller =
+  | { role: ApiRole; keyId: string | null }
+  | { role: null; reason: Refusal /** THROTTLED: seconds until the address may try again. */; retryAfterSeconds?: number };
 
 export const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 
@@ -11,11 +16,17 @@ export function isLoopback(address: string | undefined): boolean {
   return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 
+/** Keys that recently proved valid stay usable from an address that is being throttled. */
+const REMEMBERED_KEYS = 10_000;
+
 /**
  * Who is calling. While no API key exists, loopback clients are admins (development
  * default) and others are refused; once one exists, a valid Bearer key is required.
+ * Bad keys are counted per client address: past `failuresPerMinute` (a burst, refilled
+ * over a minute) the address is THROTTLED, except with a key it recently used successfully,
+ * so a guessing loop slows down without a valid client on the same address noticing.
  */
-export function createAuthenticator(prisma: PrismaClient) {
+export function createAuthenticator(prisma: PrismaClient, options: { failuresPerMinute?: number } = {}) {
   // Only "a key exists" is cached: the moment the first key is created (maybe by the CLI in
   // another process) keyless loopback access must end, while rejecting keyless callers of a
   // secured server should not cost a query each.
@@ -26,14 +37,34 @@ export function createAuthenticator(prisma: PrismaClient) {
     keysExistAt = value ? Date.now() : null;
     return value;
   };
+  const perMinute = options.failuresPerMinute ?? 10;
+  const failures = new RateLimiter({ capacity: perMinute, refillPerSecond: perMinute / 60 });
+  const validHashes = new Set<string>();
+  const remember = (hash: string) => {
+    validHashes.delete(hash);
+    validHashes.add(hash);
+    if (validHashes.size > REMEMBERED_KEYS) validHashes.delete(validHashes.values().next().value as string);
+  };
+
   return async function authenticate(
     authorization: string | null | undefined,
     remoteAddress: string | undefined,
   ): Promise<Caller> {
     const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
     if (bearer) {
-      const key = await prisma.apiKey.findUnique({ where: { keyHash: hashKey(bearer) } });
-      if (!key || key.revokedAt) return { role: null, reason: "INVALID_KEY" };
+      const hash = hashKey(bearer);
+      const address = remoteAddress ?? "unknown";
+      if (!validHashes.has(hash)) {
+        const wait = failures.waitMs(address);
+        if (wait > 0) return { role: null, reason: "THROTTLED", retryAfterSeconds: Math.ceil(wait / 1000) };
+      }
+      const key = await prisma.apiKey.findUnique({ where: { keyHash: hash } });
+      if (!key || key.revokedAt) {
+        validHashes.delete(hash);
+        failures.take(address);
+        return { role: null, reason: "INVALID_KEY" };
+      }
+      remember(hash);
       void prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
       return { role: key.role, keyId: key.id };
     }
@@ -42,8 +73,10 @@ export function createAuthenticator(prisma: PrismaClient) {
   };
 }
 
-/** What a refused caller is told: the code is always UNAUTHENTICATED, the message says why. */
-export function refusal(reason: "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK"): string {
+export type Authenticate = ReturnType<typeof createAuthenticator>;
+
+/** What a refused caller is told: UNAUTHENTICATED (RATE_LIMITED when throttled), the message says why. */
+export function refusal(reason: Refusal, retryAfterSeconds = 0): string {
   switch (reason) {
     case "NO_KEY":
       return "an API key is required: send Authorization: Bearer <key>";
@@ -51,5 +84,28 @@ export function refusal(reason: "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK"): stri
       return "the API key is invalid or revoked";
     case "NOT_LOOPBACK":
       return "no API key exists yet, so only loopback clients are served: create one with npx metasync apikey create --role admin";
+    case "THROTTLED":
+      return `too many failed authentications from this address: retry in ${retryAfterSeconds} s`;
   }
+}
+
+/** HTTP status, code and headers of a refused caller. */
+export function refusalResponse(caller: Extract<Caller, { role: null }>): {
+  status: number;
+  code: string;
+  message: string;
+  headers: Record<string, string>;
+  extensions: Record<string, unknown>;
+} {
+  if (caller.reason === "THROTTLED") {
+    const seconds = Math.max(1, caller.retryAfterSeconds ?? 1);
+    return {
+      status: 429,
+      code: "RATE_LIMITED",
+      message: refusal("THROTTLED", seconds),
+      headers: { "retry-after": String(seconds) },
+      extensions: { retryAfterSeconds: seconds },
+    };
+  }
+  return { status: 401, code: "UNAUTHENTICATED", message: refusal(caller.reason), headers: {}, extensions: {} };
 }

@@ -15,7 +15,7 @@ export function createErrorMasker(logger: Logger) {
       return createGraphQLError(original.message, {
         nodes: error instanceof GraphQLError ? error.nodes : undefined,
         path: error instanceof GraphQLError ? error.path : undefined,
-        extensions: { ...original.details, code: original.code },
+        extensions: { ...original.details, code: original.code, ...httpOf(original) },
       });
     }
     if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
@@ -43,4 +43,14 @@ const ARMOR_LIMIT = /limit of \d+ exceeded/i;
 function codeFor(message: string): string {
   if (/Variable|Expected|Int cannot|String cannot|got invalid value/i.test(message)) return "BAD_USER_INPUT";
   return "GRAPHQL_VALIDATION_FAILED";
+}
+
+/**
+ * RATE_LIMITED answers HTTP 429 with Retry-After, so HTTP clients and proxies back off
+ * without reading the body (Yoga takes the status and headers from extensions.http).
+ */
+function httpOf(error: AppError) {
+  if (error.code !== "RATE_LIMITED") return {};
+  const seconds = Math.max(1, Math.ceil(Number(error.details.retryAfterSeconds) || 1));
+  return { http: { status: 429, headers: { "retry-after": String(seconds) } } };
 }

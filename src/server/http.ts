@@ -1,16 +1,22 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Services } from "../services.ts";
 import type { Caller } from "./auth.ts";
-import { refusal } from "./auth.ts";
+import { refusalResponse } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** Largest GraphQL request body accepted; anything bigger is refused before parsing. */
 export const MAX_BODY_BYTES = 1_000_000;
 
 /** A GraphQL-shaped error body, so clients read every refusal the same way. */
-export function sendError(res: ServerResponse, status: number, code: string, message: string) {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  extra: { headers?: Record<string, string>; extensions?: Record<string, unknown> } = {},
+) {
+  res.writeHead(status, { "content-type": "application/json", ...extra.headers });
+  res.end(JSON.stringify({ errors: [{ message, extensions: { ...extra.extensions, code } }] }));
 }
 
 /**
@@ -31,6 +37,15 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse): boolean {
     sendError(res, 413, "PAYLOAD_TOO_LARGE", `request body over ${MAX_BODY_BYTES} bytes`);
     return true;
   }
+  // Only JSON: a browser page of any origin may POST a form (urlencoded, multipart, text/plain)
+  // without asking first; a JSON body makes the browser ask (CORS preflight), which a foreign
+  // origin does not pass. So no mutation can be sent by a mere form or <img>.
+  const type = req.headers["content-type"]?.split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") {
+    res.setHeader("connection", "close");
+    sendError(res, 415, "UNSUPPORTED_MEDIA_TYPE", "a GraphQL POST body must be sent as Content-Type: application/json");
+    return true;
+  }
   return false;
 }
 
@@ -45,7 +60,7 @@ export async function healthz(services: Services, res: ServerResponse) {
 
 /** Prometheus text format; behind the same key check as GraphQL (any role may scrape). */
 export async function metricsRoute(metrics: Metrics, caller: Caller, res: ServerResponse) {
-  if (caller.role === null) return sendError(res, 401, "UNAUTHENTICATED", refusal(caller.reason));
+  if (caller.role === null) return sendRefusal(res, caller);
   try {
     const body = await metrics.registry.metrics();
     res.writeHead(200, { "content-type": metrics.registry.contentType });
@@ -53,4 +68,10 @@ export async function metricsRoute(metrics: Metrics, caller: Caller, res: Server
   } catch {
     sendError(res, 503, "UNAVAILABLE", "metrics are unavailable: the database does not answer");
   }
+}
+
+/** 401 UNAUTHENTICATED, or 429 RATE_LIMITED with Retry-After for a throttled address. */
+export function sendRefusal(res: ServerResponse, caller: Extract<Caller, { role: null }>) {
+  const r = refusalResponse(caller);
+  sendError(res, r.status, r.code, r.message, { headers: r.headers, extensions: r.extensions });
 }

@@ -54,6 +54,15 @@ export class RateLimiter {
     return { allowed: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) / refillPerSecond) * 1000), remaining: 0 };
   }
 
+  /** How long until `key` may call again (0: now), without using a token. */
+  waitMs(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    const { capacity, refillPerSecond } = this.options;
+    const tokens = Math.min(capacity, bucket.tokens + ((this.now() - bucket.at) / 1000) * refillPerSecond);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) / refillPerSecond) * 1000);
+  }
+
   /** take(), throwing RATE_LIMITED (with retryAfterSeconds) when the caller is over its rate. */
   consume(key: string, what = "this operation"): void {
     const d = this.take(key);

@@ -1,8 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { badInput, notFound } from "../errors.ts";
+import type { EventBus } from "../events/bus.ts";
 import type { ApiKey, PrismaClient } from "../generated/prisma/client.ts";
 import type { ApiRole } from "../generated/prisma/enums.ts";
 import { hashKey } from "../server/auth.ts";
+
+/** Published on the event bus when a key is revoked: every API process closes its sockets. */
+export const API_KEY_REVOKED_TOPIC = "apiKey.revoked";
 
 const ROLES: readonly ApiRole[] = ["READER", "OPERATOR", "ADMIN"];
 
@@ -18,7 +22,7 @@ export function parseRole(value: string | undefined): ApiRole {
  * Revoking keeps the row (audit: who approved what with which key).
  */
 export class ApiKeys {
-  constructor(private readonly deps: { prisma: PrismaClient }) {}
+  constructor(private readonly deps: { prisma: PrismaClient; bus?: Pick<EventBus, "publish"> }) {}
 
   async create(input: { role: ApiRole; name?: string | null }): Promise<{ key: string; apiKey: ApiKey }> {
     const name = input.name?.trim() || `${input.role.toLowerCase()} key`;
@@ -38,7 +42,9 @@ export class ApiKeys {
   async revoke(id: string): Promise<ApiKey> {
     const existing = await this.deps.prisma.apiKey.findUnique({ where: { id } });
     if (!existing) throw notFound("API key", id);
-    if (existing.revokedAt) return existing;
-    return this.deps.prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
+    if (!existing.revokedAt) await this.deps.prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
+    // Also when already revoked: a process that missed the first notice closes the sockets now.
+    await this.deps.bus?.publish(API_KEY_REVOKED_TOPIC, { id });
+    return this.deps.prisma.apiKey.findUniqueOrThrow({ where: { id } });
   }
 }

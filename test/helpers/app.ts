@@ -6,6 +6,7 @@ import { closeTestServices, createTestServices } from "./services.ts";
 
 export interface GraphQLResult<T = any> {
   status: number;
+  headers: Headers;
   data?: T;
   errors?: { message: string; extensions?: { code?: string; [k: string]: unknown } }[];
 }
@@ -36,7 +37,7 @@ export async function startTestApp(services?: Services): Promise<TestApp> {
         body: JSON.stringify({ query, variables }),
       });
       const body = (await res.json()) as GraphQLResult;
-      return { ...body, status: res.status };
+      return { ...body, status: res.status, headers: res.headers };
     },
     ws(connectionParams) {
       const client = createClient({

@@ -94,6 +94,15 @@ describe("once a key exists", () => {
     expect(r.data ?? null).toBeNull();
   });
 
+  it("refuses an unauthenticated caller before validating: 401 and no field suggestions", async () => {
+    for (const query of ["{ healt { status } }", "{ apiKey { id } }", "{ health { status } }"]) {
+      const r = await app.gql(query);
+      expect(r.status).toBe(401);
+      expect(r.errors?.map((e) => e.extensions?.code)).toEqual(["UNAUTHENTICATED"]);
+      expect(JSON.stringify(r)).not.toMatch(/Did you mean|Cannot query field/);
+    }
+  });
+
   it.each([
     ["missing", undefined],
     ["invalid", "Bearer msk_nope"],

@@ -1,7 +1,7 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
-import { createCsvSystem, insertRun } from "../../helpers/fixtures.ts";
+import { createCsvSystem, insertMvos, insertRun } from "../../helpers/fixtures.ts";
 import { createTestServices } from "../../helpers/services.ts";
 
 let app: TestApp;
@@ -81,6 +81,48 @@ describe("query limits", () => {
     expect(r.errors?.[0]?.message).toBe("Unexpected error.");
     expect(JSON.stringify(r)).not.toMatch(/SELECT|metaverse_object|at \w+ \(/);
     await stillServing();
+  });
+});
+
+describe("list arguments and repeated wide fields", () => {
+  it("refuses nodes(ids) with more than 100 ids, literal or in a variable, and serves 100", async () => {
+    const ids = Array.from({ length: 101 }, (_, i) => `id-${i}`);
+    const literal = await app.gql(`{ nodes(ids: [${ids.map((id) => JSON.stringify(id)).join(",")}]) { id } }`);
+    expect(literal.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(literal.errors?.[0]?.message).toContain("at most 100");
+    expect(literal.data ?? null).toBeNull();
+    const variable = await app.gql("query ($ids: [ID!]!) { nodes(ids: $ids) { id } }", { ids });
+    expect(variable.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    await insertMvos(app.services, 100, "listarg", "listarg");
+    const page = await app.gql('{ metaverseObjects(type: "listarg", first: 100) { edges { node { id } } } }');
+    const real = page.data.metaverseObjects.edges.map((e: { node: { id: string } }) => e.node.id);
+    const ok = await app.gql("query ($ids: [ID!]!) { nodes(ids: $ids) { id } }", { ids: real });
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data.nodes).toHaveLength(100);
+  });
+
+  it("costs every alias of a wide schema: 49 are refused, a few are answered", async () => {
+    const { id } = await createCsvSystem(app.services, "wide-sys");
+    await app.services.db.pool.query(
+      `WITH t AS (INSERT INTO object_type (connected_system_id, name) VALUES ($1, 'row') RETURNING id)
+       INSERT INTO attribute_definition (object_type_id, name) SELECT t.id, 'col' || i FROM t, generate_series(1, 2000) i`,
+      [id],
+    );
+    const wide = (n: number) =>
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: connectedSystem(name: "wide-sys") { objectTypes { attributes { name type } } }`).join(" ")} }`;
+    const refused = await app.gql(wide(49));
+    expect(refused.errors?.[0]?.extensions?.code).toBe("QUERY_TOO_COMPLEX");
+    expect(refused.data ?? null).toBeNull();
+    const one = await app.gql(wide(2));
+    expect(one.errors).toBeUndefined();
+    expect(one.data.a1.objectTypes[0].attributes).toHaveLength(2000);
+  });
+
+  it("counts first/last given in variables", async () => {
+    const query =
+      "query ($n: Int) { metaverseObjects(first: $n) { edges { node { id connectors { id connectedSystem { name objectTypes { name } } } } } } }";
+    expect((await app.gql(query, { n: 1000 })).errors?.[0]?.extensions?.code).toBe("QUERY_TOO_COMPLEX");
+    expect((await app.gql(query, { n: 50 })).errors).toBeUndefined();
   });
 });
 

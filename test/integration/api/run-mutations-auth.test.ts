@@ -40,6 +40,10 @@ describe("run mutations by role, and the startRun rate limit", () => {
       expect((await app.gql(START, { id: systemId, p: "FULL_IMPORT" }, as("OPERATOR"))).errors).toBeUndefined();
     const limited = await app.gql(START, { id: systemId, p: "FULL_IMPORT" }, as("OPERATOR"));
     expect(limited.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
+    // HTTP clients and proxies back off without reading the body.
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(limited.errors?.[0]?.extensions?.http).toBeUndefined();
     // Another key has its own bucket.
     expect((await app.gql(START, { id: systemId, p: "FULL_IMPORT" }, as("ADMIN"))).errors).toBeUndefined();
   });

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { startTestApp, type TestApp } from "../../helpers/app.ts";
+import { createTestServices } from "../../helpers/services.ts";
+
+// A fresh install: no API key, so every loopback caller is an admin. The attacks below are what
+// any web page open in a browser on the same machine can send.
+let app: TestApp;
+const ALLOWED = "https://console.example.test";
+const EVIL = "https://evil.example.test";
+const CREATE_KEY = 'mutation { createApiKey(input: { role: ADMIN, name: "stolen" }) { key } }';
+
+beforeAll(async () => {
+  app = await startTestApp(await createTestServices({ allowedOrigins: [ALLOWED] }));
+});
+afterAll(() => app?.stop());
+
+const keyCount = async () => (await app.services.db.pool.query("SELECT count(*)::int AS n FROM api_key")).rows[0].n as number;
+
+/** Outcome of a WebSocket upgrade with these headers: "open" or the HTTP status refusing it. */
+function upgrade(headers: Record<string, string>): Promise<"open" | number> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(app.wsUrl, "graphql-transport-ws", { headers });
+    socket.once("open", () => {
+      socket.close();
+      resolve("open");
+    });
+    socket.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+    socket.once("error", () => {});
+  });
+}
+
+describe("a fresh install against pages of other origins", () => {
+  it("refuses a JSON POST from a foreign origin with 403 and no CORS grant, and runs nothing", async () => {
+    const res = await fetch(`${app.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: EVIL },
+      body: JSON.stringify({ query: CREATE_KEY }),
+    });
+    expect(res.status).toBe(403);
+    expect((await res.json()).errors[0]).toMatchObject({
+      extensions: { code: "FORBIDDEN" },
+      message: expect.stringContaining("METASYNC_ALLOWED_ORIGINS"),
+    });
+    expect(res.headers.get("access-control-allow-origin")).toBeNull();
+    expect(res.headers.get("access-control-allow-credentials")).toBeNull();
+    const preflight = await fetch(`${app.url}/graphql`, {
+      method: "OPTIONS",
+      headers: { origin: EVIL, "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
+    expect(preflight.status).toBe(403);
+    expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
+    expect(await keyCount()).toBe(0);
+  });
+
+  it.each([
+    ["a urlencoded form", "application/x-www-form-urlencoded", `query=${encodeURIComponent(CREATE_KEY)}`],
+    ["a text/plain body", "text/plain", JSON.stringify({ query: CREATE_KEY })],
+  ])("refuses %s (what a page may send without a preflight) with 415, even without Origin", async (_l, type, body) => {
+    const res = await fetch(`${app.url}/graphql`, { method: "POST", headers: { "content-type": type }, body });
+    expect(res.status).toBe(415);
+    expect((await res.json()).errors[0].extensions.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect(await keyCount()).toBe(0);
+  });
+
+  it("refuses a multipart form with 415", async () => {
+    const form = new FormData();
+    form.set("operations", JSON.stringify({ query: CREATE_KEY }));
+    form.set("map", "{}");
+    const res = await fetch(`${app.url}/graphql`, { method: "POST", body: form });
+    expect(res.status).toBe(415);
+    expect(await keyCount()).toBe(0);
+  });
+
+  it("never runs a mutation sent with GET", async () => {
+    const res = await fetch(`${app.url}/graphql?query=${encodeURIComponent(CREATE_KEY)}`, {
+      headers: { accept: "application/json" },
+    });
+    expect(res.status).toBe(405);
+    expect(await keyCount()).toBe(0);
+  });
+
+  it("refuses a WebSocket upgrade from a foreign origin or a rebound DNS name, accepts its own and listed ones", async () => {
+    const { port } = new URL(app.url);
+    expect(await upgrade({ origin: EVIL })).toBe(403);
+    // DNS rebinding: evil's name re-pointed at 127.0.0.1 makes Origin and Host agree.
+    expect(await upgrade({ origin: `http://rebind.evil.example.test:${port}`, host: `rebind.evil.example.test:${port}` })).toBe(
+      403,
+    );
+    expect(await upgrade({ origin: app.url })).toBe("open");
+    expect(await upgrade({ origin: `http://localhost:${port}`, host: `localhost:${port}` })).toBe("open");
+    expect(await upgrade({ origin: ALLOWED })).toBe("open");
+    expect(await upgrade({})).toBe("open"); // no Origin: a script, not a page
+  });
+
+  it("serves its own origin (the dashboard) and a listed origin, with CORS only for the listed one", async () => {
+    const own = await app.gql("{ health { status } }", undefined, { origin: app.url });
+    expect(own.data.health.status).toBe("ok");
+    expect(own.headers.get("access-control-allow-origin")).toBeNull();
+    const listed = await app.gql("{ health { status } }", undefined, { origin: ALLOWED });
+    expect(listed.data.health.status).toBe("ok");
+    expect(listed.headers.get("access-control-allow-origin")).toBe(ALLOWED);
+    expect(listed.headers.get("access-control-allow-credentials")).toBeNull();
+    const preflight = await fetch(`${app.url}/graphql`, {
+      method: "OPTIONS",
+      headers: { origin: ALLOWED, "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(ALLOWED);
+    // GraphiQL's page still opens in a browser.
+    const page = await fetch(`${app.url}/graphql`, { headers: { accept: "text/html" } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Metasync");
+  });
+});
