@@ -146,13 +146,11 @@ export function buildApp(services: Services): App {
         ctx.extra.role = caller.role;
         ctx.extra.apiKeyId = caller.keyId;
         sessions.add(ctx as unknown as Session);
+        sessions.guardBackpressure(ctx.extra.socket);
         return true;
       },
       onClose: (ctx) => {
         if (ctx.acknowledged) sessions.remove(ctx as unknown as Session);
-      },
-      onNext: (ctx) => {
-        sessions.checkBackpressure(ctx as unknown as Session);
       },
       onSubscribe: async (ctx, _id, payload) => {
         const excess = sessions.refuseSubscribe(ctx as unknown as Session);

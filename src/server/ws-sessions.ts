@@ -55,14 +55,19 @@ export function createSessions(limits: SessionLimits) {
       return null;
     },
     /**
-     * Before each message out: a client that does not read lets the server's send buffer grow
-     * without bound; past the limit the socket is closed instead (1008 SLOW_CONSUMER).
+     * Every message out first checks the socket's unsent bytes: a client that does not read
+     * would otherwise make the server buffer without bound; past the limit the socket is closed
+     * (1008 SLOW_CONSUMER) and the message dropped. Wraps send itself because several operations
+     * may each pass a check before any of them has written.
      */
-    checkBackpressure(session: Session): boolean {
-      const socket = session.extra.socket;
-      if (socket.bufferedAmount <= limits.wsMaxBufferedBytes) return true;
-      socket.close(CLOSE_SLOW_CONSUMER, `SLOW_CONSUMER: over ${limits.wsMaxBufferedBytes} bytes unread`);
-      return false;
+    guardBackpressure(socket: WebSocket) {
+      const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
+      (socket as { send: unknown }).send = (data: unknown, cb?: (err?: Error) => void) => {
+        if (socket.bufferedAmount <= limits.wsMaxBufferedBytes) return send(data, cb);
+        if (socket.readyState === socket.OPEN)
+          socket.close(CLOSE_SLOW_CONSUMER, `SLOW_CONSUMER: over ${limits.wsMaxBufferedBytes} bytes unread`);
+        cb?.(); // graphql-ws awaits the callback: dropping must still answer it
+      };
     },
     /** A revoked key: its sockets close with 4401, as a refused key at connect would. */
     closeKey(apiKeyId: string): number {

@@ -11,7 +11,11 @@ let app: TestApp;
 const keys: Record<string, { key: string; id: string }> = {};
 
 beforeAll(async () => {
-  app = await startTestApp(await createTestServices({ limits: { subscriptionsPerConnection: 3, subscriptionsPerKey: 5 } }));
+  app = await startTestApp(
+    await createTestServices({
+      limits: { subscriptionsPerConnection: 3, subscriptionsPerKey: 5, wsMaxBufferedBytes: 64 * 1024 },
+    }),
+  );
   for (const name of ["admin", "reader", "doomed", "doomed2"])
     keys[name] = await app.services.apiKeys
       .create({ role: name === "admin" ? "ADMIN" : "READER", name })
@@ -92,6 +96,35 @@ describe("subscription caps", () => {
     c.subscribe("1", "{ health { status } }");
     await c.until(() => c.messages.some((m) => m.id === "1" && m.type === "next"));
     for (const s of [a, b, c]) s.socket.close();
+  });
+});
+
+describe("a client that does not read", () => {
+  it("is closed with 1008 SLOW_CONSUMER once its unsent output passes the bound, not buffered without end", async () => {
+    await app.services.db.pool.query(
+      `INSERT INTO metaverse_object (type, attributes) VALUES ('blob', jsonb_build_object('blob', repeat('x', 500000)))`,
+    );
+    const page = await app.gql('{ metaverseObjects(type: "blob") { edges { node { id } } } }', undefined, {
+      authorization: `Bearer ${keys.admin!.key}`,
+    });
+    const id = page.data.metaverseObjects.edges[0].node.id;
+    // Each answer is ~5 MB; 3 at a time on this connection, 9 in all: far more than loopback buffers hold.
+    const query = `{ ${Array.from({ length: 10 }, (_, i) => `a${i}: metaverseObject(id: "${id}") { attributes }`).join(" ")} }`;
+    const s = await rawSocket({ authorization: `Bearer ${keys.admin!.key}` });
+    s.socket.pause(); // stops reading: the server's writes back up
+    const done = async () => {
+      const text = await (await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${keys.admin!.key}` } })).text();
+      return Number(
+        text.match(/metasync_graphql_operation_duration_seconds_count\{operation="query",outcome="ok"\} (\d+)/)?.[1] ?? 0,
+      );
+    };
+    const before = await done();
+    for (let i = 0; i < 3; i++) s.subscribe(`q${i}`, query);
+    while ((await done()) < before + 3) await new Promise((r) => setTimeout(r, 100));
+    s.socket.resume();
+    await s.until(() => s.closed() !== null || s.messages.filter((m) => m.type === "complete").length === 3);
+    expect(s.closed()).toMatchObject({ code: 1008, reason: expect.stringMatching(/^SLOW_CONSUMER/) });
+    expect(s.messages.filter((m) => m.type === "next").length).toBeLessThan(3);
   });
 });
 
