@@ -93,6 +93,23 @@ export class ConnectedSystems {
     }
   }
 
+  /**
+   * Sets the header a file connector creates a missing file with (CSV `columns`), as a new
+   * settings version that keeps the secrets; nothing when it is already so.
+   */
+  async planColumns(system: Pick<ConnectedSystem, "id" | "currentSettingsVersion">, columns: string[]): Promise<void> {
+    const current = await this.currentSettings(system);
+    const config = { ...(current.config as Record<string, unknown>), columns };
+    if (canonicalJson(config) === canonicalJson(current.config)) return;
+    const version = system.currentSettingsVersion + 1;
+    await this.deps.prisma.$transaction(async (tx) => {
+      await tx.connectionSettings.create({
+        data: { connectedSystemId: system.id, version, config, secrets: current.secrets },
+      });
+      await tx.connectedSystem.update({ where: { id: system.id }, data: { currentSettingsVersion: version } });
+    });
+  }
+
   async delete(id: string): Promise<boolean> {
     const { prisma } = this.deps;
     const active = await prisma.run.findFirst({

@@ -44,8 +44,10 @@ export class ConnectionActions {
     try {
       schema = await this.withConnector(id, (c) => c.discoverSchema());
     } catch (e) {
-      if (e instanceof ConnectorError) throw new AppError(e.code, `schema discovery failed: ${e.message}`);
-      throw e;
+      if (!(e instanceof ConnectorError)) throw e;
+      const planned = e.code === "NOT_FOUND" ? await this.planFileTarget(id) : false;
+      if (!planned) throw new AppError(e.code, `schema discovery failed: ${e.message}`);
+      schema = await this.withConnector(id, (c) => c.discoverSchema());
     }
     return this.deps.prisma.$transaction(async (tx) => {
       await tx.objectType.deleteMany({ where: { connectedSystemId: id } });
@@ -61,6 +63,34 @@ export class ConnectionActions {
       }
       return tx.connectedSystem.update({ where: { id }, data: { schemaDiscoveredAt: new Date() } });
     });
+  }
+
+  /**
+   * A CSV file that does not exist yet is an export target to be: its columns are the anchor and
+   * what the system's outbound rules write, kept as the config's `columns` (a new settings
+   * version) so testConnection, discovery and the first export (which creates the file) use them.
+   * False when the system is no such target (another kind, or no outbound rule).
+   */
+  private async planFileTarget(id: string): Promise<boolean> {
+    const system = await this.deps.prisma.connectedSystem.findUnique({ where: { id } });
+    if (system?.kind !== "CSV") return false;
+    const rules = await this.deps.prisma.syncRule.findMany({
+      where: { connectedSystemId: id, direction: "OUTBOUND", enabled: true },
+      orderBy: { createdAt: "asc" },
+      select: { attributeFlows: true },
+    });
+    if (rules.length === 0) return false;
+    const settings = await this.deps.systems.currentSettings(system);
+    const anchor = String((settings.config as Record<string, unknown>).anchor);
+    const columns = new Map<string, string>([[anchor.toLowerCase(), anchor]]);
+    for (const rule of rules)
+      for (const flow of rule.attributeFlows as { target?: unknown }[]) {
+        // "dn" names an LDAP entry, not a column.
+        if (typeof flow.target !== "string" || flow.target.toLowerCase() === "dn") continue;
+        if (!columns.has(flow.target.toLowerCase())) columns.set(flow.target.toLowerCase(), flow.target);
+      }
+    await this.deps.systems.planColumns(system, [...columns.values()]);
+    return true;
   }
 
   private async withConnector<T>(id: string, use: (c: Connector) => Promise<T>): Promise<T> {

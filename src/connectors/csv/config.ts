@@ -27,6 +27,12 @@ export const CsvConfigSchema = z
      * A delta import looks up stored hashes once per page: 5,000 matches the engine's batch.
      */
     pageSize: z.number().int().min(1).max(50000).default(5000),
+    /**
+     * The header of a file that does not exist yet (an export target): testConnection and
+     * discovery take it as the file's columns, the first export creates the file with it.
+     * refreshSchema of a missing file fills it from the system's outbound rules.
+     */
+    columns: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict()
   .refine((c) => !c.delimiter.includes(c.quote), { message: "the delimiter must not contain the quote", path: ["delimiter"] });

@@ -1,4 +1,5 @@
-import { basename } from "node:path";
+import { stat } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import type { Connector, DiscoveredSchema, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import { FileRoots } from "../file-roots.ts";
@@ -7,7 +8,7 @@ import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
 import { fingerprint, importDelta, importFull } from "./import.ts";
 import { readCsv } from "./reader.ts";
-import { exportToCsv } from "./writer.ts";
+import { exportToCsv, newFileHeader } from "./writer.ts";
 
 /**
  * A CSV file as a connected system: one object type, one row per object keyed by the anchor
@@ -35,16 +36,20 @@ export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps)
     capabilities: { fullImport: true, deltaImport: true, export: true, schemaDiscovery: true, rename: false },
 
     async testConnection(timeoutMs = 10_000) {
-      const header = await withTimeout(
-        confined().then((c) => readHeader(c)),
-        timeoutMs,
-        `reading ${config.path}`,
-      );
+      const at = await confined();
+      if (config.columns && !(await exists(at.path))) {
+        await fingerprint(dirname(at.path));
+        return {
+          message: `${config.path} does not exist yet: the first export creates it (${newFileHeader(at, []).join(", ")})`,
+        };
+      }
+      const header = await withTimeout(readHeader(at), timeoutMs, `reading ${config.path}`);
       return { message: `${config.path}: ${header.length} columns, anchor "${config.anchor}"` };
     },
 
     async discoverSchema(): Promise<DiscoveredSchema> {
-      const header = await readHeader(await confined());
+      const at = await confined();
+      const header = config.columns && !(await exists(at.path)) ? newFileHeader(at, []) : await readHeader(at);
       return {
         objectTypes: [
           {
@@ -111,5 +116,16 @@ async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string)
     return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Whether the (resolved) file is there yet; other failures are the file's own errors. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw fileError(error, path);
   }
 }

@@ -159,12 +159,17 @@ function anchorOf(config: CsvConfig, change: ExportChange): string {
   return change.anchor;
 }
 
-/** A new file's columns: the anchor first, then every attribute the batch creates, sorted. */
-function newFileHeader(config: CsvConfig, changes: ExportChange[]): string[] {
-  const columns = new Set<string>();
-  for (const c of changes) if (c.changeType === "CREATE") for (const a of c.attributes) columns.add(a.attribute);
-  columns.delete(config.anchor);
-  return [config.anchor, ...[...columns].sort()];
+/**
+ * A new file's columns: the anchor first, then the configured `columns` (what the rules write),
+ * then any other attribute the batch creates, sorted.
+ */
+export function newFileHeader(config: CsvConfig, changes: ExportChange[]): string[] {
+  const planned = (config.columns ?? []).filter((c) => c !== config.anchor);
+  const created = new Set<string>();
+  for (const c of changes) if (c.changeType === "CREATE") for (const a of c.attributes) created.add(a.attribute);
+  created.delete(config.anchor);
+  for (const c of planned) created.delete(c);
+  return [config.anchor, ...planned, ...[...created].sort()];
 }
 
 function formatRow(config: CsvConfig, header: string[], row: Attributes): string {
