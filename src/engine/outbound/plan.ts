@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { contentHash } from "../hash.ts";
+import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
 import { decide, type PlanSink } from "./decide.ts";
@@ -68,6 +69,11 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     try {
       return await desiredState(tx, rule, identity, options);
     } catch (e) {
+      if (e instanceof RuleExpressionError) {
+        sink.failed++;
+        sink.record(expressionFailure(e, { mvoId: identity.id, sourceSystemId: rule.systemId }));
+        return null;
+      }
       if (!(e instanceof DnFlowError)) throw e;
       sink.failed++;
       const { code: errorCode, location, message } = e;
@@ -94,7 +100,16 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     for (const rule of rulesByType.get(identity.type) ?? []) {
       const cso = targetOf.get(targetKey(identity.id, rule.systemId, rule.objectType));
       const exportsOf = cso ? (open.get(cso.id) ?? []) : [];
-      const live = identity.status === "ACTIVE" && (await rule.inScope(identity.attributes as never));
+      let live: boolean;
+      try {
+        live = identity.status === "ACTIVE" && (await rule.inScope(identity.attributes as never));
+      } catch (e) {
+        // A scope that fails (or reaches a bound) leaves the target as it is: never a deprovision.
+        if (!(e instanceof RuleExpressionError)) throw e;
+        sink.failed++;
+        sink.record(expressionFailure(e, { mvoId: identity.id, csoId: cso?.id ?? null, sourceSystemId: rule.systemId }));
+        continue;
+      }
       // The I/O of planning (unique values, references) happens here; the decision is pure.
       const desired =
         live && (cso || rule.provision)

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
 import { compileExpression, compileScope, type FlowValue, presentAttributes, toFlowValue } from "../expressions.ts";
 import { AttributeFlowSchema, type DisableFlow, DisableFlowSchema } from "../rule-config.ts";
+import { attributed, type RuleRef } from "../rule-expression-error.ts";
 import { expressionInputs, type FlowInputs } from "./inputs.ts";
 
 export interface OutboundFlow {
@@ -73,6 +74,8 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
   );
   const schemas = await targetSchemas(pool);
   return rows.map((r) => {
+    // Expressions that fail throw a RuleExpressionError naming this rule, the part and the expression.
+    const ref: RuleRef = { id: r.id, name: r.name };
     return {
       target: schemas.get(`${r.connected_system_id}\u0000${r.object_type}`) ?? { anchor: null, multiValued: new Map() },
       id: r.id,
@@ -86,7 +89,7 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
       disableFlow: r.disable_flow ? DisableFlowSchema.parse(r.disable_flow) : null,
       approveCreates: r.require_approval_for_create,
       approveDeletes: r.require_approval_for_delete,
-      inScope: compileScope(r.scope),
+      inScope: attributed(ref, "scope", r.scope ?? "", compileScope(r.scope)),
       baseDn: r.base_dn,
       flows: AttributeFlowSchema.array()
         .parse(r.attribute_flows)
@@ -99,8 +102,13 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
             initialOnly: f.initialOnly ?? false,
             reference: f.reference ?? false,
             inputs: f.expression ? expressionInputs(f.expression) : { attributes: f.source ? [f.source] : [], variables: [] },
-            compute: async (a: Attributes, n: number, bindings: Record<string, FlowValue> = {}) =>
-              toFlowValue(expression ? await expression.evaluate(presentAttributes(a), { ...bindings, n }) : a[f.source ?? ""]),
+            compute: attributed(
+              ref,
+              `attribute flow "${f.target}"`,
+              f.expression ?? f.source ?? "",
+              async (a: Attributes, n: number, bindings: Record<string, FlowValue> = {}) =>
+                toFlowValue(expression ? await expression.evaluate(presentAttributes(a), { ...bindings, n }) : a[f.source ?? ""]),
+            ) as OutboundFlow["compute"],
           };
         }),
     };

@@ -1,8 +1,7 @@
 import type pg from "pg";
-import { RuleExpressionError } from "../rule-expression-error.ts";
+import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import { BatchProjections, findDuplicate } from "./dedupe.ts";
-import { expressionFailure } from "./failures.ts";
 import { newMetaverseId } from "./ids.ts";
 import type { InboundRule } from "./rules.ts";
 import { findKeyHolders, lookupKey, type SyncObject } from "./store.ts";

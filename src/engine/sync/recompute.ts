@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { canonicalJson } from "../../util/canonical-json.ts";
+import { expressionFailure } from "../rule-expression-error.ts";
 import { type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
-import { expressionFailure } from "./failures.ts";
 import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
 import { loadConnectors, loadMetaverseObjects, type MetaverseRow, type MetaverseWrite, type SyncObject } from "./store.ts";

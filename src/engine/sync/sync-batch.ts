@@ -1,9 +1,9 @@
 import type pg from "pg";
 import type { Identity } from "../outbound/desired.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
+import { expressionFailure } from "../rule-expression-error.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
-import { expressionFailure } from "./failures.ts";
 import { resolveJoins } from "./join.ts";
 import { type KeySpec, keysFor } from "./keys.ts";
 import { recomputeMetaverseObjects } from "./recompute.ts";

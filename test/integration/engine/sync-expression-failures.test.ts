@@ -86,6 +86,43 @@ describe("hostile expressions are bounded per record", () => {
   });
 });
 
+describe("outbound expressions are bounded per identity", () => {
+  it("an outbound scope that recurses forever is recorded against the outbound rule; the sync goes on and nothing is exported", async () => {
+    const dir = await services.systems.create({ name: "dir", kind: "CSV", config: { path: "/tmp/dir.csv", anchor: "uid" } });
+    const scope = "( $f := function($x){ $f($x) }; $f(1) )";
+    const out = await services.db.prisma.syncRule.create({
+      data: {
+        name: "dir-out",
+        connectedSystemId: dir.id,
+        direction: "OUTBOUND",
+        objectType: "person",
+        metaverseObjectType: "person",
+        provisionToConnector: true,
+        scope,
+        attributeFlows: [{ target: "uid", source: "employeeId" }],
+      },
+    });
+    const hr = await sourceSystem(
+      services,
+      "hr",
+      [person("E1", { givenName: "Ada" }), person("E2", { givenName: "Alan" })],
+      hrRule(),
+    );
+    const run = await hr.importAndSync();
+    expect(run).toMatchObject({ fetched: 2, created: 2, failed: 2, exportsQueued: 0 });
+    const errors = await errorsOf(run.id);
+    expect(errors).toHaveLength(2);
+    for (const e of errors)
+      expect(e).toMatchObject({
+        errorCode: "EXPRESSION_LIMIT_EXCEEDED",
+        syncRuleId: out.id,
+        sourceSystemId: dir.id,
+        location: "scope",
+      });
+    expect(await services.db.prisma.pendingExport.count()).toBe(0);
+  });
+});
+
 describe("a failing flow is isolated to its rule", () => {
   it("system A's broken flow does not fail system B's full sync of shared identities and is attributed to A's rule", async () => {
     const a = await sourceSystem(
