@@ -47,7 +47,7 @@ const bench = await openBenchServices();
 const { services, dir } = bench;
 const { logger } = services;
 const slapd = await startSlapd();
-const hr = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
+const hr = await services.systems.create({ name: "hr", kind: "CSV", config: { path: path.join(dir, "hr.csv"), anchor: "id" } });
 const ldapConfig = {
   url: slapd.url,
   bindDn: slapd.bindDn,

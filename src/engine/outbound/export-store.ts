@@ -30,7 +30,14 @@ export interface ReadyExport {
  */
 const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
 
-export async function claimReadyExports(tx: Q, systemId: string, runId: string, limit: number): Promise<ReadyExport[]> {
+export async function claimReadyExports(
+  tx: Q,
+  systemId: string,
+  runId: string,
+  limit: number,
+  /** Exports still in flight in this run, and their objects: not claimed again meanwhile. */
+  exclude: { ids: string[]; csoIds: string[] } = { ids: [], csoIds: [] },
+): Promise<ReadyExport[]> {
   const rows: pg.QueryResultRow[] = [];
   for (const changeType of CLAIM_ORDER) {
     if (rows.length >= limit) break;
@@ -42,13 +49,15 @@ export async function claimReadyExports(tx: Q, systemId: string, runId: string, 
             AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
                  OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
             AND (p.not_before IS NULL OR p.not_before <= now())
+            AND p.id <> ALL($5::uuid[])
+            AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id <> ALL($6::uuid[]))
           ORDER BY p.awaiting_reference, p.created_at, p.id
           LIMIT $3 FOR UPDATE SKIP LOCKED)
        UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
          FROM ready WHERE p.id = ready.id
        RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id, p.metaverse_object_id,
                  p.awaiting_reference, p.created_at`,
-      [systemId, runId, limit - rows.length, changeType],
+      [systemId, runId, limit - rows.length, changeType, exclude.ids, exclude.csoIds],
     );
     // RETURNING does not keep the CTE's order: restore it.
     claimed.rows.sort(

@@ -61,6 +61,14 @@ async function toConnectorChanges(pool: RunContext["pool"], systemId: string, cl
   return { changes, unresolved };
 }
 
+/** A batch the target answered, waiting to be stored. */
+interface Exported {
+  claimed: ReadyExport[];
+  changes: ExportChange[];
+  results: ExportResult[];
+  unresolved: Map<string, Planned[]>;
+}
+
 const backoff = (base: number, errors: number) => Math.round(base * 2 ** Math.max(0, errors - 1) * (0.8 + Math.random() * 0.4));
 
 /**
@@ -86,13 +94,52 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 200, 
           events: held ? [{ type: "deletes held for approval", data: { held } }] : [],
         };
       });
-    for (;;) {
+    // Pipelined: while batch N goes to the target, the database stores batch N-1's results and
+    // then claims batch N+1, so the target and the database work at the same time. The claim
+    // leaves out N's exports and objects (still in flight): an object's next export waits until
+    // the previous one's outcome is stored, so it starts from the object's current state.
+    const claim = async (inFlight: ReadyExport[]) => {
       let claimed: ReadyExport[] = [];
+      const exclude = { ids: inFlight.map((e) => e.id), csoIds: inFlight.flatMap((e) => (e.csoId ? [e.csoId] : [])) };
       await ctx.batch(async (tx) => {
-        claimed = await claimReadyExports(tx, systemId, ctx.run.id, options.batchSize);
+        claimed = await claimReadyExports(tx, systemId, ctx.run.id, options.batchSize, exclude);
         return { counts: {}, processed, phase: "exporting", checkpoint: { processed } };
       });
-      if (!claimed.length) return;
+      return claimed;
+    };
+    let current = await claim([]);
+    let previous: Exported | null = null;
+    while (current.length) {
+      const done = previous;
+      const batch = current;
+      const database = (async () => {
+        if (done) await writeBatch(done);
+        return claim(batch);
+      })();
+      database.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+      let exported: Exported;
+      try {
+        exported = await exportBatch(batch);
+      } catch (e) {
+        // Claimed meanwhile, never sent: back to the queue with the batch that failed.
+        const next = await database.catch(() => [] as ReadyExport[]);
+        await releaseExports(
+          ctx.pool,
+          next.map((c) => c.id),
+        );
+        throw e;
+      }
+      current = await database;
+      previous = exported;
+      if (!current.length) {
+        // The last batch's outcome may queue follow-ups (references): write it, then look again.
+        await writeBatch(exported);
+        previous = null;
+        current = await claim([]);
+      }
+    }
+
+    async function exportBatch(claimed: ReadyExport[]): Promise<Exported> {
       const { changes, unresolved } = await toConnectorChanges(ctx.pool, systemId, claimed);
       let results: ExportResult[];
       try {
@@ -117,9 +164,13 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 200, 
           `target unreachable: ${first.message ?? "connection failed"}; exports kept for the next run`,
         );
       }
+      return { claimed, changes, results, unresolved };
+    }
+
+    async function writeBatch({ claimed, ...outcome }: Exported) {
       processed += claimed.length;
       await ctx.batch(async (tx) => {
-        const counts = await applyResults(tx, ctx, claimed, changes, results, unresolved, options);
+        const counts = await applyResults(tx, ctx, claimed, outcome.changes, outcome.results, outcome.unresolved, options);
         return {
           counts,
           processed,
