@@ -106,6 +106,7 @@ const exported = await runEngine(services, {
 });
 const exportSeconds = (performance.now() - t0) / 1000;
 await target.close();
+const rss = process.memoryUsage().rss / 2 ** 20;
 
 // The same entries, raw, under another parent in the same server.
 spawnSync("ldapadd", ["-x", "-H", slapd.url, "-D", slapd.bindDn, "-w", slapd.password], {
@@ -137,6 +138,7 @@ console.table([
     objects: exported.created,
     seconds: exportSeconds.toFixed(2),
     perSecond: Math.round(engineRate),
+    rssMb: Math.round(rss),
   },
   { phase: "raw ldapadd, same entries", objects: size, seconds: rawSeconds.toFixed(2), perSecond: Math.round(rawRate) },
 ]);
