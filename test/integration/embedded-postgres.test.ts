@@ -127,7 +127,8 @@ describe("embedded PostgreSQL after a crash", () => {
       for (const pid of postgresProcessesFor(pgDir)) process.kill(pid, "SIGKILL");
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+    // Two servers each start (or adopt) a cluster and migrate it: minutes on a loaded machine.
+  }, 300_000);
 });
 
 /** Present and not a zombie (an orphan's exit may stay unreaped where pid 1 does not reap). */
