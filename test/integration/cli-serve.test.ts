@@ -100,9 +100,14 @@ describe("metasync serve", () => {
         expect(health.status).toBe(200);
       }
 
+      // A worker that dies is replaced; SIGTERM of the server stops the replacement too.
+      process.kill(workerPid, "SIGKILL");
+      const restarted = await serve.waitFor(new RegExp(`worker process started \\(pid (?!${workerPid}\\))\\d+\\)`), 60_000);
+      const nextPid = Number(restarted.match(/pid (\d+)\)/)?.[1]);
       serve.child.kill("SIGTERM");
       expect(await serve.exit).toBe(0);
       expect(() => process.kill(workerPid, 0)).toThrow();
+      expect(() => process.kill(nextPid, 0)).toThrow();
     } finally {
       if (run?.child.exitCode === null) run.child.kill("SIGKILL");
       await closeTestServices(services);
