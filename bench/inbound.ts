@@ -72,7 +72,11 @@ const { services } = bench;
 const db = services.db;
 /** The generated people's attributes: the CSV file's columns and the discovered schema. */
 const COLUMNS = ["id", "givenName", "sn", "mail", "department", "title"];
-const system = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
+const system = await services.systems.create({
+  name: "hr",
+  kind: "CSV",
+  config: { path: path.join(bench.dir, "hr.csv"), anchor: "id" },
+});
 // The discovered schema, as refreshSchema stores it (the start gate requires one): every import
 // validates each object against it.
 await db.prisma.objectType.create({

@@ -2,6 +2,7 @@
 // no outbound rule (the sync alone), then again from scratch with two outbound rules (an LDAP
 // and a SQL target, provisioning every identity), in the same process and database.
 // Usage: npm run bench:sync-plan -- [--size 100000]   (node --cpu-prof works as for any script)
+import path from "node:path";
 import { parseArgs } from "node:util";
 import type { Connector, ConnectorObject, ImportPage } from "../src/connectors/connector.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
@@ -63,7 +64,11 @@ async function schema(systemId: string, anchor: string, attributes: [string, boo
   });
 }
 
-const hr = await services.systems.create({ name: "hr", kind: "CSV", config: { path: "/dev/null", anchor: "id" } });
+const hr = await services.systems.create({
+  name: "hr",
+  kind: "CSV",
+  config: { path: path.join(bench.dir, "hr.csv"), anchor: "id" },
+});
 await schema(
   hr.id,
   "id",
