@@ -5,41 +5,13 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import type { Connector, ImportPage } from "../src/connectors/connector.ts";
 import { createConnector } from "../src/connectors/index.ts";
 import { createExportExecutor } from "../src/engine/outbound/run-export.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
 import { openBenchServices } from "./harness.ts";
+import { peopleSource } from "./people-source.ts";
 
 const size = Number(parseArgs({ options: { size: { type: "string", default: "10000" } } }).values.size);
-const person = (i: number) => ({ id: `E${i}`, givenName: `Given${i}`, sn: `Surname${i}`, mail: `p${i}@example.org` });
-
-class Source implements Connector {
-  readonly capabilities = { fullImport: true, deltaImport: false, export: false, schemaDiscovery: false, rename: false };
-  async testConnection() {
-    return { message: "ok" };
-  }
-  async discoverSchema() {
-    return { objectTypes: [] };
-  }
-  async *importFull(): AsyncIterable<ImportPage> {
-    for (let s = 0; s < size; s += 2000) {
-      const objects = Array.from({ length: Math.min(2000, size - s) }, (_, k) => ({
-        objectType: "person",
-        anchor: `E${s + k}`,
-        attributes: person(s + k),
-      }));
-      yield { objects, deletes: [], errors: [], checkpoint: null };
-    }
-  }
-  importDelta() {
-    return this.importFull();
-  }
-  async export() {
-    return [];
-  }
-  async close() {}
-}
 
 const bench = await openBenchServices();
 const { services, dir } = bench;
@@ -88,7 +60,7 @@ await services.db.prisma.syncRule.create({
     ],
   },
 });
-const source = new Source();
+const source = peopleSource(size);
 await runEngine(services, { systemId: hr.id, profile: "FULL_IMPORT", connector: source });
 let t0 = performance.now();
 const sync = await runEngine(services, { systemId: hr.id, profile: "FULL_SYNC", connector: source });
