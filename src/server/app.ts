@@ -31,8 +31,11 @@ export interface App {
 export function buildApp(services: Services): App {
   const { config, logger } = services;
   const limits = serverLimits(config);
-  const authenticate = createAuthenticator(services.db.prisma, { failuresPerMinute: limits.authFailuresPerMinute });
   const origins = createOriginPolicy(config);
+  const authenticate = createAuthenticator(services.db.prisma, {
+    failuresPerMinute: limits.authFailuresPerMinute,
+    trustedHost: origins.trustedHost,
+  });
   const metrics = createMetrics(services);
   const dashboard = createDashboard();
   const costLimits = { maxCost: limits.maxQueryCost, maxListArgument: limits.maxListArgument };
@@ -65,7 +68,8 @@ export function buildApp(services: Services): App {
         : false;
     },
     context: async ({ req }) => {
-      const caller = callers.get(req) ?? (await authenticate(req.headers.authorization, req.socket.remoteAddress));
+      const caller =
+        callers.get(req) ?? (await authenticate(req.headers.authorization, req.socket.remoteAddress, req.headers.host));
       // Refused before execution: not even __typename or introspection without a valid key.
       if (caller.role === null) {
         const r = refusalResponse(caller);
@@ -101,12 +105,16 @@ export function buildApp(services: Services): App {
     if (!origins.allows(origin, req.headers.host)) return sendError(res, 403, "FORBIDDEN", originRefusal(String(origin)));
     if (path && dashboard(req, res, path)) return;
     if (path === "/metrics")
-      return metricsRoute(metrics, await authenticate(req.headers.authorization, req.socket.remoteAddress), res);
+      return metricsRoute(
+        metrics,
+        await authenticate(req.headers.authorization, req.socket.remoteAddress, req.headers.host),
+        res,
+      );
     if (refuseBody(req, res)) return;
     // The GraphiQL page itself is public (it holds no data); a preflight carries no credentials.
     const graphiqlPage = req.method === "GET" && (req.headers.accept ?? "").includes("text/html");
     if (path === yoga.graphqlEndpoint && req.method !== "OPTIONS" && !graphiqlPage) {
-      const caller = await authenticate(req.headers.authorization, req.socket.remoteAddress);
+      const caller = await authenticate(req.headers.authorization, req.socket.remoteAddress, req.headers.host);
       if (caller.role === null) return sendRefusal(res, caller);
       callers.set(req, caller);
     }
@@ -135,7 +143,7 @@ export function buildApp(services: Services): App {
         // The key in connection_init's payload, else the upgrade request's Authorization header.
         const param = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const header = typeof param === "string" ? param : ctx.extra.request.headers.authorization;
-        const caller = await authenticate(header, ctx.extra.request.socket.remoteAddress);
+        const caller = await authenticate(header, ctx.extra.request.socket.remoteAddress, ctx.extra.request.headers.host);
         if (caller.role === null) {
           // 4401 + a reason naming the code; graphql-ws's own refusal would be a bare 4403 "Forbidden".
           // A throttled address gets 4429, which clients retry later.

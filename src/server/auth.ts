@@ -3,7 +3,7 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { ApiRole } from "../generated/prisma/enums.ts";
 import { RateLimiter } from "./rate-limit.ts";
 
-export type Refusal = "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK" | "THROTTLED";
+export type Refusal = "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK" | "UNTRUSTED_HOST" | "THROTTLED";
 
 export type Caller =
   | { role: ApiRole; keyId: string | null }
@@ -26,7 +26,11 @@ const REMEMBERED_KEYS = 10_000;
  * over a minute) the address is THROTTLED, except with a key it recently used successfully,
  * so a guessing loop slows down without a valid client on the same address noticing.
  */
-export function createAuthenticator(prisma: PrismaClient, options: { failuresPerMinute?: number } = {}) {
+export function createAuthenticator(
+  prisma: PrismaClient,
+  options: { failuresPerMinute?: number; trustedHost?: (hostHeader: string | undefined) => boolean } = {},
+) {
+  const trustedHost = options.trustedHost ?? (() => true);
   // Only "a key exists" is cached: the moment the first key is created (maybe by the CLI in
   // another process) keyless loopback access must end, while rejecting keyless callers of a
   // secured server should not cost a query each.
@@ -49,6 +53,7 @@ export function createAuthenticator(prisma: PrismaClient, options: { failuresPer
   return async function authenticate(
     authorization: string | null | undefined,
     remoteAddress: string | undefined,
+    hostHeader?: string,
   ): Promise<Caller> {
     const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
     if (bearer) {
@@ -69,7 +74,10 @@ export function createAuthenticator(prisma: PrismaClient, options: { failuresPer
       return { role: key.role, keyId: key.id };
     }
     if (await anyKey()) return { role: null, reason: "NO_KEY" };
-    return isLoopback(remoteAddress) ? { role: "ADMIN", keyId: null } : { role: null, reason: "NOT_LOOPBACK" };
+    if (!isLoopback(remoteAddress)) return { role: null, reason: "NOT_LOOPBACK" };
+    // Keyless admin is for this machine's own tools; a browser page on a rebound DNS name is
+    // loopback too, and only its Host header tells (see origin.ts).
+    return trustedHost(hostHeader) ? { role: "ADMIN", keyId: null } : { role: null, reason: "UNTRUSTED_HOST" };
   };
 }
 
@@ -84,6 +92,8 @@ export function refusal(reason: Refusal, retryAfterSeconds = 0): string {
       return "the API key is invalid or revoked";
     case "NOT_LOOPBACK":
       return "no API key exists yet, so only loopback clients are served: create one with npx metasync apikey create --role admin";
+    case "UNTRUSTED_HOST":
+      return "no API key exists yet, so only requests addressed to localhost, an IP address, HOST or a METASYNC_ALLOWED_ORIGINS host are served: use one of those or create a key with npx metasync apikey create --role admin";
     case "THROTTLED":
       return `too many failed authentications from this address: retry in ${retryAfterSeconds} s`;
   }

@@ -15,7 +15,32 @@ export function createOriginPolicy(config: Pick<Config, "host" | "allowedOrigins
     const bare = hostname.replace(/^\[|\]$/g, "").toLowerCase();
     return isIP(bare) !== 0 || bare === "localhost" || bare === config.host.toLowerCase();
   };
+  const listedHosts = new Set(
+    [...allowed].flatMap((origin) => {
+      try {
+        return [new URL(origin).host.toLowerCase()];
+      } catch {
+        return [];
+      }
+    }),
+  );
   return {
+    /**
+     * Whether a request's Host header names this server by a name no attacker controls. A page
+     * on a rebound DNS name (evil.example -> 127.0.0.1) is same-origin to itself, so its GET
+     * carries no Origin header at all: only the Host header gives it away. Requests without a
+     * Host header (HTTP/1.0 tools) cannot come from a browser.
+     */
+    trustedHost(hostHeader: string | undefined): boolean {
+      if (!hostHeader) return true;
+      const host = hostHeader.toLowerCase();
+      if (listedHosts.has(host)) return true;
+      try {
+        return trustedHostname(new URL(`http://${host}`).hostname);
+      } catch {
+        return false;
+      }
+    },
     /** An Origin listed in METASYNC_ALLOWED_ORIGINS: it gets CORS headers. */
     isListed: (origin: string | null | undefined) => !!origin && allowed.has(origin),
     allows(origin: string | null | undefined, hostHeader: string | undefined): boolean {

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
@@ -27,6 +28,20 @@ function upgrade(headers: Record<string, string>): Promise<"open" | number> {
     });
     socket.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
     socket.once("error", () => {});
+  });
+}
+
+/** A raw GET (fetch may not set Host): the status and parsed body. */
+function rawGet(path: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${app.url}${path}`, { headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    req.on("error", reject);
+    req.end();
   });
 }
 
@@ -78,6 +93,26 @@ describe("a fresh install against pages of other origins", () => {
     });
     expect(res.status).toBe(405);
     expect(await keyCount()).toBe(0);
+  });
+
+  it("refuses a rebound DNS name's same-origin GET (no Origin header) and its metrics, serves localhost, IPs and listed hosts", async () => {
+    const { port } = new URL(app.url);
+    const query = `/graphql?query=${encodeURIComponent("{ apiKeys { id } }")}`;
+    const json = { accept: "application/json" };
+    // The page at http://rebind.evil.example.test:<port>/ reads its own origin: the browser sends
+    // Host: rebind... and no Origin. Keyless loopback admin must not apply.
+    const rebound = await rawGet(query, { ...json, host: `rebind.evil.example.test:${port}` });
+    expect(rebound.status).toBe(401);
+    expect(rebound.body.errors[0]).toMatchObject({
+      extensions: { code: "UNAUTHENTICATED" },
+      message: expect.stringContaining("localhost"),
+    });
+    expect((await rawGet("/metrics", { host: `rebind.evil.example.test:${port}` })).status).toBe(401);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, "console.example.test"]) {
+      const served = await rawGet(query, { ...json, host });
+      expect(served.status, host).toBe(200);
+      expect(served.body.data.apiKeys).toEqual([]);
+    }
   });
 
   it("refuses a WebSocket upgrade from a foreign origin or a rebound DNS name, accepts its own and listed ones", async () => {
