@@ -40,4 +40,5 @@ process.on("beforeExit", () => {
   const top = [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 60);
   for (const [k, s] of top) console.log(`${s.ms.toFixed(0).padStart(8)} ms ${String(s.n).padStart(6)}x  ${k}`);
 });
-await import("./inbound.ts");
+// BENCH_SCRIPT picks another bench (e.g. export-sql.ts); the inbound one by default.
+await import(`./${process.env.BENCH_SCRIPT ?? "inbound.ts"}`);

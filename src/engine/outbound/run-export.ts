@@ -327,11 +327,16 @@ async function mergeJoinedEntries(
 ) {
   const anchored = objects.filter((o) => o.anchor !== null);
   if (!anchored.length) return;
+  // One unique-index probe per object (LATERAL ... LIMIT 1 keeps the planner from hashing the
+  // system's whole connector space: 700 ms per 500-object batch at 100,000 objects).
   const { rows } = await tx.query<{ id: string; anchor: string; joined: boolean; mine: string }>(
-    `SELECT o.id, o.anchor, o.metaverse_object_id IS NOT NULL AS joined, t.id::text AS mine
+    `SELECT o.id, t.anchor, o.joined, t.id::text AS mine
        FROM unnest($2::uuid[], $3::text[]) AS t(id, anchor)
        JOIN connector_space_object me ON me.id = t.id
-       JOIN connector_space_object o ON o.connected_system_id = $1 AND o.object_type = me.object_type AND o.anchor = t.anchor AND o.id <> t.id`,
+       CROSS JOIN LATERAL (
+         SELECT o.id, o.metaverse_object_id IS NOT NULL AS joined FROM connector_space_object o
+          WHERE o.connected_system_id = $1 AND o.object_type = me.object_type AND o.anchor = t.anchor AND o.id <> t.id
+          LIMIT 1) o`,
     [systemId, anchored.map((o) => o.id), anchored.map((o) => o.anchor)],
   );
   if (!rows.length) return;
