@@ -27,9 +27,14 @@ export interface OpenExport {
 /** The target systems' objects joined to these identities. */
 export async function loadTargets(q: Q, mvoIds: string[], systemIds: string[]): Promise<TargetObject[]> {
   if (!mvoIds.length || !systemIds.length) return [];
+  // One probe of the identity index per identity (OFFSET 0 keeps the subquery from being merged):
+  // planned as one join, the planner walked the target systems' whole connector space once they
+  // held more rows than its statistics knew of (72 ms per 1,000 identities at 100,000 objects).
   const { rows } = await q.query(
-    `SELECT id, connected_system_id, object_type, anchor, distinguished_name, attributes, status, join_type, metaverse_object_id
-       FROM connector_space_object WHERE metaverse_object_id = ANY($1::uuid[]) AND connected_system_id = ANY($2::uuid[])`,
+    `SELECT c.* FROM unnest($1::uuid[]) AS m(id)
+       CROSS JOIN LATERAL (
+         SELECT id, connected_system_id, object_type, anchor, distinguished_name, attributes, status, join_type, metaverse_object_id
+           FROM connector_space_object WHERE metaverse_object_id = m.id AND connected_system_id = ANY($2::uuid[]) OFFSET 0) c`,
     [mvoIds, systemIds],
   );
   return rows.map((r) => ({

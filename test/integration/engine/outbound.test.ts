@@ -78,6 +78,31 @@ async function setup(outbound: Record<string, unknown> = {}, system: { deleteThr
 }
 
 describe("export planning and export runs", () => {
+  it("unlinks pending exports from a deleted object, rule or run, as ON DELETE SET NULL would", async () => {
+    const { hr, exports } = await setup();
+    await hr.importAndSync();
+    const [first, second] = await exports({ changeType: "CREATE" });
+    const pool = services.db.pool;
+    await pool.query("DELETE FROM connector_space_object WHERE id = $1", [first!.connectorSpaceObjectId]);
+    const unlinked = await services.db.prisma.pendingExport.findUniqueOrThrow({
+      where: { id: first!.id },
+      include: { connectorSpaceObject: true },
+    });
+    expect(unlinked).toMatchObject({ connectorSpaceObjectId: null, connectorSpaceObject: null });
+    // Only the deleted object's export: the others keep their links.
+    expect((await services.db.prisma.pendingExport.findUniqueOrThrow({ where: { id: second!.id } })).connectorSpaceObjectId).toBe(
+      second!.connectorSpaceObjectId,
+    );
+    expect(await services.syncRules.delete(first!.syncRuleId!)).toBe(true);
+    expect((await exports()).every((e) => e.syncRuleId === null)).toBe(true);
+    await pool.query("DELETE FROM run WHERE id = $1", [first!.planningRunId]);
+    expect((await exports()).map((e) => e.planningRunId)).toEqual([null, null, null]);
+    await pool.query("DELETE FROM metaverse_object WHERE id = $1", [second!.metaverseObjectId]);
+    expect(
+      (await services.db.prisma.pendingExport.findUniqueOrThrow({ where: { id: second!.id } })).metaverseObjectId,
+    ).toBeNull();
+  });
+
   it("provisions with unique identifiers and references, exports, and the next import confirms", async () => {
     const { hr, target, exportRun, importTarget, exports } = await setup();
     // Dashboards hear about every planned and executed export (batched per system and run).
