@@ -1,5 +1,7 @@
 // Outbound benchmark: N identities provisioned to a real slapd by the engine's export run
 // (planning excluded), against raw `ldapadd` of the same entries into the same server.
+// Then a 1% change set (renames, moves to another department's OU, leavers) end to end: delta
+// import of the source, delta sync with planning, export to slapd.
 // Usage: npx tsx bench/export-ldap.ts [--size 10000]
 
 import { spawnSync } from "node:child_process";
@@ -11,7 +13,7 @@ import { createExportExecutor } from "../src/engine/outbound/run-export.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
 import { startSlapd } from "../test/helpers/slapd.ts";
 import { openBenchServices } from "./harness.ts";
-import { peopleSource, person } from "./people-source.ts";
+import { DEPARTMENTS, peopleSource, person } from "./people-source.ts";
 
 const size = Number(parseArgs({ options: { size: { type: "string", default: "10000" } } }).values.size);
 
@@ -41,7 +43,12 @@ await services.db.prisma.syncRule.create({
     metaverseObjectType: "person",
     projectToMetaverse: true,
     joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
-    attributeFlows: ["id", "givenName", "sn", "mail"].map((a) => ({ target: a === "id" ? "employeeId" : a, source: a })),
+    // A leaver's identity goes with its HR record, and with it the directory entry.
+    mvoDeletionRule: "WHEN_AUTHORITATIVE_SOURCE_DISCONNECTS",
+    attributeFlows: ["id", "givenName", "sn", "mail", "department"].map((a) => ({
+      target: a === "id" ? "employeeId" : a,
+      source: a,
+    })),
   },
 });
 await services.db.prisma.syncRule.create({
@@ -52,8 +59,9 @@ await services.db.prisma.syncRule.create({
     objectType: "person",
     metaverseObjectType: "person",
     provisionToConnector: true,
+    deprovision: "DELETE",
     attributeFlows: [
-      { target: "dn", expression: `'uid=' & $lowercase(employeeId) & ',ou=people,${slapd.baseDn}'` },
+      { target: "dn", expression: `'uid=' & $lowercase(employeeId) & ',ou=' & department & ',ou=people,${slapd.baseDn}'` },
       { target: "uid", expression: "$lowercase(employeeId)" },
       { target: "cn", expression: "givenName & ' ' & sn" },
       { target: "sn", source: "sn" },
@@ -62,6 +70,16 @@ await services.db.prisma.syncRule.create({
     ],
   },
 });
+const ldapadd = (input: string) => {
+  const r = spawnSync("ldapadd", ["-x", "-H", slapd.url, "-D", slapd.bindDn, "-w", slapd.password], { input, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ldapadd failed: ${r.stderr}`);
+};
+ldapadd(
+  Array.from(
+    { length: DEPARTMENTS },
+    (_, d) => `dn: ou=D${d},ou=people,${slapd.baseDn}\nobjectClass: organizationalUnit\nou: D${d}\n`,
+  ).join("\n"),
+);
 const source = peopleSource(size);
 await runEngine(services, { systemId: hr.id, profile: "FULL_IMPORT", connector: source });
 let t0 = performance.now();
@@ -81,9 +99,7 @@ await target.close();
 const rss = process.memoryUsage().rss / 2 ** 20;
 
 // The same entries, raw, under another parent in the same server.
-spawnSync("ldapadd", ["-x", "-H", slapd.url, "-D", slapd.bindDn, "-w", slapd.password], {
-  input: `dn: ou=raw,${slapd.baseDn}\nobjectClass: organizationalUnit\nou: raw\n`,
-});
+ldapadd(`dn: ou=raw,${slapd.baseDn}\nobjectClass: organizationalUnit\nou: raw\n`);
 const ldif = Array.from({ length: size }, (_, i) => {
   const p = person(i);
   return `dn: uid=e${i},ou=raw,${slapd.baseDn}\nobjectClass: inetOrgPerson\nuid: e${i}\ncn: ${p.givenName} ${p.sn}\nsn: ${p.sn}\ngivenName: ${p.givenName}\nmail: ${p.mail}\n`;
@@ -97,6 +113,50 @@ const r = spawnSync("ldapadd", ["-x", "-H", slapd.url, "-D", slapd.bindDn, "-w",
 });
 const rawSeconds = (performance.now() - t0) / 1000;
 if (r.status !== 0) throw new Error(`ldapadd failed: ${r.stderr}`);
+
+// 1% of the people change at the source; time from the delta import to the last entry written.
+const changes = source.change(0.01);
+t0 = performance.now();
+await runEngine(services, { systemId: hr.id, profile: "DELTA_IMPORT", connector: source });
+const deltaSync = await runEngine(services, { systemId: hr.id, profile: "DELTA_SYNC", connector: source });
+const deltaTarget = await createConnector("LDAP", { ...ldapConfig }, { logger });
+const deltaExport = await runEngine(services, {
+  systemId: ldap.id,
+  profile: "EXPORT",
+  connector: deltaTarget,
+  executor: createExportExecutor({ batchSize: 500, retryBaseMs: 1000 }),
+});
+const deltaSeconds = (performance.now() - t0) / 1000;
+await deltaTarget.close();
+const expected = changes.renamed + changes.moved + changes.left;
+if (deltaExport.updated + deltaExport.deleted !== expected || deltaExport.failed)
+  throw new Error(`change set: expected ${expected} exports, got ${JSON.stringify(deltaExport)}`);
+const search = (filter: string) =>
+  spawnSync(
+    "ldapsearch",
+    [
+      "-x",
+      "-LLL",
+      "-H",
+      slapd.url,
+      "-D",
+      slapd.bindDn,
+      "-w",
+      slapd.password,
+      "-b",
+      `ou=people,${slapd.baseDn}`,
+      filter,
+      "dn",
+      "sn",
+    ],
+    {
+      encoding: "utf8",
+    },
+  ).stdout;
+// Person 0 was renamed, 100 moved to the next department, 200 left.
+if (!search("(uid=e0)").includes("sn: Renamed0")) throw new Error("rename not in the directory");
+if (!search("(uid=e100)").includes(`uid=e100,ou=D1,ou=people,${slapd.baseDn}`)) throw new Error("move not in the directory");
+if (search("(uid=e200)").trim()) throw new Error("leaver still in the directory");
 
 const engineRate = size / exportSeconds;
 const rawRate = size / rawSeconds;
@@ -116,6 +176,13 @@ console.table([
     rssMb: Math.round(rss),
   },
   { phase: "raw ldapadd, same entries", objects: size, seconds: rawSeconds.toFixed(2), perSecond: Math.round(rawRate) },
+  {
+    phase: `1% change set (${changes.renamed} renamed, ${changes.moved} moved, ${changes.left} left): delta import -> slapd`,
+    objects: expected,
+    seconds: deltaSeconds.toFixed(2),
+    perSecond: Math.round(expected / deltaSeconds),
+    exportsQueued: deltaSync.exportsQueued,
+  },
 ]);
 console.log(`export / ldapadd ratio: ${(engineRate / rawRate).toFixed(2)}`);
 await slapd.stop();
