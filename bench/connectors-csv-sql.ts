@@ -13,9 +13,9 @@ import path from "node:path";
 import pg from "pg";
 import pino from "pino";
 import type { Connector, ExportChange, ImportContext } from "../src/connectors/connector.ts";
+import { contentHash } from "../src/connectors/content-hash.ts";
 import { createConnector } from "../src/connectors/index.ts";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
-import { contentHash } from "../src/engine/hash.ts";
 
 const ROWS = Number(process.argv[2] ?? 100_000);
 const EXPORT_ROWS = Number(process.argv[3] ?? 20_000);

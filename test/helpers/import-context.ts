@@ -1,5 +1,5 @@
 import type { ConnectorObject, ImportContext, ImportPage } from "../../src/connectors/connector.ts";
-import { contentHash } from "../../src/engine/hash.ts";
+import { contentHash } from "../../src/connectors/content-hash.ts";
 
 /**
  * The engine's side of the import contract, in memory: what the last import stored (anchor ->

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { applyAttributeChanges } from "../../src/connectors/attribute-changes.ts";
 import type { ConnectorError } from "../../src/connectors/connector.ts";
-import { contentHash } from "../../src/engine/hash.ts";
+import { contentHash } from "../../src/connectors/content-hash.ts";
 
 describe("contentHash", () => {
   it("is the md5 of the canonical JSON: key order does not matter, values and value order do", () => {

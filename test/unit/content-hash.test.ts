@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { contentHash } from "../../src/engine/hash.ts";
+import { contentHash } from "../../src/connectors/content-hash.ts";
 
 describe("content hash", () => {
   it("hashes equal documents with keys in any order alike, as md5 of the key-sorted JSON (stored hashes stay valid)", () => {

@@ -1,8 +1,8 @@
 import { basename } from "node:path";
-import { contentHashOfJson } from "../../engine/hash.ts";
 import { iterateWorker } from "../../util/worker.ts";
 import type { RecordError } from "../connector.ts";
 import { ConnectorError, type ConnectorErrorCode } from "../connector.ts";
+import { contentHashOfJson } from "../content-hash.ts";
 import type { CsvConfig } from "./config.ts";
 import { readCsvBatches, rowError } from "./reader.ts";
 

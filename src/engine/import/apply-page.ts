@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { ConnectorObject, ImportPage, RecordError } from "../../connectors/connector.ts";
-import { contentHash } from "../hash.ts";
+import { contentHash } from "../../connectors/content-hash.ts";
 import { confirmExports } from "../outbound/confirm.ts";
 import { diffAttributes, insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";

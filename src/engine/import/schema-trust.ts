@@ -1,6 +1,6 @@
 import type pg from "pg";
+import { contentHashOfJson } from "../../connectors/content-hash.ts";
 import { canonicalJson } from "../../util/canonical-json.ts";
-import { contentHashOfJson } from "../hash.ts";
 import type { ImportSchema } from "./validate.ts";
 
 type Q = Pick<pg.PoolClient, "query">;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { contentHash } from "../hash.ts";
+import { contentHash } from "../../connectors/content-hash.ts";
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";

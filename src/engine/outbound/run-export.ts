@@ -6,7 +6,7 @@ import {
   type ExportChange,
   type ExportResult,
 } from "../../connectors/connector.ts";
-import { contentHash } from "../hash.ts";
+import { contentHash } from "../../connectors/content-hash.ts";
 import { distrustStored } from "../import/schema-trust.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { AttributeChange, Attributes, AttributeValue } from "../../connectors/connector.ts";
+import { contentHash } from "../../connectors/content-hash.ts";
 import { inTransaction } from "../../db/transaction.ts";
-import { contentHash } from "../hash.ts";
 import { insertExports, insertPlaceholders, type NewExport } from "./store.ts";
 
 type Q = Pick<pg.PoolClient, "query">;

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { contentHash } from "../../../src/connectors/content-hash.ts";
 import { CsvConfigSchema } from "../../../src/connectors/csv/config.ts";
 import { type CsvRow, readRows, WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
-import { contentHash } from "../../../src/engine/hash.ts";
 import { canonicalJson } from "../../../src/util/canonical-json.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
 

@@ -6,8 +6,8 @@ import iconv from "iconv-lite";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Connector, ImportPage } from "../../../src/connectors/connector.ts";
+import { contentHash } from "../../../src/connectors/content-hash.ts";
 import { createConnector } from "../../../src/connectors/index.ts";
-import { contentHash } from "../../../src/engine/hash.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
 

@@ -1,6 +1,6 @@
 import { hash } from "node:crypto";
-import type { Attributes } from "../connectors/connector.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
+import type { Attributes } from "./connector.ts";
 
 /**
  * The content hash of an object's attributes, as stored with each CSO. Connectors without
