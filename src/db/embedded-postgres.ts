@@ -4,6 +4,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
+import { withTimeout } from "../util/timeout.ts";
 import {
   adoptPassword,
   clusterPassword,
@@ -155,7 +156,11 @@ async function loadEmbeddedPostgres() {
 async function stopServer(server: { stop(): Promise<void> }) {
   const child = (server as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  await Promise.race([server.stop().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+  await withTimeout(
+    server.stop().catch(() => {}),
+    10_000,
+    () => undefined,
+  );
 }
 
 /** The pid and port of a running postmaster on `dir`, after removing a stale lock file. */

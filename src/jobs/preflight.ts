@@ -5,6 +5,7 @@ import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.t
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
+import { withTimeout } from "../util/timeout.ts";
 import type { OperationDefinition } from "./operations.ts";
 
 export type ConnectorFactory = (kind: ConnectorKind, config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;
@@ -113,16 +114,23 @@ async function checkConnection(
   config: Record<string, unknown>,
 ): Promise<PreflightFailure | null> {
   const timeoutMs = deps.connectionTestTimeoutMs;
-  let connector: Connector | null = null;
-  let timer: NodeJS.Timeout | undefined;
+  // Set as soon as it exists, to be closed whatever happens next (asserted: assigned in a closure).
+  let connector = null as Connector | null;
   try {
     // The outer timer guards against a connector that ignores its own timeout.
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ConnectorError("TIMEOUT", `no answer within ${timeoutMs} ms`)), timeoutMs + 250);
-    });
-    connector = await Promise.race([deps.connectorFactory(system.kind, config, { logger: deps.logger }), timeout]);
-    await Promise.race([connector.testConnection(timeoutMs), timeout]);
-    if (op.capability && !connector.capabilities[op.capability])
+    const tested = await withTimeout(
+      (async () => {
+        const created = await deps.connectorFactory(system.kind, config, { logger: deps.logger });
+        connector = created;
+        await created.testConnection(timeoutMs);
+        return created;
+      })(),
+      timeoutMs + 250,
+      () => {
+        throw new ConnectorError("TIMEOUT", `no answer within ${timeoutMs} ms`);
+      },
+    );
+    if (op.capability && !tested.capabilities[op.capability])
       return {
         reasonCode: "UNSUPPORTED_OPERATION",
         reason: `The ${system.kind} connector of ${system.name} cannot run ${op.type}.`,
@@ -132,7 +140,6 @@ async function checkConnection(
   } catch (e) {
     return connectionFailure(system, e, timeoutMs);
   } finally {
-    clearTimeout(timer);
     await connector?.close().catch(() => {});
   }
 }

@@ -1,3 +1,5 @@
+import { backoffDelay as backoff } from "../util/backoff.ts";
+
 /**
  * Retries of a run after a transient failure (seed 003): exponential backoff from a base delay
  * (1 s, 2 s, 4 s) with +/-20% jitter so runs failing together do not retry in lockstep, at most
@@ -14,9 +16,7 @@ export const DEFAULT_RETRY: RetryPolicy = { baseDelayMs: 1000, maxRetries: 3, ji
 
 /** Delay before retry number `retry` (1-based): base * 2^(retry-1), jittered. */
 export function backoffDelay(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const nominal = policy.baseDelayMs * 2 ** (retry - 1);
-  const factor = 1 + policy.jitter * (random() * 2 - 1);
-  return Math.round(nominal * factor);
+  return backoff(retry, policy.baseDelayMs, policy.jitter, random);
 }
 
 /** ConnectorError carries `transient`; anything else is permanent unless it says otherwise. */

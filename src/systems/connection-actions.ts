@@ -3,6 +3,7 @@ import { createConnector } from "../connectors/index.ts";
 import { AppError, notFound } from "../errors.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../logger.ts";
+import { withTimeout } from "../util/timeout.ts";
 import type { ConnectedSystems } from "./connected-systems.ts";
 
 export interface ConnectionTestResult {
@@ -29,7 +30,7 @@ export class ConnectionActions {
   async testConnection(id: string): Promise<ConnectionTestResult> {
     try {
       const { message } = await this.withConnector(id, (c) =>
-        withTimeout(c.testConnection(TEST_TIMEOUT_MS), TEST_TIMEOUT_MS + 2000),
+        timeLimit(c.testConnection(TEST_TIMEOUT_MS), TEST_TIMEOUT_MS + 2000),
       );
       return { ok: true, message, code: null };
     } catch (e) {
@@ -108,10 +109,8 @@ export class ConnectionActions {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConnectorError("TIMEOUT", `no answer within ${ms / 1000} s`)), ms);
+function timeLimit<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return withTimeout(promise, ms, () => {
+    throw new ConnectorError("TIMEOUT", `no answer within ${ms / 1000} s`);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
+import { withTimeout } from "../../util/timeout.ts";
 import type { Connector, DiscoveredSchema, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import { FileRoots } from "../file-roots.ts";
@@ -43,7 +44,7 @@ export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps)
           message: `${config.path} does not exist yet: the first export creates it (${newFileHeader(at, []).join(", ")})`,
         };
       }
-      const header = await withTimeout(readHeader(at), timeoutMs, `reading ${config.path}`);
+      const header = await timeLimit(readHeader(at), timeoutMs, `reading ${config.path}`);
       return { message: `${config.path}: ${header.length} columns, anchor "${config.anchor}"` };
     },
 
@@ -107,16 +108,10 @@ async function readHeader(config: CsvConfig): Promise<string[]> {
   return header;
 }
 
-async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConnectorError("TIMEOUT", `${what} took over ${timeoutMs} ms`)), timeoutMs);
+function timeLimit<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return withTimeout(work, timeoutMs, () => {
+    throw new ConnectorError("TIMEOUT", `${what} took over ${timeoutMs} ms`);
   });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Whether the (resolved) file is there yet; other failures are the file's own errors. */

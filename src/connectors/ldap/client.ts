@@ -1,6 +1,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { Client } from "ldapts";
+import { withTimeout } from "../../util/timeout.ts";
 import type { LdapConfig } from "./config.ts";
 import { toConnectorError } from "./errors.ts";
 
@@ -121,12 +122,11 @@ export class LdapSession {
    * server going away, and an unbind on that dead socket would wait for the request timeout.
    */
   async close(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, 1000);
-      timer.unref();
-    });
-    await Promise.race([this.client.unbind().catch(() => {}), grace]);
-    clearTimeout(timer);
+    await withTimeout(
+      this.client.unbind().catch(() => {}),
+      1000,
+      () => undefined,
+      { unref: true },
+    );
   }
 }

@@ -1,3 +1,4 @@
+import { withTimeout } from "../../util/timeout.ts";
 import type { Connector, ConnectorCapabilities, ExportChange, ImportContext } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../index.ts";
@@ -47,21 +48,15 @@ export async function createLdapConnector(config: LdapConfig, deps: ConnectorDep
 
     async testConnection(timeoutMs = config.timeoutMs) {
       const session = new LdapSession(config, timeoutMs);
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new ConnectorError("TIMEOUT", `no answer from ${config.url} within ${timeoutMs} ms`, true)),
-          timeoutMs,
-        );
-      });
       try {
         const check = session.run(`read ${config.baseDn}`, (c) =>
           c.search(config.baseDn, { scope: "base", attributes: ["1.1"] }),
         );
-        await Promise.race([check, deadline]);
+        await withTimeout(check, timeoutMs, () => {
+          throw new ConnectorError("TIMEOUT", `no answer from ${config.url} within ${timeoutMs} ms`, true);
+        });
         return { message: `bound to ${config.url} as ${config.bindDn}; ${config.baseDn} is readable` };
       } finally {
-        clearTimeout(timer);
         await session.close();
       }
     },

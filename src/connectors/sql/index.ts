@@ -1,4 +1,5 @@
 import pg from "pg";
+import { withTimeout } from "../../util/timeout.ts";
 import type { Connector } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../index.ts";
@@ -42,13 +43,6 @@ export async function createSqlConnector(config: SqlConfig, deps: ConnectorDeps)
     async testConnection(timeoutMs = config.timeoutMs) {
       const client = new pg.Client({ ...connection, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
       client.on("error", () => {});
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new ConnectorError("TIMEOUT", `no answer from PostgreSQL within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
       const check = async () => {
         await client.connect();
         const { rows } = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version");
@@ -56,11 +50,13 @@ export async function createSqlConnector(config: SqlConfig, deps: ConnectorDeps)
         return `PostgreSQL ${rows[0]?.version}: ${config.schema}.${config.table} has ${table.columns.size} columns`;
       };
       try {
-        return { message: await Promise.race([check(), timeout]) };
+        const message = await withTimeout(check(), timeoutMs, () => {
+          throw new ConnectorError("TIMEOUT", `no answer from PostgreSQL within ${timeoutMs} ms`);
+        });
+        return { message };
       } catch (error) {
         throw toConnectorError(error, "testing the connection");
       } finally {
-        clearTimeout(timer);
         void client.end().catch(() => {});
       }
     },

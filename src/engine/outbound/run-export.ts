@@ -7,6 +7,7 @@ import {
   type ExportResult,
 } from "../../connectors/connector.ts";
 import { contentHash } from "../../connectors/content-hash.ts";
+import { backoffDelay } from "../../util/backoff.ts";
 import { distrustStored } from "../import/schema-trust.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
@@ -68,8 +69,6 @@ interface Exported {
   results: ExportResult[];
   unresolved: Map<string, Planned[]>;
 }
-
-const backoff = (base: number, errors: number) => Math.round(base * 2 ** Math.max(0, errors - 1) * (0.8 + Math.random() * 0.4));
 
 /**
  * EXPORT: apply a system's ready pending exports through its connector in batches. Each
@@ -243,7 +242,7 @@ async function applyResults(
         errors,
         message: result.message,
         code: result.code,
-        retryAt: retry ? new Date(Date.now() + backoff(options.retryBaseMs, errors)) : null,
+        retryAt: retry ? new Date(Date.now() + backoffDelay(errors, options.retryBaseMs)) : null,
       });
       runChanges.push({ ...base, changeType: "EXPORT_FAILED", errorCode: result.code, message: result.message });
     }
