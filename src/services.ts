@@ -1,9 +1,9 @@
 import type { Config } from "./config.ts";
+import type { ConnectorFactory } from "./connectors/deps.ts";
 import { createConnector } from "./connectors/index.ts";
 import type { Database } from "./db.ts";
 import type { EventBus } from "./events/bus.ts";
 import { type RunOptions, runOptions } from "./jobs/options.ts";
-import type { ConnectorFactory } from "./jobs/preflight.ts";
 import { RunQueue } from "./jobs/queue.ts";
 import { Schedules } from "./jobs/schedules.ts";
 import { StartGate } from "./jobs/start-gate.ts";

@@ -1,17 +1,7 @@
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
-import type { Logger } from "../logger.ts";
 import { connectorConfigs } from "./configs.ts";
 import { type Connector, ConnectorError } from "./connector.ts";
-
-export interface ConnectorDeps {
-  logger: Logger;
-  /** Folders file connectors may use; default METASYNC_FILE_ROOTS (or DATA_DIR/files) from the environment. */
-  fileRoots?: readonly string[];
-  /** Seals secret attribute values a connector imports (SecretBox.sealValue); absent: none imported. */
-  sealValue?: (value: string) => string;
-  /** Opens sealed values before they are written to a system (SecretBox.openValue). */
-  openValue?: (sealed: string) => string;
-}
+import type { ConnectorDeps } from "./deps.ts";
 
 type Factory = (config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;
 

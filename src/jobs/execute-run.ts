@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { type OperationExecutor, RunCancelledError, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -7,7 +8,6 @@ import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import type { OperationType } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
-import type { ConnectorFactory } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
 import { requeueRun } from "./recovery.ts";

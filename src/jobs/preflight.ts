@@ -1,14 +1,12 @@
 import { connectorConfigs } from "../connectors/configs.ts";
 import { type Connector, ConnectorError } from "../connectors/connector.ts";
-import type { ConnectorDeps } from "../connectors/index.ts";
+import type { ConnectorFactory } from "../connectors/deps.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import { withTimeout } from "../util/timeout.ts";
 import type { OperationDefinition } from "./operations.ts";
-
-export type ConnectorFactory = (kind: ConnectorKind, config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;
 
 /** Why a start was refused before anything was queued: stable code, one sentence, what to do. */
 export interface PreflightFailure {

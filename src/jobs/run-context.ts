@@ -1,11 +1,11 @@
 import type pg from "pg";
 import type { Connector } from "../connectors/connector.ts";
+import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { type BatchOutcome, RunCancelledError, type RunContext, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import { DEFAULT_RUN_OPTIONS } from "./options.ts";
-import type { ConnectorFactory } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
 
 /** Who may write a run: the worker that claimed it, for that claim (attempt) only. */

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -9,7 +10,7 @@ import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import { ACTIVE_STATUSES, dedupeKey, type OperationDefinition, type OperationType, operationForProfile } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
-import { type ConnectorFactory, type PreflightFailure, preflight } from "./preflight.ts";
+import { type PreflightFailure, preflight } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC, RunEventType } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
 

@@ -1,7 +1,7 @@
 import { withTimeout } from "../../util/timeout.ts";
 import type { Connector, ConnectorCapabilities, ExportChange, ImportContext } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
-import type { ConnectorDeps } from "../index.ts";
+import type { ConnectorDeps } from "../deps.ts";
 import { LdapSession } from "./client.ts";
 import type { LdapConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";

@@ -2,7 +2,7 @@ import pg from "pg";
 import { withTimeout } from "../../util/timeout.ts";
 import type { Connector } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
-import type { ConnectorDeps } from "../index.ts";
+import type { ConnectorDeps } from "../deps.ts";
 import type { SqlConfig } from "./config.ts";
 import { connect, types } from "./connection.ts";
 import { toConnectorError } from "./errors.ts";

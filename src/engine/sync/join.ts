@@ -4,8 +4,8 @@ import type { RunChangeRow } from "../run-changes.ts";
 import { BatchProjections, findDuplicate } from "./dedupe.ts";
 import { newMetaverseId } from "./ids.ts";
 import type { InboundRule } from "./rules.ts";
+import type { LinkChange, SyncScope } from "./scope.ts";
 import { findKeyHolders, lookupKey, type SyncObject } from "./store.ts";
-import type { LinkChange, SyncScope } from "./sync-batch.ts";
 
 interface Pending {
   cso: SyncObject;

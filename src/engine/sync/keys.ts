@@ -1,5 +1,5 @@
 import type { FlowValue } from "../expressions.ts";
-import type { InboundRule } from "./rules.ts";
+import type { Deduplication, JoinRule } from "../rule-config.ts";
 
 /**
  * How a metaverse attribute is indexed in metaverse_key: exact (join rules, exact dedupe),
@@ -21,8 +21,15 @@ const prefix = (attribute: string): KeySpec => ({
   derive: (v) => normaliseKey(v).slice(0, 2),
 });
 
+/** What key specs are derived from: an inbound rule's target type, join rules and dedupe keys. */
+export interface KeyedRule {
+  metaverseType: string;
+  joinRules: readonly Pick<JoinRule, "metaverseAttribute">[];
+  deduplication: Pick<Deduplication, "keys" | "match"> | null;
+}
+
 /** Key specs per metaverse type, from every inbound rule's join rules and dedupe keys. */
-export function keySpecs(rules: InboundRule[]): Map<string, KeySpec[]> {
+export function keySpecs(rules: readonly KeyedRule[]): Map<string, KeySpec[]> {
   const specs = new Map<string, Map<string, KeySpec>>();
   const add = (type: string, spec: KeySpec) => {
     let byName = specs.get(type);

@@ -4,8 +4,8 @@ import { expressionFailure } from "../rule-expression-error.ts";
 import { type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
 import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
+import type { LinkChange, SyncScope } from "./scope.ts";
 import { loadConnectors, loadMetaverseObjects, type MetaverseRow, type MetaverseWrite, type SyncObject } from "./store.ts";
-import type { LinkChange, SyncScope } from "./sync-batch.ts";
 
 export interface RecomputeResult {
   writes: MetaverseWrite[];

@@ -6,6 +6,7 @@ import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { type KeySpec, keySpecs } from "./keys.ts";
 import { loadInboundRules } from "./rules.ts";
+import type { SyncScope } from "./scope.ts";
 import {
   deleteCsoChanges,
   dueDeletions,
@@ -15,7 +16,7 @@ import {
   nextFullSyncPage,
   type SyncObject,
 } from "./store.ts";
-import { type SyncScope, syncBatch } from "./sync-batch.ts";
+import { syncBatch } from "./sync-batch.ts";
 
 const BATCH = 1000;
 

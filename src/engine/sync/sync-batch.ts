@@ -1,13 +1,14 @@
 import type pg from "pg";
 import type { Identity } from "../outbound/desired.ts";
-import { type PlanScope, planExports } from "../outbound/plan.ts";
+import { planExports } from "../outbound/plan.ts";
 import { expressionFailure } from "../rule-expression-error.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
 import { resolveJoins } from "./join.ts";
-import { type KeySpec, keysFor } from "./keys.ts";
+import { keysFor } from "./keys.ts";
 import { recomputeMetaverseObjects } from "./recompute.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
+import type { LinkChange, SyncScope } from "./scope.ts";
 import {
   deleteObsolete,
   loadMetaverseObjects,
@@ -17,30 +18,6 @@ import {
   updateJoins,
   upsertMetaverseObjects,
 } from "./store.ts";
-
-export interface SyncScope {
-  runId: string;
-  systemId: string;
-  dryRun: boolean;
-  /** FULL_SYNC re-plans exports for every identity it touches, changed or not. */
-  full: boolean;
-  plan: PlanScope;
-  rules: InboundRule[];
-  /** metaverse type -> how its attributes are indexed in metaverse_key for joins and dedupe. */
-  keySpecs: Map<string, KeySpec[]>;
-}
-
-/** A change of one object's link to the metaverse decided by this batch. */
-export interface LinkChange {
-  cso: SyncObject;
-  rule: InboundRule | null;
-  mvoId: string | null;
-  joinType: SyncObject["joinType"];
-  kind: "JOINED" | "PROJECTED" | "DISCONNECTED" | "DUPLICATE_MERGED";
-  /** The metaverse object a disconnect leaves (for deletion rules). */
-  previousMvoId?: string;
-  reason?: string;
-}
 
 /**
  * One sync batch: decide joins, projections and disconnections for the batch's connector
