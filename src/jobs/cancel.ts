@@ -5,6 +5,7 @@ import type { EventBus } from "../events/bus.ts";
 import { isFinalStatus } from "./operations.ts";
 import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
+import { cancelRunNow, lockRunForCancel, requestRunCancel } from "./run-store.ts";
 
 export interface CancelDeps {
   pool: pg.Pool;
@@ -25,19 +26,7 @@ export interface CancelDeps {
  */
 export async function cancelRun(deps: CancelDeps, runId: string): Promise<string> {
   return inTransaction(deps.pool, async (client) => {
-    const { rows } = await client.query<{
-      status: string;
-      job_id: string | null;
-      worker_id: string | null;
-      connected_system_id: string;
-      stale: boolean;
-    }>(
-      `SELECT status::text AS status, job_id, worker_id, connected_system_id,
-              coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $2::float8 / 1000) AS stale
-         FROM run WHERE id = $1 FOR UPDATE`,
-      [runId, deps.staleAfterMs],
-    );
-    const run = rows[0];
+    const run = await lockRunForCancel(client, runId, deps.staleAfterMs);
     if (!run) throw notFound("run", runId);
     if (isFinalStatus(run.status))
       throw conflict(`run ${runId} already finished with status ${run.status}; there is nothing to cancel`, {
@@ -48,15 +37,11 @@ export async function cancelRun(deps: CancelDeps, runId: string): Promise<string
     let status: string;
     if (ownerless) {
       if (run.job_id) await deps.queue.cancel(client, run.job_id);
-      await client.query(
-        `UPDATE run SET status = 'CANCELLED', cancel_requested_at = coalesce(cancel_requested_at, now()), finished_at = now(),
-           phase = 'cancelled', worker_id = NULL WHERE id = $1`,
-        [runId],
-      );
+      await cancelRunNow(client, runId);
       await insertRunEvents(client, runId, [{ type: RunEventType.completed, data: { status: "CANCELLED", from: run.status } }]);
       status = "CANCELLED";
     } else if (run.status === "RUNNING") {
-      await client.query("UPDATE run SET status = 'CANCELLING', cancel_requested_at = now() WHERE id = $1", [runId]);
+      await requestRunCancel(client, runId);
       await insertRunEvents(client, runId, [{ type: RunEventType.cancelRequested, data: { workerId: run.worker_id } }]);
       status = "CANCELLING";
     } else {

@@ -10,9 +10,11 @@ import type { OperationType } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
 import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
-import { requeueRun } from "./recovery.ts";
+import { resubmitRun } from "./recovery.ts";
 import { backoffDelay, errorCode, isTransient, sleep } from "./retry.ts";
-import { createRunContext, type Lease, LeaseLostError, WorkerStoppingError } from "./run-context.ts";
+import { createRunContext, LeaseLostError, WorkerStoppingError } from "./run-context.ts";
+import { decideFinalStatus, type OperationEnding } from "./run-status.ts";
+import { type ClaimedRun, claimRun, finishRun, type Lease, lockLeasedRun, readCheckpoint } from "./run-store.ts";
 
 export type ExecutorMap = Partial<Record<OperationType, OperationExecutor>>;
 
@@ -31,23 +33,8 @@ export interface ExecuteDeps {
   shutdown: AbortSignal;
 }
 
-interface ClaimedRun {
-  id: string;
-  operation: OperationType;
-  profile: RunInfo["profile"];
-  status: string;
-  connected_system_id: string;
-  connection_settings_id: string;
-  dry_run: boolean;
-  attempt: number;
-  max_attempts: number;
-}
-
-type Ending =
-  | { status: "COMPLETED" }
-  | { status: "CANCELLED" }
-  | { status: "FAILED"; reasonCode: string; reason: string; error: string | null; nextSteps: string[] }
-  | { status: "RELEASED" };
+/** How the operation ended; RELEASED: handed back to the queue (worker stopping), not finished. */
+type Ending = OperationEnding | { status: "RELEASED" };
 
 /**
  * Execute one run's job: claim it (only the job the run currently points at, so a superseded
@@ -107,16 +94,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
 }
 
 async function claim(deps: ExecuteDeps, runId: string, jobId: string): Promise<ClaimedRun | null> {
-  const { rows } = await deps.pool.query<ClaimedRun>(
-    `UPDATE run SET status = CASE WHEN status = 'CANCELLING' THEN status ELSE 'RUNNING' END, worker_id = $3,
-       attempt = attempt + 1, heartbeat_at = now(), started_at = coalesce(started_at, now()),
-       phase = CASE WHEN phase = 'queued' THEN 'starting' ELSE phase END
-     WHERE id = $1 AND job_id = $2 AND status IN ('QUEUED', 'RUNNING', 'CANCELLING')
-     RETURNING id, operation, profile::text AS profile, status::text AS status, connected_system_id, connection_settings_id,
-       dry_run, attempt, max_attempts`,
-    [runId, jobId, deps.workerId],
-  );
-  const run = rows[0];
+  const run = await claimRun(deps.pool, { runId, jobId, workerId: deps.workerId });
   if (!run) return null;
   await insertRunEvents(deps.pool, runId, [
     { type: RunEventType.started, data: { workerId: deps.workerId, attempt: run.attempt } },
@@ -143,7 +121,6 @@ async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, 
   // The pinned version, never the system's current one: settings edited after acceptance do not apply.
   const config = await deps.systems.resolveConfig(run.connection_settings_id);
   for (let retry = 0; ; retry++) {
-    const checkpoint = await deps.pool.query<{ checkpoint: unknown }>("SELECT checkpoint FROM run WHERE id = $1", [run.id]);
     const info: RunInfo = {
       id: run.id,
       operation: run.operation,
@@ -151,7 +128,7 @@ async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, 
       connectedSystemId: run.connected_system_id,
       connectionSettingsId: run.connection_settings_id,
       dryRun: run.dry_run,
-      checkpoint: checkpoint.rows[0]?.checkpoint ?? null,
+      checkpoint: await readCheckpoint(deps.pool, run.id),
       attempt: run.attempt,
     };
     const ctx = createRunContext({ ...deps, importBatchSize: deps.options.importBatchSize }, lease, info, system, config, {
@@ -189,39 +166,17 @@ async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, 
   }
 }
 
-async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: Exclude<Ending, { status: "RELEASED" }>) {
-  const failed = ending.status === "FAILED" ? ending : null;
-  // COMPLETED becomes PARTIAL when some records failed, FAILED when every one did; a cancel
-  // requested after the last batch still ends CANCELLED, as the caller was promised.
-  const { rows } = await deps.pool.query<{ status: string; counts: Record<string, number>; duration_ms: number }>(
-    `UPDATE run SET
-       status = (CASE
-         WHEN status = 'CANCELLING' THEN 'CANCELLED'
-         WHEN $4 <> 'COMPLETED' THEN $4
-         WHEN failed > 0 AND created + updated + deleted + unchanged + exports_queued = 0 THEN 'FAILED'
-         WHEN failed > 0 THEN 'PARTIAL'
-         ELSE 'COMPLETED' END)::run_status,
-       reason_code = coalesce($5, CASE WHEN failed > 0 AND $4 = 'COMPLETED' THEN 'RECORDS_FAILED' END),
-       reason = coalesce($6, CASE WHEN failed > 0 AND $4 = 'COMPLETED' THEN failed || ' record(s) failed; see the run''s changes' END),
-       error = $7, next_steps = $8, finished_at = now(), heartbeat_at = now(), worker_id = NULL
-     WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status IN ('RUNNING', 'CANCELLING')
-     RETURNING status::text AS status, extract(epoch FROM finished_at - started_at) * 1000 AS duration_ms,
-       json_build_object('fetched', fetched, 'created', created, 'updated', updated, 'deleted', deleted,
-         'unchanged', unchanged, 'failed', failed, 'exportsQueued', exports_queued) AS counts`,
-    [
-      run.id,
-      lease.attempt,
-      lease.workerId,
-      ending.status,
-      failed?.reasonCode ?? null,
-      failed?.reason ?? null,
-      failed?.error ?? null,
-      failed?.nextSteps ?? [],
-    ],
-  );
-  const done = rows[0];
+async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: OperationEnding) {
+  // Decided under the row lock: a cancel requested after the last batch (CANCELLING) is seen here
+  // and still ends the run CANCELLED, as the caller was promised.
+  const done = await inTransaction(deps.pool, async (client) => {
+    const current = await lockLeasedRun(client, lease);
+    if (!current) return null;
+    const final = decideFinalStatus({ ending, cancelRequested: current.status === "CANCELLING", counts: current.counts });
+    return finishRun(client, lease, final);
+  });
   if (!done) return; // taken over meanwhile: the new owner finishes it
-  await deps.pool.query("UPDATE run SET phase = lower(status::text) WHERE id = $1", [run.id]);
+  const failed = ending.status === "FAILED" ? ending : null;
   await insertRunEvents(deps.pool, run.id, [
     {
       type: RunEventType.completed,
@@ -238,15 +193,12 @@ async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: 
 
 async function release(deps: ExecuteDeps, run: ClaimedRun, lease: Lease) {
   await inTransaction(deps.pool, async (client) => {
-    const { rows } = await client.query<{ status: string }>(
-      "SELECT status::text AS status FROM run WHERE id = $1 AND attempt = $2 AND worker_id = $3 FOR UPDATE",
-      [run.id, lease.attempt, lease.workerId],
-    );
-    if (rows[0])
-      await requeueRun(
+    const current = await lockLeasedRun(client, lease);
+    if (current)
+      await resubmitRun(
         deps,
         client,
-        { ...run, status: rows[0].status },
+        { ...run, status: current.status },
         { reason: "worker shutdown", previousWorkerId: lease.workerId },
       );
   });

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Logger } from "../logger.ts";
-import type { Lease } from "./run-context.ts";
+import { type Lease, touchHeartbeat } from "./run-store.ts";
 
 export interface Heartbeat {
   stop(): void;
@@ -25,15 +25,10 @@ export function startHeartbeat(deps: {
     if (stopped || inFlight) return;
     inFlight = true;
     try {
-      const { rows } = await deps.pool.query<{ status: string }>(
-        `UPDATE run SET heartbeat_at = now()
-          WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status IN ('RUNNING', 'CANCELLING')
-          RETURNING status::text AS status`,
-        [lease.runId, lease.attempt, lease.workerId],
-      );
+      const status = await touchHeartbeat(deps.pool, lease);
       if (stopped) return;
-      if (!rows[0]) deps.onLeaseLost();
-      else if (rows[0].status === "CANCELLING") deps.onCancelRequested();
+      if (status === null) deps.onLeaseLost();
+      else if (status === "CANCELLING") deps.onCancelRequested();
     } catch (err) {
       // A missed beat is harmless until the stale threshold; the next one retries.
       deps.logger.warn({ err, runId: lease.runId }, "heartbeat failed");

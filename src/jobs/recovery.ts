@@ -5,23 +5,16 @@ import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC, RunEventType } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
+import { finishOrphanedRun, lockOrphanedRuns, type OrphanedRun, requeueRun } from "./run-store.ts";
+
+/** Orphans handled per pass: a short transaction; the next pass takes the rest. */
+const RECOVERY_BATCH = 20;
 
 export interface RecoveryDeps {
   pool: pg.Pool;
   bus: EventBus;
   queue: RunQueue;
   logger: Logger;
-}
-
-interface OrphanRow {
-  id: string;
-  status: string;
-  attempt: number;
-  max_attempts: number;
-  job_id: string | null;
-  worker_id: string | null;
-  connected_system_id: string;
-  connection_settings_id: string;
 }
 
 /**
@@ -34,18 +27,7 @@ interface OrphanRow {
 export async function recoverOrphanedRuns(deps: RecoveryDeps, staleAfterMs: number): Promise<number> {
   let acted = 0;
   await inTransaction(deps.pool, async (client) => {
-    // SKIP LOCKED: a row locked by an in-flight batch is alive by definition, and two
-    // recovering workers never take the same run.
-    const { rows } = await client.query<OrphanRow>(
-      `SELECT id, status::text AS status, attempt, max_attempts, job_id, worker_id, connected_system_id, connection_settings_id
-         FROM run
-        WHERE status IN ('RUNNING', 'CANCELLING')
-          AND coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1::float8 / 1000)
-        ORDER BY heartbeat_at LIMIT 20
-        FOR UPDATE SKIP LOCKED`,
-      [staleAfterMs],
-    );
-    for (const orphan of rows) {
+    for (const orphan of await lockOrphanedRuns(client, staleAfterMs, RECOVERY_BATCH)) {
       await recoverOne(deps, client, orphan);
       acted++;
     }
@@ -53,7 +35,7 @@ export async function recoverOrphanedRuns(deps: RecoveryDeps, staleAfterMs: numb
   return acted;
 }
 
-async function recoverOne(deps: RecoveryDeps, client: pg.PoolClient, orphan: OrphanRow) {
+async function recoverOne(deps: RecoveryDeps, client: pg.PoolClient, orphan: OrphanedRun) {
   if (orphan.job_id) await deps.queue.cancel(client, orphan.job_id);
   if (orphan.status === "CANCELLING") {
     await finishOrphan(deps, client, orphan, "CANCELLED", null, null);
@@ -64,7 +46,7 @@ async function recoverOne(deps: RecoveryDeps, client: pg.PoolClient, orphan: Orp
     await finishOrphan(deps, client, orphan, "FAILED", "WORKER_LOST", reason);
     return;
   }
-  await requeueRun(deps, client, orphan, {
+  await resubmitRun(deps, client, orphan, {
     previousWorkerId: orphan.worker_id,
     attempt: orphan.attempt,
     reason: "stale heartbeat",
@@ -72,15 +54,14 @@ async function recoverOne(deps: RecoveryDeps, client: pg.PoolClient, orphan: Orp
 }
 
 /** Give a run a new job; its next claim resumes from the stored checkpoint. */
-export async function requeueRun(
+export async function resubmitRun(
   deps: Pick<RecoveryDeps, "bus" | "queue">,
   client: pg.PoolClient,
-  run: Pick<OrphanRow, "id" | "connected_system_id" | "connection_settings_id" | "status">,
+  run: Pick<OrphanedRun, "id" | "connected_system_id" | "connection_settings_id" | "status">,
   why: Record<string, unknown>,
 ): Promise<void> {
   const jobId = randomUUID();
-  // heartbeat_at = now(): a grace period, so the run is not recovered again before a worker claims it.
-  await client.query("UPDATE run SET job_id = $2, worker_id = NULL, heartbeat_at = now() WHERE id = $1", [run.id, jobId]);
+  await requeueRun(client, run.id, jobId);
   await deps.queue.send(client, jobId, { runId: run.id, connectionSettingsId: run.connection_settings_id });
   await insertRunEvents(client, run.id, [{ type: RunEventType.recovered, data: why }]);
   await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: run.status }, client);
@@ -90,16 +71,12 @@ export async function requeueRun(
 async function finishOrphan(
   deps: RecoveryDeps,
   client: pg.PoolClient,
-  orphan: OrphanRow,
+  orphan: OrphanedRun,
   status: "CANCELLED" | "FAILED",
   reasonCode: string | null,
   reason: string | null,
 ) {
-  await client.query(
-    `UPDATE run SET status = $2::run_status, finished_at = now(), phase = $5, reason_code = $3, reason = $4,
-       error = coalesce($4, error), worker_id = NULL WHERE id = $1`,
-    [orphan.id, status, reasonCode, reason, status.toLowerCase()],
-  );
+  await finishOrphanedRun(client, orphan.id, { status, reasonCode, reason });
   await insertRunEvents(client, orphan.id, [{ type: RunEventType.completed, data: { status, reasonCode, orphaned: true } }]);
   await publishRunChanged(deps.bus, { id: orphan.id, connectedSystemId: orphan.connected_system_id, status }, client);
 }

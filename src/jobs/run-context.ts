@@ -7,13 +7,9 @@ import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import { DEFAULT_RUN_OPTIONS } from "./options.ts";
 import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
+import { holdsLease, type Lease, lockRun, recordBatch } from "./run-store.ts";
 
-/** Who may write a run: the worker that claimed it, for that claim (attempt) only. */
-export interface Lease {
-  runId: string;
-  attempt: number;
-  workerId: string;
-}
+export type { Lease } from "./run-store.ts";
 
 /** This worker no longer owns the run (it was recovered elsewhere): stop without writing. */
 export class LeaseLostError extends Error {
@@ -45,16 +41,6 @@ export interface ManagedRunContext extends RunContext {
   release(): Promise<void>;
 }
 
-const COUNT_COLUMNS = [
-  ["fetched", "fetched"],
-  ["created", "created"],
-  ["updated", "updated"],
-  ["deleted", "deleted"],
-  ["unchanged", "unchanged"],
-  ["failed", "failed"],
-  ["exportsQueued", "exports_queued"],
-] as const;
-
 /** The machinery's side of the engine contract (src/engine/run-context.ts). */
 export function createRunContext(
   deps: RunContextDeps,
@@ -70,32 +56,13 @@ export function createRunContext(
   const batch = async (work: (tx: pg.PoolClient) => Promise<BatchOutcome>) => {
     await inTransaction(deps.pool, async (client) => {
       // The row lock orders this batch against cancelRun and recovery: both see it whole or not at all.
-      const { rows } = await client.query<{ status: string; attempt: number; worker_id: string | null }>(
-        "SELECT status::text AS status, attempt, worker_id FROM run WHERE id = $1 FOR UPDATE",
-        [run.id],
-      );
-      const current = rows[0];
-      if (!current || current.attempt !== lease.attempt || current.worker_id !== lease.workerId) throw new LeaseLostError(lease);
+      const current = await lockRun(client, run.id);
+      if (!current || !holdsLease(current, lease)) throw new LeaseLostError(lease);
       if (current.status === "CANCELLING") throw new RunCancelledError(run.id);
       if (control.stopping()) throw new WorkerStoppingError(run.id);
       const outcome = await work(client);
       const counts = outcome.counts ?? {};
-      const sets = COUNT_COLUMNS.map(([, column], i) => `${column} = ${column} + $${i + 2}`).join(", ");
-      const values = COUNT_COLUMNS.map(([key]) => Math.trunc(counts[key] ?? 0));
-      const { rows: updated } = await client.query<{ batch: number; connected_system_id: string; status: string }>(
-        `UPDATE run SET ${sets}, phase = $9, processed = $10, total = $11, checkpoint = $12::jsonb, batch = batch + 1,
-           progress_updated_at = now(), heartbeat_at = now()
-         WHERE id = $1 RETURNING batch, connected_system_id, status::text AS status`,
-        [
-          run.id,
-          ...values,
-          outcome.phase,
-          Math.trunc(outcome.processed),
-          outcome.total ?? null,
-          JSON.stringify(outcome.checkpoint ?? null),
-        ],
-      );
-      const row = updated[0]!;
+      const row = await recordBatch(client, run.id, { ...outcome, counts });
       const events = [...(outcome.events ?? [])];
       if (counts.fetched) events.push({ type: RunEventType.recordsFetched, data: { count: counts.fetched, batch: row.batch } });
       events.push({

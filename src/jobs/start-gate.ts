@@ -8,11 +8,12 @@ import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.t
 import type { RunProfile } from "../generated/prisma/enums.ts";
 import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
-import { ACTIVE_STATUSES, dedupeKey, type OperationDefinition, type OperationType, operationForProfile } from "./operations.ts";
+import { dedupeKey, type OperationDefinition, type OperationType, operationForProfile } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
 import { type PreflightFailure, preflight } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC, RunEventType } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
+import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun } from "./run-store.ts";
 
 export type RunTrigger = "MANUAL" | "SCHEDULE" | "API";
 export type StartOutcome = "ACCEPTED" | "DEDUPED" | "SCOPE_BUSY" | "BLOCKED";
@@ -85,6 +86,11 @@ export class StartGate {
     return this.admit(request, system, op, settings.id, dryRun);
   }
 
+  /** The first claim plus the recoveries a run is allowed. */
+  private maxAttempts(): number {
+    return 1 + this.deps.options.maxRecoveries;
+  }
+
   private async findSystem(request: StartRequest): Promise<ConnectedSystem> {
     const { prisma } = this.deps;
     if (request.connectedSystemId) {
@@ -110,26 +116,20 @@ export class StartGate {
   ): Promise<StartResult> {
     const id = randomUUID();
     await inTransaction(this.deps.pool, async (client) => {
-      await client.query(
-        `INSERT INTO run (id, operation, profile, connected_system_id, connection_settings_id, scope_key, scopes, status,
-           dry_run, trigger, schedule_id, reason_code, reason, next_steps, phase, finished_at)
-         VALUES ($1, $2, $3::run_profile, $4, $5, $6, $7, 'BLOCKED', $8, $9, $10, $11, $12, $13, 'blocked', now())`,
-        [
-          id,
-          op.type,
-          op.profile,
-          system.id,
-          settingsId,
-          dedupeKey(op.type, system.id),
-          op.scopes(system.id),
-          dryRun,
-          request.trigger,
-          request.scheduleId ?? null,
-          failure.reasonCode,
-          failure.reason,
-          failure.nextSteps,
-        ],
-      );
+      await insertRun(client, {
+        id,
+        operation: op.type,
+        profile: op.profile,
+        connectedSystemId: system.id,
+        connectionSettingsId: settingsId,
+        scopeKey: dedupeKey(op.type, system.id),
+        scopes: op.scopes(system.id),
+        dryRun,
+        trigger: request.trigger,
+        scheduleId: request.scheduleId ?? null,
+        maxAttempts: this.maxAttempts(),
+        start: { status: "BLOCKED", reasonCode: failure.reasonCode, reason: failure.reason, nextSteps: failure.nextSteps },
+      });
       await insertRunEvents(client, id, [{ type: RunEventType.blocked, data: { trigger: request.trigger, ...failure } }]);
       await publishRunChanged(this.deps.bus, { id, connectedSystemId: system.id, status: "BLOCKED" }, client);
     });
@@ -153,35 +153,29 @@ export class StartGate {
     return inTransaction(this.deps.pool, async (client) => {
       for (const lock of [key, ...scopes].sort())
         await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [SCOPE_LOCK_CLASS, lock]);
-      const duplicate = await activeRun(client, "r.scope_key = $1", [key]);
-      if (duplicate) return { outcome: "DEDUPED", run: duplicate, sharedScopes: [], failure: null };
-      const holder = await activeRun(client, "r.scopes && $1::text[]", [scopes]);
+      const duplicate = await findActiveRunByKey(client, key);
+      if (duplicate) return { outcome: "DEDUPED", run: summary(duplicate), sharedScopes: [], failure: null };
+      const holder = await findActiveRunHolding(client, scopes);
       if (holder) {
-        const held = await client.query<{ scopes: string[] }>("SELECT scopes FROM run WHERE id = $1", [holder.id]);
-        const shared = scopes.filter((s) => held.rows[0]?.scopes.includes(s));
-        return { outcome: "SCOPE_BUSY", run: holder, sharedScopes: shared, failure: null };
+        const shared = scopes.filter((s) => holder.scopes.includes(s));
+        return { outcome: "SCOPE_BUSY", run: summary(holder), sharedScopes: shared, failure: null };
       }
       const id = randomUUID();
       const jobId = randomUUID();
-      await client.query(
-        `INSERT INTO run (id, operation, profile, connected_system_id, connection_settings_id, scope_key, scopes, status,
-           dry_run, trigger, schedule_id, job_id, max_attempts)
-         VALUES ($1, $2, $3::run_profile, $4, $5, $6, $7, 'QUEUED', $8, $9, $10, $11, $12)`,
-        [
-          id,
-          op.type,
-          op.profile,
-          system.id,
-          settingsId,
-          key,
-          scopes,
-          dryRun,
-          request.trigger,
-          request.scheduleId ?? null,
-          jobId,
-          1 + this.deps.options.maxRecoveries,
-        ],
-      );
+      await insertRun(client, {
+        id,
+        operation: op.type,
+        profile: op.profile,
+        connectedSystemId: system.id,
+        connectionSettingsId: settingsId,
+        scopeKey: key,
+        scopes,
+        dryRun,
+        trigger: request.trigger,
+        scheduleId: request.scheduleId ?? null,
+        maxAttempts: this.maxAttempts(),
+        start: { status: "QUEUED", jobId },
+      });
       await queue.send(client, jobId, { runId: id, connectionSettingsId: settingsId });
       await insertRunEvents(client, id, [
         {
@@ -197,13 +191,13 @@ export class StartGate {
   }
 }
 
-async function activeRun(client: pg.PoolClient, where: string, params: unknown[]): Promise<RunSummary | null> {
-  const { rows } = await client.query<RunSummary>(
-    `SELECT r.id, r.operation, r.status::text AS status, r.connected_system_id AS "connectedSystemId", cs.name AS "systemName"
-       FROM run r JOIN connected_system cs ON cs.id = r.connected_system_id
-      WHERE ${where} AND r.status = ANY($${params.length + 1}::run_status[])
-      ORDER BY r.created_at LIMIT 1`,
-    [...params, ACTIVE_STATUSES],
-  );
-  return rows[0] ?? null;
+/** The start result names a run without its scopes (SCOPE_BUSY lists only the shared ones). */
+function summary(run: ActiveRun): RunSummary {
+  return {
+    id: run.id,
+    operation: run.operation,
+    status: run.status,
+    connectedSystemId: run.connectedSystemId,
+    systemName: run.systemName,
+  };
 }

@@ -1,6 +1,7 @@
 import { getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { Gauge, Histogram, Registry } from "prom-client";
+import { countRunsByStatusAndProfile, sumProcessedByProfileAndPhase } from "../jobs/run-store.ts";
 import type { Services } from "../services.ts";
 
 export interface Metrics {
@@ -26,11 +27,9 @@ export function createMetrics(services: Pick<Services, "db">): Metrics {
     labelNames: ["status", "profile"],
     registers: [registry],
     async collect() {
-      const { rows } = await pool.query<{ status: string; profile: string; n: string }>(
-        "SELECT status, profile, count(*) AS n FROM run GROUP BY status, profile",
-      );
+      const rows = await countRunsByStatusAndProfile(pool);
       this.reset();
-      for (const r of rows) this.set({ status: r.status, profile: r.profile }, Number(r.n));
+      for (const r of rows) this.set({ status: r.status, profile: r.profile }, r.n);
     },
   });
 
@@ -40,11 +39,9 @@ export function createMetrics(services: Pick<Services, "db">): Metrics {
     labelNames: ["profile", "phase"],
     registers: [registry],
     async collect() {
-      const { rows } = await pool.query<{ profile: string; phase: string; n: string }>(
-        "SELECT profile, phase, sum(processed) AS n FROM run GROUP BY profile, phase",
-      );
+      const rows = await sumProcessedByProfileAndPhase(pool);
       this.reset();
-      for (const r of rows) this.set({ profile: r.profile, phase: r.phase }, Number(r.n));
+      for (const r of rows) this.set({ profile: r.profile, phase: r.phase }, r.n);
     },
   });
 

@@ -1,0 +1,374 @@
+import type pg from "pg";
+import type { BatchOutcome, RunCounts, RunInfo } from "../engine/run-context.ts";
+import { ACTIVE_STATUSES, type OperationType } from "./operations.ts";
+import type { FinalRunState } from "./run-status.ts";
+
+/**
+ * Every statement of the run lifecycle on the `run` table, as named operations: start (insert),
+ * claim, heartbeat, batch, cancel, recovery, finish. Each takes the query client, so a caller
+ * that must hold advisory locks, a row lock or a pg-boss send in the same transaction passes
+ * its transaction's client; everyone else passes the pool.
+ *
+ * Fencing: a worker writes a run only while it holds the lease (its id in worker_id, the claim's
+ * attempt). Recovery and cancel clear worker_id, which silently turns every later fenced write
+ * of the old owner into a no-op.
+ */
+
+/** A pool or one transaction's client. */
+export type QueryClient = Pick<pg.PoolClient, "query">;
+
+/** Who may write a run: the worker that claimed it, for that claim (attempt) only. */
+export interface Lease {
+  runId: string;
+  attempt: number;
+  workerId: string;
+}
+
+/** A run as the start gate writes it: QUEUED with its job, or BLOCKED by preflight (already final). */
+export interface NewRun {
+  id: string;
+  operation: OperationType;
+  profile: RunInfo["profile"];
+  connectedSystemId: string;
+  connectionSettingsId: string;
+  scopeKey: string;
+  scopes: string[];
+  dryRun: boolean;
+  trigger: string;
+  scheduleId: string | null;
+  /** Claims executed + recoveries allowed (a BLOCKED run never runs; it records the budget all the same). */
+  maxAttempts: number;
+  start: { status: "QUEUED"; jobId: string } | { status: "BLOCKED"; reasonCode: string; reason: string; nextSteps: string[] };
+}
+
+/** Insert a new run. The phase is the status in lower case; a BLOCKED run is finished at once. */
+export async function insertRun(client: QueryClient, run: NewRun): Promise<void> {
+  const { start } = run;
+  const blocked = start.status === "BLOCKED" ? start : null;
+  await client.query(
+    `INSERT INTO run (id, operation, profile, connected_system_id, connection_settings_id, scope_key, scopes, status,
+       dry_run, trigger, schedule_id, job_id, max_attempts, reason_code, reason, next_steps, phase, finished_at)
+     VALUES ($1, $2, $3::run_profile, $4, $5, $6, $7, $8::run_status, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+       CASE WHEN $18::boolean THEN now() END)`,
+    [
+      run.id,
+      run.operation,
+      run.profile,
+      run.connectedSystemId,
+      run.connectionSettingsId,
+      run.scopeKey,
+      run.scopes,
+      start.status,
+      run.dryRun,
+      run.trigger,
+      run.scheduleId,
+      start.status === "QUEUED" ? start.jobId : null,
+      run.maxAttempts,
+      blocked?.reasonCode ?? null,
+      blocked?.reason ?? null,
+      blocked?.nextSteps ?? [],
+      start.status.toLowerCase(),
+      blocked !== null,
+    ],
+  );
+}
+
+/** An active (QUEUED, RUNNING, CANCELLING) run, as the start gate reports it. */
+export interface ActiveRun {
+  id: string;
+  operation: OperationType;
+  status: string;
+  connectedSystemId: string;
+  systemName: string;
+  scopes: string[];
+}
+
+/** The oldest active run with this dedupe key. */
+export function findActiveRunByKey(client: QueryClient, scopeKey: string): Promise<ActiveRun | null> {
+  return findActiveRun(client, "r.scope_key = $1", [scopeKey]);
+}
+
+/** The oldest active run holding any of these scopes. */
+export function findActiveRunHolding(client: QueryClient, scopes: string[]): Promise<ActiveRun | null> {
+  return findActiveRun(client, "r.scopes && $1::text[]", [scopes]);
+}
+
+/** The oldest active run of a connected system. */
+export function findActiveRunOfSystem(client: QueryClient, connectedSystemId: string): Promise<ActiveRun | null> {
+  return findActiveRun(client, "r.connected_system_id = $1", [connectedSystemId]);
+}
+
+async function findActiveRun(client: QueryClient, where: string, params: unknown[]): Promise<ActiveRun | null> {
+  const { rows } = await client.query<ActiveRun>(
+    `SELECT r.id, r.operation, r.status::text AS status, r.connected_system_id AS "connectedSystemId", cs.name AS "systemName",
+            r.scopes
+       FROM run r JOIN connected_system cs ON cs.id = r.connected_system_id
+      WHERE ${where} AND r.status = ANY($${params.length + 1}::run_status[])
+      ORDER BY r.created_at LIMIT 1`,
+    [...params, ACTIVE_STATUSES],
+  );
+  return rows[0] ?? null;
+}
+
+/** A run as its claim returns it to the worker. */
+export interface ClaimedRun {
+  id: string;
+  operation: OperationType;
+  profile: RunInfo["profile"];
+  status: string;
+  connected_system_id: string;
+  connection_settings_id: string;
+  dry_run: boolean;
+  attempt: number;
+  max_attempts: number;
+}
+
+/**
+ * Claim a run for a worker: only through the job the run currently points at (a superseded job
+ * claims nothing), only while it is active. A run being cancelled stays CANCELLING, so its
+ * worker ends it at once. Each claim is a new attempt: the lease of every earlier one is void.
+ */
+export async function claimRun(
+  client: QueryClient,
+  claim: { runId: string; jobId: string; workerId: string },
+): Promise<ClaimedRun | null> {
+  const { rows } = await client.query<ClaimedRun>(
+    `UPDATE run SET status = CASE WHEN status = 'CANCELLING' THEN status ELSE 'RUNNING' END, worker_id = $3,
+       attempt = attempt + 1, heartbeat_at = now(), started_at = coalesce(started_at, now()),
+       phase = CASE WHEN phase = 'queued' THEN 'starting' ELSE phase END
+     WHERE id = $1 AND job_id = $2 AND status IN ('QUEUED', 'RUNNING', 'CANCELLING')
+     RETURNING id, operation, profile::text AS profile, status::text AS status, connected_system_id, connection_settings_id,
+       dry_run, attempt, max_attempts`,
+    [claim.runId, claim.jobId, claim.workerId],
+  );
+  return rows[0] ?? null;
+}
+
+/** Where the run resumes: the checkpoint of its last committed batch (null before the first). */
+export async function readCheckpoint(client: QueryClient, runId: string): Promise<unknown> {
+  const { rows } = await client.query<{ checkpoint: unknown }>("SELECT checkpoint FROM run WHERE id = $1", [runId]);
+  return rows[0]?.checkpoint ?? null;
+}
+
+/**
+ * Mark the leased run live (database time). Returns its status (CANCELLING: a cancel was
+ * requested), or null when the lease is lost.
+ */
+export async function touchHeartbeat(client: QueryClient, lease: Lease): Promise<string | null> {
+  const { rows } = await client.query<{ status: string }>(
+    `UPDATE run SET heartbeat_at = now()
+      WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status IN ('RUNNING', 'CANCELLING')
+      RETURNING status::text AS status`,
+    [lease.runId, lease.attempt, lease.workerId],
+  );
+  return rows[0]?.status ?? null;
+}
+
+/** The ownership of a run, read under its row lock. */
+export interface RunOwnership {
+  status: string;
+  attempt: number;
+  worker_id: string | null;
+}
+
+/**
+ * Lock the run row (FOR UPDATE) and return who owns it. The row lock orders a batch against
+ * cancel and recovery, which lock the same row: each sees the other whole or not at all.
+ */
+export async function lockRun(client: QueryClient, runId: string): Promise<RunOwnership | null> {
+  const { rows } = await client.query<RunOwnership>(
+    "SELECT status::text AS status, attempt, worker_id FROM run WHERE id = $1 FOR UPDATE",
+    [runId],
+  );
+  return rows[0] ?? null;
+}
+
+export function holdsLease(run: RunOwnership, lease: Lease): boolean {
+  return run.attempt === lease.attempt && run.worker_id === lease.workerId;
+}
+
+/** The run's counter columns, by RunCounts key. */
+const COUNT_COLUMNS = [
+  ["fetched", "fetched"],
+  ["created", "created"],
+  ["updated", "updated"],
+  ["deleted", "deleted"],
+  ["unchanged", "unchanged"],
+  ["failed", "failed"],
+  ["exportsQueued", "exports_queued"],
+] as const satisfies readonly (readonly [keyof RunCounts, string])[];
+
+/** The counts as one JSON object keyed like RunCounts. */
+const COUNTS_JSON = `json_build_object(${COUNT_COLUMNS.map(([key, column]) => `'${key}', ${column}`).join(", ")})`;
+
+/**
+ * Record one committed batch: add its counts, set progress and checkpoint. Called inside the
+ * batch's transaction, after lockRun, so the checkpoint commits with the batch's data.
+ */
+export async function recordBatch(
+  client: QueryClient,
+  runId: string,
+  outcome: Pick<BatchOutcome, "counts" | "phase" | "processed" | "total" | "checkpoint">,
+): Promise<{ batch: number; connected_system_id: string; status: string }> {
+  const sets = COUNT_COLUMNS.map(([, column], i) => `${column} = ${column} + $${i + 2}`).join(", ");
+  const values = COUNT_COLUMNS.map(([key]) => Math.trunc(outcome.counts[key] ?? 0));
+  const { rows } = await client.query<{ batch: number; connected_system_id: string; status: string }>(
+    `UPDATE run SET ${sets}, phase = $9, processed = $10, total = $11, checkpoint = $12::jsonb, batch = batch + 1,
+       progress_updated_at = now(), heartbeat_at = now()
+     WHERE id = $1 RETURNING batch, connected_system_id, status::text AS status`,
+    [
+      runId,
+      ...values,
+      outcome.phase,
+      Math.trunc(outcome.processed),
+      outcome.total ?? null,
+      JSON.stringify(outcome.checkpoint ?? null),
+    ],
+  );
+  return rows[0]!;
+}
+
+/** The leased run's status and counts, under its row lock; null when the lease is lost. */
+export async function lockLeasedRun(client: QueryClient, lease: Lease): Promise<{ status: string; counts: RunCounts } | null> {
+  const { rows } = await client.query<{ status: string; counts: RunCounts }>(
+    `SELECT status::text AS status, ${COUNTS_JSON} AS counts FROM run
+      WHERE id = $1 AND attempt = $2 AND worker_id = $3 FOR UPDATE`,
+    [lease.runId, lease.attempt, lease.workerId],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * Write the final state of a leased run (see decideFinalStatus) and release the lease. Returns
+ * the counts and duration for the completion event, or null when the lease was lost meanwhile.
+ */
+export async function finishRun(
+  client: QueryClient,
+  lease: Lease,
+  final: FinalRunState,
+): Promise<{ status: string; counts: RunCounts; duration_ms: number } | null> {
+  const { rows } = await client.query<{ status: string; counts: RunCounts; duration_ms: number }>(
+    `UPDATE run SET status = $4::run_status, phase = $9, reason_code = $5, reason = $6, error = $7, next_steps = $8,
+       finished_at = now(), heartbeat_at = now(), worker_id = NULL
+     WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status IN ('RUNNING', 'CANCELLING')
+     RETURNING status::text AS status, extract(epoch FROM finished_at - started_at) * 1000 AS duration_ms,
+       ${COUNTS_JSON} AS counts`,
+    [
+      lease.runId,
+      lease.attempt,
+      lease.workerId,
+      final.status,
+      final.reasonCode,
+      final.reason,
+      final.error,
+      final.nextSteps,
+      final.status.toLowerCase(),
+    ],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * Point the run at a new job and fence off its owner. heartbeat_at = now() is a grace period:
+ * the run is not recovered again before a worker claims the new job.
+ */
+export async function requeueRun(client: QueryClient, runId: string, jobId: string): Promise<void> {
+  await client.query("UPDATE run SET job_id = $2, worker_id = NULL, heartbeat_at = now() WHERE id = $1", [runId, jobId]);
+}
+
+/** A run whose worker stopped heartbeating, as recovery locks it. */
+export interface OrphanedRun {
+  id: string;
+  status: string;
+  attempt: number;
+  max_attempts: number;
+  job_id: string | null;
+  worker_id: string | null;
+  connected_system_id: string;
+  connection_settings_id: string;
+}
+
+/**
+ * Lock up to `limit` running runs whose heartbeat is older than `staleAfterMs`. SKIP LOCKED: a
+ * row locked by an in-flight batch is alive by definition, and two recovering workers never
+ * take the same run.
+ */
+export async function lockOrphanedRuns(client: QueryClient, staleAfterMs: number, limit: number): Promise<OrphanedRun[]> {
+  const { rows } = await client.query<OrphanedRun>(
+    `SELECT id, status::text AS status, attempt, max_attempts, job_id, worker_id, connected_system_id, connection_settings_id
+       FROM run
+      WHERE status IN ('RUNNING', 'CANCELLING')
+        AND coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1::float8 / 1000)
+      ORDER BY heartbeat_at LIMIT $2
+      FOR UPDATE SKIP LOCKED`,
+    [staleAfterMs, limit],
+  );
+  return rows;
+}
+
+/** End an orphaned run without its worker; a reason also becomes its error. */
+export async function finishOrphanedRun(
+  client: QueryClient,
+  runId: string,
+  ending: { status: "CANCELLED" | "FAILED"; reasonCode: string | null; reason: string | null },
+): Promise<void> {
+  await client.query(
+    `UPDATE run SET status = $2::run_status, finished_at = now(), phase = $5, reason_code = $3, reason = $4,
+       error = coalesce($4, error), worker_id = NULL WHERE id = $1`,
+    [runId, ending.status, ending.reasonCode, ending.reason, ending.status.toLowerCase()],
+  );
+}
+
+/** A run as cancel locks it: who owns it, and whether that owner stopped heartbeating. */
+export interface CancellableRun {
+  status: string;
+  job_id: string | null;
+  worker_id: string | null;
+  connected_system_id: string;
+  stale: boolean;
+}
+
+/** Lock the run row for a cancel (FOR UPDATE: serialised with batches and claims). */
+export async function lockRunForCancel(client: QueryClient, runId: string, staleAfterMs: number): Promise<CancellableRun | null> {
+  const { rows } = await client.query<CancellableRun>(
+    `SELECT status::text AS status, job_id, worker_id, connected_system_id,
+            coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $2::float8 / 1000) AS stale
+       FROM run WHERE id = $1 FOR UPDATE`,
+    [runId, staleAfterMs],
+  );
+  return rows[0] ?? null;
+}
+
+/** Cancel a run no worker owns: CANCELLED now, and any late write of a former owner is fenced off. */
+export async function cancelRunNow(client: QueryClient, runId: string): Promise<void> {
+  await client.query(
+    `UPDATE run SET status = 'CANCELLED', cancel_requested_at = coalesce(cancel_requested_at, now()), finished_at = now(),
+       phase = 'cancelled', worker_id = NULL WHERE id = $1`,
+    [runId],
+  );
+}
+
+/** Ask the owning worker to stop: it sees CANCELLING at its next batch or heartbeat and ends the run. */
+export async function requestRunCancel(client: QueryClient, runId: string): Promise<void> {
+  await client.query("UPDATE run SET status = 'CANCELLING', cancel_requested_at = now() WHERE id = $1", [runId]);
+}
+
+/** Runs by status and profile (metrics gauge). */
+export async function countRunsByStatusAndProfile(
+  client: QueryClient,
+): Promise<{ status: string; profile: string; n: number }[]> {
+  const { rows } = await client.query<{ status: string; profile: string; n: string }>(
+    "SELECT status, profile, count(*) AS n FROM run GROUP BY status, profile",
+  );
+  return rows.map((r) => ({ status: r.status, profile: r.profile, n: Number(r.n) }));
+}
+
+/** Objects processed, summed over runs by profile and phase (metrics gauge). */
+export async function sumProcessedByProfileAndPhase(
+  client: QueryClient,
+): Promise<{ profile: string; phase: string; n: number }[]> {
+  const { rows } = await client.query<{ profile: string; phase: string; n: string }>(
+    "SELECT profile, phase, sum(processed) AS n FROM run GROUP BY profile, phase",
+  );
+  return rows.map((r) => ({ profile: r.profile, phase: r.phase, n: Number(r.n) }));
+}
