@@ -16,7 +16,9 @@ import type { RunQueue } from "./queue.ts";
 import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun } from "./run-store.ts";
 
 export type RunTrigger = "MANUAL" | "SCHEDULE" | "API";
-export type StartOutcome = "ACCEPTED" | "DEDUPED" | "SCOPE_BUSY" | "BLOCKED";
+/** Every answer a start can get: the single definition, also of the GraphQL enum StartOutcome. */
+export const START_OUTCOMES = ["ACCEPTED", "DEDUPED", "SCOPE_BUSY", "BLOCKED"] as const;
+export type StartOutcome = (typeof START_OUTCOMES)[number];
 
 export interface StartRequest {
   /** Id of the system, or its name (CLI, YAML). */

@@ -4,6 +4,7 @@ import { cancelRun } from "../jobs/cancel.ts";
 import { runMetrics } from "../jobs/metrics.ts";
 import { ACTIVE_STATUSES } from "../jobs/operations.ts";
 import { runProgressStream, runsChangedStream } from "../jobs/run-stream.ts";
+import { START_OUTCOMES, type StartOutcome } from "../jobs/start-gate.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
 import { rateLimitKey } from "../server/rate-limit.ts";
 import { builder, type Context } from "./builder.ts";
@@ -78,10 +79,10 @@ const RunCountsRef = builder.objectRef<Run>("RunCounts").implement({
   }),
 });
 
-const StartOutcomeEnum = builder.enumType("StartOutcome", { values: ["ACCEPTED", "DEDUPED", "SCOPE_BUSY", "BLOCKED"] as const });
+const StartOutcomeEnum = builder.enumType("StartOutcome", { values: START_OUTCOMES });
 
 interface StartRunPayload {
-  outcome: "ACCEPTED" | "DEDUPED" | "SCOPE_BUSY" | "BLOCKED";
+  outcome: StartOutcome;
   runId: string;
   reasonCode: string | null;
   reason: string | null;
