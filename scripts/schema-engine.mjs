@@ -153,7 +153,10 @@ async function handle({ id, method, params }) {
     send({ id, result });
   } catch (e) {
     let message = e?.message ?? String(e);
-    if (panicMessage) (message = `schema-engine panic: ${panicMessage}`), (panicMessage = undefined);
+    if (panicMessage) {
+      message = `schema-engine panic: ${panicMessage}`;
+      panicMessage = undefined;
+    }
     const m = /GenericJs.*?id:\s*(\d+)/.exec(message); // JS-side (pg) error captured by the adapter
     if (m) message = factory.errorRegistry.consumeError(Number(m[1]))?.error?.message ?? message;
     log("<- error", message);

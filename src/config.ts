@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { fileRoots } from "./connectors/file-roots.ts";
 import { DEFAULT_EXPRESSION_LIMITS, type ExpressionLimits } from "./engine/expressions.ts";
 
 /** Environment parsed once; every process (server, worker, CLI) reads the same variables. */
@@ -115,15 +116,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authFailuresPerMinute: e.METASYNC_AUTH_FAILURES_PER_MINUTE,
     },
   };
-}
-
-/** METASYNC_FILE_ROOTS as absolute folders; DATA_DIR/files when unset. */
-export function fileRoots(value: string | undefined, dataDir: string): string[] {
-  const roots = (value ?? "")
-    .split(":")
-    .filter((r) => r !== "")
-    .map((r) => path.resolve(r));
-  return roots.length > 0 ? roots : [path.resolve(dataDir, "files")];
 }
 
 /** "https://a.example, http://localhost:5173" -> normalised origins; anything else names the bad entry. */

@@ -9,12 +9,13 @@ import { Schedules } from "./jobs/schedules.ts";
 import { StartGate } from "./jobs/start-gate.ts";
 import type { Logger } from "./logger.ts";
 import type { SecretBox } from "./secrets.ts";
-import { type RateLimiter, startRunLimiter } from "./server/rate-limit.ts";
 import { ApiKeys } from "./systems/api-keys.ts";
 import { ConnectedSystems } from "./systems/connected-systems.ts";
 import { ConnectionActions } from "./systems/connection-actions.ts";
 import { PendingExports } from "./systems/pending-exports.ts";
+import { startRunLimiter } from "./systems/start-run-limit.ts";
 import { SyncRules } from "./systems/sync-rules.ts";
+import type { RateLimiter } from "./util/rate-limiter.ts";
 
 /** Everything the API and workers share, built once per process and passed in. */
 export interface Services {
@@ -89,7 +90,7 @@ export function createServices(deps: ServiceDeps): Services {
     schedules: new Schedules({ prisma: db.prisma }),
     connectionActions: new ConnectionActions({ prisma: db.prisma, systems, logger, connect: connectorFactory }),
     startRunLimiter: startRunLimiter(deps.config),
-    pendingExports: new PendingExports({ prisma: db.prisma, bus }),
+    pendingExports: new PendingExports({ prisma: db.prisma, pool: db.pool, bus }),
     apiKeys: new ApiKeys({ prisma: db.prisma, bus }),
     syncRules: new SyncRules({ prisma: db.prisma }),
   };

@@ -1,8 +1,16 @@
 import { constants } from "node:fs";
 import { type FileHandle, open, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import { fileRoots } from "../config.ts";
 import { ConnectorError } from "./connector.ts";
+
+/** METASYNC_FILE_ROOTS as absolute folders; DATA_DIR/files when unset. */
+export function fileRoots(value: string | undefined, dataDir: string): string[] {
+  const roots = (value ?? "")
+    .split(":")
+    .filter((r) => r !== "")
+    .map((r) => path.resolve(r));
+  return roots.length > 0 ? roots : [path.resolve(dataDir, "files")];
+}
 
 /**
  * File connectors read and write as the server's user (often root): only files under the

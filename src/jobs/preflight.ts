@@ -2,7 +2,6 @@ import { connectorConfigs } from "../connectors/configs.ts";
 import { type Connector, ConnectorError } from "../connectors/connector.ts";
 import type { ConnectorFactory } from "../connectors/deps.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
-import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import { withTimeout } from "../util/timeout.ts";

@@ -1,7 +1,5 @@
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { Repeater } from "@repeaterjs/repeater";
-import { planUndo } from "../engine/outbound/undo.ts";
-import { badInput, conflict, notFound } from "../errors.ts";
 import type { PendingExport } from "../generated/prisma/client.ts";
 import { PENDING_EXPORTS_TOPIC, type PendingExportEvent, type RejectOutcome } from "../systems/pending-exports.ts";
 import type { Context } from "./builder.ts";
@@ -73,13 +71,7 @@ builder.mutationFields((t) => ({
       "Plan the inverse of every change a finished export run applied (from the recorded before-values), held AWAITING_APPROVAL; returns how many exports were planned.",
     args: { runId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const runId = decodeId("Run", String(args.runId), "runId");
-      const run = await ctx.services.db.prisma.run.findUnique({ where: { id: runId } });
-      if (!run) throw notFound("run", runId);
-      if (run.profile !== "EXPORT") throw badInput(`run ${runId} is a ${run.profile} run, not an EXPORT run`, "runId");
-      if (run.status !== "COMPLETED" && run.status !== "PARTIAL")
-        throw conflict(`run ${runId} is ${run.status}: only a finished export run can be undone`, { status: run.status });
-      return planUndo(ctx.services.db.pool, runId);
+      return ctx.services.pendingExports.undoRun(decodeId("Run", String(args.runId), "runId"));
     },
   }),
   rejectPendingExports: t.int({

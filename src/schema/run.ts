@@ -6,7 +6,7 @@ import { ACTIVE_STATUSES } from "../jobs/operations.ts";
 import { runProgressStream, runsChangedStream } from "../jobs/run-stream.ts";
 import { START_OUTCOMES, type StartOutcome } from "../jobs/start-gate.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
-import { rateLimitKey } from "../server/rate-limit.ts";
+import { rateLimitKey } from "../systems/start-run-limit.ts";
 import { builder, type Context } from "./builder.ts";
 import { RunProfileEnum, RunStatusEnum } from "./enums.ts";
 import { decodeId } from "./ids.ts";

@@ -1,15 +1,13 @@
-import { createHash } from "node:crypto";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { ApiRole } from "../generated/prisma/enums.ts";
-import { RateLimiter } from "./rate-limit.ts";
+import { hashKey } from "../systems/api-keys.ts";
+import { RateLimiter } from "../util/rate-limiter.ts";
 
 export type Refusal = "NO_KEY" | "INVALID_KEY" | "NOT_LOOPBACK" | "UNTRUSTED_HOST" | "THROTTLED";
 
 export type Caller =
   | { role: ApiRole; keyId: string | null }
   | { role: null; reason: Refusal /** THROTTLED: seconds until the address may try again. */; retryAfterSeconds?: number };
-
-export const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 
 export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;

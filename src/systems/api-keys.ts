@@ -1,9 +1,11 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { badInput, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { ApiKey, PrismaClient } from "../generated/prisma/client.ts";
 import type { ApiRole } from "../generated/prisma/enums.ts";
-import { hashKey } from "../server/auth.ts";
+
+/** Keys are stored only as this hash; the API hashes a presented key the same way to find it. */
+export const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 
 /** Published on the event bus when a key is revoked: every API process closes its sockets. */
 export const API_KEY_REVOKED_TOPIC = "apiKey.revoked";

@@ -1,4 +1,7 @@
-import { badInput } from "../errors.ts";
+import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
+import { planUndo } from "../engine/outbound/undo.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
 
@@ -31,7 +34,20 @@ const RETURNED = { id: true, connectedSystemId: true, planningRunId: true, expor
 
 /** Operator actions on the outbound queue: retry, approve, reject. Each change is published. */
 export class PendingExports {
-  constructor(private readonly deps: { prisma: PrismaClient; bus: EventBus }) {}
+  constructor(private readonly deps: { prisma: PrismaClient; pool: pg.Pool; bus: EventBus }) {}
+
+  /**
+   * Plan the inverse of every change a finished export run applied, held AWAITING_APPROVAL
+   * (see planUndo); returns how many exports were planned.
+   */
+  async undoRun(runId: string): Promise<number> {
+    const run = await this.deps.prisma.run.findUnique({ where: { id: runId } });
+    if (!run) throw notFound("run", runId);
+    if (run.profile !== "EXPORT") throw badInput(`run ${runId} is a ${run.profile} run, not an EXPORT run`, "runId");
+    if (run.status !== "COMPLETED" && run.status !== "PARTIAL")
+      throw conflict(`run ${runId} is ${run.status}: only a finished export run can be undone`, { status: run.status });
+    return inTransaction(this.deps.pool, (tx) => planUndo(tx, runId));
+  }
 
   /** FAILED/ERROR -> PENDING with a fresh retry budget; other statuses are left as they are. */
   async retry(ids: string[]): Promise<string[]> {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { AppError } from "../../src/errors.ts";
-import { RateLimiter, rateLimitKey, startRunLimiter } from "../../src/server/rate-limit.ts";
+import { rateLimitKey, startRunLimiter } from "../../src/systems/start-run-limit.ts";
+import { RateLimiter } from "../../src/util/rate-limiter.ts";
 
 describe("RateLimiter (token bucket per caller)", () => {
   it("allows a burst, then refuses with the wait until the next token", () => {

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { AttributeChange, Attributes, AttributeValue } from "../../connectors/connector.ts";
 import { contentHash } from "../../connectors/content-hash.ts";
-import { inTransaction } from "../../db/transaction.ts";
 import { insertExports, insertPlaceholders, type NewExport } from "./store.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
@@ -23,12 +22,9 @@ function restore(attribute: string, before: unknown): AttributeChange & { status
  * recorded when each export was planned - an UPDATE puts the old values (and DN) back, a CREATE
  * becomes a DELETE, a DELETE becomes a CREATE of the recorded object. Nothing is applied until
  * someone approves: every inverse export waits in AWAITING_APPROVAL. Returns how many were planned.
+ * Run it in one transaction: it reads the run's exports and writes their inverses.
  */
-export function planUndo(pool: pg.Pool, exportRunId: string): Promise<number> {
-  return inTransaction(pool, (client) => planUndoIn(client, exportRunId));
-}
-
-async function planUndoIn(tx: Q, exportRunId: string): Promise<number> {
+export async function planUndo(tx: Q, exportRunId: string): Promise<number> {
   const { rows } = await tx.query(
     `SELECT p.id, p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, p.change_type,
             p.attribute_changes, p.before_values, c.object_type

@@ -1,4 +1,3 @@
-import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 
 export interface RateLimitOptions {
@@ -82,19 +81,4 @@ export class RateLimiter {
     this.lastSweep = now;
     for (const [key, b] of this.buckets) if (now - b.at >= idle) this.buckets.delete(key);
   }
-}
-
-/** The caller key for rate limits: its API key, else its address (keyless loopback mode). */
-export function rateLimitKey(ctx: { apiKeyId?: string | null; clientAddress?: string }): string {
-  return ctx.apiKeyId ? `key:${ctx.apiKeyId}` : `addr:${ctx.clientAddress ?? "unknown"}`;
-}
-
-/**
- * startRun's limiter: bursts of 30, then one start per second per caller by default
- * (METASYNC_START_RUN_BURST / METASYNC_START_RUN_PER_SECOND). A burst well above what a
- * person or a schedule does; a script looping on startRun is refused with RATE_LIMITED.
- */
-export function startRunLimiter(config: Pick<Config, "startRunRateLimit">): RateLimiter {
-  const limits = config.startRunRateLimit ?? { burst: 30, perSecond: 1 };
-  return new RateLimiter({ capacity: limits.burst, refillPerSecond: limits.perSecond });
 }
