@@ -1,11 +1,12 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { badInput } from "../errors.ts";
+import { ConnectorKind, SyncDirection } from "../generated/prisma/enums.ts";
 
 const SystemEntry = z
   .object({
     name: z.string().min(1),
-    kind: z.enum(["CSV", "LDAP", "SQL", "SCIM"]),
+    kind: z.enum(ConnectorKind),
     description: z.string().nullish(),
     config: z.record(z.string(), z.unknown()),
     deleteThreshold: z.number().int().nullish(),
@@ -17,7 +18,7 @@ const RuleEntry = z
   .object({
     name: z.string().min(1),
     connectedSystem: z.string().min(1),
-    direction: z.enum(["INBOUND", "OUTBOUND"]),
+    direction: z.enum(SyncDirection),
     objectType: z.string().min(1),
     metaverseObjectType: z.string().min(1),
     attributeFlows: z.array(z.unknown()).default([]),

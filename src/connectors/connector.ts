@@ -6,7 +6,9 @@
  * binary values are base64 strings (declared BINARY in the discovered schema).
  */
 export type AttributeValue = string | number | boolean;
-export type Attributes = Record<string, AttributeValue | AttributeValue[] | null>;
+/** One attribute's value(s): null is "no value". Connector objects, flow results and metaverse objects share it. */
+export type AttributeValues = AttributeValue | AttributeValue[] | null;
+export type Attributes = Record<string, AttributeValues>;
 
 export interface ConnectorCapabilities {
   fullImport: boolean;
@@ -59,7 +61,9 @@ export interface ImportPage {
   total?: number;
 }
 
-export type AttributeChangeOperation = "ADD" | "REPLACE" | "REMOVE" | "REMOVE_ALL";
+/** The operations of an attribute change: the GraphQL enum AttributeChangeOperation is built from this list. */
+export const ATTRIBUTE_CHANGE_OPERATIONS = ["ADD", "REPLACE", "REMOVE", "REMOVE_ALL"] as const;
+export type AttributeChangeOperation = (typeof ATTRIBUTE_CHANGE_OPERATIONS)[number];
 
 export interface AttributeChange {
   attribute: string;

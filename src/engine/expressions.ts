@@ -1,5 +1,5 @@
 import jsonata from "jsonata";
-import type { AttributeValue } from "../connectors/connector.ts";
+import type { AttributeValue, AttributeValues } from "../connectors/connector.ts";
 
 /**
  * Bounds of one evaluation. JSONata evaluates through chains of promises that never yield to
@@ -47,12 +47,13 @@ export class ExpressionError extends Error {
   constructor(
     readonly expression: string,
     readonly position: number | undefined,
-    message: string,
+    /** The parser's or evaluator's own words, without the position. */
+    readonly reason: string,
     readonly code: ExpressionErrorCode = "EXPRESSION_FAILED",
     /** JSONata's own error code (D1011, T2001...), when it gave one. */
     readonly jsonataCode: string | null = null,
   ) {
-    super(position === undefined ? message : `${message} at position ${position}`);
+    super(position === undefined ? reason : `${reason} at position ${position}`);
     this.name = "ExpressionError";
   }
 }
@@ -70,8 +71,8 @@ export function compileExpression(source: string, limits: ExpressionLimits = pro
   try {
     compiled = jsonata(source, { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence });
   } catch (e) {
-    const err = e as { message?: string; position?: number };
-    throw new ExpressionError(source, err.position, err.message ?? "invalid expression");
+    const err = e as { message?: string; position?: number; code?: string };
+    throw new ExpressionError(source, err.position, err.message ?? "invalid expression", "EXPRESSION_FAILED", err.code ?? null);
   }
   let timeouts = 0;
   const once = async (input: Record<string, unknown>, bindings?: Record<string, unknown>) => {
@@ -131,7 +132,8 @@ function toExpressionError(source: string, e: unknown, limits: ExpressionLimits)
   return new ExpressionError(source, err.position, err.message ?? "evaluation failed", "EXPRESSION_FAILED", err.code ?? null);
 }
 
-export type FlowValue = AttributeValue | AttributeValue[] | null;
+/** What a flow computes: the same type as a connector attribute's values, so attribute maps need no casts. */
+export type FlowValue = AttributeValues;
 
 /**
  * What an attribute flow produced, normalised: undefined/empty -> null (no value: a lower

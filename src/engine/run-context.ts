@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Connector } from "../connectors/connector.ts";
+import type { ConnectorKind, RunProfile } from "../generated/prisma/enums.ts";
 import type { Logger } from "../logger.ts";
 
 /**
@@ -34,7 +35,7 @@ export interface BatchOutcome {
 export interface RunInfo {
   id: string;
   operation: string;
-  profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC" | "EXPORT";
+  profile: RunProfile;
   connectedSystemId: string;
   connectionSettingsId: string;
   dryRun: boolean;
@@ -46,7 +47,8 @@ export interface RunInfo {
 export interface SystemInfo {
   id: string;
   name: string;
-  kind: "CSV" | "LDAP" | "SQL" | "SCIM";
+  /** The database enum connector_kind (prisma/schema.prisma) is the one list of kinds. */
+  kind: ConnectorKind;
   deleteThreshold: number | null;
 }
 

@@ -1,3 +1,7 @@
+import {
+  ATTRIBUTE_CHANGE_OPERATIONS as OPERATIONS,
+  type AttributeChangeOperation as Operation,
+} from "../connectors/connector.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import { builder } from "./builder.ts";
 import { PendingExportChangeTypeEnum, PendingExportStatusEnum } from "./enums.ts";
@@ -5,8 +9,6 @@ import { decodeId } from "./ids.ts";
 import { keysetPage } from "./pagination.ts";
 import { redactSealed } from "./redact.ts";
 
-const OPERATIONS = ["ADD", "REPLACE", "REMOVE", "REMOVE_ALL"] as const;
-type Operation = (typeof OPERATIONS)[number];
 const AttributeChangeOperationEnum = builder.enumType("AttributeChangeOperation", { values: OPERATIONS });
 
 interface AttributeChangeRow {

@@ -1,7 +1,8 @@
 import jsonata from "jsonata";
 import { compileExpression, ExpressionError, presentAttributes } from "../engine/expressions.ts";
+import { isPlainName } from "../engine/flows.ts";
 import { AppError } from "../errors.ts";
-import { isPlainName, type SyncRuleData } from "./sync-rule-validation.ts";
+import type { SyncRuleData } from "./sync-rule-validation.ts";
 
 /** One JSONata expression of a rule, with the input path that names it and the variables the engine binds. */
 export interface RuleExpression {
@@ -22,12 +23,12 @@ export function expressionsOf(rule: SyncRuleData): RuleExpression[] {
   });
   const earlier: string[] = [];
   rule.attributeFlows.forEach((f, i) => {
-    const expression = f.expression ?? (f.source !== undefined && !isPlainName(f.source) ? f.source : undefined);
-    if (expression !== undefined)
+    // A flow's source is copied as-is (engine/flows.ts), never evaluated: only expressions are checked.
+    if (f.expression !== undefined)
       list.push({
-        path: `attributeFlows[${i}].${f.expression !== undefined ? "expression" : "source"}`,
+        path: `attributeFlows[${i}].expression`,
         part: `attribute flow "${f.target}"`,
-        expression,
+        expression: f.expression,
         bindings: ["n", ...(rule.direction === "OUTBOUND" ? earlier : [])],
       });
     earlier.push(f.target);

@@ -1,23 +1,13 @@
 import type pg from "pg";
 import { inTransaction } from "../db/transaction.ts";
+// The topic and its payload are the engine's (it publishes from export runs); the API publishes the same.
+import { PENDING_EXPORTS_TOPIC, type PendingExportEvent } from "../engine/outbound/notify.ts";
 import { planUndo } from "../engine/outbound/undo.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
 
-/** Bus topic of every pending export state change; payload {@link PendingExportEvent}. */
-export const PENDING_EXPORTS_TOPIC = "pendingExports";
-
-export interface PendingExportEvent {
-  id: string;
-  /** Several exports changed together (an engine batch); `id` is the first of them. */
-  ids?: string[];
-  connectedSystemId: string;
-  /** The run that planned the export. */
-  runId: string | null;
-  /** The run that executed it, when one did. */
-  exportRunId: string | null;
-}
+export { PENDING_EXPORTS_TOPIC, type PendingExportEvent };
 
 /** Statuses of exports not applied yet, which a rejection may still stop. */
 const REJECTABLE = ["AWAITING_APPROVAL", "PENDING", "FAILED", "ERROR"] as const;

@@ -1,5 +1,6 @@
-import jsonata from "jsonata";
 import { z } from "zod";
+import { compileExpression, ExpressionError } from "../engine/expressions.ts";
+import { isPlainName } from "../engine/flows.ts";
 import {
   AttributeFlowSchema,
   ConflictStrategySchema,
@@ -38,20 +39,17 @@ export interface SyncRuleInput {
 /** Column values of a validated rule: what is written, and what apply compares. */
 export type SyncRuleData = ReturnType<typeof normalise>;
 
-/** A JSONata source that is just an attribute name is copied, not evaluated. */
-export const isPlainName = (s: string) => /^[A-Za-z_][\w-]*$/.test(s);
-
-/** Compile once at save time: a rule with a broken expression never reaches a run. */
+/** Compile once at save time, as a run compiles it: a rule with a broken expression never reaches a run. */
 export function compileJsonata(expression: string, path: string): void {
   try {
-    jsonata(expression);
+    compileExpression(expression);
   } catch (e) {
-    const err = e as { code?: string; position?: number; token?: string; message?: string };
-    const at = err.position !== undefined ? ` at position ${err.position}` : "";
-    throw new AppError("BAD_USER_INPUT", `${path}: invalid JSONata${at}: ${err.message ?? String(e)}`, {
+    if (!(e instanceof ExpressionError)) throw e;
+    const at = e.position !== undefined ? ` at position ${e.position}` : "";
+    throw new AppError("BAD_USER_INPUT", `${path}: invalid JSONata${at}: ${e.reason}`, {
       path,
-      position: err.position ?? null,
-      jsonataCode: err.code ?? null,
+      position: e.position ?? null,
+      jsonataCode: e.jsonataCode,
     });
   }
 }

@@ -118,7 +118,7 @@ export async function desiredState(
     const inputs = dnExpression ? escapedForDn(identity.attributes) : identity.attributes;
     const inputBindings = dnExpression ? escapedForDn(bindings) : bindings;
     const compute = async (n: number) => {
-      const v = await flow.compute(inputs as never, n, inputBindings);
+      const v = await flow.compute(inputs, n, inputBindings);
       return flow.target === "dn" ? checkedDn(rule.name, v, rule.baseDn) : v;
     };
     let value = await compute(1);

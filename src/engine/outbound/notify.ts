@@ -1,7 +1,19 @@
 import type pg from "pg";
 import type { RunContext } from "../run-context.ts";
 
-const TOPIC = "pendingExports";
+/** Bus topic of every pending export state change, engine and API alike; payload {@link PendingExportEvent}. */
+export const PENDING_EXPORTS_TOPIC = "pendingExports";
+
+export interface PendingExportEvent {
+  id: string;
+  /** Several exports changed together (an engine batch); `id` is the first of them. */
+  ids?: string[];
+  connectedSystemId: string;
+  /** The run that planned the export. */
+  runId: string | null;
+  /** The run that executed it, when one did. */
+  exportRunId: string | null;
+}
 /** NOTIFY payloads are limited to 8,000 bytes: ~150 uuids per message. */
 const IDS_PER_MESSAGE = 150;
 
@@ -25,10 +37,14 @@ export async function notifyExportChanges(
     groups.set(key, group);
   }
   for (const { systemId, runId, ids } of groups.values())
-    for (let i = 0; i < ids.length; i += IDS_PER_MESSAGE)
-      await publish(
-        TOPIC,
-        { id: ids[i], ids: ids.slice(i, i + IDS_PER_MESSAGE), connectedSystemId: systemId, runId, exportRunId },
-        tx,
-      );
+    for (let i = 0; i < ids.length; i += IDS_PER_MESSAGE) {
+      const event: PendingExportEvent = {
+        id: ids[i]!,
+        ids: ids.slice(i, i + IDS_PER_MESSAGE),
+        connectedSystemId: systemId,
+        runId,
+        exportRunId,
+      };
+      await publish(PENDING_EXPORTS_TOPIC, { ...event }, tx);
+    }
 }

@@ -102,7 +102,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
       const exportsOf = cso ? (open.get(cso.id) ?? []) : [];
       let live: boolean;
       try {
-        live = identity.status === "ACTIVE" && (await rule.inScope(identity.attributes as never));
+        live = identity.status === "ACTIVE" && (await rule.inScope(identity.attributes));
       } catch (e) {
         // A scope that fails (or reaches a bound) leaves the target as it is: never a deprovision.
         if (!(e instanceof RuleExpressionError)) throw e;

@@ -1,6 +1,8 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
-import { compileExpression, compileScope, type FlowValue, presentAttributes, toFlowValue } from "../expressions.ts";
+import type { DeprovisionAction } from "../../generated/prisma/enums.ts";
+import { compileScope, type FlowValue } from "../expressions.ts";
+import { compileFlow } from "../flows.ts";
 import { AttributeFlowSchema, type DisableFlow, DisableFlowSchema } from "../rule-config.ts";
 import { attributed, type RuleRef } from "../rule-expression-error.ts";
 import { expressionInputs, type FlowInputs } from "./inputs.ts";
@@ -15,7 +17,7 @@ export interface OutboundFlow {
   /** What the flow reads: required in full for the DN and the anchor (see desired.ts). */
   inputs: FlowInputs;
   /** `bindings`: values of the rule's earlier flows by target name ($uid in a DN expression). */
-  compute(attributes: Attributes, n: number, bindings?: Record<string, FlowValue>): Promise<FlowValue>;
+  compute(attributes: Attributes, n: number, bindings?: Record<string, FlowValue>): FlowValue | Promise<FlowValue>;
 }
 
 export interface OutboundRule {
@@ -25,7 +27,7 @@ export interface OutboundRule {
   objectType: string;
   metaverseType: string;
   provision: boolean;
-  deprovision: "DELETE" | "DISABLE_THEN_DELETE" | "DISCONNECT";
+  deprovision: DeprovisionAction;
   graceSeconds: number;
   disableFlow: DisableFlow | null;
   approveCreates: boolean;
@@ -94,10 +96,11 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
       flows: AttributeFlowSchema.array()
         .parse(r.attribute_flows)
         .map((f) => {
-          const expression = f.expression ? compileExpression(f.expression) : null;
+          // engine/flows.ts: the same flow text means what it means inbound.
+          const flow = compileFlow(f);
           return {
             target: f.target,
-            source: f.source ?? null,
+            source: flow.source,
             unique: f.unique ?? false,
             initialOnly: f.initialOnly ?? false,
             reference: f.reference ?? false,
@@ -105,10 +108,9 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
             compute: attributed(
               ref,
               `attribute flow "${f.target}"`,
-              f.expression ?? f.source ?? "",
-              async (a: Attributes, n: number, bindings: Record<string, FlowValue> = {}) =>
-                toFlowValue(expression ? await expression.evaluate(presentAttributes(a), { ...bindings, n }) : a[f.source ?? ""]),
-            ) as OutboundFlow["compute"],
+              flow.text,
+              (a: Attributes, n: number, bindings?: Record<string, FlowValue>) => flow.compute(a, n, bindings),
+            ),
           };
         }),
     };

@@ -1,13 +1,8 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
-import {
-  type CompiledExpression,
-  compileExpression,
-  compileScope,
-  type FlowValue,
-  presentAttributes,
-  toFlowValue,
-} from "../expressions.ts";
+import type { MvoDeletionRule } from "../../generated/prisma/enums.ts";
+import { compileScope, type FlowValue } from "../expressions.ts";
+import { compileFlow as compileFlowValue, compileJoinSource } from "../flows.ts";
 import {
   type AttributeFlow,
   AttributeFlowSchema,
@@ -41,7 +36,7 @@ export interface InboundRule {
   metaverseType: string;
   precedence: number;
   projectToMetaverse: boolean;
-  mvoDeletionRule: "MANUAL" | "WHEN_LAST_CONNECTOR_DISCONNECTS" | "WHEN_AUTHORITATIVE_SOURCE_DISCONNECTS";
+  mvoDeletionRule: MvoDeletionRule;
   mvoDeletionGraceSeconds: number;
   conflictStrategy: ConflictStrategy | null;
   deduplication: Deduplication | null;
@@ -51,38 +46,20 @@ export interface InboundRule {
   flows: CompiledFlow[];
 }
 
-const plainName = /^[A-Za-z_][A-Za-z0-9_-]*$/;
-
-function compileValue(source: string): (attributes: Attributes) => Promise<unknown> {
-  // A bare attribute name is a copy: no expression engine on the hot path.
-  if (plainName.test(source)) return async (attributes) => attributes[source];
-  const expression: CompiledExpression = compileExpression(source);
-  return (attributes) => expression.evaluate(presentAttributes(attributes));
-}
-
+/** The flow as engine/flows.ts compiles it (the same text outbound), failures naming the rule. */
 function compileFlow(flow: AttributeFlow, rule: RuleRef): CompiledFlow {
-  const target = flow.target;
-  const initialOnly = flow.initialOnly ?? false;
-  const named = <R>(compute: (a: Attributes) => R | Promise<R>) =>
-    attributed(rule, `attribute flow "${target}"`, flow.expression ?? flow.source ?? "", compute);
-  // A bare attribute name is a plain copy, computed without a promise: most flows are copies.
-  if (flow.source !== undefined && plainName.test(flow.source)) {
-    const source = flow.source;
-    return { target, initialOnly, compute: named((a) => toFlowValue(a[source])) };
-  }
-  const compute = flow.source !== undefined ? compileValue(flow.source) : compileExpressionValue(flow.expression ?? "");
-  return { target, initialOnly, compute: named(async (a) => toFlowValue(await compute(a))) };
-}
-
-function compileExpressionValue(source: string) {
-  const expression = compileExpression(source);
-  return (attributes: Attributes) => expression.evaluate(presentAttributes(attributes), { n: 1 });
+  const compiled = compileFlowValue(flow);
+  return {
+    target: flow.target,
+    initialOnly: flow.initialOnly ?? false,
+    compute: attributed(rule, `attribute flow "${flow.target}"`, compiled.text, (a: Attributes) => compiled.compute(a)),
+  };
 }
 
 function compileJoin(join: JoinRule, index: number, rule: RuleRef): CompiledJoinRule {
-  const compute = compileValue(join.source);
+  const compute = compileJoinSource(join.source);
   const values = attributed(rule, `join rule ${index + 1}`, join.source, async (attributes: Attributes) => {
-    const value = toFlowValue(await compute(attributes));
+    const value = await compute(attributes);
     if (value === null) return [];
     return (Array.isArray(value) ? value : [value]).map(normaliseKey);
   });
