@@ -372,3 +372,32 @@ export async function sumProcessedByProfileAndPhase(
   );
   return rows.map((r) => ({ profile: r.profile, phase: r.phase, n: Number(r.n) }));
 }
+
+/**
+ * Counts and timings over the runs matching `filter`, as numeric strings (null when no run
+ * qualifies): finished, completed, partial, failed, cancelled, blocked, active, avg_seconds,
+ * total_seconds, processed. Counts and timings are columns written with each batch.
+ */
+export async function aggregateRuns(
+  client: QueryClient,
+  filter: { connectedSystemId?: string | null; operation?: string | null; since?: Date | null },
+): Promise<Record<string, string | null>> {
+  const { rows } = await client.query<Record<string, string | null>>(
+    `SELECT
+       count(*) FILTER (WHERE status IN ('COMPLETED','PARTIAL','FAILED','CANCELLED')) AS finished,
+       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+       count(*) FILTER (WHERE status = 'PARTIAL') AS partial,
+       count(*) FILTER (WHERE status = 'FAILED') AS failed,
+       count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
+       count(*) FILTER (WHERE status = 'BLOCKED') AS blocked,
+       count(*) FILTER (WHERE status IN ('QUEUED','RUNNING','CANCELLING')) AS active,
+       avg(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) AS avg_seconds,
+       sum(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) AS total_seconds,
+       coalesce(sum(processed) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL), 0) AS processed
+     FROM run
+     WHERE ($1::uuid IS NULL OR connected_system_id = $1) AND ($2::text IS NULL OR operation = $2)
+       AND ($3::timestamp IS NULL OR created_at >= $3)`,
+    [filter.connectedSystemId ?? null, filter.operation ?? null, filter.since ?? null],
+  );
+  return rows[0] ?? {};
+}

@@ -83,6 +83,37 @@ describe("cancelRun", () => {
     }
   });
 
+  it("ends CANCELLED when the cancel comes after the last batch, as the caller was promised", async () => {
+    let answered: string | undefined;
+    const worker = await startWorker({
+      services: app.services,
+      executors: {
+        "connector.full_import": async (ctx) => {
+          await ctx.batch(async () => ({
+            counts: { fetched: 1, created: 1 },
+            processed: 1,
+            phase: "importing",
+            checkpoint: null,
+          }));
+          answered = (await app.gql(CANCEL, { id: ctx.run.id })).data.cancelRun.status;
+        },
+      },
+      scheduler: false,
+    });
+    try {
+      const runId = await startImport("hr-cancel-after-last");
+      const run = await waitForStatus(app.services, runId, ["CANCELLED", "COMPLETED"]);
+      expect(answered).toBe("CANCELLING");
+      expect(run).toMatchObject({ status: "CANCELLED", phase: "cancelled", created: 1, workerId: null });
+      const done = await app.services.db.pool.query("SELECT data FROM run_event WHERE run_id = $1 AND type = 'run.completed'", [
+        runId,
+      ]);
+      expect(done.rows.map((r) => r.data.status)).toEqual(["CANCELLED"]);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it("stops a run in another worker process", async () => {
     const other = await spawnWorkerProcess(app.services.db.url, SLOW);
     try {
