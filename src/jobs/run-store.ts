@@ -93,11 +93,6 @@ export function findActiveRunHolding(client: QueryClient, scopes: string[]): Pro
   return findActiveRun(client, "r.scopes && $1::text[]", [scopes]);
 }
 
-/** The oldest active run of a connected system. */
-export function findActiveRunOfSystem(client: QueryClient, connectedSystemId: string): Promise<ActiveRun | null> {
-  return findActiveRun(client, "r.connected_system_id = $1", [connectedSystemId]);
-}
-
 async function findActiveRun(client: QueryClient, where: string, params: unknown[]): Promise<ActiveRun | null> {
   const { rows } = await client.query<ActiveRun>(
     `SELECT r.id, r.operation, r.status::text AS status, r.connected_system_id AS "connectedSystemId", cs.name AS "systemName",

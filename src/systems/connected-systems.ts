@@ -6,7 +6,6 @@ import { inTransaction } from "../db/transaction.ts";
 import { type AppError, badInput, conflict, notFound } from "../errors.ts";
 import type { ConnectedSystem, ConnectionSettings, PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
-import { findActiveRunOfSystem } from "../jobs/run-store.ts";
 import type { SecretBox } from "../secrets.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
 
@@ -112,7 +111,11 @@ export class ConnectedSystems {
   }
 
   async delete(id: string): Promise<boolean> {
-    const active = await findActiveRunOfSystem(this.deps.pool, id);
+    // The run store lives in jobs/, a layer above this one: a plain read through Prisma here.
+    const active = await this.deps.prisma.run.findFirst({
+      where: { connectedSystemId: id, status: { in: ["QUEUED", "RUNNING", "CANCELLING"] } },
+      select: { id: true },
+    });
     if (active) throw conflict(`connected system ${id} has an active run ${active.id}; cancel it first`, { runId: active.id });
     // Connector space, its sync queue and the runs' changes have no foreign key to the system
     // (bulk loads skip the per-row check): they go explicitly, in the same transaction.
