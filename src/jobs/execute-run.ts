@@ -167,28 +167,29 @@ async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, 
 }
 
 async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: OperationEnding) {
-  // Decided under the row lock: a cancel requested after the last batch (CANCELLING) is seen here
-  // and still ends the run CANCELLED, as the caller was promised.
-  const done = await inTransaction(deps.pool, async (client) => {
-    const current = await lockLeasedRun(client, lease);
-    if (!current) return null;
-    const final = decideFinalStatus({ ending, cancelRequested: current.status === "CANCELLING", counts: current.counts });
-    return finishRun(client, lease, final);
-  });
-  if (!done) return; // taken over meanwhile: the new owner finishes it
   const failed = ending.status === "FAILED" ? ending : null;
-  await insertRunEvents(deps.pool, run.id, [
-    {
-      type: RunEventType.completed,
-      data: {
-        status: done.status,
-        counts: done.counts,
-        durationMs: Math.round(Number(done.duration_ms)),
-        reasonCode: failed?.reasonCode ?? null,
+  // Decided under the row lock: a cancel requested after the last batch (CANCELLING) is seen here
+  // and still ends the run CANCELLED, as the caller was promised. The completion event commits
+  // with the final status, so whoever sees the status also finds the event.
+  await inTransaction(deps.pool, async (client) => {
+    const current = await lockLeasedRun(client, lease);
+    if (!current) return; // taken over meanwhile: the new owner finishes it
+    const final = decideFinalStatus({ ending, cancelRequested: current.status === "CANCELLING", counts: current.counts });
+    const done = await finishRun(client, lease, final);
+    if (!done) return;
+    await insertRunEvents(client, run.id, [
+      {
+        type: RunEventType.completed,
+        data: {
+          status: done.status,
+          counts: done.counts,
+          durationMs: Math.round(Number(done.duration_ms)),
+          reasonCode: failed?.reasonCode ?? null,
+        },
       },
-    },
-  ]);
-  await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: done.status });
+    ]);
+    await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: done.status }, client);
+  });
 }
 
 async function release(deps: ExecuteDeps, run: ClaimedRun, lease: Lease) {
