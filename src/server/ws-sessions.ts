@@ -4,7 +4,7 @@ import type { WebSocket } from "ws";
 export interface Session {
   /** graphql-ws's own record of the connection's operations in flight (replaced on close). */
   subscriptions: Record<string, unknown>;
-  extra: { socket: WebSocket; apiKeyId?: string | null; request: { socket: { remoteAddress?: string } } };
+  extra: { socket: WebSocket; caller?: { keyId: string | null }; request: { socket: { remoteAddress?: string } } };
 }
 
 export interface SessionLimits {
@@ -25,7 +25,8 @@ export const CLOSE_SLOW_CONSUMER = 1008;
  */
 export function createSessions(limits: SessionLimits) {
   const byGroup = new Map<string, Set<Session>>();
-  const groupOf = (s: Session) => (s.extra.apiKeyId ? `key:${s.extra.apiKeyId}` : `addr:${s.extra.request.socket.remoteAddress}`);
+  const groupOf = (s: Session) =>
+    s.extra.caller?.keyId ? `key:${s.extra.caller.keyId}` : `addr:${s.extra.request.socket.remoteAddress}`;
   const open = (s: Session) => Object.keys(s.subscriptions).length;
 
   return {

@@ -1,0 +1,52 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Services } from "../services.ts";
+import type { Caller } from "./auth.ts";
+import type { AuthenticateRequest } from "./context.ts";
+import type { DashboardRoute } from "./dashboard.ts";
+import type { GraphQLHandler } from "./graphql-handler.ts";
+import { healthz, metricsRoute, refuseBody, sendError, sendRefusal } from "./http.ts";
+import type { Metrics } from "./metrics.ts";
+import { type OriginPolicy, originRefusal } from "./origin.ts";
+
+export interface RequestHandlerDeps {
+  services: Services;
+  yoga: GraphQLHandler;
+  origins: OriginPolicy;
+  dashboard: DashboardRoute;
+  metrics: Metrics;
+  authenticateRequest: AuthenticateRequest;
+  /** Where the caller of a GraphQL request is left for Yoga's context (see graphql-handler.ts). */
+  callers: WeakMap<IncomingMessage, Caller>;
+}
+
+/** Every HTTP request: /healthz, the origin check, the dashboard, /metrics, then GraphQL. */
+export function createRequestHandler({
+  services,
+  yoga,
+  origins,
+  dashboard,
+  metrics,
+  authenticateRequest,
+  callers,
+}: RequestHandlerDeps) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url?.split("?")[0];
+    if (path === "/healthz") return healthz(services, res);
+    // A page of another origin must not reach the API at all (see origin.ts).
+    const origin = req.headers.origin;
+    if (!origins.allows(origin, req.headers.host)) return sendError(res, 403, "FORBIDDEN", originRefusal(String(origin)));
+    if (path && dashboard(req, res, path)) return;
+    if (path === "/metrics") return metricsRoute(metrics, await authenticateRequest(req), res);
+    if (refuseBody(req, res)) return;
+    // The GraphiQL page itself is public (it holds no data); a preflight carries no credentials.
+    // Other GraphQL requests are authenticated before Yoga parses or validates them, so a refused
+    // caller learns nothing about the schema, not even field suggestions.
+    const graphiqlPage = req.method === "GET" && (req.headers.accept ?? "").includes("text/html");
+    if (path === yoga.graphqlEndpoint && req.method !== "OPTIONS" && !graphiqlPage) {
+      const caller = await authenticateRequest(req);
+      if (caller.role === null) return sendRefusal(res, caller);
+      callers.set(req, caller);
+    }
+    return yoga(req, res);
+  };
+}
