@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ConflictStrategy as ConflictStrategies } from "../generated/prisma/enums.ts";
 
 /**
  * Shapes of a sync rule's JSON columns, shared by configuration validation (API, YAML apply)
@@ -33,12 +34,19 @@ export const AttributeFlowSchema = z
     message: "an attribute flow needs exactly one of source or expression",
   });
 
+/** How dedupe keys match: sync/keys.ts and sync/dedupe.ts have one entry per kind. */
+export const DEDUPE_MATCHES = ["exact", "fuzzy", "phonetic"] as const;
+/** What happens to a duplicate: sync/join.ts and sync/merge.ts have one entry per strategy. */
+export const DEDUPE_STRATEGIES = ["keep_first", "keep_most_complete", "merge_fields"] as const;
+export type DedupeMatch = (typeof DEDUPE_MATCHES)[number];
+export type DedupeStrategy = (typeof DEDUPE_STRATEGIES)[number];
+
 export const DeduplicationSchema = z.object({
   keys: z.array(z.string().min(1)).min(1),
-  match: z.enum(["exact", "fuzzy", "phonetic"]).default("exact"),
+  match: z.enum(DEDUPE_MATCHES).default("exact"),
   /** fuzzy: minimum similarity 0..1 (normalised Levenshtein). */
   threshold: z.number().min(0).max(1).default(0.9),
-  strategy: z.enum(["keep_first", "keep_most_complete", "merge_fields"]).default("keep_first"),
+  strategy: z.enum(DEDUPE_STRATEGIES).default("keep_first"),
 });
 
 export const DisableFlowSchema = z.object({
@@ -46,7 +54,8 @@ export const DisableFlowSchema = z.object({
   value: z.union([z.string(), z.number(), z.boolean()]),
 });
 
-export const ConflictStrategySchema = z.enum(["newest_wins", "source_wins", "target_wins", "precedence", "manual"]);
+/** The database enum conflict_strategy (prisma/schema.prisma) is the one list; the GraphQL enum is built from it too. */
+export const ConflictStrategySchema = z.enum(ConflictStrategies);
 
 export type JoinRule = z.infer<typeof JoinRuleSchema>;
 export type AttributeFlow = z.infer<typeof AttributeFlowSchema>;

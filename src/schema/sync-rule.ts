@@ -1,11 +1,13 @@
-import type { AttributeFlow, JoinRule } from "../engine/rule-config.ts";
-import { MvoDeletionRule } from "../generated/prisma/enums.ts";
+import { type AttributeFlow, DEDUPE_MATCHES, DEDUPE_STRATEGIES, type JoinRule } from "../engine/rule-config.ts";
+import { ConflictStrategy, MvoDeletionRule } from "../generated/prisma/enums.ts";
 import type { SyncRuleInput } from "../systems/sync-rules.ts";
 import { builder } from "./builder.ts";
 import { DeprovisionActionEnum, SyncDirectionEnum } from "./enums.ts";
 import { decodeId } from "./ids.ts";
 
 const MvoDeletionRuleEnum = builder.enumType(MvoDeletionRule, { name: "MvoDeletionRule" });
+// Values are the strings the field accepted when it was a String (newest_wins...): variables stay compatible.
+const ConflictStrategyEnum = builder.enumType(ConflictStrategy, { name: "ConflictStrategy" });
 
 const JoinRuleRef = builder.objectRef<JoinRule>("JoinRule").implement({
   fields: (t) => ({
@@ -47,7 +49,7 @@ export const SyncRuleRef = builder.prismaNode("SyncRule", {
     mvoDeletionRule: t.expose("mvoDeletionRule", { type: MvoDeletionRuleEnum }),
     mvoDeletionGraceSeconds: t.exposeInt("mvoDeletionGraceSeconds"),
     deduplication: t.expose("deduplication", { type: "JSON", nullable: true }),
-    conflictStrategy: t.exposeString("conflictStrategy", { nullable: true }),
+    conflictStrategy: t.expose("conflictStrategy", { type: ConflictStrategyEnum, nullable: true }),
     requireApprovalForCreate: t.exposeBoolean("requireApprovalForCreate"),
     requireApprovalForDelete: t.exposeBoolean("requireApprovalForDelete"),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
@@ -94,8 +96,11 @@ const SyncRuleInputRef = builder.inputType("SyncRuleInput", {
     disableFlow: t.field({ type: "JSON", description: '{ "attribute": "employeeStatus", "value": "disabled" }' }),
     mvoDeletionRule: t.field({ type: MvoDeletionRuleEnum }),
     mvoDeletionGraceSeconds: t.int(),
-    deduplication: t.field({ type: "JSON", description: "{ keys, match: exact|fuzzy|phonetic, threshold?, strategy }" }),
-    conflictStrategy: t.string({ description: "newest_wins | source_wins | target_wins | precedence | manual" }),
+    deduplication: t.field({
+      type: "JSON",
+      description: `{ keys, match: ${DEDUPE_MATCHES.join("|")}, threshold?, strategy: ${DEDUPE_STRATEGIES.join("|")} }`,
+    }),
+    conflictStrategy: t.field({ type: ConflictStrategyEnum }),
     requireApprovalForCreate: t.boolean(),
     requireApprovalForDelete: t.boolean(),
   }),

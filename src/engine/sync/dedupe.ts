@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { FlowValue } from "../expressions.ts";
+import type { DedupeMatch } from "../rule-config.ts";
 import { dedupeSpec, normaliseKey, similarity, soundex } from "./keys.ts";
 import type { InboundRule } from "./rules.ts";
 import { findKeyHolders, loadMetaverseObjects, lookupKey, type SyncObject } from "./store.ts";
@@ -47,11 +48,14 @@ async function dedupeValues(item: { cso: SyncObject; rule: InboundRule }): Promi
   return values;
 }
 
-function matches(match: "exact" | "fuzzy" | "phonetic", threshold: number, a: string, b: string) {
-  if (match === "phonetic") return soundex(a) !== "" && soundex(a) === soundex(b);
-  if (match === "fuzzy") return similarity(a, b) >= threshold;
-  return normaliseKey(a) === normaliseKey(b);
-}
+/** Whether two values are the same identity's, per match kind (one entry per kind, checked by the compiler). */
+export const DEDUPE_MATCHERS: Record<DedupeMatch, (a: string, b: string, threshold: number) => boolean> = {
+  exact: (a, b) => normaliseKey(a) === normaliseKey(b),
+  phonetic: (a, b) => soundex(a) !== "" && soundex(a) === soundex(b),
+  fuzzy: (a, b, threshold) => similarity(a, b) >= threshold,
+};
+
+const matches = (match: DedupeMatch, threshold: number, a: string, b: string) => DEDUPE_MATCHERS[match](a, b, threshold);
 
 /**
  * Is this object, about to be projected, the same identity as one already in the metaverse or

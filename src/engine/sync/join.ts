@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { DedupeStrategy } from "../rule-config.ts";
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import { BatchProjections, findDuplicate } from "./dedupe.ts";
@@ -126,6 +127,9 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
   return { links, changes, failed };
 }
 
+/** Whether a strategy joins the duplicate to the identity (true) or leaves it out (false). */
+const JOINS_DUPLICATE: Record<DedupeStrategy, boolean> = { keep_first: false, keep_most_complete: true, merge_fields: true };
+
 /** keep_first leaves the duplicate out; keep_most_complete / merge_fields join it to the identity. */
 function duplicateOutcome(p: Pending, mvoId: string, scope: SyncScope, reason: string) {
   const base = { csoId: p.cso.id, anchor: p.cso.anchor, syncRuleId: p.rule.id, sourceSystemId: scope.systemId, mvoId };
@@ -143,11 +147,11 @@ function duplicateOutcome(p: Pending, mvoId: string, scope: SyncScope, reason: s
         },
       ],
     };
-  if (strategy === "keep_first")
+  if (!JOINS_DUPLICATE[strategy])
     return {
       failed: 0,
       links: [],
-      changes: [{ ...base, changeType: "DUPLICATE_SKIPPED", message: `${reason}; keep_first keeps the existing identity` }],
+      changes: [{ ...base, changeType: "DUPLICATE_SKIPPED", message: `${reason}; ${strategy} keeps the existing identity` }],
     };
   return {
     failed: 0,

@@ -1,5 +1,5 @@
 import type { FlowValue } from "../expressions.ts";
-import type { Deduplication, JoinRule } from "../rule-config.ts";
+import type { DedupeMatch, Deduplication, JoinRule } from "../rule-config.ts";
 
 /**
  * How a metaverse attribute is indexed in metaverse_key: exact (join rules, exact dedupe),
@@ -44,8 +44,11 @@ export function keySpecs(rules: readonly KeyedRule[]): Map<string, KeySpec[]> {
   return new Map([...specs].map(([type, byName]) => [type, [...byName.values()]]));
 }
 
-export function dedupeSpec(match: "exact" | "fuzzy" | "phonetic", attribute: string): KeySpec {
-  return match === "phonetic" ? phonetic(attribute) : match === "fuzzy" ? prefix(attribute) : exact(attribute);
+/** The key each match kind stores: a kind added to DEDUPE_MATCHES does not compile until it has one. */
+const DEDUPE_SPECS: Record<DedupeMatch, (attribute: string) => KeySpec> = { exact, phonetic, fuzzy: prefix };
+
+export function dedupeSpec(match: DedupeMatch, attribute: string): KeySpec {
+  return DEDUPE_SPECS[match](attribute);
 }
 
 /** The key rows of one metaverse object's attributes. */

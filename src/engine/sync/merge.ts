@@ -1,6 +1,6 @@
 import type { Attributes } from "../../connectors/connector.ts";
 import type { FlowValue } from "../expressions.ts";
-import type { ConflictStrategy } from "../rule-config.ts";
+import type { ConflictStrategy, DedupeStrategy } from "../rule-config.ts";
 import type { InboundRule } from "./rules.ts";
 
 /** A connector space object joined to the metaverse object, with the rule that flows it. */
@@ -42,7 +42,7 @@ export interface MergeResult {
   failures: FlowFailure[];
 }
 
-interface Candidate {
+export interface Candidate {
   contributor: Contributor;
   value: FlowValue;
   completeness: number;
@@ -84,7 +84,8 @@ export async function mergeMetaverseObject(
       if (options.unavailableSystems.has(c.systemId)) hold(attribute, c.precedence);
   for (const contributor of contributors) {
     // Only keep_most_complete orders by completeness: counted once per contributor, and only then.
-    const completeness = contributor.rule.deduplication?.strategy === "keep_most_complete" ? filled(contributor.attributes) : 0;
+    const strategy = contributor.rule.deduplication?.strategy;
+    const completeness = strategy && ORDERS_BY_COMPLETENESS[strategy] ? filled(contributor.attributes) : 0;
     for (const flow of contributor.rule.flows) {
       let value: FlowValue;
       const owned = current.contributions[flow.target]?.systemId === contributor.systemId;
@@ -134,7 +135,7 @@ export async function mergeMetaverseObject(
       new Set(candidates.map((c) => JSON.stringify(c.value))).size > 1 &&
       candidates.some((c) => c.contributor.systemId !== first.contributor.systemId)
     ) {
-      winner = resolve(strategy, candidates, current.attributes[attribute] ?? null, options.syncingSystemId);
+      winner = resolveConflict(strategy, candidates, current.attributes[attribute] ?? null, options.syncingSystemId);
       conflicts.push({
         attribute,
         strategy,
@@ -164,27 +165,45 @@ export async function mergeMetaverseObject(
 function order(a: Candidate, b: Candidate): number {
   if (a.contributor.rule.precedence !== b.contributor.rule.precedence)
     return a.contributor.rule.precedence - b.contributor.rule.precedence;
-  if (a.contributor.systemId === b.contributor.systemId && a.contributor.rule.deduplication?.strategy === "keep_most_complete")
+  const strategy = a.contributor.rule.deduplication?.strategy;
+  if (a.contributor.systemId === b.contributor.systemId && strategy && ORDERS_BY_COMPLETENESS[strategy])
     if (a.completeness !== b.completeness) return b.completeness - a.completeness;
   return a.contributor.joinedAt - b.contributor.joinedAt;
 }
 
-function resolve(
+/** Whether a deduplication strategy lets a source's fuller record win among its own duplicates. */
+const ORDERS_BY_COMPLETENESS: Record<DedupeStrategy, boolean> = {
+  keep_first: false,
+  keep_most_complete: true,
+  merge_fields: false,
+};
+
+/** The winner among conflicting candidates (sorted by precedence, then join order); null = keep the current value. */
+export interface ConflictSituation {
+  candidates: readonly Candidate[];
+  currentValue: FlowValue;
+  syncingSystemId: string;
+}
+type Resolver = (s: ConflictSituation) => Candidate | null;
+
+/** One resolver per strategy: a strategy added to the enum does not compile until it has one here. */
+const RESOLVERS: Record<ConflictStrategy, Resolver> = {
+  precedence: ({ candidates }) => candidates[0]!,
+  newest_wins: ({ candidates }) =>
+    candidates.reduce((best, c) => (c.contributor.importedAt > best.contributor.importedAt ? c : best)),
+  source_wins: ({ candidates, syncingSystemId }) =>
+    candidates.find((c) => c.contributor.systemId === syncingSystemId) ?? candidates[0]!,
+  target_wins: ({ candidates, currentValue }) => candidates.find((c) => same(c.value, currentValue)) ?? candidates[0]!,
+  // manual: the current value stays until someone decides (a new attribute takes the first).
+  manual: ({ candidates, currentValue }) =>
+    currentValue === null ? candidates[0]! : (candidates.find((c) => same(c.value, currentValue)) ?? null),
+};
+
+export function resolveConflict<C extends Candidate>(
   strategy: ConflictStrategy,
-  candidates: Candidate[],
+  candidates: readonly C[],
   currentValue: FlowValue,
   syncingSystemId: string,
-): Candidate | null {
-  switch (strategy) {
-    case "newest_wins":
-      return candidates.reduce((best, c) => (c.contributor.importedAt > best.contributor.importedAt ? c : best));
-    case "source_wins":
-      return candidates.find((c) => c.contributor.systemId === syncingSystemId) ?? candidates[0]!;
-    case "target_wins":
-      return candidates.find((c) => same(c.value, currentValue)) ?? candidates[0]!;
-    case "manual":
-      return currentValue === null ? candidates[0]! : (candidates.find((c) => same(c.value, currentValue)) ?? null);
-    default:
-      return candidates[0]!;
-  }
+): C | null {
+  return RESOLVERS[strategy]({ candidates, currentValue, syncingSystemId }) as C | null;
 }
