@@ -1,6 +1,6 @@
 import { builder } from "./builder.ts";
 import { ApiRoleEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 
 export const ApiKeyRef = builder.prismaNode("ApiKey", {
   id: { field: "id" },

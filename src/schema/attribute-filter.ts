@@ -1,3 +1,4 @@
+import { badInput } from "../errors.ts";
 import { builder } from "./builder.ts";
 
 export const AttributeFilter = builder.inputType("AttributeFilter", {
@@ -8,3 +9,19 @@ export const AttributeFilter = builder.inputType("AttributeFilter", {
     startsWith: t.string(),
   }),
 });
+
+export interface AttributeFilterInput {
+  attribute: string;
+  equals?: string | null;
+  startsWith?: string | null;
+}
+
+/** `where: {attribute, equals|startsWith}` as a jsonb path filter on the `attributes` column. */
+export function attributeWhere(filter: AttributeFilterInput | null | undefined) {
+  if (!filter) return {};
+  if (!filter.attribute) throw badInput("where.attribute must not be empty", "where.attribute");
+  if (filter.equals != null && filter.startsWith != null) throw badInput("where takes equals or startsWith, not both", "where");
+  if (filter.equals != null) return { attributes: { path: [filter.attribute], equals: filter.equals } };
+  if (filter.startsWith != null) return { attributes: { path: [filter.attribute], string_starts_with: filter.startsWith } };
+  throw badInput("where needs equals or startsWith", "where");
+}

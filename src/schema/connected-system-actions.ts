@@ -1,5 +1,5 @@
 import { builder } from "./builder.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 import { SYSTEMS_TOPIC } from "./topics.ts";
 
 const ConnectionTest = builder.objectRef<{ ok: boolean; message: string; code: string | null }>("ConnectionTest").implement({

@@ -1,7 +1,7 @@
 import { ConnectedSystems } from "../systems/connected-systems.ts";
 import { builder } from "./builder.ts";
 import { AttributeTypeEnum, ConnectorKindEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 import { SYSTEMS_TOPIC } from "./topics.ts";
 
 export const ConnectedSystemRef = builder.prismaNode("ConnectedSystem", {

@@ -1,8 +1,8 @@
-import { AttributeFilter } from "./attribute-filter.ts";
+import { AttributeFilter, attributeWhere } from "./attribute-filter.ts";
 import { builder } from "./builder.ts";
 import { JoinTypeEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
-import { attributeWhere, keysetPage } from "./pagination.ts";
+import { decodeId } from "./global-id.ts";
+import { keysetPage } from "./pagination.ts";
 import { redactSealed } from "./redact.ts";
 
 export const ConnectorSpaceObjectRef = builder.prismaNode("ConnectorSpaceObject", {

@@ -1,9 +1,9 @@
 import { expandAttributeChanges } from "../engine/run-changes.ts";
 import { unpackContributions } from "../engine/sync/contributions.ts";
-import { AttributeFilter } from "./attribute-filter.ts";
+import { AttributeFilter, attributeWhere } from "./attribute-filter.ts";
 import { builder } from "./builder.ts";
-import { decodeId } from "./ids.ts";
-import { attributeWhere, keysetPage } from "./pagination.ts";
+import { decodeId } from "./global-id.ts";
+import { keysetPage } from "./pagination.ts";
 import { redactSealed } from "./redact.ts";
 
 /** One run_change row seen from the metaverse object it touched: which run, rule and source set what. */

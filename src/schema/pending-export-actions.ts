@@ -5,7 +5,7 @@ import { PENDING_EXPORTS_TOPIC, type PendingExportEvent, type RejectOutcome } fr
 import type { Context } from "./builder.ts";
 import { builder } from "./builder.ts";
 import { PendingExportStatusEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 import { PendingExportRef } from "./pending-export.ts";
 
 const RejectOutcomeRef = builder.objectRef<RejectOutcome>("PendingExportRejectOutcome").implement({

@@ -5,7 +5,7 @@ import {
 import type { Prisma } from "../generated/prisma/client.ts";
 import { builder } from "./builder.ts";
 import { PendingExportChangeTypeEnum, PendingExportStatusEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 import { keysetPage } from "./pagination.ts";
 import { redactSealed } from "./redact.ts";
 

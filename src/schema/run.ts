@@ -9,7 +9,7 @@ import { presentStartResult } from "../jobs/start-result-presenter.ts";
 import { rateLimitKey } from "../systems/start-run-limit.ts";
 import { builder, type Context } from "./builder.ts";
 import { RunProfileEnum, RunStatusEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 import "./run-change.ts";
 
 export const RunRef = builder.prismaNode("Run", {

@@ -1,7 +1,7 @@
 import type { ScheduleStep } from "../jobs/schedules.ts";
 import { builder } from "./builder.ts";
 import { RunProfileEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 
 const ScheduleStepRef = builder.objectRef<ScheduleStep>("ScheduleStep").implement({
   fields: (t) => ({

@@ -3,7 +3,7 @@ import { ConflictStrategy, MvoDeletionRule } from "../generated/prisma/enums.ts"
 import type { SyncRuleInput } from "../systems/sync-rules.ts";
 import { builder } from "./builder.ts";
 import { DeprovisionActionEnum, SyncDirectionEnum } from "./enums.ts";
-import { decodeId } from "./ids.ts";
+import { decodeId } from "./global-id.ts";
 
 const MvoDeletionRuleEnum = builder.enumType(MvoDeletionRule, { name: "MvoDeletionRule" });
 // Values are the strings the field accepted when it was a String (newest_wins...): variables stay compatible.

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
 import { copyRows } from "../copy.ts";
-import { timeOrderedId } from "../ids.ts";
+import { timeOrderedId } from "../time-ordered-id.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

@@ -3,7 +3,7 @@ import type { DedupeStrategy } from "../rule-config.ts";
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import { BatchProjections, findDuplicate } from "./dedupe.ts";
-import { newMetaverseId } from "./ids.ts";
+import { newMetaverseId } from "./metaverse-id.ts";
 import type { InboundRule } from "./rules.ts";
 import type { LinkChange, SyncScope } from "./scope.ts";
 import { findKeyHolders, lookupKey, type SyncObject } from "./store.ts";
