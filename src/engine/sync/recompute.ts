@@ -2,6 +2,7 @@ import type pg from "pg";
 import { canonicalJson } from "../../util/canonical-json.ts";
 import { expressionFailure } from "../rule-expression-error.ts";
 import { type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
+import { decideDeletion } from "./deletion-rules.ts";
 import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
 import type { LinkChange, SyncScope } from "./scope.ts";
@@ -93,52 +94,19 @@ export async function recomputeMetaverseObjects(
       syncingSystemId: scope.systemId,
       unavailableSystems: new Set(scopeFailures.map((f) => f.member.systemId)),
     });
-    const failures = [
-      ...scopeFailures.map((f) => ({ csoId: f.member.id, anchor: f.member.anchor, systemId: f.member.systemId, error: f.error })),
-      ...merged.failures.map((f) => ({
-        csoId: f.contributor.csoId,
-        anchor: members.find((m) => m.id === f.contributor.csoId)?.anchor ?? null,
-        systemId: f.contributor.systemId,
-        error: f.error,
-      })),
-    ];
-    for (const f of failures)
-      result.changes.push(expressionFailure(f.error, { mvoId, csoId: f.csoId, anchor: f.anchor, sourceSystemId: f.systemId }));
-    // The run's own records failed; another system's rule failing is recorded for it, not counted here.
-    if (failures.some((f) => f.systemId === scope.systemId)) result.failed++;
+    recordFailures(result, scope.systemId, mvoId, members, scopeFailures, merged);
 
-    let status = mvo.status;
-    let deletionDueAt = mvo.deletionDueAt;
-    const leaving = leavingBy.get(mvoId) ?? [];
     const inbound = members.filter((m) => m.joinType !== "PROVISIONED");
-    for (const l of leaving) {
-      const rule = l.rule;
-      const due =
-        rule?.mvoDeletionRule === "WHEN_AUTHORITATIVE_SOURCE_DISCONNECTS" ||
-        (rule?.mvoDeletionRule === "WHEN_LAST_CONNECTOR_DISCONNECTS" && inbound.length === 0);
-      if (!due || status === "DELETED") continue;
-      const grace = rule?.mvoDeletionGraceSeconds ?? 0;
-      status = grace > 0 ? "PENDING_DELETION" : "DELETED";
-      deletionDueAt = grace > 0 ? new Date(Date.now() + grace * 1000) : null;
-      result.changes.push({
-        changeType: grace > 0 ? "MVO_DELETION_SCHEDULED" : "MVO_DELETED",
-        mvoId,
-        csoId: l.cso.id,
-        syncRuleId: rule?.id ?? null,
-        sourceSystemId: scope.systemId,
-        message: `${rule?.mvoDeletionRule}${grace > 0 ? `; deletion due ${deletionDueAt?.toISOString()}` : ""}`,
-      });
-    }
-    if (mvo.status === "PENDING_DELETION" && status === "PENDING_DELETION" && joinedHere && inbound.length > 0) {
-      status = "ACTIVE";
-      deletionDueAt = null;
-      result.changes.push({
-        changeType: "MVO_DELETION_CANCELLED",
-        mvoId,
-        sourceSystemId: scope.systemId,
-        message: "a connector joined again",
-      });
-    }
+    const deletion = decideDeletion({
+      mvo,
+      leaving: leavingBy.get(mvoId) ?? [],
+      inboundConnectors: inbound.length,
+      joinedHere,
+      systemId: scope.systemId,
+      now: Date.now(),
+    });
+    const { status, deletionDueAt } = deletion;
+    result.changes.push(...deletion.changes);
 
     const attributes = status === "DELETED" ? mvo.attributes : merged.attributes;
     const changed = !before || status !== mvo.status || canonicalJson(attributes) !== canonicalJson(mvo.attributes);
@@ -154,37 +122,82 @@ export async function recomputeMetaverseObjects(
         });
     if (!changed) continue;
 
-    result.changedMvoIds.add(mvoId);
-    if (!before) {
-      result.created++;
-      const origin = { syncRuleId: link?.rule?.id ?? null, sourceSystemId: scope.systemId };
-      result.changes.push({
-        changeType: "PROJECTED",
-        csoId: link?.cso.id,
-        anchor: link?.cso.anchor,
-        mvoId,
-        ...origin,
-        attributeChanges: attributeDiffs(mvo, attributes, merged.contributions, origin),
-      });
-    } else if (status === "DELETED" || status === "PENDING_DELETION") result.deleted += mvo.status === status ? 0 : 1;
-    else {
-      result.updated++;
-      const origin = { syncRuleId: null, sourceSystemId: scope.systemId };
-      const diffs = attributeDiffs(mvo, attributes, merged.contributions, origin);
-      if (diffs.length) result.changes.push({ changeType: "MVO_UPDATED", mvoId, ...origin, attributeChanges: diffs });
-    }
-    result.writes.push({
-      id: mvoId,
-      created: !before && projected.has(mvoId),
-      type: mvo.type,
-      status,
-      attributes,
-      contributions: status === "DELETED" ? mvo.contributions : merged.contributions,
-      displayName: displayNameOf(attributes),
-      deletionDueAt,
-    });
+    recordChange(result, scope.systemId, { mvo, before, link, status, attributes, merged, deletionDueAt });
   }
   return result;
+}
+
+type ScopeFailure = Awaited<ReturnType<typeof contributorsOf>>["failures"][number];
+
+/** Rules whose expressions failed for this identity: recorded against their rule and source. */
+function recordFailures(
+  result: RecomputeResult,
+  systemId: string,
+  mvoId: string,
+  members: SyncObject[],
+  scopeFailures: ScopeFailure[],
+  merged: MergeResult,
+) {
+  const failures = [
+    ...scopeFailures.map((f) => ({ csoId: f.member.id, anchor: f.member.anchor, systemId: f.member.systemId, error: f.error })),
+    ...merged.failures.map((f) => ({
+      csoId: f.contributor.csoId,
+      anchor: members.find((m) => m.id === f.contributor.csoId)?.anchor ?? null,
+      systemId: f.contributor.systemId,
+      error: f.error,
+    })),
+  ];
+
+  for (const f of failures)
+    result.changes.push(expressionFailure(f.error, { mvoId, csoId: f.csoId, anchor: f.anchor, sourceSystemId: f.systemId }));
+  // The run's own records failed; another system's rule failing is recorded for it, not counted here.
+  if (failures.some((f) => f.systemId === systemId)) result.failed++;
+}
+
+/** A changed identity: counted, described (projected, updated or deleted) and queued for writing. */
+function recordChange(
+  result: RecomputeResult,
+  systemId: string,
+  c: {
+    mvo: MetaverseRow;
+    before: MetaverseRow | undefined;
+    link: LinkChange | undefined;
+    status: MetaverseRow["status"];
+    attributes: MergeResult["attributes"];
+    merged: MergeResult;
+    deletionDueAt: Date | null;
+  },
+) {
+  const { mvo, before, link, status, attributes, merged, deletionDueAt } = c;
+  result.changedMvoIds.add(mvo.id);
+  if (!before) {
+    result.created++;
+    const origin = { syncRuleId: link?.rule?.id ?? null, sourceSystemId: systemId };
+    result.changes.push({
+      changeType: "PROJECTED",
+      csoId: link?.cso.id,
+      anchor: link?.cso.anchor,
+      mvoId: mvo.id,
+      ...origin,
+      attributeChanges: attributeDiffs(mvo, attributes, merged.contributions, origin),
+    });
+  } else if (status === "DELETED" || status === "PENDING_DELETION") result.deleted += mvo.status === status ? 0 : 1;
+  else {
+    result.updated++;
+    const origin = { syncRuleId: null, sourceSystemId: systemId };
+    const diffs = attributeDiffs(mvo, attributes, merged.contributions, origin);
+    if (diffs.length) result.changes.push({ changeType: "MVO_UPDATED", mvoId: mvo.id, ...origin, attributeChanges: diffs });
+  }
+  result.writes.push({
+    id: mvo.id,
+    created: !before && link !== undefined,
+    type: mvo.type,
+    status,
+    attributes,
+    contributions: status === "DELETED" ? mvo.contributions : merged.contributions,
+    displayName: displayNameOf(attributes),
+    deletionDueAt,
+  });
 }
 
 /** Stored connectors per metaverse object, with this batch's link changes applied. */
