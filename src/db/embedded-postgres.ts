@@ -33,7 +33,8 @@ export class EmbeddedPostgresError extends Error {}
  * reused afterwards, shared by every process using the same directory (the server,
  * `metasync apikey`, a second worker). A lock file left by a killed server is removed; a cluster
  * left running by a killed server is adopted. The superuser password is the directory's own
- * (see embedded-credentials.ts).
+ * (see embedded-credentials.ts). Long because it is one ordered start-up sequence (adopt or
+ * init, credentials, start, create the database), each step commented where it happens.
  */
 export async function startEmbeddedPostgres(
   dir: string,

@@ -35,7 +35,8 @@ const DEFAULT_PAGE = 100;
  * DEFAULT_LIST_SIZE, or as the `listSize` a field declares in its extensions. Every alias is a
  * selection of its own, so 49 aliases of one wide field cost 49 times as much. Fragments are
  * costed once and multiplied where spread, so nested spreads cannot make the estimate slow.
- * List arguments longer than maxListArgument are refused outright.
+ * List arguments longer than maxListArgument are refused outright. One function because the
+ * walk's visitors share the fragment cache and the running total.
  */
 export function operationCost(
   schema: GraphQLSchema,

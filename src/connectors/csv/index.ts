@@ -15,6 +15,7 @@ import { exportToCsv, newFileHeader } from "./writer.ts";
  * A CSV file as a connected system: one object type, one row per object keyed by the anchor
  * column. Every value is a string (multi-valued columns: arrays of strings); an empty cell is an
  * absent attribute. Delta imports compare content hashes with the engine's stored objects.
+ * Long because it is the connector object: its methods share the resolved file in one closure.
  */
 export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps): Promise<Connector> {
   const logger = deps.logger.child({ connector: "csv", file: basename(config.path) });

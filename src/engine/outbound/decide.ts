@@ -43,6 +43,8 @@ export interface PlanInput {
  * placeholder) when it is in scope and not in the system yet, UPDATE with only the
  * attribute-level differences (and a rename when the DN moved) when it is, folded into a CREATE
  * or UPDATE still waiting, and the rule's deprovision action when it left scope. No I/O.
+ * One function on purpose: it is the planning decision table, and each branch reads top to
+ * bottom against its unit test (test/unit/plan-decisions.test.ts).
  */
 export function decide(sink: PlanSink, { identity, rule, cso, exportsOf, live, empty, desired }: PlanInput): void {
   const base = { mvoId: identity.id, syncRuleId: rule.id, sourceSystemId: rule.systemId };
