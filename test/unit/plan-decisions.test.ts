@@ -4,7 +4,8 @@ import { type DesiredState, forTarget, type Identity } from "../../src/engine/ou
 import { attributeChanges } from "../../src/engine/outbound/diff.ts";
 import { expressionInputs } from "../../src/engine/outbound/inputs.ts";
 import type { OutboundRule } from "../../src/engine/outbound/rules.ts";
-import type { OpenExport, TargetObject } from "../../src/engine/outbound/store.ts";
+import type { TargetObject } from "../../src/engine/outbound/store.ts";
+import type { OpenExport } from "../../src/engine/pending-export/store.ts";
 
 const rule: OutboundRule = {
   id: "rule-1",

@@ -1,21 +1,12 @@
 import type pg from "pg";
 import type { ConnectorObject, ImportPage, RecordError } from "../../connectors/connector.ts";
 import { contentHash } from "../../connectors/content-hash.ts";
+import { insertImported, type NewObject, objectKey, obsoleteByAnchors, updateImported } from "../connector-space/store.ts";
 import { confirmExports } from "../outbound/confirm.ts";
 import { diffAttributes, insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
 import type { SeenObjects } from "./seen.ts";
-import {
-  insertObjects,
-  loadAttributes,
-  lookupObjects,
-  type NewObject,
-  objectKey,
-  obsoleteByAnchors,
-  queueForSync,
-  type StoredObject,
-  updateObjects,
-} from "./store.ts";
+import { loadAttributes, lookupObjects, queueForSync, type StoredObject } from "./store.ts";
 import { anchorError, type ImportSchema, validateObject } from "./validate.ts";
 
 export interface PageScope {
@@ -292,7 +283,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
     );
   }
 
-  const insertedIds = await insertObjects(tx, scope.systemId, scope.runId, inserts);
+  const insertedIds = await insertImported(tx, scope.systemId, scope.runId, inserts);
   for (const o of inserts)
     changes.push({
       changeType: "CSO_ADDED",
@@ -300,7 +291,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
       anchor: o.anchor,
       sourceSystemId: scope.systemId,
     });
-  await updateObjects(tx, scope.runId, updates);
+  await updateImported(tx, scope.runId, updates);
   const newIds = [...insertedIds.values()];
   await queueForSync(tx, scope.systemId, scope.runId, [...newIds, ...updates.map((u) => u.id), ...deletes.map((d) => d.id)]);
   await insertRunChanges(tx, scope.runId, changes);

@@ -1,15 +1,17 @@
 import type { ImportPage } from "../../connectors/connector.ts";
 import { readAhead } from "../../util/read-ahead.ts";
+import { obsoleteUnseen } from "../connector-space/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
-import { confirmExports, hasExportsAwaitingConfirmation } from "../outbound/confirm.ts";
+import { confirmExports } from "../outbound/confirm.ts";
+import { hasExportsAwaitingConfirmation } from "../pending-export/store.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyImportPage, pageKeys, prepareImportPage, readStoredAhead } from "./apply-page.ts";
 import { coalescePages } from "./coalesce.ts";
 import { createImportContext, loadImportSchema } from "./context.ts";
 import { distrustStored, recordValidated, schemaFingerprint, trustsUnchanged } from "./schema-trust.ts";
-import { clearSeen, SeenObjects, sweepUnseen } from "./seen.ts";
-import { loadWatermark, queueForSync, saveWatermark } from "./store.ts";
+import { SeenObjects } from "./seen.ts";
+import { clearSeen, loadWatermark, queueForSync, saveWatermark } from "./store.ts";
 
 /** Where a resumed import continues: the connector's page position, or the sweep. */
 interface ImportCheckpoint {
@@ -104,7 +106,7 @@ async function sweep(ctx: RunContext, checkpoint: ImportCheckpoint, confirming: 
     let swept = 0;
     await ctx.batch(async (tx) => {
       await commitWithoutFlushWait(tx);
-      const rows = await sweepUnseen(tx, ctx.system.id, ctx.run.id, SWEEP_SLICE);
+      const rows = await obsoleteUnseen(tx, ctx.system.id, ctx.run.id, SWEEP_SLICE);
       swept = rows.length;
       const ids = rows.map((r) => r.id);
       await queueForSync(tx, ctx.system.id, ctx.run.id, ids);

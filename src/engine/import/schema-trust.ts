@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { contentHashOfJson } from "../../connectors/content-hash.ts";
 import { canonicalJson } from "../../util/canonical-json.ts";
+import { clearValidatedSchemaHash, setValidatedSchemaHash, validatedSchemaHash } from "../connected-system/store.ts";
 import type { ImportSchema } from "./validate.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
@@ -23,16 +24,12 @@ export function schemaFingerprint(schema: ImportSchema): string {
 
 /** True when every stored object of the system was last validated against `fingerprint`. */
 export async function trustsUnchanged(q: Q, systemId: string, fingerprint: string): Promise<boolean> {
-  const { rows } = await q.query<{ hash: string | null }>(
-    "SELECT validated_schema_hash AS hash FROM connected_system WHERE id = $1",
-    [systemId],
-  );
-  return rows[0]?.hash === fingerprint;
+  return (await validatedSchemaHash(q, systemId)) === fingerprint;
 }
 
 /** Every stored object of the system is valid against `fingerprint` (a clean full import). */
 export async function recordValidated(q: Q, systemId: string, fingerprint: string): Promise<void> {
-  await q.query("UPDATE connected_system SET validated_schema_hash = $2 WHERE id = $1", [systemId, fingerprint]);
+  await setValidatedSchemaHash(q, systemId, fingerprint);
 }
 
 /**
@@ -40,7 +37,5 @@ export async function recordValidated(q: Q, systemId: string, fingerprint: strin
  * another one): the next full import validates every object again.
  */
 export async function distrustStored(q: Q, systemId: string): Promise<void> {
-  await q.query("UPDATE connected_system SET validated_schema_hash = NULL WHERE id = $1 AND validated_schema_hash IS NOT NULL", [
-    systemId,
-  ]);
+  await clearValidatedSchemaHash(q, systemId);
 }

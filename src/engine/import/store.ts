@@ -1,7 +1,6 @@
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
-import { copyRows } from "../copy.ts";
-import { timeOrderedId } from "../time-ordered-id.ts";
+import { objectKey } from "../connector-space/store.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -18,16 +17,6 @@ export interface StoredObject {
   /** Last written by the import run looking it up (met twice in one run: a duplicate). */
   writtenByRun: boolean;
 }
-
-export interface NewObject {
-  objectType: string;
-  anchor: string;
-  dn: string | null;
-  attributes: Attributes;
-  hash: string;
-}
-
-export const objectKey = (objectType: string, anchor: string) => `${objectType}\u0000${anchor}`;
 
 /**
  * The stored rows of a page's objects, by objectKey: one indexed query per page.
@@ -75,56 +64,6 @@ export async function loadAttributes(tx: Q, ids: string[]): Promise<Map<string, 
   return new Map(rows.map((r) => [r.id, r.attributes]));
 }
 
-/**
- * Insert new objects with COPY; returns their ids by objectKey. Ids are chosen here so that no
- * RETURNING round trip is needed; an anchor stored meanwhile still fails on the unique key.
- */
-export async function insertObjects(tx: Q, systemId: string, runId: string, objects: NewObject[]): Promise<Map<string, string>> {
-  if (objects.length === 0) return new Map();
-  const ids = new Map<string, string>();
-  const now = new Date().toISOString();
-  await copyRows(
-    tx,
-    "connector_space_object",
-    [
-      "id",
-      "connected_system_id",
-      "object_type",
-      "anchor",
-      "distinguished_name",
-      "attributes",
-      "content_hash",
-      "status",
-      "last_import_run_id",
-      "imported_at",
-    ],
-    objects,
-    (o) => {
-      const id = timeOrderedId();
-      ids.set(objectKey(o.objectType, o.anchor), id);
-      return [id, systemId, o.objectType, o.anchor, o.dn, JSON.stringify(o.attributes), o.hash, "NORMAL", runId, now];
-    },
-  );
-  return ids;
-}
-
-/** Overwrite changed objects (and revive obsolete ones seen again). */
-export async function updateObjects(
-  tx: Q,
-  runId: string,
-  rows: { id: string; dn: string | null; attributes: Attributes; hash: string }[],
-) {
-  if (rows.length === 0) return;
-  await tx.query(
-    `UPDATE connector_space_object c
-        SET attributes = t.attrs::jsonb, content_hash = t.hash, distinguished_name = t.dn, status = 'NORMAL',
-            obsoleted_at = NULL, last_import_run_id = $1, imported_at = now(), updated_at = now()
-       FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS t(id, dn, attrs, hash)
-      WHERE c.id = t.id`,
-    [runId, rows.map((r) => r.id), rows.map((r) => r.dn), rows.map((r) => JSON.stringify(r.attributes)), rows.map((r) => r.hash)],
-  );
-}
-
 /** Objects per queue row: about one delta sync batch. */
 const QUEUE_ROW = 1000;
 
@@ -137,19 +76,6 @@ export async function queueForSync(tx: Q, systemId: string, runId: string, ids: 
       GROUP BY (t.n - 1) / $4 ORDER BY min(t.n)`,
     [systemId, ids, runId, QUEUE_ROW],
   );
-}
-
-/** Delta deletes: mark the named objects obsolete; returns the rows affected. */
-export async function obsoleteByAnchors(tx: Q, systemId: string, keys: { objectType: string; anchor: string }[]) {
-  if (keys.length === 0) return [];
-  const { rows } = await tx.query<{ id: string; anchor: string }>(
-    `UPDATE connector_space_object c SET status = 'OBSOLETE', obsoleted_at = now(), updated_at = now()
-       FROM unnest($2::text[], $3::text[]) AS k(object_type, anchor)
-      WHERE c.connected_system_id = $1 AND c.object_type = k.object_type AND c.anchor = k.anchor AND c.status = 'NORMAL'
-      RETURNING c.id, c.anchor`,
-    [systemId, keys.map((k) => k.objectType), keys.map((k) => k.anchor)],
-  );
-  return rows;
 }
 
 export async function saveWatermark(tx: Q, systemId: string, watermark: unknown, mode: "full" | "delta") {
@@ -171,4 +97,36 @@ export async function loadWatermark(q: Q, systemId: string): Promise<unknown | n
     [systemId],
   );
   return rows[0]?.watermark ?? null;
+}
+
+/** A full import's pages of objects seen unchanged (see seen.ts). */
+export async function loadSeenPages(q: Q, runId: string): Promise<{ page: number; ids: string[] }[]> {
+  const { rows } = await q.query<{ page: number; ids: string[] }>(
+    "SELECT page, connector_space_object_ids AS ids FROM import_seen_page WHERE run_id = $1",
+    [runId],
+  );
+  return rows;
+}
+
+/** Which of `ids` the run's seen pages hold. */
+export async function seenAmong(q: Q, runId: string, ids: string[]): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT DISTINCT x AS id FROM import_seen_page s, unnest(s.connector_space_object_ids) AS x
+      WHERE s.run_id = $1 AND x = ANY($2::uuid[])`,
+    [runId, ids],
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function insertSeenPage(q: Q, runId: string, page: number, ids: string[]) {
+  // Ids are plain UUIDs: the array literal needs no quoting.
+  await q.query("INSERT INTO import_seen_page (run_id, page, connector_space_object_ids) VALUES ($1, $2, $3::uuid[])", [
+    runId,
+    page,
+    `{${ids.join(",")}}`,
+  ]);
+}
+
+export async function clearSeen(q: Q, runId: string) {
+  await q.query("DELETE FROM import_seen_page WHERE run_id = $1", [runId]);
 }

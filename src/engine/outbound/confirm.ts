@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { AttributeChange, Attributes } from "../../connectors/connector.ts";
+import { exportedFor, markConfirmed, markMismatched } from "../pending-export/store.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 
 const norm = (v: unknown) => String(v).trim().toLowerCase();
@@ -29,19 +30,6 @@ function mismatch(
 }
 
 /**
- * Whether any export of the system awaits confirmation. An import holds the system's connector
- * space scope, so no export of it can run meanwhile: asked once per import, it spares every
- * batch a pending-export lookup when nothing was exported.
- */
-export async function hasExportsAwaitingConfirmation(q: Pick<pg.PoolClient, "query">, systemId: string): Promise<boolean> {
-  const { rows } = await q.query(
-    "SELECT EXISTS (SELECT 1 FROM pending_export WHERE connected_system_id = $1 AND status = 'EXPORTED') AS awaiting",
-    [systemId],
-  );
-  return rows[0]?.awaiting === true;
-}
-
-/**
  * The import that follows an export confirms it: every EXPORTED change whose values the system
  * now shows becomes CONFIRMED (a DELETE when the object is gone); a mismatch is flagged FAILED
  * with CONFIRMATION_MISMATCH, so it is retried and visible.
@@ -53,10 +41,7 @@ export async function confirmExports(
 ): Promise<RunChangeRow[]> {
   const ids = [...seen.keys(), ...gone];
   if (!ids.length) return [];
-  const { rows } = await tx.query(
-    "SELECT id, connector_space_object_id AS cso, change_type, attribute_changes FROM pending_export WHERE status = 'EXPORTED' AND connector_space_object_id = ANY($1::uuid[])",
-    [ids],
-  );
+  const rows = await exportedFor(tx, ids);
   const confirmed: string[] = [];
   const flagged: { id: string; message: string }[] = [];
   const goneSet = new Set(gone);
@@ -72,17 +57,8 @@ export async function confirmExports(
     if (problem) flagged.push({ id: r.id, message: problem });
     else confirmed.push(r.id);
   }
-  if (confirmed.length)
-    await tx.query(
-      "UPDATE pending_export SET status = 'CONFIRMED', confirmed_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])",
-      [confirmed],
-    );
-  for (const f of flagged)
-    await tx.query(
-      `UPDATE pending_export SET status = 'FAILED', error_count = error_count + 1, last_error = $2, last_error_code = 'CONFIRMATION_MISMATCH',
-              next_retry_at = now(), updated_at = now() WHERE id = $1`,
-      [f.id, f.message],
-    );
+  await markConfirmed(tx, confirmed);
+  await markMismatched(tx, flagged);
   return [
     ...confirmed.map((id) => ({ changeType: "EXPORT_CONFIRMED", pendingExportId: id })),
     ...flagged.map((f) => ({

@@ -1,9 +1,11 @@
 import type { AttributeChange } from "../../connectors/connector.ts";
+import type { NewPlaceholder } from "../connector-space/store.ts";
+import type { NewExport, OpenExport } from "../pending-export/store.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { DesiredState, Identity } from "./desired.ts";
 import { applyChanges, attributeChanges } from "./diff.ts";
 import type { OutboundRule } from "./rules.ts";
-import type { insertPlaceholders, NewExport, OpenExport, TargetObject } from "./store.ts";
+import type { TargetObject } from "./store.ts";
 
 type PlannedChange = AttributeChange & { status: string };
 
@@ -13,7 +15,7 @@ const OPEN = new Set(["AWAITING_APPROVAL", "PENDING", "FAILED"]);
 export interface PlanSink {
   inserts: NewExport[];
   revisions: { id: string; attributeChanges: unknown[] | null; status: string }[];
-  placeholders: Parameters<typeof insertPlaceholders>[1];
+  placeholders: NewPlaceholder[];
   disconnects: string[];
   dropped: string[];
   failed: number;

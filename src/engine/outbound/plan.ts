@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { contentHash } from "../../connectors/content-hash.ts";
+import { deletePlaceholders, disconnectObjects, insertPlaceholders } from "../connector-space/store.ts";
+import { holdDeletesOverThreshold, insertExports, loadOpenExports, reviseExports } from "../pending-export/store.ts";
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
@@ -10,16 +12,7 @@ import { DnFlowError } from "./dn-flow.ts";
 import { isMissing } from "./inputs.ts";
 import { notifyExportChanges } from "./notify.ts";
 import type { OutboundRule } from "./rules.ts";
-import {
-  deletePlaceholders,
-  disconnectObjects,
-  holdDeletesOverThreshold,
-  insertExports,
-  insertPlaceholders,
-  loadOpenExports,
-  loadTargets,
-  reviseExports,
-} from "./store.ts";
+import { loadTargets } from "./store.ts";
 
 export interface PlanScope {
   runId: string;

@@ -8,13 +8,25 @@ import {
 } from "../../connectors/connector.ts";
 import { contentHash } from "../../connectors/content-hash.ts";
 import { backoffDelay } from "../../util/backoff.ts";
+import { anchorHolders, deleteObjects, referenceTargets, updateExported } from "../connector-space/store.ts";
 import { distrustStored } from "../import/schema-trust.ts";
+import {
+  claimReadyExports,
+  closeSupersededFailures,
+  type ExportFailure,
+  holdUnapprovedDeletes,
+  markExported,
+  planningRuns,
+  previewPage,
+  queueReferenceFollowUps,
+  type ReadyExport,
+  recordFailures,
+  releaseExports,
+} from "../pending-export/store.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyChanges } from "./diff.ts";
-import { claimReadyExports, holdUnapprovedDeletes, type ReadyExport, referenceTargets, releaseExports } from "./export-store.ts";
 import { notifyExportChanges } from "./notify.ts";
-import { closeSupersededFailures } from "./store.ts";
 
 export interface ExportOptions {
   batchSize: number;
@@ -197,7 +209,7 @@ async function applyResults(
   const exported: string[] = [];
   const objects: { id: string; anchor: string | null; dn: string | null; attributes: string; hash: string }[] = [];
   const followUps: { id: string; changes: string }[] = [];
-  const failures: { id: string; status: string; errors: number; message: string; code: string; retryAt: Date | null }[] = [];
+  const failures: ExportFailure[] = [];
   for (const e of claimed) {
     const change = changeById.get(e.id)!;
     const result: ExportResult = byId.get(e.id) ?? {
@@ -249,55 +261,19 @@ async function applyResults(
   }
   await mergeJoinedEntries(tx, ctx.system.id, objects, exported, failures, runChanges, counts);
   // A handful of set-based statements per batch, whatever its size.
-  if (exported.length)
-    await tx.query(
-      "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
-      [exported],
-    );
+  await markExported(tx, exported);
   await closeSupersededFailures(tx, exported);
   if (objects.length) {
     // Stored attributes that no import validated: the next full import checks every object.
     await distrustStored(tx, ctx.system.id);
-    await tx.query(
-      `UPDATE connector_space_object c SET anchor = COALESCE(t.anchor, c.anchor), distinguished_name = COALESCE(t.dn, c.distinguished_name),
-              attributes = t.attrs::jsonb, content_hash = t.hash, status = 'NORMAL', updated_at = now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, anchor, dn, attrs, hash) WHERE c.id = t.id`,
-      [
-        objects.map((o) => o.id),
-        objects.map((o) => o.anchor),
-        objects.map((o) => o.dn),
-        objects.map((o) => o.attributes),
-        objects.map((o) => o.hash),
-      ],
-    );
+    await updateExported(tx, objects);
   }
-  if (followUps.length)
-    // References whose targets did not exist yet go out in a later pass, as their own UPDATE.
-    await tx.query(
-      `INSERT INTO pending_export (connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, change_type, status, attribute_changes, awaiting_reference, planning_run_id)
-       SELECT p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, 'UPDATE', 'PENDING', t.changes::jsonb, true, p.planning_run_id
-         FROM unnest($1::uuid[], $2::text[]) AS t(id, changes) JOIN pending_export p ON p.id = t.id`,
-      [followUps.map((f) => f.id), followUps.map((f) => f.changes)],
-    );
-  if (failures.length)
-    await tx.query(
-      `UPDATE pending_export p SET status = t.status::pending_export_status, error_count = t.errors, last_error = t.message, last_error_code = t.code,
-              next_retry_at = t.retry_at, updated_at = now()
-         FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[]) AS t(id, status, errors, message, code, retry_at)
-        WHERE p.id = t.id`,
-      [
-        failures.map((f) => f.id),
-        failures.map((f) => f.status),
-        failures.map((f) => f.errors),
-        failures.map((f) => f.message),
-        failures.map((f) => f.code),
-        failures.map((f) => f.retryAt),
-      ],
-    );
+  await queueReferenceFollowUps(tx, followUps);
+  await recordFailures(tx, failures);
   await insertRunChanges(tx, ctx.run.id, runChanges);
-  const { rows: planned } = await tx.query<{ id: string; planning_run_id: string | null }>(
-    "SELECT id, planning_run_id FROM pending_export WHERE id = ANY($1::uuid[])",
-    [claimed.map((e) => e.id)],
+  const planned = await planningRuns(
+    tx,
+    claimed.map((e) => e.id),
   );
   await notifyExportChanges(
     ctx.publish,
@@ -320,27 +296,18 @@ async function mergeJoinedEntries(
   systemId: string,
   objects: { id: string; anchor: string | null }[],
   exported: string[],
-  failures: { id: string; status: string; errors: number; message: string; code: string; retryAt: Date | null }[],
+  failures: ExportFailure[],
   runChanges: RunChangeRow[],
   counts: { created: number; failed: number },
 ) {
-  const anchored = objects.filter((o) => o.anchor !== null);
+  const anchored = objects.filter((o): o is { id: string; anchor: string } => o.anchor !== null);
   if (!anchored.length) return;
-  // One unique-index probe per object (LATERAL ... LIMIT 1 keeps the planner from hashing the
-  // system's whole connector space: 700 ms per 500-object batch at 100,000 objects).
-  const { rows } = await tx.query<{ id: string; anchor: string; joined: boolean; mine: string }>(
-    `SELECT o.id, t.anchor, o.joined, t.id::text AS mine
-       FROM unnest($2::uuid[], $3::text[]) AS t(id, anchor)
-       JOIN connector_space_object me ON me.id = t.id
-       CROSS JOIN LATERAL (
-         SELECT o.id, o.metaverse_object_id IS NOT NULL AS joined FROM connector_space_object o
-          WHERE o.connected_system_id = $1 AND o.object_type = me.object_type AND o.anchor = t.anchor AND o.id <> t.id
-          LIMIT 1) o`,
-    [systemId, anchored.map((o) => o.id), anchored.map((o) => o.anchor)],
-  );
+  const rows = await anchorHolders(tx, systemId, anchored);
   if (!rows.length) return;
-  const stale = rows.filter((r) => !r.joined).map((r) => r.id);
-  if (stale.length) await tx.query("DELETE FROM connector_space_object WHERE id = ANY($1::uuid[])", [stale]);
+  await deleteObjects(
+    tx,
+    rows.filter((r) => !r.joined).map((r) => r.id),
+  );
   const taken = new Set(rows.filter((r) => r.joined).map((r) => r.mine));
   if (!taken.size) return;
   for (let i = objects.length - 1; i >= 0; i--) if (taken.has(objects[i]!.id)) objects.splice(i, 1);
@@ -362,12 +329,7 @@ async function previewExports(ctx: RunContext) {
   for (;;) {
     let done = false;
     await ctx.batch(async (tx) => {
-      const { rows } = await tx.query(
-        `SELECT p.id, p.change_type, p.attribute_changes, p.connector_space_object_id, c.anchor, c.distinguished_name
-           FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
-          WHERE p.connected_system_id = $1 AND p.status IN ('PENDING', 'FAILED') AND p.id > $2 ORDER BY p.id LIMIT 500`,
-        [ctx.system.id, after],
-      );
+      const rows = await previewPage(tx, ctx.system.id, after, 500);
       done = rows.length < 500;
       after = rows.at(-1)?.id ?? after;
       await insertRunChanges(

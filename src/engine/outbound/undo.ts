@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { AttributeChange, Attributes, AttributeValue } from "../../connectors/connector.ts";
 import { contentHash } from "../../connectors/content-hash.ts";
-import { insertExports, insertPlaceholders, type NewExport } from "./store.ts";
+import { insertPlaceholders, type NewPlaceholder } from "../connector-space/store.ts";
+import { appliedByRun, insertExports, type NewExport } from "../pending-export/store.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -25,15 +26,9 @@ function restore(attribute: string, before: unknown): AttributeChange & { status
  * Run it in one transaction: it reads the run's exports and writes their inverses.
  */
 export async function planUndo(tx: Q, exportRunId: string): Promise<number> {
-  const { rows } = await tx.query(
-    `SELECT p.id, p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, p.change_type,
-            p.attribute_changes, p.before_values, c.object_type
-       FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
-      WHERE p.export_run_id = $1 AND p.status IN ('EXPORTED', 'CONFIRMED') ORDER BY p.created_at DESC`,
-    [exportRunId],
-  );
+  const rows = await appliedByRun(tx, exportRunId);
   const exports: NewExport[] = [];
-  const placeholders: Parameters<typeof insertPlaceholders>[1] = [];
+  const placeholders: NewPlaceholder[] = [];
   const reason = `undo of export run ${exportRunId}`;
   for (const r of rows) {
     const base = {

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { deleteThresholds } from "../connected-system/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { loadOutboundRules } from "../outbound/rules.ts";
@@ -9,8 +10,11 @@ import { loadInboundRules } from "./rules.ts";
 import type { SyncScope } from "./scope.ts";
 import {
   deleteCsoChanges,
+  deleteKeys,
   dueDeletions,
+  indexKeyIfMissing,
   loadMetaverseObjects,
+  markMetaverseObjectsDeleted,
   maxCsoChangeId,
   nextDeltaSyncPage,
   nextFullSyncPage,
@@ -104,11 +108,8 @@ async function applyDueDeletions(tx: pg.PoolClient, scope: SyncScope) {
   const ids = await dueDeletions(tx, 10_000);
   if (ids.length === 0) return { deleted: 0, exportsQueued: 0 };
   if (!scope.dryRun) {
-    await tx.query(
-      "UPDATE metaverse_object SET status = 'DELETED', deletion_due_at = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
-      [ids],
-    );
-    await tx.query("DELETE FROM metaverse_key WHERE metaverse_object_id = ANY($1::uuid[])", [ids]);
+    await markMetaverseObjectsDeleted(tx, ids);
+    await deleteKeys(tx, ids);
   }
   const deleted = [...(await loadMetaverseObjects(tx, ids)).values()].map((m) => ({ ...m, status: "DELETED" as const }));
   const plan = await planExports(tx, scope.plan, deleted);
@@ -119,13 +120,6 @@ async function applyDueDeletions(tx: pg.PoolClient, scope: SyncScope) {
   return { deleted: ids.length, exportsQueued: plan.exportsQueued };
 }
 
-async function deleteThresholds(pool: RunContext["pool"]) {
-  const { rows } = await pool.query<{ id: string; delete_threshold: number | null }>(
-    "SELECT id, delete_threshold FROM connected_system",
-  );
-  return new Map(rows.map((r) => [r.id, r.delete_threshold]));
-}
-
 /**
  * A join rule added after identities exist needs their keys: index exact keys of attributes
  * that have none yet, straight from the stored documents.
@@ -134,15 +128,6 @@ async function indexMissingKeys(pool: RunContext["pool"], specs: Map<string, Key
   for (const [type, list] of specs)
     for (const spec of list) {
       if (spec.keyName.startsWith("~")) continue;
-      await pool.query(
-        `INSERT INTO metaverse_key (metaverse_object_id, type, attribute, value)
-         SELECT m.id, m.type, $2, lower(trim(v.value))
-           FROM metaverse_object m
-           CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(m.attributes->$2) WHEN 'array' THEN m.attributes->$2 ELSE jsonb_build_array(m.attributes->$2) END) AS v(value)
-          WHERE m.type = $1 AND m.status <> 'DELETED' AND m.attributes ? $2
-            AND NOT EXISTS (SELECT 1 FROM metaverse_key k WHERE k.type = $1 AND k.attribute = $2)
-         ON CONFLICT DO NOTHING`,
-        [type, spec.keyName],
-      );
+      await indexKeyIfMissing(pool, type, spec.keyName);
     }
 }

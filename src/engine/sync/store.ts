@@ -248,23 +248,6 @@ export async function replaceKeys(
   await copyRows(tx, "metaverse_key", ["metaverse_object_id", "type", "attribute", "value"], unique.values(), (row) => row);
 }
 
-export async function updateJoins(tx: Q, rows: { csoId: string; mvoId: string | null; joinType: SyncObject["joinType"] }[]) {
-  if (rows.length === 0) return;
-  await tx.query(
-    `UPDATE connector_space_object c
-        SET metaverse_object_id = t.mvo, join_type = t.join_type::join_type,
-            joined_at = CASE WHEN t.mvo IS NULL THEN NULL ELSE now() END, updated_at = now()
-       FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t(id, mvo, join_type)
-      WHERE c.id = t.id`,
-    [rows.map((r) => r.csoId), rows.map((r) => r.mvoId), rows.map((r) => r.joinType)],
-  );
-}
-
-/** Objects gone from their source leave connector space once the sync has disconnected them. */
-export async function deleteObsolete(tx: Q, ids: string[]) {
-  if (ids.length) await tx.query("DELETE FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status = 'OBSOLETE'", [ids]);
-}
-
 /** Metaverse objects whose deletion grace period is over. */
 export async function dueDeletions(q: Q, limit: number) {
   const { rows } = await q.query<{ id: string }>(
@@ -272,4 +255,34 @@ export async function dueDeletions(q: Q, limit: number) {
     [limit],
   );
   return rows.map((r) => r.id);
+}
+
+/** Identities whose deletion came due: DELETED (the row stays, for history and references). */
+export async function markMetaverseObjectsDeleted(tx: Q, ids: string[]) {
+  await tx.query(
+    "UPDATE metaverse_object SET status = 'DELETED', deletion_due_at = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
+    [ids],
+  );
+}
+
+/** Join keys of deleted identities: nothing may join them any more. */
+export async function deleteKeys(tx: Q, mvoIds: string[]) {
+  await tx.query("DELETE FROM metaverse_key WHERE metaverse_object_id = ANY($1::uuid[])", [mvoIds]);
+}
+
+/**
+ * Index the exact key `attribute` of identities of `type` straight from their stored
+ * documents, unless that key already has entries: a join rule added after identities exist.
+ */
+export async function indexKeyIfMissing(q: Q, type: string, attribute: string) {
+  await q.query(
+    `INSERT INTO metaverse_key (metaverse_object_id, type, attribute, value)
+     SELECT m.id, m.type, $2, lower(trim(v.value))
+       FROM metaverse_object m
+       CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(m.attributes->$2) WHEN 'array' THEN m.attributes->$2 ELSE jsonb_build_array(m.attributes->$2) END) AS v(value)
+      WHERE m.type = $1 AND m.status <> 'DELETED' AND m.attributes ? $2
+        AND NOT EXISTS (SELECT 1 FROM metaverse_key k WHERE k.type = $1 AND k.attribute = $2)
+     ON CONFLICT DO NOTHING`,
+    [type, attribute],
+  );
 }

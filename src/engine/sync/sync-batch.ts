@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { deleteObsolete, updateJoins } from "../connector-space/store.ts";
 import type { Identity } from "../outbound/desired.ts";
 import { planExports } from "../outbound/plan.ts";
 import { expressionFailure } from "../rule-expression-error.ts";
@@ -9,15 +10,7 @@ import { keysFor } from "./keys.ts";
 import { recomputeMetaverseObjects } from "./recompute.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
 import type { LinkChange, SyncScope } from "./scope.ts";
-import {
-  deleteObsolete,
-  loadMetaverseObjects,
-  type MetaverseWrite,
-  replaceKeys,
-  type SyncObject,
-  updateJoins,
-  upsertMetaverseObjects,
-} from "./store.ts";
+import { loadMetaverseObjects, type MetaverseWrite, replaceKeys, type SyncObject, upsertMetaverseObjects } from "./store.ts";
 
 /**
  * One sync batch: decide joins, projections and disconnections for the batch's connector

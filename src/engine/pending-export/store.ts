@@ -1,0 +1,409 @@
+import type pg from "pg";
+import type { AttributeChange, Attributes } from "../../connectors/connector.ts";
+import { copyRows } from "../copy.ts";
+
+/**
+ * The one writer of pending_export: planning queues and revises exports, an export run claims,
+ * releases and settles them, the next import confirms them. One operation per function, each a
+ * single set-based statement (or COPY) whatever the batch size.
+ */
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export interface OpenExport {
+  id: string;
+  csoId: string;
+  changeType: "CREATE" | "UPDATE" | "DELETE";
+  status: string;
+  attributeChanges: (AttributeChange & { status?: string })[];
+}
+
+/** Exports not yet applied (or applied and awaiting confirmation) per object. */
+export async function loadOpenExports(q: Q, csoIds: string[]): Promise<Map<string, OpenExport[]>> {
+  const out = new Map<string, OpenExport[]>();
+  if (!csoIds.length) return out;
+  const { rows } = await q.query(
+    `SELECT id, connector_space_object_id, change_type, status, attribute_changes FROM pending_export
+      WHERE connector_space_object_id = ANY($1::uuid[]) AND status IN ('AWAITING_APPROVAL', 'PENDING', 'FAILED', 'EXPORTED')`,
+    [csoIds],
+  );
+  for (const r of rows) {
+    const list = out.get(r.connector_space_object_id) ?? [];
+    list.push({
+      id: r.id,
+      csoId: r.connector_space_object_id,
+      changeType: r.change_type,
+      status: r.status,
+      attributeChanges: r.attribute_changes,
+    });
+    out.set(r.connector_space_object_id, list);
+  }
+  return out;
+}
+
+export interface NewExport {
+  id: string;
+  systemId: string;
+  csoId: string;
+  mvoId: string;
+  ruleId: string;
+  changeType: "CREATE" | "UPDATE" | "DELETE";
+  status: "PENDING" | "AWAITING_APPROVAL";
+  attributeChanges: unknown[];
+  beforeValues: unknown;
+  requiresApproval: boolean;
+  approvalReason: string | null;
+  awaitingReference: boolean;
+  notBefore: Date | null;
+  undoOfRunId?: string | null;
+}
+
+const EXPORT_COLUMNS = [
+  "id",
+  "connected_system_id",
+  "connector_space_object_id",
+  "metaverse_object_id",
+  "sync_rule_id",
+  "change_type",
+  "status",
+  "attribute_changes",
+  "before_values",
+  "requires_approval",
+  "approval_reason",
+  "awaiting_reference",
+  "not_before",
+  "planning_run_id",
+  "undo_of_run_id",
+];
+
+const bool = (b: boolean) => (b ? "t" : "f");
+
+/** Bulk load with COPY (a planning batch writes thousands; INSERT ... unnest parsed huge arrays). */
+export async function insertExports(tx: Q, runId: string | null, rows: NewExport[]) {
+  if (!rows.length) return;
+  await copyRows(tx, "pending_export", EXPORT_COLUMNS, rows, (r) => [
+    r.id,
+    r.systemId,
+    r.csoId,
+    r.mvoId,
+    r.ruleId,
+    r.changeType,
+    r.status,
+    JSON.stringify(r.attributeChanges),
+    r.beforeValues === null || r.beforeValues === undefined ? null : JSON.stringify(r.beforeValues),
+    bool(r.requiresApproval),
+    r.approvalReason,
+    bool(r.awaitingReference),
+    r.notBefore ? r.notBefore.toISOString() : null,
+    runId,
+    r.undoOfRunId ?? null,
+  ]);
+}
+
+/** Supersede still-pending exports with a newer plan, or cancel them. */
+export async function reviseExports(tx: Q, rows: { id: string; attributeChanges: unknown[] | null; status: string }[]) {
+  if (!rows.length) return;
+  await tx.query(
+    `UPDATE pending_export p SET attribute_changes = COALESCE(t.ac::jsonb, p.attribute_changes), status = t.st::pending_export_status, updated_at = now()
+       FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, ac, st) WHERE p.id = t.id`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => (r.attributeChanges ? JSON.stringify(r.attributeChanges) : null)),
+      rows.map((r) => r.status),
+    ],
+  );
+}
+
+/** A sync that plans more deletes for a system than its threshold holds them all for approval. */
+export async function holdDeletesOverThreshold(tx: Q, runId: string, systemId: string, threshold: number): Promise<number> {
+  const { rows } = await tx.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pending_export WHERE planning_run_id = $1 AND connected_system_id = $2 AND change_type = 'DELETE'",
+    [runId, systemId],
+  );
+  if ((rows[0]?.n ?? 0) <= threshold) return 0;
+  const held = await tx.query(
+    `UPDATE pending_export SET status = 'AWAITING_APPROVAL', requires_approval = true,
+            approval_reason = 'more deletes than the delete threshold (' || $3 || ')', updated_at = now()
+      WHERE planning_run_id = $1 AND connected_system_id = $2 AND change_type = 'DELETE' AND status = 'PENDING' AND approved_at IS NULL`,
+    [runId, systemId, threshold],
+  );
+  return held.rowCount ?? 0;
+}
+
+/**
+ * Exports just applied close older FAILED/ERROR updates of the same objects for the attributes
+ * they covered (a DELETE covers every attribute): an update left with nothing is CANCELLED, one
+ * with other attributes keeps only those. Otherwise a stale error stays beside the newer success
+ * and a retry would put the old value back.
+ */
+export async function closeSupersededFailures(tx: Q, appliedIds: string[]): Promise<string[]> {
+  if (!appliedIds.length) return [];
+  const { rows } = await tx.query<{ id: string }>(
+    `WITH applied AS (
+       SELECT d.connector_space_object_id AS cso, d.created_at, d.change_type,
+              ARRAY(SELECT c->>'attribute' FROM jsonb_array_elements(d.attribute_changes) c) AS attrs
+         FROM pending_export d WHERE d.id = ANY($1::uuid[]) AND d.connector_space_object_id IS NOT NULL),
+     older AS (
+       SELECT o.id, o.attribute_changes,
+              COALESCE((SELECT jsonb_agg(c) FROM jsonb_array_elements(o.attribute_changes) c
+                         WHERE NOT EXISTS (SELECT 1 FROM applied a WHERE a.cso = o.connector_space_object_id AND a.created_at > o.created_at
+                                              AND (a.change_type = 'DELETE' OR c->>'attribute' = ANY(a.attrs)))), '[]'::jsonb) AS remaining
+         FROM pending_export o
+        WHERE o.connector_space_object_id IN (SELECT cso FROM applied) AND o.status IN ('FAILED', 'ERROR')
+          AND o.change_type = 'UPDATE' AND NOT (o.id = ANY($1::uuid[])))
+     UPDATE pending_export p
+        SET attribute_changes = older.remaining,
+            status = CASE WHEN jsonb_array_length(older.remaining) = 0 THEN 'CANCELLED'::pending_export_status ELSE p.status END,
+            updated_at = now()
+       FROM older WHERE p.id = older.id AND older.remaining <> older.attribute_changes
+     RETURNING p.id`,
+    [appliedIds],
+  );
+  return rows.map((r) => r.id);
+}
+
+export interface ReadyExport {
+  id: string;
+  changeType: "CREATE" | "UPDATE" | "DELETE";
+  attributeChanges: (AttributeChange & { status?: string })[];
+  errorCount: number;
+  maxRetries: number;
+  csoId: string | null;
+  objectType: string | null;
+  anchor: string | null;
+  dn: string | null;
+  csoAttributes: Attributes | null;
+  csoStatus: string | null;
+  mvoType: string | null;
+}
+
+/**
+ * Claim the next exports of a system that may run now (PENDING, or FAILED whose retry time
+ * came, approved or never needing approval, past their not-before time): EXECUTING, stamped with
+ * the run. Creates first and references last, so referenced objects exist before references.
+ * Exports this run claimed before a crash are taken again.
+ *
+ * One query per change type, each walking the open-exports index (system, type,
+ * awaiting_reference, created_at, id) in order and stopping at the limit: ordering the whole
+ * backlog by a CASE over the type cost a sort of every open export per claim.
+ */
+const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
+
+export async function claimReadyExports(
+  tx: Q,
+  systemId: string,
+  runId: string,
+  limit: number,
+  /** Exports still in flight in this run, and their objects: not claimed again meanwhile. */
+  exclude: { ids: string[]; csoIds: string[] } = { ids: [], csoIds: [] },
+): Promise<ReadyExport[]> {
+  const rows: pg.QueryResultRow[] = [];
+  for (const changeType of CLAIM_ORDER) {
+    if (rows.length >= limit) break;
+    const claimed = await tx.query(
+      `WITH ready AS (
+         SELECT p.id FROM pending_export p
+          WHERE p.connected_system_id = $1 AND p.change_type = $4::pending_export_change_type
+            AND p.status IN ('PENDING', 'FAILED', 'EXECUTING')
+            AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
+                 OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
+            AND (p.not_before IS NULL OR p.not_before <= now())
+            AND p.id <> ALL($5::uuid[])
+            AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id <> ALL($6::uuid[]))
+          ORDER BY p.awaiting_reference, p.created_at, p.id
+          LIMIT $3 FOR UPDATE SKIP LOCKED)
+       UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
+         FROM ready WHERE p.id = ready.id
+       RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id, p.metaverse_object_id,
+                 p.awaiting_reference, p.created_at`,
+      [systemId, runId, limit - rows.length, changeType, exclude.ids, exclude.csoIds],
+    );
+    // RETURNING does not keep the CTE's order: restore it.
+    claimed.rows.sort(
+      (a, b) =>
+        Number(a.awaiting_reference) - Number(b.awaiting_reference) ||
+        a.created_at - b.created_at ||
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+    rows.push(...claimed.rows);
+  }
+  if (!rows.length) return [];
+  const objects = await tx.query(
+    `SELECT c.id, c.object_type, c.anchor, c.distinguished_name, c.attributes, c.status, m.type AS mvo_type
+       FROM connector_space_object c LEFT JOIN metaverse_object m ON m.id = c.metaverse_object_id WHERE c.id = ANY($1::uuid[])`,
+    [rows.map((r) => r.connector_space_object_id).filter(Boolean)],
+  );
+  const byId = new Map(objects.rows.map((o) => [o.id, o]));
+  return rows.map((r) => {
+    const o = byId.get(r.connector_space_object_id);
+    return {
+      id: r.id,
+      changeType: r.change_type,
+      attributeChanges: r.attribute_changes,
+      errorCount: r.error_count,
+      maxRetries: r.max_retries,
+      csoId: r.connector_space_object_id,
+      objectType: o?.object_type ?? null,
+      anchor: o?.anchor ?? null,
+      dn: o?.distinguished_name ?? null,
+      csoAttributes: o?.attributes ?? null,
+      csoStatus: o?.status ?? null,
+      mvoType: o?.mvo_type ?? null,
+    };
+  });
+}
+
+/** An unreachable target: give the claimed exports back untouched, to run next time. */
+export async function releaseExports(q: Q, ids: string[]) {
+  if (ids.length)
+    await q.query(
+      `UPDATE pending_export SET status = CASE WHEN error_count > 0 THEN 'FAILED'::pending_export_status ELSE 'PENDING'::pending_export_status END,
+              next_retry_at = CASE WHEN error_count > 0 THEN now() ELSE next_retry_at END, updated_at = now()
+        WHERE id = ANY($1::uuid[]) AND status = 'EXECUTING'`,
+      [ids],
+    );
+}
+
+/** Exports over the system's delete threshold wait for approval before any export run applies them. */
+export async function holdUnapprovedDeletes(q: Q, systemId: string, threshold: number): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pending_export WHERE connected_system_id = $1 AND change_type = 'DELETE' AND status = 'PENDING' AND approved_at IS NULL",
+    [systemId],
+  );
+  if ((rows[0]?.n ?? 0) <= threshold) return 0;
+  const r = await q.query(
+    `UPDATE pending_export SET status = 'AWAITING_APPROVAL', requires_approval = true,
+            approval_reason = 'more deletes than the delete threshold (' || $2 || ')', updated_at = now()
+      WHERE connected_system_id = $1 AND change_type = 'DELETE' AND status = 'PENDING' AND approved_at IS NULL`,
+    [systemId, threshold],
+  );
+  return r.rowCount ?? 0;
+}
+
+/** Exports the target applied: EXPORTED, awaiting confirmation by the next import. */
+export async function markExported(tx: Q, ids: string[]) {
+  if (ids.length)
+    await tx.query(
+      "UPDATE pending_export SET status = 'EXPORTED', exported_at = now(), last_error = NULL, last_error_code = NULL, updated_at = now() WHERE id = ANY($1::uuid[])",
+      [ids],
+    );
+}
+
+export interface ExportFailure {
+  id: string;
+  status: string;
+  errors: number;
+  message: string;
+  code: string;
+  retryAt: Date | null;
+}
+
+/** Exports the target refused: FAILED with a retry time while retries remain, else ERROR. */
+export async function recordFailures(tx: Q, failures: ExportFailure[]) {
+  if (failures.length)
+    await tx.query(
+      `UPDATE pending_export p SET status = t.status::pending_export_status, error_count = t.errors, last_error = t.message, last_error_code = t.code,
+              next_retry_at = t.retry_at, updated_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[]) AS t(id, status, errors, message, code, retry_at)
+        WHERE p.id = t.id`,
+      [
+        failures.map((f) => f.id),
+        failures.map((f) => f.status),
+        failures.map((f) => f.errors),
+        failures.map((f) => f.message),
+        failures.map((f) => f.code),
+        failures.map((f) => f.retryAt),
+      ],
+    );
+}
+
+/**
+ * References whose targets did not exist yet go out in a later pass, as their own UPDATE of
+ * the same object (`changes`: the attribute changes still to send, as JSON), queued PENDING.
+ */
+export async function queueReferenceFollowUps(tx: Q, followUps: { id: string; changes: string }[]) {
+  if (followUps.length)
+    await tx.query(
+      `INSERT INTO pending_export (connected_system_id, connector_space_object_id, metaverse_object_id, sync_rule_id, change_type, status, attribute_changes, awaiting_reference, planning_run_id)
+       SELECT p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, 'UPDATE', 'PENDING', t.changes::jsonb, true, p.planning_run_id
+         FROM unnest($1::uuid[], $2::text[]) AS t(id, changes) JOIN pending_export p ON p.id = t.id`,
+      [followUps.map((f) => f.id), followUps.map((f) => f.changes)],
+    );
+}
+
+/** The run that planned each export (null once that run is gone), for change notifications. */
+export async function planningRuns(q: Q, ids: string[]): Promise<{ id: string; planning_run_id: string | null }[]> {
+  const { rows } = await q.query<{ id: string; planning_run_id: string | null }>(
+    "SELECT id, planning_run_id FROM pending_export WHERE id = ANY($1::uuid[])",
+    [ids],
+  );
+  return rows;
+}
+
+/** A page of the exports an export run would send now (dry run), in id order after `after`. */
+export async function previewPage(q: Q, systemId: string, after: string, limit: number) {
+  const { rows } = await q.query(
+    `SELECT p.id, p.change_type, p.attribute_changes, p.connector_space_object_id, c.anchor, c.distinguished_name
+       FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
+      WHERE p.connected_system_id = $1 AND p.status IN ('PENDING', 'FAILED') AND p.id > $2 ORDER BY p.id LIMIT $3`,
+    [systemId, after, limit],
+  );
+  return rows;
+}
+
+/**
+ * Whether any export of the system awaits confirmation. An import holds the system's connector
+ * space scope, so no export of it can run meanwhile: asked once per import, it spares every
+ * batch a pending-export lookup when nothing was exported.
+ */
+export async function hasExportsAwaitingConfirmation(q: Q, systemId: string): Promise<boolean> {
+  const { rows } = await q.query(
+    "SELECT EXISTS (SELECT 1 FROM pending_export WHERE connected_system_id = $1 AND status = 'EXPORTED') AS awaiting",
+    [systemId],
+  );
+  return rows[0]?.awaiting === true;
+}
+
+/** Exports awaiting confirmation of the given objects. */
+export async function exportedFor(
+  q: Q,
+  csoIds: string[],
+): Promise<{ id: string; cso: string; change_type: string; attribute_changes: (AttributeChange & { status?: string })[] }[]> {
+  const { rows } = await q.query(
+    "SELECT id, connector_space_object_id AS cso, change_type, attribute_changes FROM pending_export WHERE status = 'EXPORTED' AND connector_space_object_id = ANY($1::uuid[])",
+    [csoIds],
+  );
+  return rows;
+}
+
+/** Exports an import saw applied: CONFIRMED. */
+export async function markConfirmed(tx: Q, ids: string[]) {
+  if (ids.length)
+    await tx.query(
+      "UPDATE pending_export SET status = 'CONFIRMED', confirmed_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])",
+      [ids],
+    );
+}
+
+/** Exports an import did not see applied: FAILED with CONFIRMATION_MISMATCH, retried at once. */
+export async function markMismatched(tx: Q, flagged: { id: string; message: string }[]) {
+  if (flagged.length)
+    await tx.query(
+      `UPDATE pending_export p SET status = 'FAILED', error_count = p.error_count + 1, last_error = t.message,
+              last_error_code = 'CONFIRMATION_MISMATCH', next_retry_at = now(), updated_at = now()
+         FROM unnest($1::uuid[], $2::text[]) AS t(id, message) WHERE p.id = t.id`,
+      [flagged.map((f) => f.id), flagged.map((f) => f.message)],
+    );
+}
+
+/** The exports an export run applied, newest first, with their object's type (for undo). */
+export async function appliedByRun(q: Q, exportRunId: string) {
+  const { rows } = await q.query(
+    `SELECT p.id, p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, p.change_type,
+            p.attribute_changes, p.before_values, c.object_type
+       FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
+      WHERE p.export_run_id = $1 AND p.status IN ('EXPORTED', 'CONFIRMED') ORDER BY p.created_at DESC`,
+    [exportRunId],
+  );
+  return rows;
+}
