@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { contentHash } from "../../connectors/content-hash.ts";
 import { deletePlaceholders, disconnectObjects, insertPlaceholders } from "../connector-space/store.ts";
-import { holdDeletesOverThreshold, insertExports, loadOpenExports, reviseExports } from "../pending-export/store.ts";
+import { holdDeletesOverThreshold, insertExports, loadOpenExports, reviseExports, systemsOf } from "../pending-export/store.ts";
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
@@ -125,14 +125,10 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     await reviseExports(tx, revisions);
     await disconnectObjects(tx, disconnects);
     await deletePlaceholders(tx, dropped);
-    const revisedSystems = revisions.length
-      ? (
-          await tx.query<{ id: string; connected_system_id: string }>(
-            "SELECT id, connected_system_id FROM pending_export WHERE id = ANY($1::uuid[])",
-            [revisions.map((r) => r.id)],
-          )
-        ).rows
-      : [];
+    const revisedSystems = await systemsOf(
+      tx,
+      revisions.map((r) => r.id),
+    );
     await notifyExportChanges(
       scope.publish,
       tx,

@@ -407,3 +407,13 @@ export async function appliedByRun(q: Q, exportRunId: string) {
   );
   return rows;
 }
+
+/** The system of each export, for change notifications. */
+export async function systemsOf(q: Q, ids: string[]): Promise<{ id: string; connected_system_id: string }[]> {
+  if (!ids.length) return [];
+  const { rows } = await q.query<{ id: string; connected_system_id: string }>(
+    "SELECT id, connected_system_id FROM pending_export WHERE id = ANY($1::uuid[])",
+    [ids],
+  );
+  return rows;
+}
