@@ -3,7 +3,7 @@ import { badInput } from "../errors.ts";
 import type { ApplyOutcome } from "../systems/sync-rules.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
 
-/** What apply needs from the schedule service (src/jobs/schedules.ts `Schedules`). */
+/** What apply needs from the schedule service (src/systems/schedules.ts `Schedules`). */
 export interface ScheduleStore {
   list(): Promise<ScheduleRow[]>;
   create(input: ScheduleInput): Promise<unknown>;

@@ -1,9 +1,10 @@
 import type pg from "pg";
 import { inTransaction } from "../db/transaction.ts";
+import { RunEventType } from "../engine/run-events.ts";
 import { conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { isFinalStatus } from "./operations.ts";
-import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
+import { insertRunEvents, publishRunChanged } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
 import { cancelRunNow, lockRunForCancel, requestRunCancel } from "./run-store.ts";
 

@@ -40,16 +40,3 @@ export async function insertRunEvents(
     [runId, events.map((e) => e.type), events.map((e) => JSON.stringify(e.data ?? {}))],
   );
 }
-
-/** Run event types (seed 003), stable for dashboards and tests. */
-export const RunEventType = {
-  triggered: "run.triggered",
-  blocked: "run.blocked",
-  started: "run.started",
-  recordsFetched: "run.records_fetched",
-  batchProcessed: "run.batch_processed",
-  retryAttempt: "run.retry_attempt",
-  recovered: "run.recovered",
-  cancelRequested: "run.cancel_requested",
-  completed: "run.completed",
-} as const;

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { inTransaction } from "../db/transaction.ts";
+import { RunEventType } from "../engine/run-events.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
-import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC, RunEventType } from "./progress.ts";
+import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
 import { finishOrphanedRun, lockOrphanedRuns, type OrphanedRun, requeueRun } from "./run-store.ts";
 

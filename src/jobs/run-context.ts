@@ -3,10 +3,11 @@ import type { Connector } from "../connectors/connector.ts";
 import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { type BatchOutcome, RunCancelledError, type RunContext, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
+import { RunEventType } from "../engine/run-events.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import { DEFAULT_RUN_OPTIONS } from "./options.ts";
-import { insertRunEvents, publishRunChanged, RunEventType } from "./progress.ts";
+import { insertRunEvents, publishRunChanged } from "./progress.ts";
 import { holdsLease, type Lease, lockRun, recordBatch } from "./run-store.ts";
 
 export type { Lease } from "./run-store.ts";

@@ -1,8 +1,8 @@
 import type pg from "pg";
 import { inTransaction } from "../db/transaction.ts";
 import type { Services } from "../services.ts";
-import type { ScheduleStep } from "./schedules.ts";
-import { nextFireAt } from "./schedules.ts";
+import type { ScheduleStep } from "../systems/schedules.ts";
+import { nextFireAt } from "../systems/schedules.ts";
 import { presentStartResult } from "./start-result-presenter.ts";
 
 /** Advisory lock of the scheduler: one process ticks at a time (pg_try_advisory_xact_lock). */

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
+import { RunEventType } from "../engine/run-events.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
@@ -11,7 +12,7 @@ import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import { dedupeKey, type OperationDefinition, type OperationType, operationForProfile } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
 import { type PreflightFailure, preflight } from "./preflight.ts";
-import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC, RunEventType } from "./progress.ts";
+import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
 import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun } from "./run-store.ts";
 

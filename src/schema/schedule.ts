@@ -1,4 +1,4 @@
-import type { ScheduleStep } from "../jobs/schedules.ts";
+import type { ScheduleStep } from "../systems/schedules.ts";
 import { builder } from "./builder.ts";
 import { RunProfileEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";

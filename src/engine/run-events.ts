@@ -1,0 +1,19 @@
+/**
+ * Run event types (seed 003), stable for dashboards and tests: the run machinery's and the
+ * engine's own, in one list.
+ */
+export const RunEventType = {
+  triggered: "run.triggered",
+  blocked: "run.blocked",
+  started: "run.started",
+  recordsFetched: "run.records_fetched",
+  batchProcessed: "run.batch_processed",
+  retryAttempt: "run.retry_attempt",
+  recovered: "run.recovered",
+  cancelRequested: "run.cancel_requested",
+  completed: "run.completed",
+  /** An export run held deletes over the system's delete threshold for approval. */
+  deletesHeld: "run.deletes_held",
+} as const;
+
+export type RunEventTypeName = (typeof RunEventType)[keyof typeof RunEventType];
