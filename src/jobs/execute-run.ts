@@ -13,7 +13,7 @@ import { insertRunEvents, publishRunChanged } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
 import { resubmitRun } from "./recovery.ts";
 import { backoffDelay, errorCode, isTransient, sleep } from "./retry.ts";
-import { createRunContext, LeaseLostError, WorkerStoppingError } from "./run-context.ts";
+import { createRunContext, LeaseLostError, WorkerStoppingError } from "./managed-run-context.ts";
 import { decideFinalStatus, type OperationEnding } from "./run-status.ts";
 import { type ClaimedRun, claimRun, finishRun, type Lease, lockLeasedRun, readCheckpoint } from "./run-store.ts";
 
