@@ -7,13 +7,13 @@ import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import { startHeartbeat } from "./heartbeat.ts";
+import { createRunContext, LeaseLostError, WorkerStoppingError } from "./managed-run-context.ts";
 import type { OperationType } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
 import { insertRunEvents, publishRunChanged } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
 import { resubmitRun } from "./recovery.ts";
 import { backoffDelay, errorCode, isTransient, sleep } from "./retry.ts";
-import { createRunContext, LeaseLostError, WorkerStoppingError } from "./managed-run-context.ts";
 import { decideFinalStatus, type OperationEnding } from "./run-status.ts";
 import { type ClaimedRun, claimRun, finishRun, type Lease, lockLeasedRun, readCheckpoint } from "./run-store.ts";
 

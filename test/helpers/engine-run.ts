@@ -1,8 +1,8 @@
 import type { Connector } from "../../src/connectors/connector.ts";
 import type { OperationExecutor, RunInfo } from "../../src/engine/run-context.ts";
 import { defaultExecutors } from "../../src/jobs/executors.ts";
-import { dedupeKey, operationForProfile } from "../../src/jobs/operations.ts";
 import { createRunContext } from "../../src/jobs/managed-run-context.ts";
+import { dedupeKey, operationForProfile } from "../../src/jobs/operations.ts";
 import type { Services } from "../../src/services.ts";
 
 const WORKER = "engine-test";
