@@ -14,7 +14,7 @@ import type { RunOptions } from "./options.ts";
 import { type PreflightFailure, preflight } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
-import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun } from "./run-store.ts";
+import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun, type NewRun } from "./run-store.ts";
 
 export type RunTrigger = "MANUAL" | "SCHEDULE" | "API";
 /** Every answer a start can get: the single definition, also of the GraphQL enum StartOutcome. */
@@ -109,6 +109,33 @@ export class StartGate {
     throw badInput("connectedSystemId is required", "connectedSystemId");
   }
 
+  /** The run row both start paths write: admitted (QUEUED) or refused by preflight (BLOCKED). */
+  private runRow(
+    id: string,
+    request: StartRequest,
+    system: ConnectedSystem,
+    op: OperationDefinition,
+    settingsId: string,
+    dryRun: boolean,
+    scopeKey: string,
+    start: NewRun["start"],
+  ): NewRun {
+    return {
+      id,
+      operation: op.type,
+      profile: op.profile,
+      connectedSystemId: system.id,
+      connectionSettingsId: settingsId,
+      scopeKey,
+      scopes: op.scopes(system.id),
+      dryRun,
+      trigger: request.trigger,
+      scheduleId: request.scheduleId ?? null,
+      maxAttempts: this.maxAttempts(),
+      start,
+    };
+  }
+
   private async block(
     request: StartRequest,
     system: ConnectedSystem,
@@ -119,20 +146,15 @@ export class StartGate {
   ): Promise<StartResult> {
     const id = randomUUID();
     await inTransaction(this.deps.pool, async (client) => {
-      await insertRun(client, {
-        id,
-        operation: op.type,
-        profile: op.profile,
-        connectedSystemId: system.id,
-        connectionSettingsId: settingsId,
-        scopeKey: dedupeKey(op.type, system.id),
-        scopes: op.scopes(system.id),
-        dryRun,
-        trigger: request.trigger,
-        scheduleId: request.scheduleId ?? null,
-        maxAttempts: this.maxAttempts(),
-        start: { status: "BLOCKED", reasonCode: failure.reasonCode, reason: failure.reason, nextSteps: failure.nextSteps },
-      });
+      await insertRun(
+        client,
+        this.runRow(id, request, system, op, settingsId, dryRun, dedupeKey(op.type, system.id), {
+          status: "BLOCKED",
+          reasonCode: failure.reasonCode,
+          reason: failure.reason,
+          nextSteps: failure.nextSteps,
+        }),
+      );
       await insertRunEvents(client, id, [{ type: RunEventType.blocked, data: { trigger: request.trigger, ...failure } }]);
       await publishRunChanged(this.deps.bus, { id, connectedSystemId: system.id, status: "BLOCKED" }, client);
     });
@@ -165,20 +187,7 @@ export class StartGate {
       }
       const id = randomUUID();
       const jobId = randomUUID();
-      await insertRun(client, {
-        id,
-        operation: op.type,
-        profile: op.profile,
-        connectedSystemId: system.id,
-        connectionSettingsId: settingsId,
-        scopeKey: key,
-        scopes,
-        dryRun,
-        trigger: request.trigger,
-        scheduleId: request.scheduleId ?? null,
-        maxAttempts: this.maxAttempts(),
-        start: { status: "QUEUED", jobId },
-      });
+      await insertRun(client, this.runRow(id, request, system, op, settingsId, dryRun, key, { status: "QUEUED", jobId }));
       await queue.send(client, jobId, { runId: id, connectionSettingsId: settingsId });
       await insertRunEvents(client, id, [
         {

@@ -19,7 +19,7 @@ export type JoinType = "PROJECTED" | "JOINED" | "PROVISIONED";
 export const objectKey = (objectType: string, anchor: string) => `${objectType}\u0000${anchor}`;
 
 /** A row as first written: by an import, or as a placeholder planned for provisioning. */
-interface NewRow {
+export interface NewRow {
   id: string;
   systemId: string;
   objectType: string;
@@ -114,16 +114,9 @@ export async function insertImported(tx: Q, systemId: string, runId: string, obj
   return ids;
 }
 
-export interface NewPlaceholder {
-  id: string;
-  systemId: string;
-  objectType: string;
-  anchor: string;
-  dn: string | null;
-  attributes: Attributes;
-  hash: string;
+export type NewPlaceholder = Pick<NewRow, "id" | "systemId" | "objectType" | "anchor" | "dn" | "attributes" | "hash"> & {
   mvoId: string;
-}
+};
 
 /** Objects planned for provisioning: joined to their identity, awaiting their export. */
 export async function insertPlaceholders(tx: Q, rows: NewPlaceholder[]) {

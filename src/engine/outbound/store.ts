@@ -1,19 +1,14 @@
 import type pg from "pg";
-import type { Attributes } from "../../connectors/connector.ts";
+import type { JoinType, NewRow, ObjectStatus } from "../connector-space/store.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
-export interface TargetObject {
-  id: string;
-  systemId: string;
-  objectType: string;
-  anchor: string;
-  dn: string | null;
-  attributes: Attributes;
-  status: "NORMAL" | "OBSOLETE" | "PENDING_PROVISIONING";
-  joinType: "PROJECTED" | "JOINED" | "PROVISIONED" | null;
+/** A target system's object joined to an identity, as planning reads it. */
+export type TargetObject = Pick<NewRow, "id" | "systemId" | "objectType" | "anchor" | "dn" | "attributes"> & {
+  status: ObjectStatus;
+  joinType: JoinType | null;
   mvoId: string;
-}
+};
 
 /** The target systems' objects joined to these identities. */
 export async function loadTargets(q: Q, mvoIds: string[], systemIds: string[]): Promise<TargetObject[]> {
