@@ -29,7 +29,8 @@ export interface WebSocketDeps {
 /**
  * graphql-ws on the HTTP server's /graphql: origin check on upgrade, the caller authenticated
  * once per connection, per-connection and per-key subscription caps, slow readers closed, the
- * same parse/validate/cost limits as HTTP, and sockets of revoked keys closed.
+ * same parse/validate/cost limits as HTTP, and sockets of revoked keys closed. Long because
+ * graphql-ws takes its hooks as one options object sharing the sessions.
  */
 export function attachWebSockets({
   server,

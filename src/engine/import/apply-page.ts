@@ -187,7 +187,8 @@ function rejection(
  * Write one prepared page of an import to connector space in bulk: new objects inserted,
  * changed ones updated, unchanged ones (same content hash and DN) skipped without touching
  * their rows; invalid records become located RECORD_ERROR changes. Every written object is
- * queued for delta sync. Runs inside the batch transaction.
+ * queued for delta sync. Runs inside the batch transaction. Long because it is the page's one
+ * pass (classify, validate, write, queue), kept together so no row is read twice.
  */
 export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepared: PreparedPage): Promise<Partial<RunCounts>> {
   const { page, valid } = prepared;

@@ -78,7 +78,8 @@ async function referencesOf(
  * attribute copied from a metaverse attribute that this same system contributed is not exported
  * back. Unique flows retry with $n = 2, 3... until no other object of the system holds the value
  * (`reserved` keeps values claimed earlier in the batch). Reference flows become the referenced
- * identities' DNs (or anchors) in the system, or wait for them.
+ * identities' DNs (or anchors) in the system, or wait for them. Long because unique values,
+ * the DN and references are resolved in one pass that shares the batch's reservations.
  */
 export async function desiredState(
   q: Pick<pg.PoolClient, "query">,

@@ -30,6 +30,8 @@ export interface PlanScope {
  * differences (and a rename when the computed DN moved) for joined ones, and the rule's
  * deprovision action for identities that left scope or were deleted. Newer plans supersede
  * still-pending exports; a CREATE never exported and then deprovisioned cancels out.
+ * Long because it is the batch's sequence: load, decide per identity and rule, then one bulk
+ * write per table; the decision itself is decide.ts.
  */
 export async function planExports(tx: pg.PoolClient, scope: PlanScope, identities: Identity[]) {
   const changes: RunChangeRow[] = [];

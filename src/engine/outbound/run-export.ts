@@ -86,7 +86,8 @@ interface Exported {
  * EXPORT: apply a system's ready pending exports through its connector in batches. Each
  * export ends EXPORTED (awaiting confirmation by the next import), FAILED with a backoff retry
  * time while retries remain, or ERROR. One object's failure never fails the batch; an
- * unreachable target fails the run and leaves every export as it was.
+ * unreachable target fails the run and leaves every export as it was. Long because the
+ * pipeline's stages (claim, send, store) share the in-flight batches in one closure.
  */
 export function createExportExecutor(options: ExportOptions = { batchSize: 200, retryBaseMs: 30_000 }): OperationExecutor {
   return async (ctx) => {
@@ -193,6 +194,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 200, 
   };
 }
 
+/** Store one answered batch: set-based statements per outcome. Long: one branch per outcome. */
 async function applyResults(
   tx: pg.PoolClient,
   ctx: RunContext,

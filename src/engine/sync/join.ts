@@ -21,6 +21,7 @@ interface Pending {
  * joins, several candidates are a recorded JOIN_CONFLICT (never a guess). What nothing joins is
  * projected when the rule says so, unless it duplicates an identity this source already has:
  * then the rule's deduplication strategy decides, and without one it is a recorded error.
+ * Long because joins, projections and the batch's duplicate check are one set-based pass.
  */
 export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined: { cso: SyncObject; rule: InboundRule }[]) {
   const links: LinkChange[] = [];

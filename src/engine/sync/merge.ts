@@ -58,7 +58,8 @@ const filled = (attributes: Attributes) =>
  * The metaverse object's attributes recomputed from every joined connector: for each attribute
  * the lowest precedence number that has a value wins (ties: deduplication strategy, then first
  * joined). Different values from several sources are a field conflict, resolved by the strategy
- * of the highest-precedence rule and reported.
+ * of the highest-precedence rule and reported. Long because precedence, contributions and
+ * conflicts are decided per attribute in one loop over the contributors.
  */
 export async function mergeMetaverseObject(
   current: { attributes: Record<string, FlowValue>; contributions: Record<string, Contribution> },

@@ -26,7 +26,8 @@ const displayNameOf = (a: MergeResult["attributes"]) => {
 /**
  * Recompute every metaverse object the batch touched from all of its connectors (after this
  * batch's joins and disconnections), apply deletion rules, and describe each change with the
- * rule and source behind every attribute.
+ * rule and source behind every attribute. Long because the batch's identities are loaded once
+ * and walked once; deletion rules, failures and change records are functions of their own.
  */
 export async function recomputeMetaverseObjects(
   tx: Pick<pg.PoolClient, "query">,

@@ -15,7 +15,8 @@ import { loadMetaverseObjects, type MetaverseWrite, replaceKeys, type SyncObject
 /**
  * One sync batch: decide joins, projections and disconnections for the batch's connector
  * space objects, recompute every touched metaverse object from all its connectors, and write
- * it all (or, on a dry run, only the run changes) in the batch transaction.
+ * it all (or, on a dry run, only the run changes) in the batch transaction. Long because it
+ * is the batch's sequence of steps, each a call into its own module.
  */
 export async function syncBatch(tx: pg.PoolClient, scope: SyncScope, objects: SyncObject[]): Promise<Partial<RunCounts>> {
   const changes: RunChangeRow[] = [];
