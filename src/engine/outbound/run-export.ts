@@ -25,6 +25,7 @@ import {
 } from "../pending-export/store.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
+import { RunEventType } from "../run-events.ts";
 import { applyChanges } from "./diff.ts";
 import { notifyExportChanges } from "./notify.ts";
 
@@ -103,7 +104,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 200, 
           processed,
           phase: "checking delete threshold",
           checkpoint: { processed },
-          events: held ? [{ type: "deletes held for approval", data: { held } }] : [],
+          events: held ? [{ type: RunEventType.deletesHeld, data: { held } }] : [],
         };
       });
     // Pipelined: while batch N goes to the target, the database stores batch N-1's results and
