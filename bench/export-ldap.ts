@@ -118,7 +118,9 @@ if (r.status !== 0) throw new Error(`ldapadd failed: ${r.stderr}`);
 const changes = source.change(0.01);
 t0 = performance.now();
 await runEngine(services, { systemId: hr.id, profile: "DELTA_IMPORT", connector: source });
+const importedAt = performance.now();
 const deltaSync = await runEngine(services, { systemId: hr.id, profile: "DELTA_SYNC", connector: source });
+const syncedAt = performance.now();
 const deltaTarget = await createConnector("LDAP", { ...ldapConfig }, { logger });
 const deltaExport = await runEngine(services, {
   systemId: ldap.id,
@@ -127,6 +129,7 @@ const deltaExport = await runEngine(services, {
   executor: createExportExecutor({ batchSize: 500, retryBaseMs: 1000 }),
 });
 const deltaSeconds = (performance.now() - t0) / 1000;
+const steps = [importedAt - t0, syncedAt - importedAt, performance.now() - syncedAt].map((ms) => (ms / 1000).toFixed(2));
 await deltaTarget.close();
 const expected = changes.renamed + changes.moved + changes.left;
 if (deltaExport.updated + deltaExport.deleted !== expected || deltaExport.failed)
@@ -185,5 +188,6 @@ console.table([
   },
 ]);
 console.log(`export / ldapadd ratio: ${(engineRate / rawRate).toFixed(2)}`);
+console.log(`1% change set: delta import ${steps[0]} s, delta sync with planning ${steps[1]} s, export ${steps[2]} s`);
 await slapd.stop();
 await bench.close();
