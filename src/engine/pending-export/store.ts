@@ -22,9 +22,15 @@ export interface OpenExport {
 export async function loadOpenExports(q: Q, csoIds: string[]): Promise<Map<string, OpenExport[]>> {
   const out = new Map<string, OpenExport[]>();
   if (!csoIds.length) return out;
+  // One probe of the (object, status) index per object; the status test is on its text so that
+  // no plan walks a status index instead: right after an export run marked the whole backlog
+  // EXPORTED, stale statistics made the planner scan every EXPORTED row (400 ms for 1,000
+  // objects at 100,000 exports, a fifth of a 1% delta sync).
   const { rows } = await q.query(
-    `SELECT id, connector_space_object_id, change_type, status, attribute_changes FROM pending_export
-      WHERE connector_space_object_id = ANY($1::uuid[]) AND status IN ('AWAITING_APPROVAL', 'PENDING', 'FAILED', 'EXPORTED')`,
+    `SELECT p.* FROM unnest($1::uuid[]) AS c(id)
+       CROSS JOIN LATERAL (
+         SELECT id, connector_space_object_id, change_type, status, attribute_changes FROM pending_export
+          WHERE connector_space_object_id = c.id AND status::text IN ('AWAITING_APPROVAL', 'PENDING', 'FAILED', 'EXPORTED') OFFSET 0) p`,
     [csoIds],
   );
   for (const r of rows) {
