@@ -17,8 +17,24 @@ const USAGE = `usage: metasync <command>
   apikey create --role <reader|operator|admin> [--name N] | apikey list | apikey revoke <id>
   ${RUN_USAGE}`;
 
+const HELP = new Set(["--help", "-h", "help"]);
+
+/** `metasync --help`, or `metasync <command> --help`: that command's usage line (stdout, exit 0). */
+function help(command: string | undefined, rest: string[]): string | null {
+  if (command === undefined || HELP.has(command)) return USAGE;
+  if (!rest.some((a) => HELP.has(a))) return null;
+  const line = USAGE.split("\n").find((l) => l.trim().split(/\s/)[0] === command);
+  return line ? `usage: metasync ${line.trim()}` : null;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // Before the configuration is read: help works on a machine with nothing set up.
+  const usage = help(command, rest);
+  if (usage) {
+    console.log(usage);
+    return 0;
+  }
   const config = loadConfig();
   const logger = createLogger(config);
   // Every process evaluating expressions (worker, API validating rules, CLI) uses the same bounds.
@@ -43,8 +59,8 @@ async function main(argv: string[]): Promise<number> {
     case "apply":
       return withRuntime(config, logger, (services) => applyCommand(services, rest));
     default:
-      console.error(command ? `metasync: unknown command "${command}"\n${USAGE}` : USAGE);
-      return command ? 2 : 0;
+      console.error(`metasync: unknown command "${command}"\n${USAGE}`);
+      return 2;
   }
 }
 
