@@ -2,7 +2,7 @@
 // updates, deletes, some awaiting a reference), then the time one claim of a batch takes.
 // Usage: npx tsx bench/claim-exports.ts [--size 10000] [--batch 200]
 import { parseArgs } from "node:util";
-import { claimReadyExports } from "../src/engine/pending-export/store.ts";
+import { claimReadyExports } from "../src/engine/pending-export/execution.ts";
 import { openBenchServices } from "./harness.ts";
 
 const { values } = parseArgs({

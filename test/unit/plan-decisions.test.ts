@@ -5,7 +5,7 @@ import { attributeChanges } from "../../src/engine/outbound/diff.ts";
 import { expressionInputs } from "../../src/engine/outbound/inputs.ts";
 import type { OutboundRule } from "../../src/engine/outbound/rules.ts";
 import type { TargetObject } from "../../src/engine/outbound/store.ts";
-import type { OpenExport } from "../../src/engine/pending-export/store.ts";
+import type { OpenExport } from "../../src/engine/pending-export/planning.ts";
 
 const rule: OutboundRule = {
   id: "rule-1",

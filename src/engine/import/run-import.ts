@@ -3,7 +3,7 @@ import { readAhead } from "../../util/read-ahead.ts";
 import { obsoleteUnseen } from "../connector-space/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
 import { confirmExports } from "../outbound/confirm.ts";
-import { hasExportsAwaitingConfirmation } from "../pending-export/store.ts";
+import { hasExportsAwaitingConfirmation } from "../pending-export/confirmation.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyImportPage, pageKeys, prepareImportPage, readStoredAhead } from "./apply-page.ts";

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { AttributeChange, Attributes } from "../../connectors/connector.ts";
-import { exportedFor, markConfirmed, markMismatched } from "../pending-export/store.ts";
+import { exportedFor, markConfirmed, markMismatched } from "../pending-export/confirmation.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 
 const norm = (v: unknown) => String(v).trim().toLowerCase();

@@ -1,6 +1,6 @@
 import type { AttributeChange } from "../../connectors/connector.ts";
 import type { NewPlaceholder } from "../connector-space/store.ts";
-import type { NewExport, OpenExport } from "../pending-export/store.ts";
+import type { NewExport, OpenExport } from "../pending-export/planning.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { DesiredState, Identity } from "./desired.ts";
 import { applyChanges, attributeChanges } from "./diff.ts";

@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { contentHash } from "../../connectors/content-hash.ts";
 import { deletePlaceholders, disconnectObjects, insertPlaceholders } from "../connector-space/store.ts";
-import { holdDeletesOverThreshold, insertExports, loadOpenExports, reviseExports, systemsOf } from "../pending-export/store.ts";
+import {
+  exportOwners,
+  holdDeletesOverThreshold,
+  insertExports,
+  loadOpenExports,
+  reviseExports,
+} from "../pending-export/planning.ts";
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
@@ -127,7 +133,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     await reviseExports(tx, revisions);
     await disconnectObjects(tx, disconnects);
     await deletePlaceholders(tx, dropped);
-    const revisedSystems = await systemsOf(
+    const revised = await exportOwners(
       tx,
       revisions.map((r) => r.id),
     );
@@ -136,7 +142,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
       tx,
       [
         ...inserts.map((e) => ({ id: e.id, systemId: e.systemId, runId: scope.runId })),
-        ...revisedSystems.map((r) => ({ id: r.id, systemId: r.connected_system_id, runId: scope.runId })),
+        ...revised.map((r) => ({ id: r.id, systemId: r.systemId, runId: scope.runId })),
       ],
       null,
     );

@@ -16,13 +16,13 @@ import {
   type ExportFailure,
   holdUnapprovedDeletes,
   markExported,
-  planningRuns,
   previewPage,
   queueReferenceFollowUps,
   type ReadyExport,
   recordFailures,
   releaseExports,
-} from "../pending-export/store.ts";
+} from "../pending-export/execution.ts";
+import { exportOwners } from "../pending-export/planning.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { RunEventType } from "../run-events.ts";
@@ -274,14 +274,14 @@ async function applyResults(
   await queueReferenceFollowUps(tx, followUps);
   await recordFailures(tx, failures);
   await insertRunChanges(tx, ctx.run.id, runChanges);
-  const planned = await planningRuns(
+  const planned = await exportOwners(
     tx,
     claimed.map((e) => e.id),
   );
   await notifyExportChanges(
     ctx.publish,
     tx,
-    planned.map((p) => ({ id: p.id, systemId: ctx.system.id, runId: p.planning_run_id })),
+    planned.map((p) => ({ id: p.id, systemId: p.systemId, runId: p.planningRunId })),
     ctx.run.id,
   );
   return counts;

@@ -3,7 +3,7 @@ import type pg from "pg";
 import type { AttributeChange, Attributes, AttributeValue } from "../../connectors/connector.ts";
 import { contentHash } from "../../connectors/content-hash.ts";
 import { insertPlaceholders, type NewPlaceholder } from "../connector-space/store.ts";
-import { appliedByRun, insertExports, type NewExport } from "../pending-export/store.ts";
+import { appliedByRun, insertExports, type NewExport } from "../pending-export/planning.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

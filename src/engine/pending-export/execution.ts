@@ -1,140 +1,11 @@
 import type pg from "pg";
 import type { AttributeChange, Attributes } from "../../connectors/connector.ts";
-import { copyRows } from "../copy.ts";
 
 /**
- * The one writer of pending_export: planning queues and revises exports, an export run claims,
- * releases and settles them, the next import confirms them. One operation per function, each a
- * single set-based statement (or COPY) whatever the batch size.
+ * Pending exports as an export run moves them: claimed, released, settled (EXPORTED, FAILED,
+ * ERROR), references queued for a later pass, older failures closed, dry-run pages.
  */
-
 type Q = Pick<pg.PoolClient, "query">;
-
-export interface OpenExport {
-  id: string;
-  csoId: string;
-  changeType: "CREATE" | "UPDATE" | "DELETE";
-  status: string;
-  attributeChanges: (AttributeChange & { status?: string })[];
-}
-
-/** Exports not yet applied (or applied and awaiting confirmation) per object. */
-export async function loadOpenExports(q: Q, csoIds: string[]): Promise<Map<string, OpenExport[]>> {
-  const out = new Map<string, OpenExport[]>();
-  if (!csoIds.length) return out;
-  // One probe of the (object, status) index per object; the status test is on its text so that
-  // no plan walks a status index instead: right after an export run marked the whole backlog
-  // EXPORTED, stale statistics made the planner scan every EXPORTED row (400 ms for 1,000
-  // objects at 100,000 exports, a fifth of a 1% delta sync).
-  const { rows } = await q.query(
-    `SELECT p.* FROM unnest($1::uuid[]) AS c(id)
-       CROSS JOIN LATERAL (
-         SELECT id, connector_space_object_id, change_type, status, attribute_changes FROM pending_export
-          WHERE connector_space_object_id = c.id AND status::text IN ('AWAITING_APPROVAL', 'PENDING', 'FAILED', 'EXPORTED') OFFSET 0) p`,
-    [csoIds],
-  );
-  for (const r of rows) {
-    const list = out.get(r.connector_space_object_id) ?? [];
-    list.push({
-      id: r.id,
-      csoId: r.connector_space_object_id,
-      changeType: r.change_type,
-      status: r.status,
-      attributeChanges: r.attribute_changes,
-    });
-    out.set(r.connector_space_object_id, list);
-  }
-  return out;
-}
-
-export interface NewExport {
-  id: string;
-  systemId: string;
-  csoId: string;
-  mvoId: string;
-  ruleId: string;
-  changeType: "CREATE" | "UPDATE" | "DELETE";
-  status: "PENDING" | "AWAITING_APPROVAL";
-  attributeChanges: unknown[];
-  beforeValues: unknown;
-  requiresApproval: boolean;
-  approvalReason: string | null;
-  awaitingReference: boolean;
-  notBefore: Date | null;
-  undoOfRunId?: string | null;
-}
-
-const EXPORT_COLUMNS = [
-  "id",
-  "connected_system_id",
-  "connector_space_object_id",
-  "metaverse_object_id",
-  "sync_rule_id",
-  "change_type",
-  "status",
-  "attribute_changes",
-  "before_values",
-  "requires_approval",
-  "approval_reason",
-  "awaiting_reference",
-  "not_before",
-  "planning_run_id",
-  "undo_of_run_id",
-];
-
-const bool = (b: boolean) => (b ? "t" : "f");
-
-/** Bulk load with COPY (a planning batch writes thousands; INSERT ... unnest parsed huge arrays). */
-export async function insertExports(tx: Q, runId: string | null, rows: NewExport[]) {
-  if (!rows.length) return;
-  await copyRows(tx, "pending_export", EXPORT_COLUMNS, rows, (r) => [
-    r.id,
-    r.systemId,
-    r.csoId,
-    r.mvoId,
-    r.ruleId,
-    r.changeType,
-    r.status,
-    JSON.stringify(r.attributeChanges),
-    r.beforeValues === null || r.beforeValues === undefined ? null : JSON.stringify(r.beforeValues),
-    bool(r.requiresApproval),
-    r.approvalReason,
-    bool(r.awaitingReference),
-    r.notBefore ? r.notBefore.toISOString() : null,
-    runId,
-    r.undoOfRunId ?? null,
-  ]);
-}
-
-/** Supersede still-pending exports with a newer plan, or cancel them. */
-export async function reviseExports(tx: Q, rows: { id: string; attributeChanges: unknown[] | null; status: string }[]) {
-  if (!rows.length) return;
-  await tx.query(
-    `UPDATE pending_export p SET attribute_changes = COALESCE(t.ac::jsonb, p.attribute_changes), status = t.st::pending_export_status, updated_at = now()
-       FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, ac, st) WHERE p.id = t.id`,
-    [
-      rows.map((r) => r.id),
-      rows.map((r) => (r.attributeChanges ? JSON.stringify(r.attributeChanges) : null)),
-      rows.map((r) => r.status),
-    ],
-  );
-}
-
-/** A sync that plans more deletes for a system than its threshold holds them all for approval. */
-export async function holdDeletesOverThreshold(tx: Q, runId: string, systemId: string, threshold: number): Promise<number> {
-  const { rows } = await tx.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM pending_export WHERE planning_run_id = $1 AND connected_system_id = $2 AND change_type = 'DELETE'",
-    [runId, systemId],
-  );
-  if ((rows[0]?.n ?? 0) <= threshold) return 0;
-  const held = await tx.query(
-    `UPDATE pending_export SET status = 'AWAITING_APPROVAL', requires_approval = true,
-            approval_reason = 'more deletes than the delete threshold (' || $3 || ')', updated_at = now()
-      WHERE planning_run_id = $1 AND connected_system_id = $2 AND change_type = 'DELETE' AND status = 'PENDING' AND approved_at IS NULL`,
-    [runId, systemId, threshold],
-  );
-  return held.rowCount ?? 0;
-}
 
 /**
  * Exports just applied close older FAILED/ERROR updates of the same objects for the attributes
@@ -337,15 +208,6 @@ export async function queueReferenceFollowUps(tx: Q, followUps: { id: string; ch
     );
 }
 
-/** The run that planned each export (null once that run is gone), for change notifications. */
-export async function planningRuns(q: Q, ids: string[]): Promise<{ id: string; planning_run_id: string | null }[]> {
-  const { rows } = await q.query<{ id: string; planning_run_id: string | null }>(
-    "SELECT id, planning_run_id FROM pending_export WHERE id = ANY($1::uuid[])",
-    [ids],
-  );
-  return rows;
-}
-
 /** A page of the exports an export run would send now (dry run), in id order after `after`. */
 export async function previewPage(q: Q, systemId: string, after: string, limit: number) {
   const { rows } = await q.query(
@@ -353,73 +215,6 @@ export async function previewPage(q: Q, systemId: string, after: string, limit: 
        FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
       WHERE p.connected_system_id = $1 AND p.status IN ('PENDING', 'FAILED') AND p.id > $2 ORDER BY p.id LIMIT $3`,
     [systemId, after, limit],
-  );
-  return rows;
-}
-
-/**
- * Whether any export of the system awaits confirmation. An import holds the system's connector
- * space scope, so no export of it can run meanwhile: asked once per import, it spares every
- * batch a pending-export lookup when nothing was exported.
- */
-export async function hasExportsAwaitingConfirmation(q: Q, systemId: string): Promise<boolean> {
-  const { rows } = await q.query(
-    "SELECT EXISTS (SELECT 1 FROM pending_export WHERE connected_system_id = $1 AND status = 'EXPORTED') AS awaiting",
-    [systemId],
-  );
-  return rows[0]?.awaiting === true;
-}
-
-/** Exports awaiting confirmation of the given objects. */
-export async function exportedFor(
-  q: Q,
-  csoIds: string[],
-): Promise<{ id: string; cso: string; change_type: string; attribute_changes: (AttributeChange & { status?: string })[] }[]> {
-  const { rows } = await q.query(
-    "SELECT id, connector_space_object_id AS cso, change_type, attribute_changes FROM pending_export WHERE status = 'EXPORTED' AND connector_space_object_id = ANY($1::uuid[])",
-    [csoIds],
-  );
-  return rows;
-}
-
-/** Exports an import saw applied: CONFIRMED. */
-export async function markConfirmed(tx: Q, ids: string[]) {
-  if (ids.length)
-    await tx.query(
-      "UPDATE pending_export SET status = 'CONFIRMED', confirmed_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])",
-      [ids],
-    );
-}
-
-/** Exports an import did not see applied: FAILED with CONFIRMATION_MISMATCH, retried at once. */
-export async function markMismatched(tx: Q, flagged: { id: string; message: string }[]) {
-  if (flagged.length)
-    await tx.query(
-      `UPDATE pending_export p SET status = 'FAILED', error_count = p.error_count + 1, last_error = t.message,
-              last_error_code = 'CONFIRMATION_MISMATCH', next_retry_at = now(), updated_at = now()
-         FROM unnest($1::uuid[], $2::text[]) AS t(id, message) WHERE p.id = t.id`,
-      [flagged.map((f) => f.id), flagged.map((f) => f.message)],
-    );
-}
-
-/** The exports an export run applied, newest first, with their object's type (for undo). */
-export async function appliedByRun(q: Q, exportRunId: string) {
-  const { rows } = await q.query(
-    `SELECT p.id, p.connected_system_id, p.connector_space_object_id, p.metaverse_object_id, p.sync_rule_id, p.change_type,
-            p.attribute_changes, p.before_values, c.object_type
-       FROM pending_export p LEFT JOIN connector_space_object c ON c.id = p.connector_space_object_id
-      WHERE p.export_run_id = $1 AND p.status IN ('EXPORTED', 'CONFIRMED') ORDER BY p.created_at DESC`,
-    [exportRunId],
-  );
-  return rows;
-}
-
-/** The system of each export, for change notifications. */
-export async function systemsOf(q: Q, ids: string[]): Promise<{ id: string; connected_system_id: string }[]> {
-  if (!ids.length) return [];
-  const { rows } = await q.query<{ id: string; connected_system_id: string }>(
-    "SELECT id, connected_system_id FROM pending_export WHERE id = ANY($1::uuid[])",
-    [ids],
   );
   return rows;
 }
