@@ -9,10 +9,10 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createConnector } from "../src/connectors/index.ts";
-import { createExportExecutor } from "../src/engine/outbound/run-export.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
 import { startSlapd } from "../test/helpers/slapd.ts";
 import { openBenchServices } from "./harness.ts";
+import { importAndSync, timedExport } from "./outbound-phases.ts";
 import { DEPARTMENTS, peopleSource, person } from "./people-source.ts";
 
 const size = Number(parseArgs({ options: { size: { type: "string", default: "10000" } } }).values.size);
@@ -81,20 +81,10 @@ ldapadd(
   ).join("\n"),
 );
 const source = peopleSource(size);
-await runEngine(services, { systemId: hr.id, profile: "FULL_IMPORT", connector: source });
-let t0 = performance.now();
-const sync = await runEngine(services, { systemId: hr.id, profile: "FULL_SYNC", connector: source });
-const syncSeconds = (performance.now() - t0) / 1000;
+const { sync, seconds: syncSeconds } = await importAndSync(services, hr.id, source);
 
 const target = await createConnector("LDAP", { ...ldapConfig }, { logger });
-t0 = performance.now();
-const exported = await runEngine(services, {
-  systemId: ldap.id,
-  profile: "EXPORT",
-  connector: target,
-  executor: createExportExecutor({ batchSize: 500, retryBaseMs: 1000 }),
-});
-const exportSeconds = (performance.now() - t0) / 1000;
+const { exported, seconds: exportSeconds } = await timedExport(services, ldap.id, target, 500);
 await target.close();
 const rss = process.memoryUsage().rss / 2 ** 20;
 
@@ -106,7 +96,7 @@ const ldif = Array.from({ length: size }, (_, i) => {
 }).join("\n");
 const file = path.join(dir, "raw.ldif");
 writeFileSync(file, ldif);
-t0 = performance.now();
+let t0 = performance.now();
 // Its "adding new entry" lines are not read: past spawnSync's 1 MB buffer they kill ldapadd.
 const r = spawnSync("ldapadd", ["-x", "-H", slapd.url, "-D", slapd.bindDn, "-w", slapd.password, "-f", file], {
   stdio: ["ignore", "ignore", "pipe"],
@@ -122,12 +112,7 @@ const importedAt = performance.now();
 const deltaSync = await runEngine(services, { systemId: hr.id, profile: "DELTA_SYNC", connector: source });
 const syncedAt = performance.now();
 const deltaTarget = await createConnector("LDAP", { ...ldapConfig }, { logger });
-const deltaExport = await runEngine(services, {
-  systemId: ldap.id,
-  profile: "EXPORT",
-  connector: deltaTarget,
-  executor: createExportExecutor({ batchSize: 500, retryBaseMs: 1000 }),
-});
+const { exported: deltaExport } = await timedExport(services, ldap.id, deltaTarget);
 const deltaSeconds = (performance.now() - t0) / 1000;
 const steps = [importedAt - t0, syncedAt - importedAt, performance.now() - syncedAt].map((ms) => (ms / 1000).toFixed(2));
 await deltaTarget.close();

@@ -6,9 +6,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { createConnector } from "../src/connectors/index.ts";
-import { createExportExecutor } from "../src/engine/outbound/run-export.ts";
-import { runEngine } from "../test/helpers/engine-run.ts";
 import { openBenchServices } from "./harness.ts";
+import { importAndSync, timedExport } from "./outbound-phases.ts";
 import { peopleSource } from "./people-source.ts";
 
 const size = Number(parseArgs({ options: { size: { type: "string", default: "10000" } } }).values.size);
@@ -61,25 +60,20 @@ await services.db.prisma.syncRule.create({
   },
 });
 const source = peopleSource(size);
-await runEngine(services, { systemId: hr.id, profile: "FULL_IMPORT", connector: source });
-let t0 = performance.now();
-const sync = await runEngine(services, { systemId: hr.id, profile: "FULL_SYNC", connector: source });
-const syncSeconds = (performance.now() - t0) / 1000;
+const { sync, seconds: syncSeconds } = await importAndSync(services, hr.id, source);
 
 const connector = await createConnector("SQL", { ...sqlConfig }, { logger });
-t0 = performance.now();
-const exported = await runEngine(services, {
-  systemId: sql.id,
-  profile: "EXPORT",
+const { exported, seconds: exportSeconds } = await timedExport(
+  services,
+  sql.id,
   connector,
-  executor: createExportExecutor({ batchSize: Number(process.env.EXPORT_BATCH ?? 500), retryBaseMs: 1000 }),
-});
-const exportSeconds = (performance.now() - t0) / 1000;
+  Number(process.env.EXPORT_BATCH ?? 500),
+);
 await connector.close();
 const rss = process.memoryUsage().rss / 2 ** 20;
 
 // The same rows, in one statement, into the twin table.
-t0 = performance.now();
+const t0 = performance.now();
 await target.query("INSERT INTO target.accounts_raw SELECT * FROM target.accounts");
 const rawSeconds = (performance.now() - t0) / 1000;
 const { rows } = await target.query("SELECT count(*)::int AS n FROM target.accounts");
