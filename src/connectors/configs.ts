@@ -7,6 +7,8 @@ import { SqlConfigSchema, sqlEndpoint, sqlSecretFields } from "./sql/config.ts";
 
 export interface ConnectorConfigSpec {
   schema: z.ZodType<Record<string, unknown>>;
+  /** The schema as written, with its field descriptions: what the JSON Schema docs are generated from. */
+  documented: z.ZodType<Record<string, unknown>>;
   /** Stored encrypted, never returned. */
   secretFields: readonly string[];
   /** Paths of files the server reads or writes (confined to METASYNC_FILE_ROOTS). */
@@ -45,6 +47,7 @@ function nulPaths(value: unknown, path: (string | number)[]): (string | number)[
 export const connectorConfigs: Record<ConnectorKind, ConnectorConfigSpec> = {
   CSV: {
     schema: withoutNul(CsvConfigSchema),
+    documented: CsvConfigSchema,
     secretFields: csvSecretFields,
     fileFields: ["path"],
     endpoint: () => null,
@@ -52,6 +55,7 @@ export const connectorConfigs: Record<ConnectorKind, ConnectorConfigSpec> = {
   },
   LDAP: {
     schema: withoutNul(LdapConfigSchema),
+    documented: LdapConfigSchema,
     secretFields: ldapSecretFields,
     fileFields: [],
     endpoint: ldapEndpoint,
@@ -59,6 +63,7 @@ export const connectorConfigs: Record<ConnectorKind, ConnectorConfigSpec> = {
   },
   SQL: {
     schema: withoutNul(SqlConfigSchema),
+    documented: SqlConfigSchema,
     secretFields: sqlSecretFields,
     fileFields: [],
     endpoint: sqlEndpoint,
@@ -66,6 +71,7 @@ export const connectorConfigs: Record<ConnectorKind, ConnectorConfigSpec> = {
   },
   SCIM: {
     schema: withoutNul(ScimConfigSchema),
+    documented: ScimConfigSchema,
     secretFields: scimSecretFields,
     fileFields: [],
     endpoint: scimEndpoint,

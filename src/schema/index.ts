@@ -3,6 +3,7 @@ import "./scalars.ts";
 import "./enums.ts";
 import "./health.ts";
 import "./connected-system.ts";
+import "./connector-kind.ts";
 import "./system-events.ts";
 import "./run.ts";
 import "./schedule.ts";

@@ -3,12 +3,16 @@ import { hasUsablePort, PORT_MESSAGE, urlEndpoint } from "../endpoints.ts";
 
 export const ScimConfigSchema = z
   .object({
-    baseUrl: z.string().url().refine(hasUsablePort, PORT_MESSAGE),
-    token: z.string().min(1),
-    resourceType: z.enum(["Users", "Groups"]).default("Users"),
-    objectType: z.string().min(1).default("person"),
-    pageSize: z.number().int().min(1).max(1000).default(100),
-    timeoutMs: z.number().int().min(100).max(600000).default(10000),
+    baseUrl: z
+      .string()
+      .url()
+      .refine(hasUsablePort, PORT_MESSAGE)
+      .describe("Base URL of the SCIM 2.0 service, e.g. https://idp.example.com/scim/v2."),
+    token: z.string().min(1).describe("Bearer token sent to the service; stored encrypted, read back as ********."),
+    resourceType: z.enum(["Users", "Groups"]).default("Users").describe("SCIM resource type to sync."),
+    objectType: z.string().min(1).default("person").describe("Object type of the resources (sync rules select it)."),
+    pageSize: z.number().int().min(1).max(1000).default(100).describe("Resources per list page."),
+    timeoutMs: z.number().int().min(100).max(600000).default(10000).describe("Timeout of one request, in milliseconds."),
   })
   .strict();
 
