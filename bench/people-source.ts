@@ -15,8 +15,8 @@ export const person = (i: number) => ({
 });
 
 export interface PeopleSource extends Connector {
-  /** Change every (1/fraction)th person; returns how many of each kind. */
-  change(fraction: number): { renamed: number; moved: number; left: number };
+  /** Change every (1/fraction)th person from `offset` on; returns how many of each kind. */
+  change(fraction: number, offset?: number): { renamed: number; moved: number; left: number };
 }
 
 export function peopleSource(size: number): PeopleSource {
@@ -39,11 +39,11 @@ export function peopleSource(size: number): PeopleSource {
     async *importDelta(): AsyncIterable<ImportPage> {
       yield { ...changed, errors: [], checkpoint: null, watermark: { changed: changed.objects.length } };
     },
-    change(fraction) {
+    change(fraction, offset = 0) {
       const step = Math.round(1 / fraction);
       changed = { objects: [], deletes: [] };
       const counts = { renamed: 0, moved: 0, left: 0 };
-      for (let i = 0, n = 0; i < size; i += step, n++) {
+      for (let i = offset, n = 0; i < size; i += step, n++) {
         const p = person(i);
         if (n % 3 === 0) {
           changed.objects.push(object(i, { ...p, sn: `Renamed${i}` }));

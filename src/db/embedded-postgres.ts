@@ -15,6 +15,7 @@ import {
   writeInitPasswordFile,
 } from "./embedded-credentials.ts";
 import { adoptIfOrphaned, claimOwnership, stopPostmaster } from "./embedded-owner.ts";
+import { embeddedServerFlags } from "./embedded-settings.ts";
 
 export { passwordFile } from "./embedded-credentials.ts";
 
@@ -82,14 +83,7 @@ export async function startEmbeddedPostgres(
       initdbFlags: initPassword ? [`--pwfile=${initPassword.file}`] : [],
       persistent: true,
       createPostgresUser: asRoot,
-      // No unix socket: the data dir path may exceed the socket path limit. Bulk runs write a
-      // few hundred MB of WAL per 100,000 objects: a larger cache and WAL budget keep them from
-      // forcing checkpoints mid-run (measured: 1 checkpoint and 5-17k full-page images per
-      // benchmark with the defaults, none with these).
-      postgresFlags: [
-        ...["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-        ...["-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=15min"],
-      ],
+      postgresFlags: embeddedServerFlags(),
       onLog: () => {},
       onError: (e) => log(String(e)),
     });

@@ -4,6 +4,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { passwordFile, startEmbeddedPostgres } from "../../src/db/embedded-postgres.ts";
+import { sharedBuffersMb } from "../../src/db/embedded-settings.ts";
 import { runCli } from "../helpers/cli.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "metasync-embedded-"));
@@ -34,6 +35,10 @@ describe("embedded PostgreSQL", () => {
     const pgDir = path.join(dir, "pg");
     const first = await startEmbeddedPostgres(pgDir, "app");
     expect(first.owned).toBe(true);
+    // Its cache is sized to the machine, not PostgreSQL's 128 MB default (see embedded-settings.ts).
+    expect(await query(first.url, "SELECT setting::int * 8 / 1024 AS mb FROM pg_settings WHERE name = 'shared_buffers'")).toEqual(
+      [{ mb: sharedBuffersMb() }],
+    );
     await query(first.url, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)");
 
     // Another Metasync process on the same DATA_DIR attaches instead of starting a second server.
