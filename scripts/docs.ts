@@ -1,5 +1,6 @@
 // The generated reference under docs/: each connector kind's config as JSON Schema plus a table of
-// its keys. scripts/print-docs.ts writes these files; test/unit/docs-drift.test.ts compares them.
+// its keys, and the JSON Schema of an apply document. scripts/print-docs.ts writes these files; test/unit/docs-drift.test.ts compares them.
+import { applyDocumentJsonSchema } from "../src/cli/apply-schema.ts";
 import { connectorKinds, describeConnectorConfig, type JsonSchema } from "../src/connectors/config-schema.ts";
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
@@ -9,6 +10,7 @@ export function generatedDocs(): Record<string, string> {
   const files: Record<string, string> = {};
   const descriptions = connectorKinds().map(describeConnectorConfig);
   for (const d of descriptions) files[`docs/connectors/${d.kind.toLowerCase()}.schema.json`] = json(d.configSchema);
+  files["docs/apply.schema.json"] = json(applyDocumentJsonSchema());
   files["docs/connectors/README.md"] = connectorsReadme(descriptions.map((d) => ({ kind: d.kind, schema: d.configSchema })));
   return files;
 }

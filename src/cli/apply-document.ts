@@ -1,37 +1,86 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { AttributeFlowSchema, DeduplicationSchema, DisableFlowSchema, JoinRuleSchema } from "../engine/rule-config.ts";
 import { badInput } from "../errors.ts";
-import { ConnectorKind, SyncDirection } from "../generated/prisma/enums.ts";
+import { ConflictStrategy, ConnectorKind, DeprovisionAction, MvoDeletionRule, SyncDirection } from "../generated/prisma/enums.ts";
+import { ScheduleEntry } from "./apply-schedules.ts";
 
 const SystemEntry = z
   .object({
-    name: z.string().min(1),
-    kind: z.enum(ConnectorKind),
-    description: z.string().nullish(),
-    config: z.record(z.string(), z.unknown()),
-    deleteThreshold: z.number().int().nullish(),
+    name: z.string().min(1).describe("Unique, stable name: apply creates or updates the system of this name."),
+    kind: z.enum(ConnectorKind).describe("Connector kind; its config keys are in docs/connectors/README.md."),
+    description: z.string().nullish().describe("Free text shown with the system."),
+    config: z
+      .record(z.string(), z.unknown())
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the text names apply's ${NAME} syntax.
+      .describe("Connector-specific configuration; ${NAME} is replaced from the environment (keep secrets out of the file)."),
+    deleteThreshold: z
+      .number()
+      .int()
+      .nullish()
+      .describe("An export that would delete more objects than this holds its deletes AWAITING_APPROVAL."),
   })
   .strict();
 
-/** A sync rule as in SyncRuleInput, its system referenced by name instead of id. */
+/**
+ * A sync rule as in SyncRuleInput, its system referenced by name instead of id. The fields are
+ * listed for the published JSON Schema (editor completion); the sync rule service checks them
+ * (normalise), so further keys pass through to it rather than being refused here.
+ */
 const RuleEntry = z
   .object({
-    name: z.string().min(1),
-    connectedSystem: z.string().min(1),
-    direction: z.enum(SyncDirection),
-    objectType: z.string().min(1),
-    metaverseObjectType: z.string().min(1),
-    attributeFlows: z.array(z.unknown()).default([]),
+    name: z.string().min(1).describe("Unique, stable name: apply creates or updates the rule of this name."),
+    connectedSystem: z.string().min(1).describe("Name of the connected system (in this file or already stored)."),
+    direction: z.enum(SyncDirection).describe("INBOUND: connector space to metaverse; OUTBOUND: metaverse to connector space."),
+    objectType: z.string().min(1).describe('Connector object type, e.g. "person" or "inetOrgPerson".'),
+    metaverseObjectType: z.string().min(1).describe('Metaverse object type, e.g. "person".'),
+    enabled: z.boolean().nullish().describe("A disabled rule is kept but not used by runs (default true)."),
+    scope: z
+      .string()
+      .nullish()
+      .describe("JSONata expression over the source object's attributes; in scope when true; empty = all objects."),
+    joinRules: z
+      .array(JoinRuleSchema)
+      .nullish()
+      .describe("Ordered join rules; the first that finds exactly one metaverse object wins."),
+    projectToMetaverse: z.boolean().nullish().describe("INBOUND: create a metaverse object when nothing joins."),
+    provisionToConnector: z
+      .boolean()
+      .nullish()
+      .describe("OUTBOUND: create a connector object when the metaverse object is in scope and not joined."),
+    deprovision: z.enum(DeprovisionAction).nullish().describe("OUTBOUND: what happens to a connector object that leaves scope."),
+    deprovisionGraceSeconds: z.number().int().min(0).nullish().describe("OUTBOUND: seconds to wait before deprovisioning."),
+    disableFlow: DisableFlowSchema.nullish().describe(
+      "OUTBOUND, deprovision DISABLE_THEN_DELETE: the attribute and value that disable the object.",
+    ),
+    precedence: z
+      .number()
+      .int()
+      .min(0)
+      .nullish()
+      .describe("INBOUND: lower number wins when several systems flow into the same metaverse attribute (default 100)."),
+    attributeFlows: z.array(AttributeFlowSchema).default([]).describe("Attributes written by this rule."),
+    mvoDeletionRule: z.enum(MvoDeletionRule).nullish().describe("INBOUND: when a metaverse object is deleted (default MANUAL)."),
+    mvoDeletionGraceSeconds: z.number().int().min(0).nullish().describe("INBOUND: seconds to wait before that deletion."),
+    deduplication: DeduplicationSchema.nullish().describe(
+      "INBOUND: how duplicates among the source objects are found and merged.",
+    ),
+    conflictStrategy: z.enum(ConflictStrategy).nullish().describe("How a conflicting attribute value is resolved."),
+    requireApprovalForCreate: z.boolean().nullish().describe("OUTBOUND: creates wait AWAITING_APPROVAL."),
+    requireApprovalForDelete: z.boolean().nullish().describe("OUTBOUND: deletes wait AWAITING_APPROVAL."),
   })
   .catchall(z.unknown());
 
-const ApplyDocument = z
+/** What `metasync apply` reads; docs/apply.schema.json is generated from it (npm run docs:print). */
+export const ApplyDocumentSchema = z
   .object({
-    connectedSystems: z.array(SystemEntry).default([]),
-    syncRules: z.array(RuleEntry).default([]),
-    schedules: z.array(z.record(z.string(), z.unknown())).default([]),
+    connectedSystems: z.array(SystemEntry).default([]).describe("Connected systems, created or updated by name."),
+    syncRules: z.array(RuleEntry).default([]).describe("Sync rules, created or updated by name."),
+    // Steps name systems: applySchedules resolves them once the systems exist.
+    schedules: z.array(ScheduleEntry).default([]).describe("Schedules of runs, created or updated by name."),
   })
   .strict();
+const ApplyDocument = ApplyDocumentSchema;
 
 export type ApplyDocument = z.infer<typeof ApplyDocument>;
 export type SystemEntry = z.infer<typeof SystemEntry>;

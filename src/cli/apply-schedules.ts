@@ -30,23 +30,26 @@ interface ScheduleInput {
 }
 
 /** A schedule in YAML: its steps name their system instead of giving its id. */
-const ScheduleEntry = z
+export const ScheduleEntry = z
   .object({
-    name: z.string().min(1),
-    enabled: z.boolean().default(true),
-    cron: z.string().min(1).nullish(),
-    intervalSeconds: z.number().int().positive().nullish(),
+    name: z.string().min(1).describe("Unique, stable name: apply creates or updates the schedule of this name."),
+    enabled: z.boolean().default(true).describe("A disabled schedule is kept but does not fire."),
+    cron: z.string().min(1).nullish().describe('Cron expression of when it fires, e.g. "0 * * * *" (or intervalSeconds).'),
+    intervalSeconds: z.number().int().positive().nullish().describe("Fire every this many seconds (or cron)."),
     steps: z
       .array(
         z
           .object({
-            connectedSystem: z.string().min(1),
-            profile: z.enum(["FULL_IMPORT", "DELTA_IMPORT", "FULL_SYNC", "DELTA_SYNC", "EXPORT"]),
-            dryRun: z.boolean().default(false),
+            connectedSystem: z.string().min(1).describe("Name of the connected system to run."),
+            profile: z
+              .enum(["FULL_IMPORT", "DELTA_IMPORT", "FULL_SYNC", "DELTA_SYNC", "EXPORT"])
+              .describe("Run profile of this step."),
+            dryRun: z.boolean().default(false).describe("Plan only: record what the run would do, change nothing."),
           })
           .strict(),
       )
-      .min(1),
+      .min(1)
+      .describe("Runs started in order, each when the previous one COMPLETED."),
   })
   .strict();
 

@@ -19,7 +19,7 @@ export interface ConnectorConfigDescription {
  */
 export function describeConnectorConfig(kind: ConnectorKind): ConnectorConfigDescription {
   const spec = connectorConfigs[kind];
-  const generated = z.toJSONSchema(spec.documented, { io: "input" }) as JsonSchema;
+  const generated = z.toJSONSchema(spec.documented, { io: "input", target: "draft-7" }) as JsonSchema;
   const properties = { ...(generated.properties ?? {}) };
   // Secrets are write-only: accepted on save, never read back (the API shows ********).
   for (const field of spec.secretFields) if (properties[field]) properties[field] = { ...properties[field], writeOnly: true };

@@ -9,7 +9,7 @@ const ConnectorKindInfo = builder.objectRef<ConnectorConfigDescription>("Connect
     configSchema: t.expose("configSchema", {
       type: "JSON",
       description:
-        "JSON Schema (draft 2020-12) of the config, generated from the schema the server validates with; secret fields are writeOnly.",
+        "JSON Schema (draft-07) of the config, generated from the schema the server validates with; secret fields are writeOnly.",
     }),
     defaults: t.expose("defaults", { type: "JSON", description: "The value each optional field takes when left out." }),
     secretFields: t.exposeStringList("secretFields", {
