@@ -24,7 +24,9 @@ function connectorsReadme(kinds: { kind: string; schema: JsonSchema }[]): string
     "The `config` of a connected system (GraphQL `ConnectedSystemInput.config`, `connectedSystems[].config`",
     "in an `apply` document). The same schemas are served by the query `connectorKinds { kind configSchema",
     "defaults secretFields }`. Secret fields are stored encrypted and read back as `********`; leaving one",
-    "out (or sending `********`) on update keeps the stored value.",
+    "out (or sending `********`) on update keeps the stored value. An invalid config is refused with one",
+    "`BAD_USER_INPUT` error listing every problem: `extensions.problems` is `[{ path, message }]`, e.g.",
+    "`{ \"path\": \"config.pageSize\", \"message\": \"Invalid input: expected number, received string\" }`.",
     "",
   ];
   for (const { kind, schema } of kinds) {

@@ -1,7 +1,7 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { AttributeFlowSchema, DeduplicationSchema, DisableFlowSchema, JoinRuleSchema } from "../engine/rule-config.ts";
-import { badInput } from "../errors.ts";
+import { badInput, invalidInput, issueProblems } from "../errors.ts";
 import { ConflictStrategy, ConnectorKind, DeprovisionAction, MvoDeletionRule, SyncDirection } from "../generated/prisma/enums.ts";
 import { ScheduleEntry } from "./apply-schedules.ts";
 
@@ -108,14 +108,15 @@ export function parseApplyDocument(text: string, env: NodeJS.ProcessEnv = proces
     if (e instanceof YAMLParseError) throw badInput(`not valid YAML: ${e.message.split("\n")[0]}`);
     throw e;
   }
-  const parsed = ApplyDocument.safeParse(substituteEnv(raw ?? {}, env, ""));
+  const parsed = ApplyDocument.safeParse(substituteEnv(raw ?? {}, env, ""), { reportInput: true });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = (issue?.path ?? [])
-      .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
-      .join("")
-      .replace(/^\./, "");
-    throw badInput(`${path || "document"}: ${issue?.message ?? "invalid"}`, path);
+    const problems = issueProblems(parsed.error.issues, "", { brackets: true }).map((p) => ({
+      ...p,
+      path: p.path || "document",
+    }));
+    // One problem reads as before ("path: message"); several are listed together.
+    if (problems.length === 1) throw badInput(`${problems[0]?.path}: ${problems[0]?.message}`, problems[0]?.path);
+    throw invalidInput("invalid document", problems);
   }
   for (const [list, entries] of [
     ["connectedSystems", parsed.data.connectedSystems],

@@ -3,7 +3,7 @@ import { connectorConfigs } from "../connectors/configs.ts";
 import { ConnectorError } from "../connectors/connector.ts";
 import { FileRoots } from "../connectors/file-roots.ts";
 import { inTransaction } from "../db/transaction.ts";
-import { type AppError, badInput, conflict, notFound } from "../errors.ts";
+import { badInput, conflict, invalidInput, issueProblems, notFound, type Problem } from "../errors.ts";
 import type { ConnectedSystem, ConnectionSettings, PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { SecretBox } from "../secrets.ts";
@@ -36,8 +36,7 @@ export class ConnectedSystems {
   }
 
   async create(input: ConnectedSystemInput): Promise<ConnectedSystem> {
-    this.validateScalars(input);
-    const { config, secrets } = await this.splitConfig(input.kind, input.config, {});
+    const { config, secrets } = await this.splitConfig(input, {});
     try {
       return await this.deps.prisma.connectedSystem.create({
         data: {
@@ -56,7 +55,6 @@ export class ConnectedSystems {
 
   /** A config change writes a new settings version; runs already accepted keep theirs. */
   async update(id: string, input: ConnectedSystemInput): Promise<ConnectedSystem> {
-    this.validateScalars(input);
     const { prisma } = this.deps;
     const existing = await prisma.connectedSystem.findUnique({ where: { id } });
     if (!existing) throw notFound("connected system", id);
@@ -65,7 +63,7 @@ export class ConnectedSystems {
     const current = await this.currentSettings(existing);
     const previousSecrets = current.secrets ? this.deps.secrets.open(current.secrets) : {};
     const previousConfig = { ...(current.config as Record<string, unknown>), ...previousSecrets };
-    const next = await this.splitConfig(input.kind, input.config, previousSecrets, previousConfig);
+    const next = await this.splitConfig(input, previousSecrets, previousConfig);
     const configChanged =
       canonicalJson(next.config) !== canonicalJson(current.config) ||
       canonicalJson(next.secretValues) !== canonicalJson(previousSecrets);
@@ -173,36 +171,47 @@ export class ConnectedSystems {
   }
 
   /** A file connector's path must lead (symlinks and ".." resolved) into the configured roots. */
-  private async assertFileAllowed(value: unknown, path: string) {
-    if (typeof value !== "string") return;
+  private async fileRefusalOf(value: unknown, path: string): Promise<Problem | null> {
+    if (typeof value !== "string") return null;
     try {
       await this.fileRoots.resolve(value);
+      return null;
     } catch (error) {
-      throw fileRefusal(error, path);
+      return { path, message: refusalMessage(error) };
     }
   }
 
-  private validateScalars(input: ConnectedSystemInput) {
+  private scalarProblems(input: ConnectedSystemInput): Problem[] {
+    const problems: Problem[] = [];
     if (!/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$/.test(input.name))
-      throw badInput("name must be 1-100 letters, digits, spaces, '_', '.' or '-', starting with a letter or digit", "name");
+      problems.push({
+        path: "name",
+        message: "name must be 1-100 letters, digits, spaces, '_', '.' or '-', starting with a letter or digit",
+      });
     if (input.deleteThreshold != null && input.deleteThreshold < 0)
-      throw badInput("deleteThreshold must be 0 or more", "deleteThreshold");
+      problems.push({ path: "deleteThreshold", message: "deleteThreshold must be 0 or more" });
+    return problems;
   }
 
   /**
-   * Validate a config and split off its secret fields. A secret given as the redaction
-   * placeholder (or left out) keeps its previous value, so a read-modify-write keeps secrets.
+   * Validate an input's name, limits and config, every problem at once, and split off the config's
+   * secret fields. A secret given as the redaction placeholder (or left out) keeps its previous
+   * value, so a read-modify-write keeps secrets.
    */
   private async splitConfig(
-    kind: ConnectorKind,
-    raw: unknown,
+    systemInput: ConnectedSystemInput,
     previousSecrets: Record<string, unknown>,
     /** The full config (secrets included) of the version being replaced. */
     previousConfig?: Record<string, unknown>,
   ) {
+    const { kind, config: raw } = systemInput;
     const { schema, secretFields, fileFields } = connectorConfigs[kind];
-    const input = { ...(typeof raw === "object" && raw !== null && !Array.isArray(raw) ? raw : {}) } as Record<string, unknown>;
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badInput("config must be an object", "config");
+    const problems = this.scalarProblems(systemInput);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      problems.push({ path: "config", message: "config must be an object" });
+      throw invalidInput(`invalid ${kind} connected system`, problems);
+    }
+    const input = { ...raw } as Record<string, unknown>;
     const kept: string[] = [];
     for (const field of secretFields) {
       if ((input[field] === undefined || input[field] === REDACTED) && previousSecrets[field] !== undefined) {
@@ -211,14 +220,23 @@ export class ConnectedSystems {
       }
     }
     if (kept.length > 0 && previousConfig) this.assertSameEndpoint(kind, previousConfig, input, kept);
-    const parsed = schema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const path = ["config", ...(issue?.path ?? [])].join(".");
-      throw badInput(`invalid ${kind} config at ${path}: ${issue?.message ?? "invalid"}`, path);
+    // reportInput: to tell a key left out from a wrong value; the values never reach the message.
+    const parsed = schema.safeParse(input, { reportInput: true });
+    if (!parsed.success) problems.push(...issueProblems(parsed.error.issues, "config"));
+    // A file path is judged even when other keys are wrong: one answer names every problem.
+    for (const field of fileFields) {
+      const path = `config.${field}`;
+      if (problems.some((p) => p.path === path)) continue;
+      const refusal = await this.fileRefusalOf(input[field], path);
+      if (refusal) problems.push(refusal);
+    }
+    if (problems.length > 0 || !parsed.success) {
+      const what = problems.every((p) => p.path.startsWith("config"))
+        ? `invalid ${kind} config`
+        : `invalid ${kind} connected system`;
+      throw invalidInput(what, problems);
     }
     const config: Record<string, unknown> = { ...parsed.data };
-    for (const field of fileFields) await this.assertFileAllowed(config[field], `config.${field}`);
     const secretValues: Record<string, unknown> = {};
     for (const field of secretFields) {
       if (config[field] !== undefined) secretValues[field] = config[field];
@@ -230,9 +248,8 @@ export class ConnectedSystems {
 }
 
 /** Refusals of a file path as the API's BAD_USER_INPUT; other failures (EACCES on a folder) too. */
-function fileRefusal(error: unknown, path: string): AppError {
-  const message = error instanceof ConnectorError || error instanceof Error ? error.message : String(error);
-  return badInput(message, path);
+function refusalMessage(error: unknown): string {
+  return error instanceof ConnectorError || error instanceof Error ? error.message : String(error);
 }
 
 function uniqueNameConflict(e: unknown, name: string): unknown {

@@ -75,6 +75,27 @@ describe("connected systems over GraphQL", () => {
     expect(count).toBe(0);
   });
 
+  it("lists every config problem at once, each with its path, on create and on update", async () => {
+    // Two required keys missing (bindDn, baseDn) and one of the wrong type (pageSize).
+    const config = { url: "ldap://127.0.0.1:1389", bindPassword: "s3cret", pageSize: "lots" };
+    const expected = [
+      { path: "config.bindDn", message: expect.stringMatching(/required/) },
+      { path: "config.baseDn", message: expect.stringMatching(/required/) },
+      { path: "config.pageSize", message: expect.stringMatching(/number/) },
+    ];
+    const created = await app.gql(CREATE, { input: { name: "three-problems", kind: "LDAP", config } });
+    expect(created.errors).toHaveLength(1);
+    expect(created.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", path: "config.bindDn" });
+    expect(created.errors?.[0]?.extensions?.problems).toEqual(expected);
+    for (const p of ["config.bindDn", "config.baseDn", "config.pageSize"]) expect(created.errors?.[0]?.message).toContain(p);
+
+    const existing = (await app.gql(CREATE, { input: ldapInput("three-problems") })).data.createConnectedSystem;
+    const updated = await app.gql(UPDATE, { id: existing.id, input: { name: "three-problems", kind: "LDAP", config } });
+    expect(updated.errors).toHaveLength(1);
+    expect(updated.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(updated.errors?.[0]?.extensions?.problems).toEqual(expected);
+  });
+
   it("versions settings on a config change and keeps a redacted secret on write-back", async () => {
     const created = (await app.gql(CREATE, { input: ldapInput("versioned") })).data.createConnectedSystem;
     // Writing back what was read (secret as ********) changes nothing.

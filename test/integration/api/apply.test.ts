@@ -138,4 +138,40 @@ syncRules:
     const orphan = await applyInProcess(file);
     expect(orphan.out).toContain('connectedSystem "nowhere" is neither in this file nor in the database');
   });
+
+  it("lists every problem of a document at once, each with its path", async () => {
+    const file = path.join(dir, "problems.yaml");
+    // A system config missing two keys with one of the wrong type: one error naming all three.
+    writeFileSync(
+      file,
+      `connectedSystems:
+  - { name: three-problems, kind: LDAP, config: { url: "ldap://127.0.0.1:1389", bindPassword: x, pageSize: lots } }
+`,
+    );
+    const config = await applyInProcess(file);
+    expect(config.code).toBe(2);
+    expect(config.out).toContain('connectedSystems[0] "three-problems": invalid LDAP config, 3 problems:');
+    for (const p of [
+      "config.bindDn: is required",
+      "config.baseDn: is required",
+      "config.pageSize: Invalid input: expected number",
+    ])
+      expect(config.out).toContain(p);
+    // Shape problems in different entries of the document, also in one answer.
+    writeFileSync(
+      file,
+      `connectedSystems:
+  - { name: a, kind: FTP, config: {} }
+syncRules:
+  - { name: r, connectedSystem: a, direction: SIDEWAYS, objectType: p, metaverseObjectType: p }
+schedules:
+  - { name: s, cron: "* * * * *", steps: [] }
+`,
+    );
+    const shape = await applyInProcess(file);
+    expect(shape.code).toBe(2);
+    expect(shape.out).toContain("3 problems");
+    for (const p of ["connectedSystems[0].kind", "syncRules[0].direction", "schedules[0].steps"]) expect(shape.out).toContain(p);
+    expect(await services.db.prisma.connectedSystem.count({ where: { name: { in: ["a", "three-problems"] } } })).toBe(0);
+  });
 });
