@@ -29,8 +29,8 @@ const CreatedApiKey = builder.objectRef<{ key: string; apiKey: { id: string } }>
 
 const ApiKeyInput = builder.inputType("ApiKeyInput", {
   fields: (t) => ({
-    role: t.field({ type: ApiRoleEnum, required: true }),
-    name: t.string(),
+    role: t.field({ type: ApiRoleEnum, required: true, description: "What the key may do: READER < OPERATOR < ADMIN." }),
+    name: t.string({ description: "A label to tell keys apart." }),
   }),
 });
 
@@ -46,7 +46,7 @@ builder.mutationFields((t) => ({
   createApiKey: t.field({
     type: CreatedApiKey,
     authScopes: { admin: true },
-    args: { input: t.arg({ type: ApiKeyInput, required: true }) },
+    args: { input: t.arg({ type: ApiKeyInput, required: true, description: "Role and label of the new key." }) },
     resolve: async (_root, { input }, ctx) => {
       const created = await ctx.services.apiKeys.create(input);
       // Audit without the key: who created which key id with which role.
@@ -60,7 +60,7 @@ builder.mutationFields((t) => ({
   revokeApiKey: t.prismaField({
     type: "ApiKey",
     authScopes: { admin: true },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the key to revoke." }) },
     resolve: async (query, _root, args, ctx) => {
       const revoked = await ctx.services.apiKeys.revoke(decodeId("ApiKey", String(args.id)));
       ctx.services.logger.info({ by: ctx.apiKeyId ?? "loopback", apiKeyId: revoked.id }, "API key revoked");

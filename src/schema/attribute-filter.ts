@@ -4,9 +4,9 @@ import { builder } from "./builder.ts";
 export const AttributeFilter = builder.inputType("AttributeFilter", {
   description: "Match objects on one attribute of their JSON document (single-valued attributes).",
   fields: (t) => ({
-    attribute: t.string({ required: true }),
-    equals: t.string(),
-    startsWith: t.string(),
+    attribute: t.string({ required: true, description: "Attribute name, as stored (case-sensitive)." }),
+    equals: t.string({ description: "Matches when the attribute equals this." }),
+    startsWith: t.string({ description: "Matches when the attribute starts with this." }),
   }),
 });
 

@@ -67,5 +67,14 @@ export const builder = new SchemaBuilder<{
     // function here like a per-field maxSize (connection-helpers/cursors), its option type says number.
     maxConnectionSize: pageSizeGuard as unknown as number,
   },
-  relay: { clientMutationId: "omit", cursorType: "String" },
+  relay: {
+    clientMutationId: "omit",
+    cursorType: "String",
+    nodeQueryOptions: { args: { id: { description: "Global ID of any object (ConnectedSystem, Run, ...)." } } },
+    nodesQueryOptions: { args: { ids: { description: "Global IDs; an unknown one reads as null at its position." } } },
+    firstArgOptions: { description: `Page size from the start (at most ${MAX_PAGE_SIZE}).` },
+    afterArgOptions: { description: "Cursor of the edge to start after (pageInfo.endCursor of the previous page)." },
+    lastArgOptions: { description: `Page size from the end (at most ${MAX_PAGE_SIZE}).` },
+    beforeArgOptions: { description: "Cursor of the edge to end before (pageInfo.startCursor of the next page)." },
+  },
 });

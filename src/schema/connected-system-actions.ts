@@ -15,14 +15,14 @@ builder.mutationFields((t) => ({
     type: ConnectionTest,
     authScopes: { admin: true },
     description: "Connect with the current settings; a failure is a result (ok: false), not an error.",
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the connected system." }) },
     resolve: (_root, { id }, ctx) => ctx.services.connectionActions.testConnection(decodeId("ConnectedSystem", String(id))),
   }),
   refreshSchema: t.prismaField({
     type: "ConnectedSystem",
     authScopes: { admin: true },
     description: "Discover object types and attributes; sync rules are then checked against them.",
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the connected system." }) },
     resolve: async (query, _root, { id }, ctx) => {
       const systemId = decodeId("ConnectedSystem", String(id));
       await ctx.services.connectionActions.refreshSchema(systemId);

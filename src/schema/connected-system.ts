@@ -57,9 +57,14 @@ builder.prismaObject("AttributeDefinition", {
 const ConnectedSystemInput = builder.inputType("ConnectedSystemInput", {
   fields: (t) => ({
     name: t.string({ required: true, description: "Unique, stable; used by the CLI and YAML." }),
-    kind: t.field({ type: ConnectorKindEnum, required: true }),
-    description: t.string(),
-    config: t.field({ type: "JSON", required: true }),
+    kind: t.field({ type: ConnectorKindEnum, required: true, description: "Connector kind; it cannot change later." }),
+    description: t.string({ description: "Free text shown with the system." }),
+    config: t.field({
+      type: "JSON",
+      required: true,
+      description:
+        "Connector-specific configuration; its JSON Schema per kind is Query.connectorKinds. A secret field left out or sent as ******** keeps its stored value.",
+    }),
     deleteThreshold: t.int({
       description: "An export that would delete more objects than this holds its deletes AWAITING_APPROVAL.",
     }),
@@ -77,7 +82,10 @@ builder.queryFields((t) => ({
     type: "ConnectedSystem",
     nullable: true,
     authScopes: { reader: true },
-    args: { id: t.arg.id(), name: t.arg.string() },
+    args: {
+      id: t.arg.id({ description: "Global ID of the system (or give name)." }),
+      name: t.arg.string({ description: "Unique name of the system (or give id)." }),
+    },
     resolve: (query, _root, args, ctx) => {
       const prisma = ctx.services.db.prisma;
       if (args.id)
@@ -92,7 +100,7 @@ builder.mutationFields((t) => ({
   createConnectedSystem: t.prismaField({
     type: "ConnectedSystem",
     authScopes: { admin: true },
-    args: { input: t.arg({ type: ConnectedSystemInput, required: true }) },
+    args: { input: t.arg({ type: ConnectedSystemInput, required: true, description: "The new system." }) },
     resolve: async (query, _root, { input }, ctx) => {
       const created = await ctx.services.systems.create(input);
       await ctx.services.bus.publish(SYSTEMS_TOPIC, { change: "CREATED", id: created.id });
@@ -102,7 +110,14 @@ builder.mutationFields((t) => ({
   updateConnectedSystem: t.prismaField({
     type: "ConnectedSystem",
     authScopes: { admin: true },
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: ConnectedSystemInput, required: true }) },
+    args: {
+      id: t.arg.id({ required: true, description: "Global ID of the system." }),
+      input: t.arg({
+        type: ConnectedSystemInput,
+        required: true,
+        description: "Its whole new state; a config change is a new settings version.",
+      }),
+    },
     resolve: async (query, _root, { id, input }, ctx) => {
       const updated = await ctx.services.systems.update(decodeId("ConnectedSystem", String(id)), input);
       await ctx.services.bus.publish(SYSTEMS_TOPIC, { change: "UPDATED", id: updated.id });
@@ -111,7 +126,7 @@ builder.mutationFields((t) => ({
   }),
   deleteConnectedSystem: t.boolean({
     authScopes: { admin: true },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the system; refused while it has an active run." }) },
     resolve: async (_root, { id }, ctx) => {
       const systemId = decodeId("ConnectedSystem", String(id));
       await ctx.services.systems.delete(systemId);

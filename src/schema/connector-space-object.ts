@@ -37,9 +37,9 @@ builder.queryFields((t) => ({
       cursor: "id",
       authScopes: { reader: true },
       args: {
-        connectedSystemId: t.arg.id({ required: true }),
-        objectType: t.arg.string(),
-        where: t.arg({ type: AttributeFilter }),
+        connectedSystemId: t.arg.id({ required: true, description: "Global ID of the connected system." }),
+        objectType: t.arg.string({ description: 'Only objects of this connector object type, e.g. "inetOrgPerson".' }),
+        where: t.arg({ type: AttributeFilter, description: "Only objects whose attribute matches." }),
       },
       totalCount: (_parent, args, ctx) => ctx.services.db.prisma.connectorSpaceObject.count({ where: csoWhere(args) }),
       resolve: (query, _parent, args, ctx) => {

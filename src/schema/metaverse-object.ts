@@ -75,7 +75,10 @@ builder.queryFields((t) => ({
       type: "MetaverseObject",
       cursor: "id",
       authScopes: { reader: true },
-      args: { type: t.arg.string(), where: t.arg({ type: AttributeFilter }) },
+      args: {
+        type: t.arg.string({ description: 'Only objects of this metaverse type, e.g. "person".' }),
+        where: t.arg({ type: AttributeFilter, description: "Only objects whose attribute matches." }),
+      },
       totalCount: (_parent, args, ctx) =>
         ctx.services.db.prisma.metaverseObject.count({
           where: { ...(args.type ? { type: args.type } : {}), ...attributeWhere(args.where) },
@@ -95,7 +98,7 @@ builder.queryFields((t) => ({
     type: "MetaverseObject",
     nullable: true,
     authScopes: { reader: true },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the metaverse object." }) },
     resolve: (query, _root, args, ctx) =>
       ctx.services.db.prisma.metaverseObject.findUnique({
         ...query,

@@ -46,7 +46,7 @@ builder.mutationFields((t) => ({
     type: ["PendingExport"],
     authScopes: { operator: true },
     description: "FAILED/ERROR exports back to PENDING with errorCount 0; returns every export asked for, in its current state.",
-    args: { ids: t.arg.idList({ required: true }) },
+    args: { ids: t.arg.idList({ required: true, description: "Global IDs of the pending exports to retry." }) },
     resolve: async (query, _root, args, ctx) => {
       const ids = decodeIds(args.ids) ?? [];
       const retried = await ctx.services.pendingExports.retry(ids);
@@ -57,7 +57,10 @@ builder.mutationFields((t) => ({
   approvePendingExports: t.int({
     authScopes: { operator: true },
     description: "AWAITING_APPROVAL -> PENDING for the ids and/or the run's exports; returns how many were approved.",
-    args: { ids: t.arg.idList(), runId: t.arg.id() },
+    args: {
+      ids: t.arg.idList({ description: "Global IDs of the pending exports (or give runId)." }),
+      runId: t.arg.id({ description: "Every pending export of this run (or give ids)." }),
+    },
     resolve: async (_root, args, ctx) => {
       const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
       const approved = await ctx.services.pendingExports.approve({ ids: decodeIds(args.ids), runId }, actor(ctx));
@@ -69,7 +72,7 @@ builder.mutationFields((t) => ({
     authScopes: { operator: true },
     description:
       "Plan the inverse of every change a finished export run applied (from the recorded before-values), held AWAITING_APPROVAL; returns how many exports were planned.",
-    args: { runId: t.arg.id({ required: true }) },
+    args: { runId: t.arg.id({ required: true, description: "Global ID of the export run to undo." }) },
     resolve: async (_root, args, ctx) => {
       return ctx.services.pendingExports.undoRun(decodeId("Run", String(args.runId), "runId"));
     },
@@ -78,7 +81,10 @@ builder.mutationFields((t) => ({
     authScopes: { operator: true },
     description:
       "Exports not applied yet (AWAITING_APPROVAL, PENDING, FAILED, ERROR) -> REJECTED; returns how many were rejected (rejectPendingExportsDetailed says per id).",
-    args: { ids: t.arg.idList(), runId: t.arg.id() },
+    args: {
+      ids: t.arg.idList({ description: "Global IDs of the pending exports (or give runId)." }),
+      runId: t.arg.id({ description: "Every pending export of this run (or give ids)." }),
+    },
     resolve: async (_root, args, ctx) => {
       const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
       const rejected = await ctx.services.pendingExports.reject({ ids: decodeIds(args.ids), runId }, actor(ctx));
@@ -90,7 +96,10 @@ builder.mutationFields((t) => ({
     type: RejectResultRef,
     authScopes: { operator: true },
     description: "As rejectPendingExports, with what happened to each id asked for (and each export a run selection rejected).",
-    args: { ids: t.arg.idList(), runId: t.arg.id() },
+    args: {
+      ids: t.arg.idList({ description: "Global IDs of the pending exports (or give runId)." }),
+      runId: t.arg.id({ description: "Every pending export of this run (or give ids)." }),
+    },
     resolve: async (_root, args, ctx) => {
       const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
       const result = await ctx.services.pendingExports.rejectWithOutcomes({ ids: decodeIds(args.ids), runId }, actor(ctx));
@@ -106,7 +115,10 @@ builder.subscriptionField("pendingExportChanged", (t) =>
     authScopes: { reader: true },
     description:
       "Each pending export whose state changes (planned, approved, retried, exported...), optionally of one system or run.",
-    args: { connectedSystemId: t.arg.id(), runId: t.arg.id() },
+    args: {
+      connectedSystemId: t.arg.id({ description: "Only exports to this connected system." }),
+      runId: t.arg.id({ description: "Only exports of this run." }),
+    },
     subscribe: (_root, args, ctx) => {
       const systemId = args.connectedSystemId
         ? decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId")

@@ -113,11 +113,11 @@ builder.queryFields((t) => ({
       cursor: "id",
       authScopes: { reader: true },
       args: {
-        connectedSystemId: t.arg.id(),
-        status: t.arg({ type: [PendingExportStatusEnum] }),
-        changeType: t.arg({ type: PendingExportChangeTypeEnum }),
+        connectedSystemId: t.arg.id({ description: "Only exports to this connected system." }),
+        status: t.arg({ type: [PendingExportStatusEnum], description: "Only exports in one of these statuses." }),
+        changeType: t.arg({ type: PendingExportChangeTypeEnum, description: "Only creates, updates or deletes." }),
         runId: t.arg.id({ description: "The run that planned or executed the export." }),
-        metaverseObjectId: t.arg.id(),
+        metaverseObjectId: t.arg.id({ description: "Only exports of this metaverse object." }),
       },
       totalCount: (_parent, args, ctx) => ctx.services.db.prisma.pendingExport.count({ where: pendingExportWhere(args) }),
       resolve: (query, _parent, args, ctx) => {

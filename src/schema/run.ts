@@ -43,7 +43,7 @@ export const RunRef = builder.prismaNode("Run", {
         ctx.services.db.prisma.runChange.findMany({ ...query, where: { runId: run.id }, orderBy: { id: "asc" } }),
     }),
     events: t.relation("events", {
-      args: { last: t.arg.int({ defaultValue: 100 }) },
+      args: { last: t.arg.int({ defaultValue: 100, description: "The newest this many events (1-1000)." }) },
       query: (args) => ({ orderBy: { id: "desc" }, take: Math.min(Math.max(args.last ?? 100, 1), 1000) }),
     }),
   }),
@@ -108,9 +108,9 @@ const StartRunResultRef = builder.objectRef<StartRunPayload>("StartRunResult").i
 
 const StartRunInput = builder.inputType("StartRunInput", {
   fields: (t) => ({
-    connectedSystemId: t.id({ required: true }),
-    profile: t.field({ type: RunProfileEnum, required: true }),
-    dryRun: t.boolean(),
+    connectedSystemId: t.id({ required: true, description: "Global ID of the connected system to run." }),
+    profile: t.field({ type: RunProfileEnum, required: true, description: "What the run does." }),
+    dryRun: t.boolean({ description: "Plan only: record what the run would do (Run.changes), change nothing." }),
   }),
 });
 
@@ -140,7 +140,10 @@ builder.queryFields((t) => ({
     type: "Run",
     cursor: "id",
     authScopes: { reader: true },
-    args: { connectedSystemId: t.arg.id(), status: t.arg({ type: [RunStatusEnum] }) },
+    args: {
+      connectedSystemId: t.arg.id({ description: "Only this connected system's runs." }),
+      status: t.arg({ type: [RunStatusEnum], description: "Only runs in one of these statuses." }),
+    },
     totalCount: (_conn, args, ctx) => ctx.services.db.prisma.run.count({ where: runsWhere(args) }),
     // Newest first; id breaks ties so cursors stay stable when runs share a timestamp.
     resolve: (query, _root, args, ctx) =>
@@ -150,14 +153,18 @@ builder.queryFields((t) => ({
     type: "Run",
     nullable: true,
     authScopes: { reader: true },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the run." }) },
     resolve: (query, _root, args, ctx) =>
       ctx.services.db.prisma.run.findUnique({ ...query, where: { id: decodeId("Run", String(args.id)) } }),
   }),
   runMetrics: t.field({
     type: RunMetricsRef,
     authScopes: { reader: true },
-    args: { connectedSystemId: t.arg.id(), operation: t.arg.string(), since: t.arg({ type: "DateTime" }) },
+    args: {
+      connectedSystemId: t.arg.id({ description: "Only this connected system's runs." }),
+      operation: t.arg.string({ description: 'Only runs of this operation, e.g. "connector.full_import".' }),
+      since: t.arg({ type: "DateTime", description: "Only runs created at or after this time." }),
+    },
     resolve: (_root, args, ctx) =>
       runMetrics(ctx.services.db.pool, {
         connectedSystemId: args.connectedSystemId
@@ -183,7 +190,7 @@ builder.mutationFields((t) => ({
     type: StartRunResultRef,
     authScopes: { operator: true },
     description: "The only way to start work: preflight, dedupe, scope busy, then queue.",
-    args: { input: t.arg({ type: StartRunInput, required: true }) },
+    args: { input: t.arg({ type: StartRunInput, required: true, description: "The system, profile and dry-run flag." }) },
     resolve: async (_root, { input }, ctx) => {
       // Per API key (or client address): a script in a loop cannot flood the queue.
       ctx.services.startRunLimiter.consume(rateLimitKey(ctx), "startRun");
@@ -199,7 +206,7 @@ builder.mutationFields((t) => ({
   cancelRun: t.prismaField({
     type: "Run",
     authScopes: { operator: true },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the run to cancel." }) },
     resolve: async (query, _root, args, ctx) => {
       const id = decodeId("Run", String(args.id));
       const { services } = ctx;
@@ -214,7 +221,7 @@ builder.subscriptionFields((t) => ({
     type: RunRef,
     authScopes: { reader: true },
     description: "The run now, then on every batch and status change (at most ~5/s); completes after a final status.",
-    args: { runId: t.arg.id({ required: true }) },
+    args: { runId: t.arg.id({ required: true, description: "Global ID of the run to follow." }) },
     subscribe: async (_root, args, ctx) => {
       const runId = decodeId("Run", String(args.runId), "runId");
       const exists = await ctx.services.db.prisma.run.count({ where: { id: runId } });
@@ -227,7 +234,7 @@ builder.subscriptionFields((t) => ({
     type: RunRef,
     authScopes: { reader: true },
     description: "Active runs now, then every run change (each run at most ~5/s), from any process.",
-    args: { connectedSystemId: t.arg.id() },
+    args: { connectedSystemId: t.arg.id({ description: "Only this connected system's runs; all when left out." }) },
     subscribe: (_root, args, ctx) => {
       const systemId = args.connectedSystemId
         ? decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId")

@@ -30,7 +30,7 @@ builder.prismaNode("Schedule", {
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { type: "DateTime" }),
     executions: t.relation("executions", {
-      args: { last: t.arg.int({ defaultValue: 20 }) },
+      args: { last: t.arg.int({ defaultValue: 20, description: "The newest this many executions (1-200)." }) },
       query: (args) => ({ orderBy: { createdAt: "desc" }, take: Math.min(Math.max(args.last ?? 20, 1), 200) }),
     }),
   }),
@@ -56,18 +56,18 @@ builder.prismaObject("ScheduleExecution", {
 
 const ScheduleStepInput = builder.inputType("ScheduleStepInput", {
   fields: (t) => ({
-    connectedSystemId: t.id({ required: true }),
-    profile: t.field({ type: RunProfileEnum, required: true }),
-    dryRun: t.boolean(),
+    connectedSystemId: t.id({ required: true, description: "Global ID of the connected system to run." }),
+    profile: t.field({ type: RunProfileEnum, required: true, description: "What the step's run does." }),
+    dryRun: t.boolean({ description: "Plan only: record what the run would do, change nothing." }),
   }),
 });
 
 const ScheduleInput = builder.inputType("ScheduleInput", {
   fields: (t) => ({
-    name: t.string({ required: true }),
-    enabled: t.boolean(),
+    name: t.string({ required: true, description: "Unique, stable name." }),
+    enabled: t.boolean({ description: "A disabled schedule is kept but does not fire (default true)." }),
     cron: t.string({ description: "Cron expression (UTC); give this or intervalSeconds." }),
-    intervalSeconds: t.int(),
+    intervalSeconds: t.int({ description: "Fire every this many seconds; give this or cron." }),
     steps: t.field({
       type: [ScheduleStepInput],
       required: true,
@@ -102,7 +102,7 @@ builder.mutationFields((t) => ({
   createSchedule: t.prismaField({
     type: "Schedule",
     authScopes: { admin: true },
-    args: { input: t.arg({ type: ScheduleInput, required: true }) },
+    args: { input: t.arg({ type: ScheduleInput, required: true, description: "The new schedule." }) },
     resolve: async (query, _root, { input }, ctx) => {
       const created = await ctx.services.schedules.create(toInput(input));
       return ctx.services.db.prisma.schedule.findUniqueOrThrow({ ...query, where: { id: created.id } });
@@ -111,7 +111,10 @@ builder.mutationFields((t) => ({
   updateSchedule: t.prismaField({
     type: "Schedule",
     authScopes: { admin: true },
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: ScheduleInput, required: true }) },
+    args: {
+      id: t.arg.id({ required: true, description: "Global ID of the schedule." }),
+      input: t.arg({ type: ScheduleInput, required: true, description: "Its whole new state." }),
+    },
     resolve: async (query, _root, { id, input }, ctx) => {
       const updated = await ctx.services.schedules.update(decodeId("Schedule", String(id)), toInput(input));
       return ctx.services.db.prisma.schedule.findUniqueOrThrow({ ...query, where: { id: updated.id } });
@@ -119,7 +122,7 @@ builder.mutationFields((t) => ({
   }),
   deleteSchedule: t.boolean({
     authScopes: { admin: true },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the schedule." }) },
     resolve: (_root, { id }, ctx) => ctx.services.schedules.delete(decodeId("Schedule", String(id))),
   }),
 }));

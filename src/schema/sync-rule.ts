@@ -60,7 +60,7 @@ export const SyncRuleRef = builder.prismaNode("SyncRule", {
 const JoinRuleInput = builder.inputType("JoinRuleInput", {
   fields: (t) => ({
     source: t.string({ required: true, description: "Attribute name or JSONata expression." }),
-    metaverseAttribute: t.string({ required: true }),
+    metaverseAttribute: t.string({ required: true, description: "Metaverse attribute the source value must equal." }),
   }),
 });
 
@@ -71,38 +71,55 @@ const AttributeFlowInput = builder.inputType("AttributeFlowInput", {
     expression: t.string({
       description: "... JSONata over the source attributes; $n = 1, 2, 3 while a unique value is searched.",
     }),
-    unique: t.boolean(),
-    initialOnly: t.boolean(),
+    unique: t.boolean({ description: "The value must be unique among this system's objects: retried with $n + 1." }),
+    initialOnly: t.boolean({ description: "Only written when the object is created." }),
     reference: t.boolean({ description: "The value references another metaverse object (manager, member)." }),
   }),
 });
 
 const SyncRuleInputRef = builder.inputType("SyncRuleInput", {
   fields: (t) => ({
-    name: t.string({ required: true }),
-    connectedSystemId: t.id({ required: true }),
-    direction: t.field({ type: SyncDirectionEnum, required: true }),
-    objectType: t.string({ required: true }),
-    metaverseObjectType: t.string({ required: true }),
+    name: t.string({ required: true, description: "Unique, stable name; used by the CLI and YAML." }),
+    connectedSystemId: t.id({ required: true, description: "Global ID of the connected system." }),
+    direction: t.field({
+      type: SyncDirectionEnum,
+      required: true,
+      description: "INBOUND: connector space to metaverse; OUTBOUND: metaverse to connector space.",
+    }),
+    objectType: t.string({ required: true, description: 'Connector object type, e.g. "person" or "inetOrgPerson".' }),
+    metaverseObjectType: t.string({ required: true, description: 'Metaverse object type, e.g. "person".' }),
     scope: t.string({ description: "JSONata over the source object's attributes; in scope when true; null = all." }),
-    joinRules: t.field({ type: [JoinRuleInput] }),
-    projectToMetaverse: t.boolean(),
-    provisionToConnector: t.boolean(),
-    deprovision: t.field({ type: DeprovisionActionEnum }),
-    precedence: t.int(),
-    attributeFlows: t.field({ type: [AttributeFlowInput], required: true }),
-    enabled: t.boolean(),
-    deprovisionGraceSeconds: t.int(),
+    joinRules: t.field({
+      type: [JoinRuleInput],
+      description: "Ordered; the first that finds exactly one metaverse object wins.",
+    }),
+    projectToMetaverse: t.boolean({ description: "INBOUND: create a metaverse object when nothing joins." }),
+    provisionToConnector: t.boolean({
+      description: "OUTBOUND: create a connector object when the metaverse object is in scope and not joined.",
+    }),
+    deprovision: t.field({
+      type: DeprovisionActionEnum,
+      description: "OUTBOUND: what happens to a connector object that leaves scope.",
+    }),
+    precedence: t.int({
+      description: "INBOUND: lower number wins when several systems flow into the same metaverse attribute (default 100).",
+    }),
+    attributeFlows: t.field({ type: [AttributeFlowInput], required: true, description: "Attributes written by this rule." }),
+    enabled: t.boolean({ description: "A disabled rule is kept but not used by runs (default true)." }),
+    deprovisionGraceSeconds: t.int({ description: "OUTBOUND: seconds to wait before deprovisioning." }),
     disableFlow: t.field({ type: "JSON", description: '{ "attribute": "employeeStatus", "value": "disabled" }' }),
-    mvoDeletionRule: t.field({ type: MvoDeletionRuleEnum }),
-    mvoDeletionGraceSeconds: t.int(),
+    mvoDeletionRule: t.field({
+      type: MvoDeletionRuleEnum,
+      description: "INBOUND: when a metaverse object is deleted (default MANUAL).",
+    }),
+    mvoDeletionGraceSeconds: t.int({ description: "INBOUND: seconds to wait before that deletion." }),
     deduplication: t.field({
       type: "JSON",
       description: `{ keys, match: ${DEDUPE_MATCHES.join("|")}, threshold?, strategy: ${DEDUPE_STRATEGIES.join("|")} }`,
     }),
-    conflictStrategy: t.field({ type: ConflictStrategyEnum }),
-    requireApprovalForCreate: t.boolean(),
-    requireApprovalForDelete: t.boolean(),
+    conflictStrategy: t.field({ type: ConflictStrategyEnum, description: "How a conflicting attribute value is resolved." }),
+    requireApprovalForCreate: t.boolean({ description: "OUTBOUND: creates wait AWAITING_APPROVAL." }),
+    requireApprovalForDelete: t.boolean({ description: "OUTBOUND: deletes wait AWAITING_APPROVAL." }),
   }),
 });
 
@@ -121,7 +138,7 @@ builder.queryFields((t) => ({
   syncRules: t.prismaField({
     type: ["SyncRule"],
     authScopes: { reader: true },
-    args: { connectedSystemId: t.arg.id() },
+    args: { connectedSystemId: t.arg.id({ description: "Only this connected system's rules." }) },
     resolve: (query, _root, args, ctx) =>
       ctx.services.db.prisma.syncRule.findMany({
         ...query,
@@ -135,7 +152,10 @@ builder.queryFields((t) => ({
     type: "SyncRule",
     nullable: true,
     authScopes: { reader: true },
-    args: { id: t.arg.id(), name: t.arg.string() },
+    args: {
+      id: t.arg.id({ description: "Global ID of the rule (or give name)." }),
+      name: t.arg.string({ description: "Unique name of the rule (or give id)." }),
+    },
     resolve: (query, _root, args, ctx) => {
       if (args.id)
         return ctx.services.db.prisma.syncRule.findUnique({ ...query, where: { id: decodeId("SyncRule", String(args.id)) } });
@@ -149,7 +169,7 @@ builder.mutationFields((t) => ({
   createSyncRule: t.prismaField({
     type: "SyncRule",
     authScopes: { admin: true },
-    args: { input: t.arg({ type: SyncRuleInputRef, required: true }) },
+    args: { input: t.arg({ type: SyncRuleInputRef, required: true, description: "The new rule." }) },
     resolve: async (query, _root, { input }, ctx) => {
       const created = await ctx.services.syncRules.create(toServiceInput(input));
       return ctx.services.db.prisma.syncRule.findUniqueOrThrow({ ...query, where: { id: created.id } });
@@ -158,7 +178,10 @@ builder.mutationFields((t) => ({
   updateSyncRule: t.prismaField({
     type: "SyncRule",
     authScopes: { admin: true },
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: SyncRuleInputRef, required: true }) },
+    args: {
+      id: t.arg.id({ required: true, description: "Global ID of the rule." }),
+      input: t.arg({ type: SyncRuleInputRef, required: true, description: "Its whole new state." }),
+    },
     resolve: async (query, _root, { id, input }, ctx) => {
       const updated = await ctx.services.syncRules.update(decodeId("SyncRule", String(id)), toServiceInput(input));
       return ctx.services.db.prisma.syncRule.findUniqueOrThrow({ ...query, where: { id: updated.id } });
@@ -166,7 +189,7 @@ builder.mutationFields((t) => ({
   }),
   deleteSyncRule: t.boolean({
     authScopes: { admin: true },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, description: "Global ID of the rule." }) },
     resolve: (_root, { id }, ctx) => ctx.services.syncRules.delete(decodeId("SyncRule", String(id))),
   }),
 }));
