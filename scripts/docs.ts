@@ -26,7 +26,7 @@ function connectorsReadme(kinds: { kind: string; schema: JsonSchema }[]): string
     "defaults secretFields }`. Secret fields are stored encrypted and read back as `********`; leaving one",
     "out (or sending `********`) on update keeps the stored value. An invalid config is refused with one",
     "`BAD_USER_INPUT` error listing every problem: `extensions.problems` is `[{ path, message }]`, e.g.",
-    "`{ \"path\": \"config.pageSize\", \"message\": \"Invalid input: expected number, received string\" }`.",
+    '`{ "path": "config.pageSize", "message": "Invalid input: expected number, received string" }`.',
     "",
   ];
   for (const { kind, schema } of kinds) {

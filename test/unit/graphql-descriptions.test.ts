@@ -8,7 +8,8 @@ function undescribed(): string[] {
   for (const type of Object.values(schema.getTypeMap())) {
     if (type.name.startsWith("__")) continue;
     if (isInputObjectType(type))
-      for (const field of Object.values(type.getFields())) if (!field.description?.trim()) missing.push(`${type.name}.${field.name}`);
+      for (const field of Object.values(type.getFields()))
+        if (!field.description?.trim()) missing.push(`${type.name}.${field.name}`);
     if (isObjectType(type) || isInterfaceType(type))
       for (const field of Object.values(type.getFields()))
         for (const arg of field.args) if (!arg.description?.trim()) missing.push(`${type.name}.${field.name}(${arg.name})`);
