@@ -48,6 +48,7 @@ export async function openBenchServices(overrides: Partial<Config> = {}): Promis
   const services = createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)) });
   const close = async () => {
     await services.queue.stop().catch(() => {});
+    await services.runFeed.close();
     await bus.close();
     await db.close();
     await pg.stop();

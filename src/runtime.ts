@@ -31,6 +31,7 @@ export async function openRuntime(config: Config, logger: Logger, options: { mig
 
 export async function closeRuntime(services: Services): Promise<void> {
   await services.queue.stop();
+  await services.runFeed.close();
   await services.bus.close().catch(() => {});
   await services.db.close();
 }

@@ -3,8 +3,10 @@ import type { ConnectorFactory } from "./connectors/deps.ts";
 import { createConnector } from "./connectors/index.ts";
 import type { Database } from "./db.ts";
 import type { EventBus } from "./events/bus.ts";
+import type { Run } from "./generated/prisma/client.ts";
 import { type RunOptions, runOptions } from "./jobs/options.ts";
 import { RunQueue } from "./jobs/queue.ts";
+import { createRunFeed, type RunFeed } from "./jobs/run-stream.ts";
 import { StartGate } from "./jobs/start-gate.ts";
 import type { Logger } from "./logger.ts";
 import type { SecretBox } from "./secrets.ts";
@@ -38,6 +40,8 @@ export interface Services {
   connectionActions: ConnectionActions;
   /** Token bucket per caller for startRun (in memory, per API process). */
   startRunLimiter: RateLimiter;
+  /** Run changes for this process's subscribers: one reload per change, whatever their number. */
+  runFeed: RunFeed<Run>;
 }
 
 export interface ServiceDeps {
@@ -93,5 +97,6 @@ export function createServices(deps: ServiceDeps): Services {
     pendingExports: new PendingExports({ prisma: db.prisma, pool: db.pool, bus }),
     apiKeys: new ApiKeys({ prisma: db.prisma, bus }),
     syncRules: new SyncRules({ prisma: db.prisma }),
+    runFeed: createRunFeed(bus, (id) => db.prisma.run.findUnique({ where: { id } })),
   };
 }

@@ -5,7 +5,6 @@ import { migrate } from "../db/migrate.ts";
 import { AppError } from "../errors.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import { parseProfile } from "../jobs/operations.ts";
-import { runProgressStream } from "../jobs/run-stream.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
 import type { Logger } from "../logger.ts";
 import { closeRuntime, openRuntime } from "../runtime.ts";
@@ -84,8 +83,7 @@ async function follow(services: Services, runId: string): Promise<Run> {
   );
   let started = false;
   let last: Run | null = null;
-  const load = (id: string) => services.db.prisma.run.findUnique({ where: { id } });
-  for await (const run of runProgressStream(services.bus, load, runId)) {
+  for await (const run of services.runFeed.run(runId)) {
     last = run;
     const payload = { status: run.status, phase: run.phase, batch: run.batch };
     if (tty) {

@@ -1,106 +1,187 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { Repeater } from "@repeaterjs/repeater";
 import type { EventBus } from "../events/bus.ts";
 import { isFinalStatus } from "./operations.ts";
-import { RUNS_TOPIC, type RunChangedPayload, runTopic } from "./progress.ts";
+import { RUNS_TOPIC, type RunChangedPayload } from "./progress.ts";
 
 /** At most one message per this many ms per run reaches a subscriber (~5/s). */
 export const COALESCE_MS = 200;
+/** Subscribers served per event-loop turn: between chunks, requests (/healthz, queries) get their turn. */
+export const FAN_OUT_CHUNK = 100;
+
+export interface RunRow {
+  id: string;
+  status: string;
+  connectedSystemId: string;
+}
 
 type Loader<T> = (runId: string) => Promise<T | null>;
 
 /**
- * Per-run coalescing: a change schedules one reload of the run row no earlier than `intervalMs`
- * after the previous push; changes arriving meanwhile fold into that reload. The reload always
- * runs after the last change it covers, so the final status is never dropped.
+ * Run changes for every subscriber of one process, from one bus subscription. A change of a run
+ * schedules ONE reload of its row, no earlier than `intervalMs` after the previous one (changes
+ * arriving meanwhile fold into it, and it always runs after the last change it covers, so a
+ * final status is never dropped); that row is then handed to every subscriber of the run, a
+ * chunk per event-loop turn. Per subscriber and per change there is no query and no timer:
+ * 2,000 subscribers of one run used to mean 2,000 reloads per change, and their delivery held
+ * the event loop for seconds.
  */
-function coalescer<T>(load: Loader<T>, push: (row: T) => Promise<unknown>, intervalMs: number) {
-  const state = new Map<string, { last: number; timer: NodeJS.Timeout | null }>();
+export interface RunFeed<T extends RunRow> {
+  /** One run: its current state at once, then its changes; ends after a final status. */
+  run(runId: string): AsyncIterableIterator<T>;
+  /** Runs of one system (or all): the `active` ones at once, then every change. Never ends by itself. */
+  runs(active: () => Promise<string[]>, connectedSystemId: string | null): AsyncIterableIterator<T>;
+  close(): Promise<void>;
+}
+
+interface Watcher<T> {
+  /** Only runs of this system (runs()); null: all. */
+  systemId: string | null;
+  deliver(row: T): void;
+  /** Runs this watcher has been sent a row of (its first state must not overwrite a newer one). */
+  seen: Set<string>;
+}
+
+export function createRunFeed<T extends RunRow>(
+  bus: EventBus,
+  load: Loader<T>,
+  options: { intervalMs?: number; chunk?: number } = {},
+): RunFeed<T> {
+  const intervalMs = options.intervalMs ?? COALESCE_MS;
+  const chunk = options.chunk ?? FAN_OUT_CHUNK;
+  const ofRun = new Map<string, Set<Watcher<T>>>();
+  const ofAll = new Set<Watcher<T>>();
+  const timing = new Map<string, { last: number; timer: NodeJS.Timeout | null }>();
   let chain: Promise<unknown> = Promise.resolve();
+  let events: AsyncIterableIterator<Record<string, unknown>> | null = null;
+  let pump: Promise<void> | null = null;
   let closed = false;
-  const emit = (runId: string) => {
-    const next = chain.then(async () => {
-      if (closed) return null;
-      const s = state.get(runId) ?? { last: 0, timer: null };
-      s.timer = null;
-      s.last = Date.now();
-      state.set(runId, s);
-      const row = await load(runId);
-      if (row && !closed) await push(row);
-      return row;
+
+  const watchersOf = (row: T) => [
+    ...(ofRun.get(row.id) ?? []),
+    ...[...ofAll].filter((w) => w.systemId === null || w.systemId === row.connectedSystemId),
+  ];
+
+  const reload = (runId: string) => {
+    chain = chain
+      .then(async () => {
+        const t = timing.get(runId);
+        if (t) Object.assign(t, { timer: null, last: Date.now() });
+        const row = closed ? null : await load(runId);
+        if (!row) return;
+        // Nobody listens to a finished run any more once this row is out: forget its timing.
+        if (isFinalStatus(row.status)) timing.delete(runId);
+        const watchers = watchersOf(row);
+        for (let i = 0; i < watchers.length; i++) {
+          if (i > 0 && i % chunk === 0) await nextTurn();
+          watchers[i]!.seen.add(row.id);
+          watchers[i]!.deliver(row);
+        }
+      })
+      .catch(() => {});
+  };
+
+  const changed = (runId: string) => {
+    if (closed || (!ofRun.has(runId) && ofAll.size === 0)) return;
+    let t = timing.get(runId);
+    if (!t) timing.set(runId, (t = { last: 0, timer: null }));
+    if (t.timer) return;
+    t.timer = setTimeout(() => reload(runId), Math.max(0, t.last + intervalMs - Date.now()));
+  };
+
+  // The bus subscription opens with the first subscriber and stays for the feed's life.
+  const listen = () => {
+    if (events || closed) return;
+    const subscription = bus.subscribe(RUNS_TOPIC);
+    events = subscription;
+    pump = (async () => {
+      for await (const raw of subscription) changed((raw as RunChangedPayload).runId);
+    })().catch(() => {});
+  };
+
+  /** A subscriber's stream: rows arrive through `deliver`, newest per run, never queued unboundedly. */
+  const stream = (
+    register: (w: Watcher<T>) => () => void,
+    systemId: string | null,
+    first: (w: Watcher<T>) => Promise<void>,
+    endsWith: (row: T) => boolean,
+  ) =>
+    new Repeater<T>(async (push, stop) => {
+      // Only the newest row of each run waits while the subscriber is busy with the previous one.
+      const waiting = new Map<string, T>();
+      let sending = false;
+      const send = async () => {
+        sending = true;
+        try {
+          for (let next = waiting.values().next(); !next.done; next = waiting.values().next()) {
+            waiting.delete(next.value.id);
+            await push(next.value);
+            if (endsWith(next.value)) return stop();
+          }
+        } finally {
+          sending = false;
+        }
+      };
+      const watcher: Watcher<T> = {
+        systemId,
+        seen: new Set(),
+        deliver(row) {
+          waiting.delete(row.id);
+          waiting.set(row.id, row);
+          if (!sending) void send().catch(() => stop());
+        },
+      };
+      listen();
+      // Registered before the first read: a change between the two is not missed.
+      const unregister = register(watcher);
+      await first(watcher).catch(() => stop());
+      await stop;
+      unregister();
     });
-    chain = next.catch(() => null);
-    return next;
+
+  const current = async (w: Watcher<T>, runId: string) => {
+    const row = await load(runId);
+    if (row && !w.seen.has(row.id)) w.deliver(row);
+    return row;
   };
+
   return {
-    emitNow: emit,
-    changed(runId: string) {
-      const s = state.get(runId) ?? { last: 0, timer: null };
-      state.set(runId, s);
-      if (s.timer || closed) return;
-      s.timer = setTimeout(() => void emit(runId).catch(() => {}), Math.max(0, s.last + intervalMs - Date.now()));
+    run(runId) {
+      return stream(
+        (w) => {
+          let set = ofRun.get(runId);
+          if (!set) ofRun.set(runId, (set = new Set()));
+          set.add(w);
+          return () => {
+            set.delete(w);
+            if (set.size === 0) ofRun.delete(runId);
+          };
+        },
+        null,
+        async (w) => {
+          if (!(await current(w, runId))) throw new Error(`run ${runId} not found`);
+        },
+        (row) => isFinalStatus(row.status),
+      );
     },
-    close() {
+    runs(active, connectedSystemId) {
+      return stream(
+        (w) => {
+          ofAll.add(w);
+          return () => ofAll.delete(w);
+        },
+        connectedSystemId,
+        async (w) => {
+          for (const id of await active()) await current(w, id);
+        },
+        () => false,
+      );
+    },
+    async close() {
       closed = true;
-      for (const s of state.values()) if (s.timer) clearTimeout(s.timer);
+      for (const t of timing.values()) if (t.timer) clearTimeout(t.timer);
+      await events?.return?.();
+      await pump;
     },
   };
-}
-
-/** One run: its current state at once, then its changes; ends after a final status. */
-export function runProgressStream<T extends { status: string }>(
-  bus: EventBus,
-  load: Loader<T>,
-  runId: string,
-  intervalMs = COALESCE_MS,
-) {
-  return new Repeater<T>(async (push, stop) => {
-    const c = coalescer(
-      load,
-      async (row: T) => {
-        await push(row);
-        if (isFinalStatus(row.status)) stop();
-      },
-      intervalMs,
-    );
-    // Listen first, then read: a change between the two is not missed.
-    const events = bus.subscribe(runTopic(runId));
-    const pump = (async () => {
-      for await (const _ of events) c.changed(runId);
-    })();
-    const first = await c.emitNow(runId).catch(() => null);
-    if (!first) stop();
-    await stop;
-    c.close();
-    await events.return?.();
-    await pump.catch(() => {});
-  });
-}
-
-/**
- * Runs of one system (or all): the active ones at once, then every change, each run coalesced
- * on its own. Never ends by itself.
- */
-export function runsChangedStream<T>(
-  bus: EventBus,
-  load: Loader<T>,
-  active: () => Promise<string[]>,
-  connectedSystemId: string | null,
-  intervalMs = COALESCE_MS,
-) {
-  return new Repeater<T>(async (push, stop) => {
-    const c = coalescer(load, push, intervalMs);
-    const events = bus.subscribe(RUNS_TOPIC);
-    const pump = (async () => {
-      for await (const raw of events) {
-        const payload = raw as RunChangedPayload;
-        if (connectedSystemId && payload.connectedSystemId !== connectedSystemId) continue;
-        c.changed(payload.runId);
-      }
-    })();
-    for (const id of await active()) await c.emitNow(id).catch(() => null);
-    await stop;
-    c.close();
-    await events.return?.();
-    await pump.catch(() => {});
-  });
 }

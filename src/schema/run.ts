@@ -3,11 +3,10 @@ import type { Run } from "../generated/prisma/client.ts";
 import { cancelRun } from "../jobs/cancel.ts";
 import { runMetrics } from "../jobs/metrics.ts";
 import { ACTIVE_STATUSES } from "../jobs/operations.ts";
-import { runProgressStream, runsChangedStream } from "../jobs/run-stream.ts";
 import { START_OUTCOMES, type StartOutcome } from "../jobs/start-gate.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
 import { rateLimitKey } from "../systems/start-run-limit.ts";
-import { builder, type Context } from "./builder.ts";
+import { builder } from "./builder.ts";
 import { RunProfileEnum, RunStatusEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";
 import "./run-change.ts";
@@ -133,8 +132,6 @@ const RunMetricsRef = builder.objectRef<Awaited<ReturnType<typeof runMetrics>>>(
   }),
 });
 
-const loadRun = (ctx: Context) => (id: string) => ctx.services.db.prisma.run.findUnique({ where: { id } });
-
 builder.queryFields((t) => ({
   runs: t.prismaConnection({
     type: "Run",
@@ -226,7 +223,7 @@ builder.subscriptionFields((t) => ({
       const runId = decodeId("Run", String(args.runId), "runId");
       const exists = await ctx.services.db.prisma.run.count({ where: { id: runId } });
       if (!exists) throw notFound("run", runId);
-      return runProgressStream(ctx.services.bus, loadRun(ctx), runId) as AsyncIterable<Run>;
+      return ctx.services.runFeed.run(runId);
     },
     resolve: (run) => run,
   }),
@@ -247,7 +244,7 @@ builder.subscriptionFields((t) => ({
             orderBy: { createdAt: "asc" },
           })
         ).map((r) => r.id);
-      return runsChangedStream(ctx.services.bus, loadRun(ctx), active, systemId) as AsyncIterable<Run>;
+      return ctx.services.runFeed.runs(active, systemId);
     },
     resolve: (run) => run,
   }),

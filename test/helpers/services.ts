@@ -42,6 +42,7 @@ export async function createTestServices(
 
 export async function closeTestServices(services: Services) {
   await services.queue.stop();
+  await services.runFeed.close();
   await services.bus.close();
   await services.db.close();
 }
