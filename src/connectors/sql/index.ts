@@ -6,7 +6,7 @@ import type { ConnectorDeps } from "../deps.ts";
 import type { SqlConfig } from "./config.ts";
 import { connect, types } from "./connection.ts";
 import { toConnectorError } from "./errors.ts";
-import { exportToSql } from "./export.ts";
+import { cachedTable, exportToSql } from "./export.ts";
 import { importDelta, importFull } from "./import.ts";
 import { describe, loadTable } from "./table.ts";
 
@@ -28,6 +28,7 @@ export async function createSqlConnector(config: SqlConfig, deps: ConnectorDeps)
     types,
   };
   const pool = new pg.Pool({ ...connection, max: 3 });
+  const exportTable = cachedTable(config);
   // An idle connection the server drops must not crash the process; the next use reconnects.
   pool.on("error", (error) => logger.warn({ err: error.message }, "idle PostgreSQL connection lost"));
 
@@ -75,7 +76,7 @@ export async function createSqlConnector(config: SqlConfig, deps: ConnectorDeps)
 
     importFull: (checkpoint) => importFull(pool, config, checkpoint),
     importDelta: (watermark, checkpoint, context) => importDelta(pool, config, watermark, checkpoint, context),
-    export: (changes) => exportToSql(pool, config, changes),
+    export: (changes) => exportToSql(pool, config, changes, exportTable),
 
     async close() {
       await pool.end();

@@ -167,6 +167,27 @@ describe("SQL connector: export", () => {
     expect(c.capabilities.rename).toBe(true);
   });
 
+  it("reads the table's columns again when the table changed under a connector that had read them", async () => {
+    await target.peopleTable("people_cached", 1);
+    const c = await target.sql({ table: "people_cached" });
+    const create = (id: string, attributes: Record<string, string[]>) =>
+      c.export([
+        { id, changeType: "CREATE", objectType: "person", anchor: id, attributes: replace({ name: [id], ...attributes }) },
+      ]);
+    expect(await create("010", {})).toEqual([{ id: "010", status: "APPLIED", anchor: "010" }]);
+    expect(await create("011", {})).toEqual([{ id: "011", status: "APPLIED", anchor: "011" }]);
+    // A column added after the columns were read: the batch using it reads them again and applies.
+    await target.admin.query("ALTER TABLE people_cached ADD COLUMN title text");
+    expect(await create("012", { title: ["Engineer"] })).toEqual([{ id: "012", status: "APPLIED", anchor: "012" }]);
+    const { rows } = await target.admin.query("SELECT id, title FROM people_cached WHERE id LIKE '01%' ORDER BY id");
+    expect(rows).toEqual([
+      { id: "010", title: null },
+      { id: "011", title: null },
+      { id: "012", title: "Engineer" },
+    ]);
+    await c.close();
+  });
+
   it("gives each bad row its own permanent failure while the rest of the batch commits", async () => {
     await target.peopleTable("people_bad", 2);
     const c = await target.sql({ table: "people_bad" });
