@@ -90,7 +90,7 @@ interface Exported {
  * unreachable target fails the run and leaves every export as it was. Long because the
  * pipeline's stages (claim, send, store) share the in-flight batches in one closure.
  */
-export function createExportExecutor(options: ExportOptions = { batchSize: 200, retryBaseMs: 30_000 }): OperationExecutor {
+export function createExportExecutor(options: ExportOptions = { batchSize: 500, retryBaseMs: 30_000 }): OperationExecutor {
   return async (ctx) => {
     const systemId = ctx.system.id;
     let processed = (ctx.run.checkpoint as { processed?: number } | null)?.processed ?? 0;
