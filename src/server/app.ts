@@ -4,6 +4,7 @@ import type { Services } from "../services.ts";
 import { type Caller, createAuthenticator } from "./auth.ts";
 import { requestAuthenticator } from "./context.ts";
 import { createDashboard } from "./dashboard.ts";
+import { createGraphiQLAssets } from "./graphiql.ts";
 import { createGraphQLHandler } from "./graphql-handler.ts";
 import { serverLimits } from "./limits.ts";
 import { createMetrics } from "./metrics.ts";
@@ -32,8 +33,9 @@ export function buildApp(services: Services): App {
   const callers = new WeakMap<IncomingMessage, Caller>();
   const yoga = createGraphQLHandler({ services, origins, metrics, costLimits, authenticateRequest, callers });
   const dashboard = createDashboard();
+  const graphiqlAssets = createGraphiQLAssets();
   const server = createServer(
-    createRequestHandler({ services, yoga, origins, dashboard, metrics, authenticateRequest, callers }),
+    createRequestHandler({ services, yoga, origins, dashboard, graphiqlAssets, metrics, authenticateRequest, callers }),
   );
   const webSockets = attachWebSockets({ server, yoga, services, origins, limits, metrics, costLimits, authenticateRequest });
 

@@ -7,6 +7,7 @@ import type { Services } from "../services.ts";
 import { type Caller, refusalResponse } from "./auth.ts";
 import { type AuthenticateRequest, callerContext } from "./context.ts";
 import { createErrorMasker } from "./errors.ts";
+import { GRAPHIQL_PAGE_HEADERS, renderGraphiQLPage } from "./graphiql.ts";
 import type { Metrics } from "./metrics.ts";
 import type { OriginPolicy } from "./origin.ts";
 import { persistedOperationsPlugin } from "./persisted-operations.ts";
@@ -37,6 +38,8 @@ export function createGraphQLHandler({
     schema,
     graphqlEndpoint: "/graphql",
     graphiql: { title: "Metasync", subscriptionsProtocol: "WS" },
+    // Our page, with GraphiQL's assets served by this server (graphiql.ts), not from a CDN.
+    renderGraphiQL: renderGraphiQLPage,
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createErrorMasker(services.logger) },
@@ -69,6 +72,13 @@ export function createGraphQLHandler({
       return callerContext(services, caller, req);
     },
     plugins: [
+      {
+        // The GraphiQL page is Yoga's only HTML answer: it gets the page's CSP and framing rules.
+        onResponse: ({ response }) => {
+          if (!response.headers.get("content-type")?.startsWith("text/html")) return;
+          for (const [name, value] of Object.entries(GRAPHIQL_PAGE_HEADERS)) response.headers.set(name, value);
+        },
+      },
       // Far above what the dashboard asks (depth <= 9, a handful of aliases, < 1,000 tokens);
       // introspection is exempt from the depth rule. The cost is our own (query-cost.ts): armor's
       // ignores variables and list arguments.

@@ -3,6 +3,7 @@ import type { Services } from "../services.ts";
 import type { Caller } from "./auth.ts";
 import type { AuthenticateRequest } from "./context.ts";
 import type { DashboardRoute } from "./dashboard.ts";
+import type { GraphiQLAssetRoute } from "./graphiql.ts";
 import type { GraphQLHandler } from "./graphql-handler.ts";
 import { healthz, metricsRoute, refuseBody, sendError, sendRefusal } from "./http.ts";
 import type { Metrics } from "./metrics.ts";
@@ -13,6 +14,7 @@ export interface RequestHandlerDeps {
   yoga: GraphQLHandler;
   origins: OriginPolicy;
   dashboard: DashboardRoute;
+  graphiqlAssets: GraphiQLAssetRoute;
   metrics: Metrics;
   authenticateRequest: AuthenticateRequest;
   /** Where the caller of a GraphQL request is left for Yoga's context (see graphql-handler.ts). */
@@ -25,6 +27,7 @@ export function createRequestHandler({
   yoga,
   origins,
   dashboard,
+  graphiqlAssets,
   metrics,
   authenticateRequest,
   callers,
@@ -35,7 +38,7 @@ export function createRequestHandler({
     // A page of another origin must not reach the API at all (see origin.ts).
     const origin = req.headers.origin;
     if (!origins.allows(origin, req.headers.host)) return sendError(res, 403, "FORBIDDEN", originRefusal(String(origin)));
-    if (path && dashboard(req, res, path)) return;
+    if (path && (dashboard(req, res, path) || graphiqlAssets(req, res, path))) return;
     if (path === "/metrics") return metricsRoute(metrics, await authenticateRequest(req), res);
     if (refuseBody(req, res)) return;
     // The GraphiQL page itself is public (it holds no data); a preflight carries no credentials.
