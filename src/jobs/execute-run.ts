@@ -47,6 +47,10 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
   if (!claimed) return;
   const lease: Lease = { runId, attempt: claimed.attempt, workerId: deps.workerId };
   const log = deps.logger.child({ runId, operation: claimed.operation, attempt: claimed.attempt });
+  const system = await readSystem(deps, claimed.connected_system_id);
+  // One line per start and per finish (finish()), so the log alone tells what ran, where and how it ended.
+  const about = { system: system?.name ?? null, systemId: claimed.connected_system_id, profile: claimed.profile };
+  log.info({ ...about, dryRun: claimed.dry_run, workerId: deps.workerId }, "run started");
   const abort = new AbortController();
   const onShutdown = () => abort.abort();
   deps.shutdown.addEventListener("abort", onShutdown, { once: true });
@@ -69,7 +73,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
         error: null,
         nextSteps: ["Check the workers' logs for crashes, then start the run again"],
       };
-    else ending = await runWithRetries(deps, claimed, lease, abort.signal);
+    else ending = await runWithRetries(deps, claimed, system, lease, abort.signal);
   } catch (e) {
     if (e instanceof LeaseLostError) {
       log.warn("run was taken over by another worker; stopping without further writes");
@@ -91,7 +95,20 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
     deps.shutdown.removeEventListener("abort", onShutdown);
   }
   if (ending.status === "RELEASED") return release(deps, claimed, lease);
-  await finish(deps, claimed, lease, ending);
+  const done = await finish(deps, claimed, lease, ending);
+  if (done)
+    log.info(
+      { ...about, status: done.status, counts: done.counts, durationMs: done.durationMs, reasonCode: done.reasonCode },
+      "run finished",
+    );
+}
+
+async function readSystem(deps: ExecuteDeps, id: string): Promise<SystemInfo | undefined> {
+  const { rows } = await deps.pool.query<SystemInfo>(
+    `SELECT id, name, kind::text AS kind, delete_threshold AS "deleteThreshold" FROM connected_system WHERE id = $1`,
+    [id],
+  );
+  return rows[0];
 }
 
 async function claim(deps: ExecuteDeps, runId: string, jobId: string): Promise<ClaimedRun | null> {
@@ -104,7 +121,13 @@ async function claim(deps: ExecuteDeps, runId: string, jobId: string): Promise<C
   return run;
 }
 
-async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, signal: AbortSignal): Promise<Ending> {
+async function runWithRetries(
+  deps: ExecuteDeps,
+  run: ClaimedRun,
+  systemInfo: SystemInfo | undefined,
+  lease: Lease,
+  signal: AbortSignal,
+): Promise<Ending> {
   const executor = deps.executors[run.operation];
   if (!executor)
     return {
@@ -114,11 +137,7 @@ async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, 
       error: null,
       nextSteps: ["Upgrade the workers to a Metasync version that implements this operation"],
     };
-  const systemRow = await deps.pool.query<SystemInfo>(
-    `SELECT id, name, kind::text AS kind, delete_threshold AS "deleteThreshold" FROM connected_system WHERE id = $1`,
-    [run.connected_system_id],
-  );
-  const system = systemRow.rows[0]!;
+  const system = systemInfo!;
   // The pinned version, never the system's current one: settings edited after acceptance do not apply.
   const config = await deps.systems.resolveConfig(run.connection_settings_id);
   for (let retry = 0; ; retry++) {
@@ -167,29 +186,32 @@ async function runWithRetries(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, 
   }
 }
 
+/** Writes the final status; what was written, or null when another worker owns the run now. */
 async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: OperationEnding) {
   const failed = ending.status === "FAILED" ? ending : null;
   // Decided under the row lock: a cancel requested after the last batch (CANCELLING) is seen here
   // and still ends the run CANCELLED, as the caller was promised. The completion event commits
   // with the final status, so whoever sees the status also finds the event.
-  await inTransaction(deps.pool, async (client) => {
+  return inTransaction(deps.pool, async (client) => {
     const current = await lockLeasedRun(client, lease);
-    if (!current) return; // taken over meanwhile: the new owner finishes it
+    if (!current) return null; // taken over meanwhile: the new owner finishes it
     const final = decideFinalStatus({ ending, cancelRequested: current.status === "CANCELLING", counts: current.counts });
     const done = await finishRun(client, lease, final);
-    if (!done) return;
+    if (!done) return null;
+    const durationMs = Math.round(Number(done.duration_ms));
     await insertRunEvents(client, run.id, [
       {
         type: RunEventType.completed,
         data: {
           status: done.status,
           counts: done.counts,
-          durationMs: Math.round(Number(done.duration_ms)),
+          durationMs,
           reasonCode: failed?.reasonCode ?? null,
         },
       },
     ]);
     await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: done.status }, client);
+    return { status: done.status, counts: done.counts, durationMs, reasonCode: failed?.reasonCode ?? null };
   });
 }
 
