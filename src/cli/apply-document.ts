@@ -19,6 +19,12 @@ const SystemEntry = z
       .int()
       .nullish()
       .describe("An export that would delete more objects than this holds its deletes AWAITING_APPROVAL."),
+    staging: z
+      .boolean()
+      .nullish()
+      .describe(
+        "Staging mode: imports and syncs run and plan exports, exports are never sent (EXPORT is BLOCKED with STAGING; a dry run still previews). Turned off, the next EXPORT sends what waits. Left out on update: unchanged.",
+      ),
   })
   .strict();
 

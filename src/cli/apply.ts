@@ -84,7 +84,8 @@ async function upsertSystem(services: Services, entry: SystemEntry): Promise<{ s
     existing.kind === entry.kind &&
     canonicalJson(parsed.data) === canonicalJson(current) &&
     (existing.description ?? null) === (entry.description ?? null) &&
-    (existing.deleteThreshold ?? null) === (entry.deleteThreshold ?? null);
+    (existing.deleteThreshold ?? null) === (entry.deleteThreshold ?? null) &&
+    (entry.staging ?? existing.staging) === existing.staging;
   if (same) return { system: existing, outcome: "unchanged" };
   return { system: await services.systems.update(existing.id, entry), outcome: "updated" };
 }

@@ -50,6 +50,8 @@ export interface SystemInfo {
   /** The database enum connector_kind (prisma/schema.prisma) is the one list of kinds. */
   kind: ConnectorKind;
   deleteThreshold: number | null;
+  /** Staging mode: exports are planned, never sent. */
+  staging: boolean;
 }
 
 export interface RunContext {

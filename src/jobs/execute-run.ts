@@ -105,7 +105,7 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
 
 async function readSystem(deps: ExecuteDeps, id: string): Promise<SystemInfo | undefined> {
   const { rows } = await deps.pool.query<SystemInfo>(
-    `SELECT id, name, kind::text AS kind, delete_threshold AS "deleteThreshold" FROM connected_system WHERE id = $1`,
+    `SELECT id, name, kind::text AS kind, delete_threshold AS "deleteThreshold", staging FROM connected_system WHERE id = $1`,
     [id],
   );
   return rows[0];

@@ -23,7 +23,7 @@ export type OperationType =
   | "connector.delta_sync"
   | "connector.export";
 
-export type PreflightCheck = "config" | "secrets" | "connection" | "schema" | "syncRules";
+export type PreflightCheck = "staging" | "config" | "secrets" | "connection" | "schema" | "syncRules";
 
 export type OperationFamily = "import" | "sync" | "export";
 
@@ -97,7 +97,8 @@ export const operations: Record<OperationType, OperationDefinition> = {
     family: "export",
     queue: RUN_QUEUE,
     scopes: exportScopes,
-    preflight: [...talksToSystem, "syncRules"],
+    // Staging first: a system that must not be written is refused before it is even contacted.
+    preflight: ["staging", ...talksToSystem, "syncRules"],
     requiredRuleDirection: "OUTBOUND",
     capability: "export",
   },

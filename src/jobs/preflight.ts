@@ -18,7 +18,8 @@ export interface PreflightFailure {
     | "CONNECTOR_UNAVAILABLE"
     | "UNSUPPORTED_OPERATION"
     | "SCHEMA_NOT_DISCOVERED"
-    | "NO_SYNC_RULES";
+    | "NO_SYNC_RULES"
+    | "STAGING";
   reason: string;
   nextSteps: string[];
 }
@@ -37,9 +38,12 @@ export async function preflight(
   op: OperationDefinition,
   system: ConnectedSystem,
   settingsId: string,
+  dryRun = false,
 ): Promise<PreflightFailure | null> {
   const checks = new Set(op.preflight);
   const fix = `updateConnectedSystem(id: "${system.id}", input: ...)`;
+  // A dry run sends nothing: previewing what staging holds back is what staging is for.
+  if (checks.has("staging") && system.staging && !dryRun) return await stagingHold(deps, system);
   let config: Record<string, unknown> = {};
   if (checks.has("config") || checks.has("secrets") || checks.has("connection")) {
     try {
@@ -80,6 +84,20 @@ export async function preflight(
       };
   }
   return null;
+}
+
+async function stagingHold(deps: PreflightDeps, system: ConnectedSystem): Promise<PreflightFailure> {
+  const waiting = await deps.prisma.pendingExport.count({
+    where: { connectedSystemId: system.id, status: { in: ["PENDING", "FAILED", "AWAITING_APPROVAL"] } },
+  });
+  return {
+    reasonCode: "STAGING",
+    reason: `${system.name} is in staging mode: exports are planned and kept for review, never sent (${waiting} waiting).`,
+    nextSteps: [
+      `Review them with pendingExports(connectedSystemId: "${system.id}") or a dry-run EXPORT`,
+      `Turn staging off with updateConnectedSystem(id: "${system.id}", input: { ..., staging: false }), then start EXPORT to send them`,
+    ],
+  };
 }
 
 function checkConfig(system: ConnectedSystem, config: Record<string, unknown>, fix: string): PreflightFailure | null {

@@ -84,6 +84,7 @@ export class StartGate {
       op,
       system,
       settings.id,
+      dryRun,
     );
     if (failure) return this.block(request, system, op, settings.id, failure, dryRun);
     return this.admit(request, system, op, settings.id, dryRun);

@@ -11,6 +11,9 @@ export const ConnectedSystemRef = builder.prismaNode("ConnectedSystem", {
     kind: t.expose("kind", { type: ConnectorKindEnum }),
     description: t.exposeString("description", { nullable: true }),
     deleteThreshold: t.exposeInt("deleteThreshold", { nullable: true }),
+    staging: t.exposeBoolean("staging", {
+      description: "Staging mode: exports are planned and kept for review (pendingExports), never sent.",
+    }),
     settingsVersion: t.exposeInt("currentSettingsVersion"),
     schemaDiscoveredAt: t.expose("schemaDiscoveredAt", { type: "DateTime", nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
@@ -67,6 +70,10 @@ const ConnectedSystemInput = builder.inputType("ConnectedSystemInput", {
     }),
     deleteThreshold: t.int({
       description: "An export that would delete more objects than this holds its deletes AWAITING_APPROVAL.",
+    }),
+    staging: t.boolean({
+      description:
+        "Staging mode: imports and syncs run and plan exports, exports are never sent (EXPORT is BLOCKED with STAGING; a dry run still previews). Turned off, the next EXPORT sends what waits. Left out on update: unchanged.",
     }),
   }),
 });

@@ -17,6 +17,8 @@ export interface ConnectedSystemInput {
   description?: string | null;
   config?: unknown;
   deleteThreshold?: number | null;
+  /** Plan exports, never send them; left out on update: unchanged (turning it off releases exports). */
+  staging?: boolean | null;
 }
 
 /** Connected systems and their immutable, versioned connection settings. */
@@ -44,6 +46,7 @@ export class ConnectedSystems {
           kind: input.kind,
           description: input.description ?? null,
           deleteThreshold: input.deleteThreshold ?? null,
+          staging: input.staging ?? false,
           currentSettingsVersion: 1,
           settings: { create: { version: 1, config, secrets } },
         },
@@ -82,6 +85,7 @@ export class ConnectedSystems {
             name: input.name,
             description: input.description ?? null,
             deleteThreshold: input.deleteThreshold ?? null,
+            staging: input.staging ?? existing.staging,
             currentSettingsVersion: version,
           },
         });

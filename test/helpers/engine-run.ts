@@ -60,7 +60,7 @@ export async function runEngine(
     },
     { runId: run.id, attempt: 1, workerId: WORKER },
     { ...run, checkpoint: run.checkpoint ?? null } as RunInfo,
-    { id: system.id, name: system.name, kind: system.kind, deleteThreshold: system.deleteThreshold },
+    { id: system.id, name: system.name, kind: system.kind, deleteThreshold: system.deleteThreshold, staging: system.staging },
     await services.systems.resolveConfig(settings.id),
     { signal: new AbortController().signal, stopping: () => false },
   );

@@ -37,6 +37,11 @@ export interface ExportOptions {
 
 type Planned = AttributeChange & { status?: string };
 
+/** An export run of a system in staging mode (STAGING): it fails before sending anything. */
+export class StagingError extends Error {
+  readonly code = "STAGING";
+}
+
 /** One claimed export as the connector sees it, and the reference changes that must wait. */
 async function toConnectorChanges(pool: RunContext["pool"], systemId: string, claimed: ReadyExport[]) {
   const waiting = claimed.flatMap((e) =>
@@ -95,6 +100,9 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     const systemId = ctx.system.id;
     let processed = (ctx.run.checkpoint as { processed?: number } | null)?.processed ?? 0;
     if (ctx.run.dryRun) return previewExports(ctx);
+    // Accepted before staging was turned on: still nothing may be sent. The exports stay as they are.
+    if (ctx.system.staging)
+      throw new StagingError(`${ctx.system.name} is in staging mode: no export was sent, every pending export is kept`);
     const connector = await ctx.connector();
     if (ctx.system.deleteThreshold !== null)
       await ctx.batch(async (tx) => {

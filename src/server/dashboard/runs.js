@@ -10,7 +10,7 @@ export const RUN_FIELDS = `id status profile operation dryRun trigger createdAt 
   progress { phase processed total percent batch updatedAt }
   counts { fetched created updated deleted unchanged failed exportsQueued }`;
 
-const SYSTEMS = `{ connectedSystems { id name kind description settingsVersion schemaDiscoveredAt updatedAt objectTypes { name } } }`;
+const SYSTEMS = `{ connectedSystems { id name kind description staging settingsVersion schemaDiscoveredAt updatedAt objectTypes { name } } }`;
 const RUNS = `query ($first: Int, $after: String, $system: ID) {
   runs(first: $first, after: $after, connectedSystemId: $system) { totalCount pageInfo { hasNextPage endCursor } edges { node { ${RUN_FIELDS} } } }
 }`;
@@ -118,7 +118,14 @@ export function overviewView(main) {
             h(
               "tr",
               { dataset: { systemId: s.id, systemName: s.name } },
-              h("td", {}, h("strong", {}, s.name), s.description ? h("div", { class: "muted" }, s.description) : null),
+              h(
+                "td",
+                {},
+                h("strong", {}, s.name),
+                // Staging: exports are planned and reviewable under Exports, never sent.
+                s.staging ? h("span", { class: "tag staging", title: "exports are planned, never sent" }, " staging") : null,
+                s.description ? h("div", { class: "muted" }, s.description) : null,
+              ),
               h("td", {}, s.kind),
               h("td", {}, `v${s.settingsVersion}`),
               h(

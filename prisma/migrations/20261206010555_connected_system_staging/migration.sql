@@ -1,0 +1,8 @@
+-- AlterTable
+ALTER TABLE "connected_system" ADD COLUMN     "staging" BOOLEAN NOT NULL DEFAULT false;
+
+
+
+
+
+
