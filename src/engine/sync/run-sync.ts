@@ -4,8 +4,9 @@ import { commitWithoutFlushWait } from "../durability.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { loadOutboundRules } from "../outbound/rules.ts";
 import { insertRunChanges } from "../run-changes.ts";
-import type { OperationExecutor, RunContext } from "../run-context.ts";
+import type { OperationExecutor, RunContext, RunCounts } from "../run-context.ts";
 import { type KeySpec, keySpecs } from "./keys.ts";
+import { planLateReferences } from "./late-references.ts";
 import { loadInboundRules } from "./rules.ts";
 import type { SyncScope } from "./scope.ts";
 import {
@@ -36,7 +37,11 @@ interface SyncCheckpoint {
 }
 
 /** FULL_SYNC (every object of the system) and DELTA_SYNC (the queued changes only). */
-export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
+export function createSyncExecutor(
+  mode: "full" | "delta",
+  options: { batchSize: number } = { batchSize: BATCH },
+): OperationExecutor {
+  const batchSize = options.batchSize;
   return async (ctx) => {
     const rules = await loadInboundRules(ctx.pool);
     const plan: PlanScope = {
@@ -77,17 +82,22 @@ export function createSyncExecutor(mode: "full" | "delta"): OperationExecutor {
         let objects: SyncObject[];
         let next: SyncCheckpoint;
         if (mode === "full") {
-          objects = await nextFullSyncPage(tx, ctx.system.id, cp.afterId, BATCH);
+          objects = await nextFullSyncPage(tx, ctx.system.id, cp.afterId, batchSize);
           next = { ...cp, afterId: objects.at(-1)?.id ?? cp.afterId };
         } else {
-          const page = await nextDeltaSyncPage(tx, ctx.system.id, cp.afterChangeId, BATCH);
+          const page = await nextDeltaSyncPage(tx, ctx.system.id, cp.afterChangeId, batchSize);
           objects = page?.objects ?? [];
           next = { ...cp, afterChangeId: page?.maxChangeId ?? cp.afterChangeId };
           if (page && !scope.dryRun) await deleteCsoChanges(tx, ctx.system.id, page.maxChangeId);
           done = !page;
         }
-        if (mode === "full") done = objects.length < BATCH;
-        const counts = objects.length ? await syncBatch(tx, scope, objects) : {};
+        if (mode === "full") done = objects.length < batchSize;
+        const counts: Partial<RunCounts> = objects.length ? await syncBatch(tx, scope, objects) : {};
+        if (done && !scope.dryRun) {
+          const late = await planLateReferences(tx, plan);
+          counts.exportsQueued = (counts.exportsQueued ?? 0) + late.exportsQueued;
+          counts.failed = (counts.failed ?? 0) + late.failed;
+        }
         if (done && mode === "full" && !scope.dryRun) await deleteCsoChanges(tx, ctx.system.id, cp.coveredChangeId);
         next.processed = cp.processed + objects.length;
         cp = next;

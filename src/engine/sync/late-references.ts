@@ -1,0 +1,36 @@
+import type pg from "pg";
+import { type PlanScope, planExports } from "../outbound/plan.ts";
+import { insertRunChanges } from "../run-changes.ts";
+import { loadMetaverseObjects } from "./store.ts";
+
+/**
+ * A sync plans each batch's identities as it goes, so a reference to an identity that a later
+ * batch projects (a report synced before their manager) finds no target and plans no value.
+ * Once the run's last batch is in, the identities whose exports this run planned without a
+ * reference attribute are planned again: their open exports are revised with the references
+ * that now resolve (nothing changes for those that still do not). Runs in the last batch's
+ * transaction, so a crash before it commits redoes it with that batch.
+ */
+export async function planLateReferences(tx: pg.PoolClient, plan: PlanScope) {
+  const rules = plan.rules.flatMap((r) => r.flows.filter((f) => f.reference).map((f) => ({ rule: r.id, attribute: f.target })));
+  if (!rules.length) return { exportsQueued: 0, failed: 0 };
+  const { rows } = await tx.query<{ id: string }>(
+    `SELECT DISTINCT p.metaverse_object_id AS id
+       FROM pending_export p JOIN unnest($2::uuid[], $3::text[]) AS r(rule_id, attribute) ON r.rule_id = p.sync_rule_id
+      WHERE p.planning_run_id = $1 AND p.metaverse_object_id IS NOT NULL
+        AND p.change_type IN ('CREATE', 'UPDATE') AND p.status IN ('PENDING', 'AWAITING_APPROVAL')
+        AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.attribute_changes) c WHERE c->>'attribute' = r.attribute)`,
+    [plan.runId, rules.map((r) => r.rule), rules.map((r) => r.attribute)],
+  );
+  const identities = [
+    ...(
+      await loadMetaverseObjects(
+        tx,
+        rows.map((r) => r.id),
+      )
+    ).values(),
+  ].filter((m) => m.status !== "DELETED");
+  const planned = await planExports(tx, plan, identities);
+  await insertRunChanges(tx, plan.runId, planned.changes);
+  return { exportsQueued: planned.exportsQueued, failed: planned.failed };
+}
