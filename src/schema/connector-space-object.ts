@@ -1,4 +1,4 @@
-import { AttributeFilter, attributeWhere } from "./attribute-filter.ts";
+import { AttributeFilter, type ColumnConditions, countMatching, pageOfMatching } from "./attribute-filter.ts";
 import { builder } from "./builder.ts";
 import { JoinTypeEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";
@@ -41,28 +41,48 @@ builder.queryFields((t) => ({
         objectType: t.arg.string({ description: 'Only objects of this connector object type, e.g. "inetOrgPerson".' }),
         where: t.arg({ type: AttributeFilter, description: "Only objects whose attribute matches." }),
       },
-      totalCount: (_parent, args, ctx) => ctx.services.db.prisma.connectorSpaceObject.count({ where: csoWhere(args) }),
-      resolve: (query, _parent, args, ctx) => {
+      totalCount: (_parent, args, ctx) =>
+        args.where
+          ? countMatching(ctx.services.db.pool, "connector_space_object", csoColumns(args), args.where)
+          : ctx.services.db.prisma.connectorSpaceObject.count({ where: csoColumnWhere(args) }),
+      resolve: async (query, _parent, args, ctx) => {
         const page = keysetPage(query);
-        return ctx.services.db.prisma.connectorSpaceObject.findMany({
-          ...page.query,
-          where: { ...csoWhere(args), ...page.idFilter },
-          orderBy: { id: "asc" },
+        const prisma = ctx.services.db.prisma;
+        if (!args.where)
+          return prisma.connectorSpaceObject.findMany({
+            ...page.query,
+            where: { ...csoColumnWhere(args), ...page.idFilter },
+            orderBy: { id: "asc" },
+          });
+        // Attribute filters are SQL (attribute-filter.ts): the page's ids first, then the objects.
+        const { take, ...select } = page.query;
+        const ids = await pageOfMatching(ctx.services.db.pool, "connector_space_object", csoColumns(args), args.where, {
+          take,
+          idFilter: page.idFilter,
         });
+        return prisma.connectorSpaceObject.findMany({ ...select, where: { id: { in: ids } }, orderBy: { id: "asc" } });
       },
     },
     { description: "Ordered by id; cursors stay valid across inserts and deletes." },
   ),
 }));
 
-function csoWhere(args: {
+interface CsoArgs {
   connectedSystemId: string | number;
   objectType?: string | null;
-  where?: { attribute: string; equals?: string | null; startsWith?: string | null } | null;
-}) {
+}
+
+function csoColumnWhere(args: CsoArgs) {
   return {
     connectedSystemId: decodeId("ConnectedSystem", String(args.connectedSystemId), "connectedSystemId"),
     ...(args.objectType ? { objectType: args.objectType } : {}),
-    ...attributeWhere(args.where),
   };
+}
+
+function csoColumns(args: CsoArgs): ColumnConditions {
+  const where = csoColumnWhere(args);
+  return [
+    ["connected_system_id", where.connectedSystemId],
+    ...(args.objectType ? [["object_type", args.objectType] as [string, string]] : []),
+  ];
 }

@@ -1,7 +1,9 @@
+import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { expandAttributeChanges } from "../engine/run-changes.ts";
 import { unpackContributions } from "../engine/sync/contributions.ts";
-import { AttributeFilter, attributeWhere } from "./attribute-filter.ts";
-import { builder } from "./builder.ts";
+import { AppError } from "../errors.ts";
+import { AttributeFilter, type ColumnConditions, countMatching, pageOfMatching } from "./attribute-filter.ts";
+import { builder, MAX_PAGE_SIZE } from "./builder.ts";
 import { decodeId } from "./global-id.ts";
 import { keysetPage } from "./pagination.ts";
 import { redactSealed } from "./redact.ts";
@@ -52,18 +54,66 @@ export const MetaverseObjectRef = builder.prismaNode("MetaverseObject", {
     }),
     deletionDueAt: t.expose("deletionDueAt", { type: "DateTime", nullable: true }),
     connectors: t.relation("connectors", { query: { orderBy: { id: "asc" } } }),
-    // Newest first; bounded so a long-lived identity cannot return an unbounded list.
+    // Newest first; bounded so a long-lived identity cannot return an unbounded list. A larger
+    // `first` is refused, not silently cut (a client would take 1,000 entries for all of them).
     history: t.field({
       type: [AttributeHistoryEntry],
-      args: { first: t.arg.int({ description: "at most 1000, default 100" }) },
+      description: `The newest entries of the object's history; historyConnection pages through all of it.`,
+      args: { first: t.arg.int({ description: `How many, newest first: 0 to ${MAX_PAGE_SIZE}, default 100.` }) },
       // run_change keeps no foreign key to the identity (history outlives objects): query by id.
-      resolve: (mvo, args, ctx) =>
-        ctx.services.db.prisma.runChange.findMany({
+      resolve: (mvo, args, ctx) => {
+        const first = args.first ?? 100;
+        if (first < 0 || first > MAX_PAGE_SIZE)
+          throw new AppError(
+            "BAD_USER_INPUT",
+            `history(first) must be between 0 and ${MAX_PAGE_SIZE}; page through longer histories with historyConnection`,
+            { path: "first" },
+          );
+        return ctx.services.db.prisma.runChange.findMany({
           where: { metaverseObjectId: mvo.id },
           orderBy: { id: "desc" },
-          take: Math.min(Math.max(args.first ?? 100, 0), 1000),
-        }),
+          take: first,
+        });
+      },
     }),
+    historyConnection: t.connection(
+      {
+        type: AttributeHistoryEntry,
+        description: "The object's whole history, newest first, in pages: pageInfo.hasNextPage says when there is more.",
+        resolve: async (mvo, args, ctx) => {
+          for (const name of ["first", "last"] as const) {
+            const n = args[name];
+            if (n != null && (n < 0 || n > MAX_PAGE_SIZE))
+              throw new AppError("BAD_USER_INPUT", `${name} must be between 0 and ${MAX_PAGE_SIZE}`, { path: name });
+          }
+          const connection = await resolveCursorConnection<Promise<HistoryRow[]>>(
+            { args, toCursor: (row: HistoryRow) => row.id.toString(), defaultSize: 100, maxSize: MAX_PAGE_SIZE },
+            // Newest first: "after" a cursor is older (a smaller id), "before" it newer.
+            ({ before, after, limit, inverted }): Promise<HistoryRow[]> =>
+              ctx.services.db.prisma.runChange.findMany({
+                where: {
+                  metaverseObjectId: mvo.id,
+                  id: { ...(after ? { lt: cursorId(after) } : {}), ...(before ? { gt: cursorId(before) } : {}) },
+                },
+                orderBy: { id: inverted ? "asc" : "desc" },
+                take: limit,
+              }),
+          );
+          return { ...connection, metaverseObjectId: mvo.id };
+        },
+      },
+      {
+        name: "AttributeHistoryConnection",
+        fields: (c) => ({
+          totalCount: c.int({
+            resolve: (conn, _args, ctx) =>
+              ctx.services.db.prisma.runChange.count({
+                where: { metaverseObjectId: (conn as unknown as { metaverseObjectId: string }).metaverseObjectId },
+              }),
+          }),
+        }),
+      },
+    ),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { type: "DateTime" }),
   }),
@@ -80,16 +130,25 @@ builder.queryFields((t) => ({
         where: t.arg({ type: AttributeFilter, description: "Only objects whose attribute matches." }),
       },
       totalCount: (_parent, args, ctx) =>
-        ctx.services.db.prisma.metaverseObject.count({
-          where: { ...(args.type ? { type: args.type } : {}), ...attributeWhere(args.where) },
-        }),
-      resolve: (query, _parent, args, ctx) => {
+        args.where
+          ? countMatching(ctx.services.db.pool, "metaverse_object", mvoColumns(args.type), args.where)
+          : ctx.services.db.prisma.metaverseObject.count({ where: args.type ? { type: args.type } : {} }),
+      resolve: async (query, _parent, args, ctx) => {
         const page = keysetPage(query);
-        return ctx.services.db.prisma.metaverseObject.findMany({
-          ...page.query,
-          where: { ...(args.type ? { type: args.type } : {}), ...attributeWhere(args.where), ...page.idFilter },
-          orderBy: { id: "asc" },
+        const prisma = ctx.services.db.prisma;
+        if (!args.where)
+          return prisma.metaverseObject.findMany({
+            ...page.query,
+            where: { ...(args.type ? { type: args.type } : {}), ...page.idFilter },
+            orderBy: { id: "asc" },
+          });
+        // Attribute filters are SQL (attribute-filter.ts): the page's ids first, then the objects.
+        const { take, ...select } = page.query;
+        const ids = await pageOfMatching(ctx.services.db.pool, "metaverse_object", mvoColumns(args.type), args.where, {
+          take,
+          idFilter: page.idFilter,
         });
+        return prisma.metaverseObject.findMany({ ...select, where: { id: { in: ids } }, orderBy: { id: "asc" } });
       },
     },
     { description: "Ordered by id; cursors stay valid across inserts and deletes." },
@@ -106,3 +165,11 @@ builder.queryFields((t) => ({
       }),
   }),
 }));
+
+const mvoColumns = (type: string | null | undefined): ColumnConditions => (type ? [["type", type]] : []);
+
+/** A history cursor is a run_change id; anything else is the client's mistake. */
+function cursorId(cursor: string): bigint {
+  if (!/^\d{1,19}$/.test(cursor)) throw new AppError("BAD_USER_INPUT", "not a history cursor", { path: "after" });
+  return BigInt(cursor);
+}
