@@ -3,6 +3,16 @@ import { PgBoss } from "pg-boss";
 import type { Logger } from "../logger.ts";
 import { RUN_QUEUE } from "./operations.ts";
 
+/**
+ * Queue order: a run a person or a script asked for (API, CLI) goes before the ones the clock
+ * started (schedules), whatever waited longer; within a priority, first queued first run. A run
+ * handed back (worker stopped or lost) keeps its priority. One run is one job whatever its size,
+ * so a system with a large backlog holds one worker slot, never the queue.
+ */
+export function priorityOf(trigger: string): number {
+  return trigger === "SCHEDULE" ? 0 : 10;
+}
+
 /** What a run's job carries: the run and the connection pinned at acceptance. */
 export interface RunJobData {
   runId: string;
@@ -59,10 +69,13 @@ export class RunQueue {
     }
   }
 
-  /** Insert the job through `client` (the caller's transaction). */
-  async send(client: Queryable, jobId: string, data: RunJobData): Promise<void> {
+  /**
+   * Insert the job through `client` (the caller's transaction). Workers take jobs by priority
+   * (higher first), then in the order they were queued (pg-boss's fetch order).
+   */
+  async send(client: Queryable, jobId: string, data: RunJobData, priority = 0): Promise<void> {
     const boss = await this.start();
-    const id = await boss.send(RUN_QUEUE, data as unknown as object, { id: jobId, db: bossDb(client) });
+    const id = await boss.send(RUN_QUEUE, data as unknown as object, { id: jobId, db: bossDb(client), priority });
     if (!id) throw new Error(`pg-boss refused job ${jobId}`);
   }
 

@@ -5,7 +5,7 @@ import { RunEventType } from "../engine/run-events.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC } from "./progress.ts";
-import type { RunQueue } from "./queue.ts";
+import { priorityOf, type RunQueue } from "./queue.ts";
 import { finishOrphanedRun, lockOrphanedRuns, type OrphanedRun, requeueRun } from "./run-store.ts";
 
 /** Orphans handled per pass: a short transaction; the next pass takes the rest. */
@@ -58,12 +58,12 @@ async function recoverOne(deps: RecoveryDeps, client: pg.PoolClient, orphan: Orp
 export async function resubmitRun(
   deps: Pick<RecoveryDeps, "bus" | "queue">,
   client: pg.PoolClient,
-  run: Pick<OrphanedRun, "id" | "connected_system_id" | "connection_settings_id" | "status">,
+  run: Pick<OrphanedRun, "id" | "connected_system_id" | "connection_settings_id" | "status" | "trigger">,
   why: Record<string, unknown>,
 ): Promise<void> {
   const jobId = randomUUID();
   await requeueRun(client, run.id, jobId);
-  await deps.queue.send(client, jobId, { runId: run.id, connectionSettingsId: run.connection_settings_id });
+  await deps.queue.send(client, jobId, { runId: run.id, connectionSettingsId: run.connection_settings_id }, priorityOf(run.trigger));
   await insertRunEvents(client, run.id, [{ type: RunEventType.recovered, data: why }]);
   await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: run.status }, client);
   await deps.bus.publish(RUNS_QUEUED_TOPIC, { runId: run.id }, client);

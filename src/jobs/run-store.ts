@@ -111,6 +111,8 @@ export interface ClaimedRun {
   operation: OperationType;
   profile: RunInfo["profile"];
   status: string;
+  /** Who started it (start-gate.ts RunTrigger): decides its queue priority when handed back. */
+  trigger: string;
   connected_system_id: string;
   connection_settings_id: string;
   dry_run: boolean;
@@ -132,7 +134,7 @@ export async function claimRun(
        attempt = attempt + 1, heartbeat_at = now(), started_at = coalesce(started_at, now()),
        phase = CASE WHEN phase = 'queued' THEN 'starting' ELSE phase END
      WHERE id = $1 AND job_id = $2 AND status IN ('QUEUED', 'RUNNING', 'CANCELLING')
-     RETURNING id, operation, profile::text AS profile, status::text AS status, connected_system_id, connection_settings_id,
+     RETURNING id, operation, profile::text AS profile, status::text AS status, trigger, connected_system_id, connection_settings_id,
        dry_run, attempt, max_attempts`,
     [claim.runId, claim.jobId, claim.workerId],
   );
@@ -279,6 +281,7 @@ export interface OrphanedRun {
   max_attempts: number;
   job_id: string | null;
   worker_id: string | null;
+  trigger: string;
   connected_system_id: string;
   connection_settings_id: string;
 }
@@ -290,7 +293,7 @@ export interface OrphanedRun {
  */
 export async function lockOrphanedRuns(client: QueryClient, staleAfterMs: number, limit: number): Promise<OrphanedRun[]> {
   const { rows } = await client.query<OrphanedRun>(
-    `SELECT id, status::text AS status, attempt, max_attempts, job_id, worker_id, connected_system_id, connection_settings_id
+    `SELECT id, status::text AS status, attempt, max_attempts, job_id, worker_id, trigger, connected_system_id, connection_settings_id
        FROM run
       WHERE status IN ('RUNNING', 'CANCELLING')
         AND coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1::float8 / 1000)

@@ -13,7 +13,7 @@ import { dedupeKey, type OperationDefinition, type OperationType, operationForPr
 import type { RunOptions } from "./options.ts";
 import { type PreflightFailure, preflight } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC } from "./progress.ts";
-import type { RunQueue } from "./queue.ts";
+import { priorityOf, type RunQueue } from "./queue.ts";
 import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun, type NewRun } from "./run-store.ts";
 
 export type RunTrigger = "MANUAL" | "SCHEDULE" | "API";
@@ -189,7 +189,7 @@ export class StartGate {
       const id = randomUUID();
       const jobId = randomUUID();
       await insertRun(client, this.runRow(id, request, system, op, settingsId, dryRun, key, { status: "QUEUED", jobId }));
-      await queue.send(client, jobId, { runId: id, connectionSettingsId: settingsId });
+      await queue.send(client, jobId, { runId: id, connectionSettingsId: settingsId }, priorityOf(request.trigger));
       await insertRunEvents(client, id, [
         {
           type: RunEventType.triggered,
