@@ -124,6 +124,44 @@ describe("planning decisions", () => {
     expect(cancelled.revisions).toEqual([{ id: "pe-1", attributeChanges: [], status: "CANCELLED" }]);
   });
 
+  it("a CREATE planned again before it was exported keeps its initial-only values (not recomputed once the placeholder exists)", () => {
+    const initialOnly = { ...rule, flows: [{ target: "uid", initialOnly: true }, { target: "sn" }] } as unknown as OutboundRule;
+    const placeholder: TargetObject = {
+      ...cso,
+      anchor: "pending:pe-1",
+      status: "PENDING_PROVISIONING",
+      attributes: { uid: "ada", sn: "L" },
+    };
+    const create: OpenExport = {
+      id: "pe-1",
+      csoId: "cso-1",
+      changeType: "CREATE",
+      status: "PENDING",
+      attributeChanges: [
+        { attribute: "uid", operation: "ADD", values: ["ada"], status: "PENDING" },
+        { attribute: "sn", operation: "ADD", values: ["L"], status: "PENDING" },
+      ],
+    };
+    // The manager's identity exists now: the reference joins the CREATE, and uid stays in it.
+    const planned = run({
+      rule: initialOnly,
+      cso: placeholder,
+      exportsOf: [create],
+      desired: desired({ sn: "L" }, { awaiting: { manager: ["mvo-2"] } }),
+    });
+    expect(planned.revisions).toEqual([
+      {
+        id: "pe-1",
+        status: "PENDING",
+        attributeChanges: [
+          { attribute: "uid", operation: "ADD", values: ["ada"], status: "PENDING" },
+          { attribute: "sn", operation: "ADD", values: ["L"], status: "PENDING" },
+          { attribute: "manager", operation: "ADD", values: ["mvo-2"], status: "AWAITING_REFERENCE" },
+        ],
+      },
+    ]);
+  });
+
   it("a DN flow lacking inputs leaves the object as it is and records MISSING_INPUT", () => {
     const sink = run({ desired: desired({ mail: null }, { dn: null, blocked: [{ flow: "dn", inputs: ["uid"] }] }) });
     expect(sink.inserts).toEqual([]);

@@ -99,9 +99,18 @@ export function decide(sink: PlanSink, { identity, rule, cso, exportsOf, live, e
     if (pendingCreate) {
       // Not exported yet: fold the change into the CREATE itself.
       if (!planned.length) return;
-      const merged = withReferences(attributeChanges(desired.attributes, {}), desired).map((c) =>
+      const recomputed = withReferences(attributeChanges(desired.attributes, {}), desired).map((c) =>
         c.operation === "REPLACE" ? { ...c, operation: "ADD" as const } : c,
       );
+      // Initial-only flows are not recomputed once the placeholder exists: the CREATE keeps the
+      // values it was planned with (else the object would be created without its uid).
+      const initialOnly = new Set(rule.flows.filter((f) => f.initialOnly).map((f) => f.target.toLowerCase()));
+      const kept = pendingCreate.attributeChanges.filter(
+        (c) =>
+          initialOnly.has(c.attribute.toLowerCase()) &&
+          !recomputed.some((r) => r.attribute.toLowerCase() === c.attribute.toLowerCase()),
+      );
+      const merged = [...kept, ...recomputed];
       sink.revisions.push({
         id: pendingCreate.id,
         attributeChanges: merged,
