@@ -61,7 +61,7 @@ describe("operation registry", () => {
     expect(operations[S].preflight).not.toContain("connection");
     expect(operations[S].requiredRuleDirection).toBe("INBOUND");
     expect(operations[E].requiredRuleDirection).toBe("OUTBOUND");
-    expect(operations[E].preflight).toEqual(["config", "secrets", "connection", "schema", "syncRules"]);
+    expect(operations[E].preflight).toEqual(["staging", "config", "secrets", "connection", "schema", "syncRules"]);
   });
 
   it("parses profiles the way people type them", () => {
