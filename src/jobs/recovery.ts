@@ -63,7 +63,12 @@ export async function resubmitRun(
 ): Promise<void> {
   const jobId = randomUUID();
   await requeueRun(client, run.id, jobId);
-  await deps.queue.send(client, jobId, { runId: run.id, connectionSettingsId: run.connection_settings_id }, priorityOf(run.trigger));
+  await deps.queue.send(
+    client,
+    jobId,
+    { runId: run.id, connectionSettingsId: run.connection_settings_id },
+    priorityOf(run.trigger),
+  );
   await insertRunEvents(client, run.id, [{ type: RunEventType.recovered, data: why }]);
   await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: run.status }, client);
   await deps.bus.publish(RUNS_QUEUED_TOPIC, { runId: run.id }, client);
