@@ -11,6 +11,9 @@ export const RunEventType = {
   retryAttempt: "run.retry_attempt",
   recovered: "run.recovered",
   cancelRequested: "run.cancel_requested",
+  pauseRequested: "run.pause_requested",
+  paused: "run.paused",
+  resumed: "run.resumed",
   completed: "run.completed",
   /** An export run held deletes over the system's delete threshold for approval. */
   deletesHeld: "run.deletes_held",

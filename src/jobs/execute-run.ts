@@ -7,7 +7,7 @@ import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import { startHeartbeat } from "./heartbeat.ts";
-import { createRunContext, LeaseLostError, WorkerStoppingError } from "./managed-run-context.ts";
+import { createRunContext, LeaseLostError, RunPausedError, WorkerStoppingError } from "./managed-run-context.ts";
 import type { OperationType } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
 import { insertRunEvents, publishRunChanged } from "./progress.ts";
@@ -15,7 +15,7 @@ import type { RunQueue } from "./queue.ts";
 import { resubmitRun } from "./recovery.ts";
 import { backoffDelay, errorCode, isTransient, sleep } from "./retry.ts";
 import { decideFinalStatus, type OperationEnding } from "./run-status.ts";
-import { type ClaimedRun, claimRun, finishRun, type Lease, lockLeasedRun, readCheckpoint } from "./run-store.ts";
+import { type ClaimedRun, claimRun, finishRun, type Lease, lockLeasedRun, pauseLeasedRun, readCheckpoint } from "./run-store.ts";
 
 export type ExecutorMap = Partial<Record<OperationType, OperationExecutor>>;
 
@@ -35,7 +35,7 @@ export interface ExecuteDeps {
 }
 
 /** How the operation ended; RELEASED: handed back to the queue (worker stopping), not finished. */
-type Ending = OperationEnding | { status: "RELEASED" };
+type Ending = OperationEnding | { status: "RELEASED" } | { status: "PAUSED" };
 
 /**
  * Execute one run's job: claim it (only the job the run currently points at, so a superseded
@@ -95,6 +95,10 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
     deps.shutdown.removeEventListener("abort", onShutdown);
   }
   if (ending.status === "RELEASED") return release(deps, claimed, lease);
+  if (ending.status === "PAUSED") {
+    if (await pause(deps, claimed, lease)) log.info({ ...about, status: "PAUSED" }, "run paused");
+    return;
+  }
   const done = await finish(deps, claimed, lease, ending);
   if (done)
     log.info(
@@ -161,6 +165,7 @@ async function runWithRetries(
     } catch (e) {
       if (e instanceof RunCancelledError) return { status: "CANCELLED" };
       if (e instanceof WorkerStoppingError) return { status: "RELEASED" };
+      if (e instanceof RunPausedError) return { status: "PAUSED" };
       if (e instanceof LeaseLostError) throw e;
       const message = e instanceof Error ? e.message : String(e);
       if (!isTransient(e) || retry >= deps.options.retry.maxRetries) {
@@ -212,6 +217,16 @@ async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: 
     ]);
     await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: done.status }, client);
     return { status: done.status, counts: done.counts, durationMs, reasonCode: failed?.reasonCode ?? null };
+  });
+}
+
+/** Stopped at a batch boundary by pauseRun: PAUSED with its checkpoint, holding its scopes, no job. */
+async function pause(deps: ExecuteDeps, run: ClaimedRun, lease: Lease): Promise<boolean> {
+  return inTransaction(deps.pool, async (client) => {
+    if (!(await pauseLeasedRun(client, lease))) return false;
+    await insertRunEvents(client, run.id, [{ type: RunEventType.paused, data: { workerId: lease.workerId } }]);
+    await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: "PAUSED" }, client);
+    return true;
   });
 }
 

@@ -28,6 +28,14 @@ export class WorkerStoppingError extends Error {
   }
 }
 
+/** pauseRun was asked for: the run stops at this batch boundary as PAUSED, resumable from its checkpoint. */
+export class RunPausedError extends Error {
+  constructor(runId: string) {
+    super(`run ${runId} paused at a batch boundary`);
+    this.name = "RunPausedError";
+  }
+}
+
 export interface RunContextDeps {
   pool: pg.Pool;
   bus: EventBus;
@@ -60,6 +68,7 @@ export function createRunContext(
       const current = await lockRun(client, run.id);
       if (!current || !holdsLease(current, lease)) throw new LeaseLostError(lease);
       if (current.status === "CANCELLING") throw new RunCancelledError(run.id);
+      if (current.pause_requested) throw new RunPausedError(run.id);
       if (control.stopping()) throw new WorkerStoppingError(run.id);
       const outcome = await work(client);
       const counts = outcome.counts ?? {};

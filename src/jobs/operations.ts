@@ -37,7 +37,7 @@ export interface OperationDefinition {
    * dedicated export workers changes this name; nothing else depends on it being shared.
    */
   queue: string;
-  /** Protected scopes held while the run is QUEUED, RUNNING or CANCELLING. */
+  /** Protected scopes held while the run is QUEUED, RUNNING, CANCELLING or PAUSED. */
   scopes(systemId: string): string[];
   preflight: readonly PreflightCheck[];
   /** Sync rules the operation needs (sync: INBOUND, export: OUTBOUND). */
@@ -122,7 +122,8 @@ export function conflicts(a: OperationType, systemA: string, b: OperationType, s
 }
 
 /** Statuses that hold a run's scopes. */
-export const ACTIVE_STATUSES = ["QUEUED", "RUNNING", "CANCELLING"] as const;
+/** A PAUSED run is active too: it keeps its scopes (and dedupes its operation) until resumed or cancelled. */
+export const ACTIVE_STATUSES = ["QUEUED", "RUNNING", "CANCELLING", "PAUSED"] as const;
 /** Statuses a run never leaves. */
 export const FINAL_STATUSES = ["COMPLETED", "PARTIAL", "FAILED", "CANCELLED", "BLOCKED"] as const;
 export const isFinalStatus = (status: string) => (FINAL_STATUSES as readonly string[]).includes(status);

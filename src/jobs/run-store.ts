@@ -73,7 +73,7 @@ export async function insertRun(client: QueryClient, run: NewRun): Promise<void>
   );
 }
 
-/** An active (QUEUED, RUNNING, CANCELLING) run, as the start gate reports it. */
+/** An active (QUEUED, RUNNING, CANCELLING, PAUSED) run, as the start gate reports it. */
 export interface ActiveRun {
   id: string;
   operation: OperationType;
@@ -166,6 +166,8 @@ export interface RunOwnership {
   status: string;
   attempt: number;
   worker_id: string | null;
+  /** pauseRun asked the owner to stop at its next batch boundary. */
+  pause_requested: boolean;
 }
 
 /**
@@ -174,7 +176,7 @@ export interface RunOwnership {
  */
 export async function lockRun(client: QueryClient, runId: string): Promise<RunOwnership | null> {
   const { rows } = await client.query<RunOwnership>(
-    "SELECT status::text AS status, attempt, worker_id FROM run WHERE id = $1 FOR UPDATE",
+    "SELECT status::text AS status, attempt, worker_id, pause_requested_at IS NOT NULL AS pause_requested FROM run WHERE id = $1 FOR UPDATE",
     [runId],
   );
   return rows[0] ?? null;
@@ -388,7 +390,7 @@ export async function aggregateRuns(
        count(*) FILTER (WHERE status = 'FAILED') AS failed,
        count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
        count(*) FILTER (WHERE status = 'BLOCKED') AS blocked,
-       count(*) FILTER (WHERE status IN ('QUEUED','RUNNING','CANCELLING')) AS active,
+       count(*) FILTER (WHERE status IN ('QUEUED','RUNNING','CANCELLING','PAUSED')) AS active,
        avg(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) AS avg_seconds,
        sum(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) AS total_seconds,
        coalesce(sum(processed) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL), 0) AS processed
@@ -398,4 +400,35 @@ export async function aggregateRuns(
     [filter.connectedSystemId ?? null, filter.operation ?? null, filter.since ?? null],
   );
   return rows[0] ?? {};
+}
+
+/** Ask the owning worker to pause the run at its next batch boundary (it stays RUNNING until then). */
+export async function requestRunPause(client: QueryClient, runId: string): Promise<void> {
+  await client.query("UPDATE run SET pause_requested_at = now() WHERE id = $1", [runId]);
+}
+
+/**
+ * The leased run stops at a batch boundary as PAUSED: no owner, no job, its checkpoint kept.
+ * Returns false when the lease was lost meanwhile.
+ */
+export async function pauseLeasedRun(client: QueryClient, lease: Lease): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `UPDATE run SET status = 'PAUSED', pause_requested_at = NULL, worker_id = NULL, job_id = NULL, phase = 'paused'
+      WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status = 'RUNNING'`,
+    [lease.runId, lease.attempt, lease.workerId],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * A paused run queued again under a new job; its next claim continues from the checkpoint. A
+ * pause does not spend one of the run's recoveries: the claim it took is given back.
+ */
+export async function resumePausedRun(client: QueryClient, runId: string, jobId: string): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `UPDATE run SET status = 'QUEUED', job_id = $2, max_attempts = max_attempts + 1, phase = 'queued', heartbeat_at = now()
+      WHERE id = $1 AND status = 'PAUSED'`,
+    [runId, jobId],
+  );
+  return rowCount === 1;
 }

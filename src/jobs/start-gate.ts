@@ -3,7 +3,7 @@ import type pg from "pg";
 import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { RunEventType } from "../engine/run-events.ts";
-import { badInput, notFound } from "../errors.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
 import type { RunProfile } from "../generated/prisma/enums.ts";
@@ -14,7 +14,14 @@ import type { RunOptions } from "./options.ts";
 import { type PreflightFailure, preflight } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC } from "./progress.ts";
 import { priorityOf, type RunQueue } from "./queue.ts";
-import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun, type NewRun } from "./run-store.ts";
+import {
+  type ActiveRun,
+  findActiveRunByKey,
+  findActiveRunHolding,
+  insertRun,
+  type NewRun,
+  resumePausedRun,
+} from "./run-store.ts";
 
 export type RunTrigger = "MANUAL" | "SCHEDULE" | "API";
 /** Every answer a start can get: the single definition, also of the GraphQL enum StartOutcome. */
@@ -88,6 +95,47 @@ export class StartGate {
     );
     if (failure) return this.block(request, system, op, settings.id, failure, dryRun);
     return this.admit(request, system, op, settings.id, dryRun);
+  }
+
+  /**
+   * Resume a PAUSED run: the same run id, queued again (at its trigger's priority) to continue
+   * from its checkpoint. It kept its scopes while paused, so nothing can be in its way; the
+   * preflight checks run again against its pinned settings (a secret or connection that broke
+   * meanwhile answers BLOCKED with next steps, and the run stays PAUSED for another try).
+   */
+  async resume(runId: string): Promise<StartResult> {
+    const { prisma, queue, bus } = this.deps;
+    const row = await prisma.run.findUnique({ where: { id: runId }, include: { connectedSystem: true } });
+    if (!row) throw notFound("run", runId);
+    if (row.status !== "PAUSED")
+      throw conflict(`run ${runId} is ${row.status}; only a PAUSED run can be resumed`, { runId, status: row.status });
+    const op = operationForProfile(row.profile);
+    const system = row.connectedSystem;
+    const run: RunSummary = {
+      id: row.id,
+      operation: op.type,
+      status: "PAUSED",
+      connectedSystemId: system.id,
+      systemName: system.name,
+    };
+    const failure = await preflight(
+      { ...this.deps, connectionTestTimeoutMs: this.deps.options.connectionTestTimeoutMs },
+      op,
+      system,
+      row.connectionSettingsId,
+      row.dryRun,
+    );
+    if (failure) return { outcome: "BLOCKED", run, sharedScopes: [], failure };
+    await queue.start();
+    return inTransaction(this.deps.pool, async (client) => {
+      const jobId = randomUUID();
+      if (!(await resumePausedRun(client, runId, jobId))) throw conflict(`run ${runId} is no longer PAUSED`, { runId });
+      await queue.send(client, jobId, { runId, connectionSettingsId: row.connectionSettingsId }, priorityOf(row.trigger));
+      await insertRunEvents(client, runId, [{ type: RunEventType.resumed, data: {} }]);
+      await publishRunChanged(bus, { id: runId, connectedSystemId: system.id, status: "QUEUED" }, client);
+      await bus.publish(RUNS_QUEUED_TOPIC, { runId }, client);
+      return { outcome: "ACCEPTED" as const, run: { ...run, status: "QUEUED" }, sharedScopes: [], failure: null };
+    });
   }
 
   /** The first claim plus the recoveries a run is allowed. */

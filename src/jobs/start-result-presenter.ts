@@ -11,6 +11,8 @@ export interface PresentedStart {
   message: string;
 }
 
+const STATE: Record<string, string> = { QUEUED: "queued", CANCELLING: "being cancelled", PAUSED: "paused" };
+
 /** The one place that turns a start result into words: every surface says the same thing. */
 export function presentStartResult(result: StartResult): PresentedStart {
   const { run } = result;
@@ -26,14 +28,16 @@ export function presentStartResult(result: StartResult): PresentedStart {
         message: `Accepted: ${what} is queued as run ${run.id}.`,
       };
     case "DEDUPED": {
-      const state = run.status === "QUEUED" ? "queued" : run.status === "CANCELLING" ? "being cancelled" : "running";
+      const state = STATE[run.status] ?? "running";
       return {
         outcome: "DEDUPED",
         runId: run.id,
-        reasonCode: run.status === "QUEUED" ? "ALREADY_QUEUED" : "ALREADY_RUNNING",
+        reasonCode: run.status === "QUEUED" ? "ALREADY_QUEUED" : run.status === "PAUSED" ? "ALREADY_PAUSED" : "ALREADY_RUNNING",
         reason: `${what} is already ${state} as run ${run.id}; no second run was started.`,
         nextSteps: [
-          `Follow the existing run with runProgress(runId: "${run.id}")`,
+          run.status === "PAUSED"
+            ? `Resume it with resumeRun(id: "${run.id}")`
+            : `Follow the existing run with runProgress(runId: "${run.id}")`,
           `Or cancel it with cancelRun(id: "${run.id}") and start again`,
         ],
         message: `Deduped: ${what} is already ${state} (run ${run.id}).`,
@@ -46,7 +50,12 @@ export function presentStartResult(result: StartResult): PresentedStart {
         runId: run.id,
         reasonCode: "SCOPE_BUSY",
         reason: `${what} holds ${scopes} (run ${run.id}, ${run.status.toLowerCase()}); the requested operation would conflict with it.`,
-        nextSteps: [`Wait for run ${run.id} to finish, then start again`, `Or cancel it with cancelRun(id: "${run.id}")`],
+        nextSteps: [
+          run.status === "PAUSED"
+            ? `Run ${run.id} is paused and keeps its scopes: resume it with resumeRun(id: "${run.id}")`
+            : `Wait for run ${run.id} to finish, then start again`,
+          `Or cancel it with cancelRun(id: "${run.id}")`,
+        ],
         message: `Scope busy: ${what} (run ${run.id}) holds ${scopes}.`,
       };
     }

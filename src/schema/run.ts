@@ -3,6 +3,7 @@ import type { Run } from "../generated/prisma/client.ts";
 import { cancelRun } from "../jobs/cancel.ts";
 import { runMetrics } from "../jobs/metrics.ts";
 import { ACTIVE_STATUSES } from "../jobs/operations.ts";
+import { pauseRun } from "../jobs/pause.ts";
 import { START_OUTCOMES, type StartOutcome } from "../jobs/start-gate.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
 import { rateLimitKey } from "../systems/start-run-limit.ts";
@@ -31,6 +32,11 @@ export const RunRef = builder.prismaNode("Run", {
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     startedAt: t.expose("startedAt", { type: "DateTime", nullable: true }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
+    pauseRequestedAt: t.expose("pauseRequestedAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "pauseRun was asked for; the run pauses at its next batch boundary.",
+    }),
     progress: t.field({ type: RunProgressRef, resolve: (run) => run }),
     counts: t.field({ type: RunCountsRef, resolve: (run) => run }),
     // Not a Prisma relation: run_change has no foreign key (see schema.prisma).
@@ -210,6 +216,28 @@ builder.mutationFields((t) => ({
       await cancelRun({ ...services, pool: services.db.pool, staleAfterMs: services.runOptions.staleAfterMs }, id);
       return services.db.prisma.run.findUniqueOrThrow({ ...query, where: { id } });
     },
+  }),
+  pauseRun: t.prismaField({
+    type: "Run",
+    authScopes: { operator: true },
+    description:
+      "Stop a RUNNING run at its next batch boundary as PAUSED, with its checkpoint and its scopes kept; the run reads RUNNING (pauseRequestedAt set) until its worker gets there. CONFLICT for any other status.",
+    args: { id: t.arg.id({ required: true, description: "Global ID of the run to pause." }) },
+    resolve: async (query, _root, args, ctx) => {
+      const id = decodeId("Run", String(args.id));
+      const { services } = ctx;
+      await pauseRun({ pool: services.db.pool, bus: services.bus }, id);
+      return services.db.prisma.run.findUniqueOrThrow({ ...query, where: { id } });
+    },
+  }),
+  resumeRun: t.field({
+    type: StartRunResultRef,
+    authScopes: { operator: true },
+    description:
+      "Continue a PAUSED run (same id) from its checkpoint: preflight again, then queued. BLOCKED (the run stays PAUSED) when a check fails; CONFLICT when the run is not PAUSED.",
+    args: { id: t.arg.id({ required: true, description: "Global ID of the paused run." }) },
+    resolve: async (_root, args, ctx) =>
+      presentStartResult(await ctx.services.startGate.resume(decodeId("Run", String(args.id)))),
   }),
 }));
 

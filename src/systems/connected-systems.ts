@@ -115,7 +115,7 @@ export class ConnectedSystems {
   async delete(id: string): Promise<boolean> {
     // The run store lives in jobs/, a layer above this one: a plain read through Prisma here.
     const active = await this.deps.prisma.run.findFirst({
-      where: { connectedSystemId: id, status: { in: ["QUEUED", "RUNNING", "CANCELLING"] } },
+      where: { connectedSystemId: id, status: { in: ["QUEUED", "RUNNING", "CANCELLING", "PAUSED"] } },
       select: { id: true },
     });
     if (active) throw conflict(`connected system ${id} has an active run ${active.id}; cancel it first`, { runId: active.id });

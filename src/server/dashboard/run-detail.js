@@ -59,6 +59,9 @@ export function runDetailView(main, [runId]) {
         `${run.operation} · ${run.trigger} · created ${fmtTime(run.createdAt)} · started ${fmtTime(run.startedAt)} · finished ${fmtTime(run.finishedAt)}`,
         run.startedAt ? ` · ${fmtDuration(run.startedAt, run.finishedAt)}` : "",
       ),
+      // Pause stops at the next batch boundary; a paused run keeps its scope until resumed or cancelled.
+      run.status === "RUNNING" ? h("button", { type: "button", id: "pause-run", onclick: pause }, "Pause") : null,
+      run.status === "PAUSED" ? h("button", { type: "button", id: "resume-run", onclick: resume }, "Resume") : null,
       active && run.status !== "CANCELLING"
         ? h("button", { type: "button", class: "danger", onclick: cancel }, "Cancel run")
         : null,
@@ -87,6 +90,27 @@ export function runDetailView(main, [runId]) {
           )
         : null,
     );
+  }
+
+  async function pause() {
+    try {
+      const { pauseRun } = await gql(`mutation ($id: ID!) { pauseRun(id: $id) { ${RUN_FIELDS} } }`, { id: runId });
+      draw(pauseRun);
+    } catch (err) {
+      notes.prepend(errorBox(err));
+    }
+  }
+
+  async function resume() {
+    try {
+      const { resumeRun } = await gql(`mutation ($id: ID!) { resumeRun(id: $id) { outcome reason run { ${RUN_FIELDS} } } }`, {
+        id: runId,
+      });
+      if (resumeRun.outcome !== "ACCEPTED") notes.prepend(h("p", { class: "error" }, resumeRun.reason ?? resumeRun.outcome));
+      if (resumeRun.run) draw(resumeRun.run);
+    } catch (err) {
+      notes.prepend(errorBox(err));
+    }
   }
 
   async function cancel() {
