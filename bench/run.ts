@@ -1,0 +1,38 @@
+// npm run bench [-- --size 2000|10000|100000|1000000] [--phases a,b] [--workers 2] [--subscribers 1000] [--json] [--readme]
+// The product-path benchmark (bench/product/run-bench.ts): prints a table and writes
+// bench/results.json; --json prints the results as JSON on stdout instead of the table;
+// --readme also rewrites the README table from them (as `npm run bench:readme` does).
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { PHASES, type PhaseName, printTable, updateReadme, writeResults } from "./product/results.ts";
+import { runProductBench } from "./product/run-bench.ts";
+
+const { values } = parseArgs({
+  options: {
+    size: { type: "string", default: "10000" },
+    phases: { type: "string" },
+    workers: { type: "string", default: "2" },
+    subscribers: { type: "string", default: "1000" },
+    json: { type: "boolean", default: false },
+    readme: { type: "boolean", default: false },
+    out: { type: "string", default: fileURLToPath(new URL("./results.json", import.meta.url)) },
+  },
+});
+const size = Number(values.size);
+if (!Number.isInteger(size) || size < 100)
+  throw new Error(`--size must be a whole number of people (e.g. 2000, 10000, 100000), not ${values.size}`);
+const phases = values.phases?.split(",").map((p) => p.trim()) ?? [];
+const unknown = phases.filter((p) => !(PHASES as readonly string[]).includes(p));
+if (unknown.length) throw new Error(`unknown phase(s) ${unknown.join(", ")}; phases: ${PHASES.join(", ")}`);
+
+const results = await runProductBench({
+  size,
+  phases: phases as PhaseName[],
+  workers: Number(values.workers),
+  subscribers: Number(values.subscribers),
+});
+writeResults(values.out, results);
+if (values.json) console.log(JSON.stringify(results, null, 2));
+else printTable(results);
+if (values.readme) updateReadme(fileURLToPath(new URL("../README.md", import.meta.url)), results);
+console.error(`wrote ${values.out}`);
