@@ -3,18 +3,20 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Config } from "../../src/config.ts";
+import { connectDatabase } from "../../src/db.ts";
 import { createEventBus } from "../../src/events/bus.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createSecretBox } from "../../src/secrets.ts";
 import { createServices, type ServiceDeps, type Services } from "../../src/services.ts";
 import { createTestDatabase } from "./database.ts";
 
-/** Real services on a test file's own database. */
+/** Real services on a test file's own database (or on `databaseUrl`, e.g. a test's private cluster). */
 export async function createTestServices(
   overrides: Partial<Config> = {},
-  extra: Pick<ServiceDeps, "connectorFactory" | "runOptions"> = {},
+  extra: Pick<ServiceDeps, "connectorFactory" | "runOptions"> & { databaseUrl?: string } = {},
 ): Promise<Services> {
-  const db = await createTestDatabase();
+  const { databaseUrl, ...deps } = extra;
+  const db = databaseUrl ? connectDatabase(databaseUrl) : await createTestDatabase();
   const config: Config = {
     databaseUrl: db.url,
     host: "127.0.0.1",
@@ -36,7 +38,7 @@ export async function createTestServices(
     bus,
     logger: createLogger(config),
     secrets: createSecretBox(config.secretKey ? Buffer.from(config.secretKey, "hex") : randomBytes(32)),
-    ...extra,
+    ...deps,
   });
 }
 
