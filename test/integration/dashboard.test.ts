@@ -289,4 +289,51 @@ describe("dashboard", () => {
     await page.evaluate(`document.getElementById("start-form").requestSubmit()`);
     await page.waitFor(`${text("#start-result")}.includes("FORBIDDEN")`, "FORBIDDEN for a reader's start");
   });
+  it("pauses a running run, resumes a paused one and cancels a queued one from the run's page", async () => {
+    // No worker: each run stays in the state the page's buttons put it in.
+    await worker?.stop();
+    worker = undefined;
+    const systemId = rawId(hrSystemId);
+    const settings = await app.services.db.prisma.connectionSettings.findFirstOrThrow({
+      where: { connectedSystemId: systemId },
+      orderBy: { version: "desc" },
+    });
+    const make = (status: "RUNNING" | "PAUSED") =>
+      app.services.db.prisma.run.create({
+        data: {
+          operation: "connector.full_import",
+          profile: "FULL_IMPORT",
+          connectedSystemId: systemId,
+          connectionSettingsId: settings.id,
+          scopeKey: `connector.full_import:${systemId}`,
+          status,
+          startedAt: new Date(),
+          heartbeatAt: new Date(),
+        },
+      });
+    const runNow = (id: string) => app.services.db.prisma.run.findUniqueOrThrow({ where: { id } });
+    // Keys exist since the previous test: the page uses an operator's, as the key form keeps it.
+    const { key } = await app.services.apiKeys.create({ role: "OPERATOR", name: "dashboard-operator" });
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/`);
+    await page.evaluate(`sessionStorage.setItem("metasync.apiKey", ${JSON.stringify(key)})`);
+
+    const running = await make("RUNNING");
+    await page.goto(`${app.url}/#/runs/${running.id}`);
+    await page.waitFor(`document.getElementById("pause-run")`, "the Pause button of a running run");
+    await page.evaluate(`document.getElementById("pause-run").click()`);
+    await expect.poll(async () => (await runNow(running.id)).pauseRequestedAt).not.toBeNull();
+    await app.services.db.prisma.run.update({ where: { id: running.id }, data: { status: "CANCELLED", finishedAt: new Date() } });
+
+    const paused = await make("PAUSED");
+    await page.goto(`${app.url}/#/runs/${paused.id}`);
+    await page.waitFor(`document.getElementById("resume-run")`, "the Resume button of a paused run");
+    expect(await page.evaluate<boolean>(`document.getElementById("pause-run") === null`)).toBe(true);
+    await page.evaluate(`document.getElementById("resume-run").click()`);
+    await expect.poll(async () => (await runNow(paused.id)).status).toBe("QUEUED");
+    await page.waitFor(`${text("#run-progress-text")}.startsWith("QUEUED")`, "QUEUED on the page after Resume");
+
+    await page.evaluate(`document.querySelector(".run-head button.danger").click()`);
+    await expect.poll(async () => (await runNow(paused.id)).status).toBe("CANCELLED");
+  });
 });

@@ -60,10 +60,10 @@ export function runDetailView(main, [runId]) {
         run.startedAt ? ` · ${fmtDuration(run.startedAt, run.finishedAt)}` : "",
       ),
       // Pause stops at the next batch boundary; a paused run keeps its scope until resumed or cancelled.
-      run.status === "RUNNING" ? h("button", { type: "button", id: "pause-run", onclick: pause }, "Pause") : null,
+      run.status === "RUNNING" ? h("button", { type: "button", id: "pause-run", onclick: () => act("pauseRun") }, "Pause") : null,
       run.status === "PAUSED" ? h("button", { type: "button", id: "resume-run", onclick: resume }, "Resume") : null,
       active && run.status !== "CANCELLING"
-        ? h("button", { type: "button", class: "danger", onclick: cancel }, "Cancel run")
+        ? h("button", { type: "button", class: "danger", onclick: () => act("cancelRun") }, "Cancel run")
         : null,
     );
     const p = run.progress;
@@ -92,10 +92,11 @@ export function runDetailView(main, [runId]) {
     );
   }
 
-  async function pause() {
+  /** pauseRun or cancelRun: both answer the run as it is now. */
+  async function act(mutation) {
     try {
-      const { pauseRun } = await gql(`mutation ($id: ID!) { pauseRun(id: $id) { ${RUN_FIELDS} } }`, { id: runId });
-      draw(pauseRun);
+      const data = await gql(`mutation ($id: ID!) { ${mutation}(id: $id) { ${RUN_FIELDS} } }`, { id: runId });
+      draw(data[mutation]);
     } catch (err) {
       notes.prepend(errorBox(err));
     }
@@ -108,15 +109,6 @@ export function runDetailView(main, [runId]) {
       });
       if (resumeRun.outcome !== "ACCEPTED") notes.prepend(h("p", { class: "error" }, resumeRun.reason ?? resumeRun.outcome));
       if (resumeRun.run) draw(resumeRun.run);
-    } catch (err) {
-      notes.prepend(errorBox(err));
-    }
-  }
-
-  async function cancel() {
-    try {
-      const { cancelRun } = await gql(`mutation ($id: ID!) { cancelRun(id: $id) { ${RUN_FIELDS} } }`, { id: runId });
-      draw(cancelRun);
     } catch (err) {
       notes.prepend(errorBox(err));
     }
