@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { apikeyCommand } from "./cli/apikey.ts";
 import { applyCommand } from "./cli/apply.ts";
 import { RUN_USAGE, runCommand } from "./cli/run.ts";
+import { SYSTEMS_USAGE, systemsCommand } from "./cli/systems.ts";
 import { startDefaultWorker } from "./cli/worker.ts";
 import { startWorkerProcess } from "./cli/worker-process.ts";
 import { ConfigError, loadConfig } from "./config.ts";
@@ -15,7 +16,12 @@ const USAGE = `usage: metasync <command>
   migrate               apply pending migrations and exit
   apply <file.yaml>     upsert connected systems, sync rules and schedules by name
   apikey create --role <reader|operator|admin> [--name N] | apikey list | apikey revoke <id>
-  ${RUN_USAGE}`;
+  ${RUN_USAGE}
+  ${SYSTEMS_USAGE}
+
+Exit codes: 0 done (run --wait: the run COMPLETED); 1 what was asked for failed (a run ended
+otherwise or was blocked, a connection test or a discovery failed); 2 bad usage or input
+(unknown command, option, system, profile or status). \`<command> --help\` shows one command.`;
 
 const HELP = new Set(["--help", "-h", "help"]);
 
@@ -23,8 +29,8 @@ const HELP = new Set(["--help", "-h", "help"]);
 function help(command: string | undefined, rest: string[]): string | null {
   if (command === undefined || HELP.has(command)) return USAGE;
   if (!rest.some((a) => HELP.has(a))) return null;
-  const line = USAGE.split("\n").find((l) => l.trim().split(/\s/)[0] === command);
-  return line ? `usage: metasync ${line.trim()}` : null;
+  const lines = USAGE.split("\n").filter((l) => /^ {2}\S/.test(l) && l.trim().split(/\s/)[0] === command);
+  return lines.length ? `usage: metasync ${lines.map((l) => l.trim()).join("\n       metasync ")}` : null;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -48,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
       return worker(config, logger);
     case "run":
       return runCommand(rest, config, logger);
+    case "systems":
+      return systemsCommand(rest, config, logger);
     case "migrate": {
       const services = await openRuntime(config, logger, { migrate: true });
       await closeRuntime(services);

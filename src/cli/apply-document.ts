@@ -92,11 +92,16 @@ export type ApplyDocument = z.infer<typeof ApplyDocument>;
 export type SystemEntry = z.infer<typeof SystemEntry>;
 export type RuleEntry = z.infer<typeof RuleEntry>;
 
-/** `${NAME}` in any string is replaced from the environment, so secrets stay out of the file. */
+/**
+ * `${NAME}` in any string is replaced from the environment, so secrets and hosts stay out of the
+ * file; `${NAME:-default}` (as in a shell) takes the default when NAME is unset or empty, so an
+ * example file runs as it is on a local setup and is pointed elsewhere without editing it.
+ */
 function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
   if (typeof value === "string")
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
       const v = env[name];
+      if (fallback !== undefined && (v === undefined || v === "")) return fallback;
       if (v === undefined) throw badInput(`${path}: environment variable ${name} is not set`, path);
       return v;
     });

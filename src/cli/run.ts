@@ -1,14 +1,13 @@
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import type { Config } from "../config.ts";
-import { migrate } from "../db/migrate.ts";
 import { AppError } from "../errors.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import { parseProfile } from "../jobs/operations.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
 import type { Logger } from "../logger.ts";
-import { closeRuntime, openRuntime } from "../runtime.ts";
 import type { Services } from "../services.ts";
+import { EXIT, withCliServices } from "./session.ts";
 
 export const RUN_USAGE = "run <system> <profile> [--wait] [--dry-run]   start a run through the start gate";
 
@@ -32,18 +31,14 @@ export async function runCommand(args: string[], config: Config, logger: Logger)
     );
     return 2;
   }
-  const services = await openRuntime(config, logger);
-  try {
-    // Migrating costs seconds and the server has done it; only a database never migrated needs it here.
-    const { rows } = await services.db.pool.query<{ t: string | null }>("SELECT to_regclass('run')::text AS t");
-    if (!rows[0]?.t) await migrate(services.db.url);
+  return withCliServices(config, logger, async (services) => {
     let result: Awaited<ReturnType<Services["startGate"]["start"]>>;
     try {
       result = await services.startGate.start({ systemName: parsed.system, profile, dryRun: parsed.dryRun, trigger: "MANUAL" });
     } catch (e) {
       if (e instanceof AppError) {
         console.error(`metasync run: ${e.message} (${e.code})`);
-        return 2;
+        return EXIT.USAGE;
       }
       throw e;
     }
@@ -52,14 +47,12 @@ export async function runCommand(args: string[], config: Config, logger: Logger)
     if (shown.reasonCode) console.log(`reason: ${shown.reasonCode}: ${shown.reason}`);
     for (const step of shown.nextSteps) console.log(`next: ${step}`);
     const followable = shown.outcome === "ACCEPTED" || shown.outcome === "DEDUPED";
-    if (!followable) return 1;
-    if (!parsed.wait) return 0;
+    if (!followable) return EXIT.FAILED;
+    if (!parsed.wait) return EXIT.OK;
     const final = await follow(services, shown.runId);
     console.log(summary(final));
-    return final.status === "COMPLETED" ? 0 : 1;
-  } finally {
-    await closeRuntime(services);
-  }
+    return final.status === "COMPLETED" ? EXIT.OK : EXIT.FAILED;
+  });
 }
 
 function parse(args: string[]) {
