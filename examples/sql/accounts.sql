@@ -1,4 +1,4 @@
--- The table examples/hr-to-sql-and-csv.yaml writes: psql "$SQL_URL" -f examples/sql/accounts.sql
+-- The table examples/hr-to-sql-and-csv.yaml writes: psql -h <host> -U <user> -d <database> -f examples/sql/accounts.sql
 CREATE TABLE IF NOT EXISTS accounts (
   employee_id  text PRIMARY KEY,
   display_name text NOT NULL,

@@ -14,7 +14,7 @@ let env: Record<string, string>;
 beforeAll(async () => {
   slapd = await startSlapd();
   h = await startExample("hr");
-  env = { HR_DIR: h.files, LDAP_URL: slapd.url, LDAP_BIND_PASSWORD: slapd.password };
+  env = { HR_DIR: h.files, LDAP_PORT: String(slapd.port), LDAP_BIND_PASSWORD: slapd.password };
 });
 afterAll(async () => {
   await h?.stop();

@@ -17,7 +17,16 @@ beforeAll(async () => {
   sql = new pg.Client({ connectionString: sqlUrl });
   await sql.connect();
   await sql.query(readFileSync(path.join(EXAMPLES, "sql", "accounts.sql"), "utf8"));
-  env = { HR_DIR: h.files, EXPORT_DIR: h.files, SQL_URL: sqlUrl };
+  const url = new URL(sqlUrl);
+  env = {
+    HR_DIR: h.files,
+    EXPORT_DIR: h.files,
+    SQL_USER: decodeURIComponent(url.username),
+    SQL_PASSWORD: decodeURIComponent(url.password),
+    SQL_HOST: url.hostname,
+    SQL_PORT: url.port,
+    SQL_DATABASE: url.pathname.slice(1),
+  };
 });
 afterAll(async () => {
   await sql?.end();

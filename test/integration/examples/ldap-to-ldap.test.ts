@@ -14,10 +14,10 @@ beforeAll(async () => {
   [source, target] = await Promise.all([startSlapd({ sample: "openldap" }), startSlapd()]);
   h = await startExample(null);
   env = {
-    SOURCE_LDAP_URL: source.url,
+    SOURCE_LDAP_PORT: String(source.port),
     SOURCE_BIND_DN: source.bindDn,
     SOURCE_BIND_PASSWORD: source.password,
-    TARGET_LDAP_URL: target.url,
+    TARGET_LDAP_PORT: String(target.port),
     TARGET_BIND_PASSWORD: target.password,
   };
 });
