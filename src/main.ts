@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { apikeyCommand } from "./cli/apikey.ts";
 import { applyCommand } from "./cli/apply.ts";
+import { EXPORTS_USAGE, exportsCommand, RUNS_USAGE, runsCommand } from "./cli/lists.ts";
 import { RUN_USAGE, runCommand } from "./cli/run.ts";
 import { SYSTEMS_USAGE, systemsCommand } from "./cli/systems.ts";
 import { startDefaultWorker } from "./cli/worker.ts";
@@ -18,6 +19,8 @@ const USAGE = `usage: metasync <command>
   apikey create --role <reader|operator|admin> [--name N] | apikey list | apikey revoke <id>
   ${RUN_USAGE}
   ${SYSTEMS_USAGE}
+  ${RUNS_USAGE}
+  ${EXPORTS_USAGE}
 
 Exit codes: 0 done (run --wait: the run COMPLETED); 1 what was asked for failed (a run ended
 otherwise or was blocked, a connection test or a discovery failed); 2 bad usage or input
@@ -56,6 +59,10 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, config, logger);
     case "systems":
       return systemsCommand(rest, config, logger);
+    case "runs":
+      return runsCommand(rest, config, logger);
+    case "exports":
+      return exportsCommand(rest, config, logger);
     case "migrate": {
       const services = await openRuntime(config, logger, { migrate: true });
       await closeRuntime(services);

@@ -111,7 +111,7 @@ async function list(services: Services, output: Output, json: boolean): Promise<
   const columns: Column<SystemRow>[] = [
     { header: "NAME", value: (r) => r.name },
     { header: "KIND", value: (r) => r.kind },
-    { header: "SCHEMA", value: (r) => (r.schemaDiscoveredAt ? r.objectTypes.join(",") || "(none)" : "not discovered") },
+    { header: "SCHEMA", value: (r) => r.objectTypes.join(",") || "not discovered" },
     { header: "RULES IN/OUT", value: (r) => `${r.inboundRules}/${r.outboundRules}` },
     { header: "OBJECTS", value: (r) => r.objects, numeric: true },
     { header: "OPEN EXPORTS", value: (r) => r.pendingExports, numeric: true },

@@ -15,6 +15,15 @@ describe("metasync --help", () => {
     expect(await run.exit).toBe(0);
     expect(run.output().trim()).toMatch(/^usage: metasync run <system> <profile> \[--wait\] \[--dry-run\]/);
 
+    for (const command of ["systems", "runs", "exports", "apply"]) {
+      const one = runCli([command, "--help"], env);
+      expect(await one.exit).toBe(0);
+      expect(one.output()).toMatch(new RegExp(`^usage: metasync ${command}`));
+    }
+    expect(top.output()).toMatch(/Exit codes: 0 .*; 1 .*; 2 /s);
+    expect(top.output()).toContain("systems discover <name>...");
+    expect(top.output()).toContain("exports [--status S,...]");
+
     const bogus = runCli(["frobnicate"], env);
     expect(await bogus.exit).toBe(2);
     expect(bogus.output()).toContain('unknown command "frobnicate"');
