@@ -6,7 +6,7 @@ import type { EventBus } from "../events/bus.ts";
 import { isFinalStatus } from "./operations.ts";
 import { insertRunEvents, publishRunChanged } from "./progress.ts";
 import type { RunQueue } from "./queue.ts";
-import { cancelRunNow, lockRunForCancel, requestRunCancel } from "./run-store.ts";
+import { cancelRunNow, lockRunForCancel, requestRunCancel } from "./run-control-store.ts";
 
 export interface CancelDeps {
   pool: pg.Pool;

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { aggregateRuns } from "./run-store.ts";
+import { aggregateRuns } from "./run-metrics-store.ts";
 
 export interface RunMetrics {
   /** Runs that ended (not counting BLOCKED starts, which never ran). */

@@ -4,7 +4,8 @@ import { RunEventType } from "../engine/run-events.ts";
 import { conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { insertRunEvents, publishRunChanged } from "./progress.ts";
-import { lockRun, requestRunPause } from "./run-store.ts";
+import { requestRunPause } from "./run-control-store.ts";
+import { lockRun } from "./run-store.ts";
 
 export interface PauseDeps {
   pool: pg.Pool;
@@ -27,10 +28,7 @@ export async function pauseRun(deps: PauseDeps, runId: string): Promise<string> 
       throw conflict(`run ${runId} is ${run.status}; only a RUNNING run can be paused`, { runId, status: run.status });
     await requestRunPause(client, runId);
     await insertRunEvents(client, runId, [{ type: RunEventType.pauseRequested, data: { workerId: run.worker_id } }]);
-    const { rows } = await client.query<{ connected_system_id: string }>("SELECT connected_system_id FROM run WHERE id = $1", [
-      runId,
-    ]);
-    await publishRunChanged(deps.bus, { id: runId, connectedSystemId: rows[0]!.connected_system_id, status: run.status }, client);
+    await publishRunChanged(deps.bus, { id: runId, connectedSystemId: run.connected_system_id, status: run.status }, client);
     return run.status;
   });
 }

@@ -5,7 +5,8 @@ import type { FinalRunState } from "./run-status.ts";
 
 /**
  * Every statement of the run lifecycle on the `run` table, as named operations: start (insert),
- * claim, heartbeat, batch, cancel, recovery, finish. Each takes the query client, so a caller
+ * claim, heartbeat, batch, pause at a boundary, recovery, finish (an operator's cancel, pause and
+ * resume are in run-control-store.ts, metrics reads in run-metrics-store.ts). Each takes the query client, so a caller
  * that must hold advisory locks, a row lock or a pg-boss send in the same transaction passes
  * its transaction's client; everyone else passes the pool.
  *
@@ -168,6 +169,7 @@ export interface RunOwnership {
   worker_id: string | null;
   /** pauseRun asked the owner to stop at its next batch boundary. */
   pause_requested: boolean;
+  connected_system_id: string;
 }
 
 /**
@@ -176,7 +178,7 @@ export interface RunOwnership {
  */
 export async function lockRun(client: QueryClient, runId: string): Promise<RunOwnership | null> {
   const { rows } = await client.query<RunOwnership>(
-    "SELECT status::text AS status, attempt, worker_id, pause_requested_at IS NOT NULL AS pause_requested FROM run WHERE id = $1 FOR UPDATE",
+    "SELECT status::text AS status, attempt, worker_id, pause_requested_at IS NOT NULL AS pause_requested, connected_system_id FROM run WHERE id = $1 FOR UPDATE",
     [runId],
   );
   return rows[0] ?? null;
@@ -319,94 +321,6 @@ export async function finishOrphanedRun(
   );
 }
 
-/** A run as cancel locks it: who owns it, and whether that owner stopped heartbeating. */
-export interface CancellableRun {
-  status: string;
-  job_id: string | null;
-  worker_id: string | null;
-  connected_system_id: string;
-  stale: boolean;
-}
-
-/** Lock the run row for a cancel (FOR UPDATE: serialised with batches and claims). */
-export async function lockRunForCancel(client: QueryClient, runId: string, staleAfterMs: number): Promise<CancellableRun | null> {
-  const { rows } = await client.query<CancellableRun>(
-    `SELECT status::text AS status, job_id, worker_id, connected_system_id,
-            coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $2::float8 / 1000) AS stale
-       FROM run WHERE id = $1 FOR UPDATE`,
-    [runId, staleAfterMs],
-  );
-  return rows[0] ?? null;
-}
-
-/** Cancel a run no worker owns: CANCELLED now, and any late write of a former owner is fenced off. */
-export async function cancelRunNow(client: QueryClient, runId: string): Promise<void> {
-  await client.query(
-    `UPDATE run SET status = 'CANCELLED', cancel_requested_at = coalesce(cancel_requested_at, now()), finished_at = now(),
-       phase = 'cancelled', worker_id = NULL WHERE id = $1`,
-    [runId],
-  );
-}
-
-/** Ask the owning worker to stop: it sees CANCELLING at its next batch or heartbeat and ends the run. */
-export async function requestRunCancel(client: QueryClient, runId: string): Promise<void> {
-  await client.query("UPDATE run SET status = 'CANCELLING', cancel_requested_at = now() WHERE id = $1", [runId]);
-}
-
-/** Runs by status and profile (metrics gauge). */
-export async function countRunsByStatusAndProfile(
-  client: QueryClient,
-): Promise<{ status: string; profile: string; n: number }[]> {
-  const { rows } = await client.query<{ status: string; profile: string; n: string }>(
-    "SELECT status, profile, count(*) AS n FROM run GROUP BY status, profile",
-  );
-  return rows.map((r) => ({ status: r.status, profile: r.profile, n: Number(r.n) }));
-}
-
-/** Objects processed, summed over runs by profile and phase (metrics gauge). */
-export async function sumProcessedByProfileAndPhase(
-  client: QueryClient,
-): Promise<{ profile: string; phase: string; n: number }[]> {
-  const { rows } = await client.query<{ profile: string; phase: string; n: string }>(
-    "SELECT profile, phase, sum(processed) AS n FROM run GROUP BY profile, phase",
-  );
-  return rows.map((r) => ({ profile: r.profile, phase: r.phase, n: Number(r.n) }));
-}
-
-/**
- * Counts and timings over the runs matching `filter`, as numeric strings (null when no run
- * qualifies): finished, completed, partial, failed, cancelled, blocked, active, avg_seconds,
- * total_seconds, processed. Counts and timings are columns written with each batch.
- */
-export async function aggregateRuns(
-  client: QueryClient,
-  filter: { connectedSystemId?: string | null; operation?: string | null; since?: Date | null },
-): Promise<Record<string, string | null>> {
-  const { rows } = await client.query<Record<string, string | null>>(
-    `SELECT
-       count(*) FILTER (WHERE status IN ('COMPLETED','PARTIAL','FAILED','CANCELLED')) AS finished,
-       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
-       count(*) FILTER (WHERE status = 'PARTIAL') AS partial,
-       count(*) FILTER (WHERE status = 'FAILED') AS failed,
-       count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
-       count(*) FILTER (WHERE status = 'BLOCKED') AS blocked,
-       count(*) FILTER (WHERE status IN ('QUEUED','RUNNING','CANCELLING','PAUSED')) AS active,
-       avg(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) AS avg_seconds,
-       sum(extract(epoch FROM finished_at - started_at)) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) AS total_seconds,
-       coalesce(sum(processed) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL), 0) AS processed
-     FROM run
-     WHERE ($1::uuid IS NULL OR connected_system_id = $1) AND ($2::text IS NULL OR operation = $2)
-       AND ($3::timestamp IS NULL OR created_at >= $3)`,
-    [filter.connectedSystemId ?? null, filter.operation ?? null, filter.since ?? null],
-  );
-  return rows[0] ?? {};
-}
-
-/** Ask the owning worker to pause the run at its next batch boundary (it stays RUNNING until then). */
-export async function requestRunPause(client: QueryClient, runId: string): Promise<void> {
-  await client.query("UPDATE run SET pause_requested_at = now() WHERE id = $1", [runId]);
-}
-
 /**
  * The leased run stops at a batch boundary as PAUSED: no owner, no job, its checkpoint kept.
  * Returns false when the lease was lost meanwhile.
@@ -416,19 +330,6 @@ export async function pauseLeasedRun(client: QueryClient, lease: Lease): Promise
     `UPDATE run SET status = 'PAUSED', pause_requested_at = NULL, worker_id = NULL, job_id = NULL, phase = 'paused'
       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status = 'RUNNING'`,
     [lease.runId, lease.attempt, lease.workerId],
-  );
-  return rowCount === 1;
-}
-
-/**
- * A paused run queued again under a new job; its next claim continues from the checkpoint. A
- * pause does not spend one of the run's recoveries: the claim it took is given back.
- */
-export async function resumePausedRun(client: QueryClient, runId: string, jobId: string): Promise<boolean> {
-  const { rowCount } = await client.query(
-    `UPDATE run SET status = 'QUEUED', job_id = $2, max_attempts = max_attempts + 1, phase = 'queued', heartbeat_at = now()
-      WHERE id = $1 AND status = 'PAUSED'`,
-    [runId, jobId],
   );
   return rowCount === 1;
 }

@@ -14,14 +14,8 @@ import type { RunOptions } from "./options.ts";
 import { type PreflightFailure, preflight } from "./preflight.ts";
 import { insertRunEvents, publishRunChanged, RUNS_QUEUED_TOPIC } from "./progress.ts";
 import { priorityOf, type RunQueue } from "./queue.ts";
-import {
-  type ActiveRun,
-  findActiveRunByKey,
-  findActiveRunHolding,
-  insertRun,
-  type NewRun,
-  resumePausedRun,
-} from "./run-store.ts";
+import { resumePausedRun } from "./run-control-store.ts";
+import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun, type NewRun } from "./run-store.ts";
 
 export type RunTrigger = "MANUAL" | "SCHEDULE" | "API";
 /** Every answer a start can get: the single definition, also of the GraphQL enum StartOutcome. */

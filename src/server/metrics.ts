@@ -1,7 +1,7 @@
 import { getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { Gauge, Histogram, Registry } from "prom-client";
-import { countRunsByStatusAndProfile, sumProcessedByProfileAndPhase } from "../jobs/run-store.ts";
+import { countRunsByStatusAndProfile, sumProcessedByProfileAndPhase } from "../jobs/run-metrics-store.ts";
 import type { Services } from "../services.ts";
 
 export interface Metrics {

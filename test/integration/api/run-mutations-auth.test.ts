@@ -32,6 +32,11 @@ describe("run mutations by role, and the startRun rate limit", () => {
     const runId = accepted.data.startRun.run.id;
     const cancelDenied = await app.gql("mutation($id: ID!) { cancelRun(id: $id) { status } }", { id: runId }, as("READER"));
     expect(cancelDenied.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    // Pausing and resuming are an operator's too: a reader cannot hold a run's scope or restart it.
+    for (const m of ["pauseRun(id: $id) { status }", "resumeRun(id: $id) { outcome }"]) {
+      const denied = await app.gql(`mutation($id: ID!) { ${m} }`, { id: runId }, as("READER"));
+      expect(denied.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    }
     const cancelled = await app.gql("mutation($id: ID!) { cancelRun(id: $id) { status } }", { id: runId }, as("OPERATOR"));
     expect(cancelled.data.cancelRun.status).toBe("CANCELLED");
 
