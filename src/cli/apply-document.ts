@@ -3,6 +3,7 @@ import { z } from "zod";
 import { AttributeFlowSchema, DeduplicationSchema, DisableFlowSchema, JoinRuleSchema } from "../engine/rule-config.ts";
 import { badInput, invalidInput, issueProblems } from "../errors.ts";
 import { ConflictStrategy, ConnectorKind, DeprovisionAction, MvoDeletionRule, SyncDirection } from "../generated/prisma/enums.ts";
+import { RateLimitSchema } from "../systems/rate-limit-input.ts";
 import { ScheduleEntry } from "./apply-schedules.ts";
 
 const SystemEntry = z
@@ -25,6 +26,9 @@ const SystemEntry = z
       .describe(
         "Staging mode: imports and syncs run and plan exports, exports are never sent (EXPORT is BLOCKED with STAGING; a dry run still previews). Turned off, the next EXPORT sends what waits. Left out on update: unchanged.",
       ),
+    rateLimit: RateLimitSchema.nullish().describe(
+      "Pace of every worker's calls to the system; null removes it, left out on update: unchanged.",
+    ),
   })
   .strict();
 

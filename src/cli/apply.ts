@@ -3,6 +3,7 @@ import { connectorConfigs } from "../connectors/configs.ts";
 import { AppError, badInput } from "../errors.ts";
 import type { ConnectedSystem } from "../generated/prisma/client.ts";
 import type { Services } from "../services.ts";
+import { parseRateLimit } from "../systems/rate-limit-input.ts";
 import { normalise } from "../systems/sync-rule-validation.ts";
 import type { ApplyOutcome, SyncRuleInput } from "../systems/sync-rules.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
@@ -85,7 +86,8 @@ async function upsertSystem(services: Services, entry: SystemEntry): Promise<{ s
     canonicalJson(parsed.data) === canonicalJson(current) &&
     (existing.description ?? null) === (entry.description ?? null) &&
     (existing.deleteThreshold ?? null) === (entry.deleteThreshold ?? null) &&
-    (entry.staging ?? existing.staging) === existing.staging;
+    (entry.staging ?? existing.staging) === existing.staging &&
+    (entry.rateLimit === undefined || canonicalJson(parseRateLimit(entry.rateLimit)) === canonicalJson(existing.rateLimit));
   if (same) return { system: existing, outcome: "unchanged" };
   return { system: await services.systems.update(existing.id, entry), outcome: "updated" };
 }

@@ -87,7 +87,14 @@ export interface ExportChange {
 
 export type ExportResult =
   | { id: string; status: "APPLIED"; anchor?: string; dn?: string }
-  | { id: string; status: "TRANSIENT_FAILURE" | "PERMANENT_FAILURE"; code: ConnectorErrorCode; message: string };
+  | {
+      id: string;
+      status: "TRANSIENT_FAILURE" | "PERMANENT_FAILURE";
+      code: ConnectorErrorCode;
+      message: string;
+      /** The target asked to be left alone this long (429/503 Retry-After): no retry, by any worker, before. */
+      retryAfterMs?: number;
+    };
 
 export interface DiscoveredAttribute {
   name: string;
@@ -148,6 +155,8 @@ export type ConnectorErrorCode =
   | "UNSUPPORTED"
   /** A configured value the connector refuses (e.g. a file outside METASYNC_FILE_ROOTS). */
   | "BAD_USER_INPUT"
+  /** The target refused for load (429, 503, LDAP busy): transient, and says when to come back. */
+  | "THROTTLED"
   | "INTERNAL";
 
 /** A typed connector failure; `transient` tells the engine whether retrying can help. */
@@ -155,10 +164,14 @@ export class ConnectorError extends Error {
   constructor(
     readonly code: ConnectorErrorCode,
     message: string,
-    readonly transient = code === "CONNECTION_FAILED" || code === "TIMEOUT",
-    options?: { cause?: unknown },
+    readonly transient = code === "CONNECTION_FAILED" || code === "TIMEOUT" || code === "THROTTLED",
+    options?: { cause?: unknown; retryAfterMs?: number },
   ) {
     super(message, options);
     this.name = "ConnectorError";
+    this.retryAfterMs = options?.retryAfterMs;
   }
+
+  /** The target's Retry-After, when it gave one: every worker waits it out before calling again. */
+  readonly retryAfterMs?: number;
 }

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { Connector } from "../connectors/connector.ts";
 import type { ConnectorKind, RunProfile } from "../generated/prisma/enums.ts";
 import type { Logger } from "../logger.ts";
+import type { RateLimit } from "./connected-system/rate-limiter.ts";
 
 /**
  * The contract between the run machinery (src/jobs: start gate, pg-boss workers, heartbeat,
@@ -52,6 +53,8 @@ export interface SystemInfo {
   deleteThreshold: number | null;
   /** Staging mode: exports are planned, never sent. */
   staging: boolean;
+  /** Pace of calls to the system, shared by every worker (null: unlimited). */
+  rateLimit: RateLimit | null;
 }
 
 export interface RunContext {

@@ -109,7 +109,8 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
 
 async function readSystem(deps: ExecuteDeps, id: string): Promise<SystemInfo | undefined> {
   const { rows } = await deps.pool.query<SystemInfo>(
-    `SELECT id, name, kind::text AS kind, delete_threshold AS "deleteThreshold", staging FROM connected_system WHERE id = $1`,
+    `SELECT id, name, kind::text AS kind, delete_threshold AS "deleteThreshold", staging,
+            rate_limit AS "rateLimit" FROM connected_system WHERE id = $1`,
     [id],
   );
   return rows[0];
@@ -162,7 +163,9 @@ async function runWithRetries(
     try {
       await executor(ctx);
       return { status: "COMPLETED" };
-    } catch (e) {
+    } catch (thrown) {
+      // A wait cut short by cancel, pause or shutdown throws an AbortError: say which it was.
+      const e = (signal.aborted && (await ctx.interruption())) || thrown;
       if (e instanceof RunCancelledError) return { status: "CANCELLED" };
       if (e instanceof WorkerStoppingError) return { status: "RELEASED" };
       if (e instanceof RunPausedError) return { status: "PAUSED" };

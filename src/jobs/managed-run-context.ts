@@ -2,6 +2,8 @@ import type pg from "pg";
 import type { Connector } from "../connectors/connector.ts";
 import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
+import { rateLimited } from "../engine/connected-system/rate-limited-connector.ts";
+import { SystemRateLimiter } from "../engine/connected-system/rate-limiter.ts";
 import { type BatchOutcome, RunCancelledError, type RunContext, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import { RunEventType } from "../engine/run-events.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -48,6 +50,11 @@ export interface RunContextDeps {
 export interface ManagedRunContext extends RunContext {
   /** Close the connector, if the operation opened one. */
   release(): Promise<void>;
+  /**
+   * Why the run must stop now (cancel, pause, shutdown, lease lost), or null: for a wait that
+   * ended on the abort signal outside a batch (e.g. a rate-limit sleep), which throws an AbortError.
+   */
+  interruption(): Promise<Error | null>;
 }
 
 /** The machinery's side of the engine contract (src/engine/run-context.ts). */
@@ -62,14 +69,19 @@ export function createRunContext(
   let connector: Promise<Connector> | null = null;
   const logger = deps.logger.child({ runId: run.id, operation: run.operation });
 
+  /** Throws what stops the run at this boundary (lease lost, cancel, pause, shutdown), if anything. */
+  const checkBoundary = async (client: pg.PoolClient) => {
+    const current = await lockRun(client, run.id);
+    if (!current || !holdsLease(current, lease)) throw new LeaseLostError(lease);
+    if (current.status === "CANCELLING") throw new RunCancelledError(run.id);
+    if (current.pause_requested) throw new RunPausedError(run.id);
+    if (control.stopping()) throw new WorkerStoppingError(run.id);
+  };
+
   const batch = async (work: (tx: pg.PoolClient) => Promise<BatchOutcome>) => {
     await inTransaction(deps.pool, async (client) => {
       // The row lock orders this batch against cancelRun and recovery: both see it whole or not at all.
-      const current = await lockRun(client, run.id);
-      if (!current || !holdsLease(current, lease)) throw new LeaseLostError(lease);
-      if (current.status === "CANCELLING") throw new RunCancelledError(run.id);
-      if (current.pause_requested) throw new RunPausedError(run.id);
-      if (control.stopping()) throw new WorkerStoppingError(run.id);
+      await checkBoundary(client);
       const outcome = await work(client);
       const counts = outcome.counts ?? {};
       const row = await recordBatch(client, run.id, { ...outcome, counts });
@@ -93,7 +105,14 @@ export function createRunContext(
     importBatchSize: deps.importBatchSize ?? DEFAULT_RUN_OPTIONS.importBatchSize,
     signal: control.signal,
     connector() {
-      connector ??= deps.connectorFactory(system.kind, config, { logger });
+      // Every call of every run goes at the system's pace and heeds its Retry-After.
+      const limiter = new SystemRateLimiter({
+        pool: deps.pool,
+        systemId: system.id,
+        limit: system.rateLimit,
+        signal: control.signal,
+      });
+      connector ??= deps.connectorFactory(system.kind, config, { logger }).then((c) => rateLimited(c, limiter));
       return connector;
     },
     batch,
@@ -102,6 +121,14 @@ export function createRunContext(
     },
     async publish(topic, payload, tx) {
       await deps.bus.publish(topic, payload, tx);
+    },
+    async interruption() {
+      try {
+        await inTransaction(deps.pool, checkBoundary);
+        return null;
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
+      }
     },
     async release() {
       if (!connector) return;

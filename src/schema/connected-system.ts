@@ -1,8 +1,27 @@
+import type { RateLimit } from "../engine/connected-system/rate-limiter.ts";
 import { ConnectedSystems } from "../systems/connected-systems.ts";
+import { RateLimitSchema } from "../systems/rate-limit-input.ts";
 import { builder } from "./builder.ts";
 import { AttributeTypeEnum, ConnectorKindEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";
 import { SYSTEMS_TOPIC } from "./topics.ts";
+
+const RateLimitRef = builder.objectRef<RateLimit>("RateLimit").implement({
+  description: "A connected system's rate limit, shared by every worker; a target's Retry-After is heeded besides.",
+  fields: (t) => ({
+    requestsPerSecond: t.float({ nullable: true, resolve: (l) => l.requestsPerSecond ?? null }),
+    objectsPerSecond: t.float({ nullable: true, resolve: (l) => l.objectsPerSecond ?? null }),
+    burst: t.int({ nullable: true, resolve: (l) => l.burst ?? null }),
+  }),
+});
+
+const RateLimitInput = builder.inputType("RateLimitInput", {
+  fields: (t) => ({
+    requestsPerSecond: t.float({ description: RateLimitSchema.shape.requestsPerSecond.description }),
+    objectsPerSecond: t.float({ description: RateLimitSchema.shape.objectsPerSecond.description }),
+    burst: t.int({ description: RateLimitSchema.shape.burst.description }),
+  }),
+});
 
 export const ConnectedSystemRef = builder.prismaNode("ConnectedSystem", {
   id: { field: "id" },
@@ -13,6 +32,12 @@ export const ConnectedSystemRef = builder.prismaNode("ConnectedSystem", {
     deleteThreshold: t.exposeInt("deleteThreshold", { nullable: true }),
     staging: t.exposeBoolean("staging", {
       description: "Staging mode: exports are planned and kept for review (pendingExports), never sent.",
+    }),
+    rateLimit: t.field({
+      type: RateLimitRef,
+      nullable: true,
+      description: "Pace of every worker's calls to the system (null: unlimited).",
+      resolve: (system) => system.rateLimit as RateLimit | null,
     }),
     settingsVersion: t.exposeInt("currentSettingsVersion"),
     schemaDiscoveredAt: t.expose("schemaDiscoveredAt", { type: "DateTime", nullable: true }),
@@ -74,6 +99,11 @@ const ConnectedSystemInput = builder.inputType("ConnectedSystemInput", {
     staging: t.boolean({
       description:
         "Staging mode: imports and syncs run and plan exports, exports are never sent (EXPORT is BLOCKED with STAGING; a dry run still previews). Turned off, the next EXPORT sends what waits. Left out on update: unchanged.",
+    }),
+    rateLimit: t.field({
+      type: RateLimitInput,
+      description:
+        "Pace of imports, exports and pushes to this system, held in the database for every worker; null removes it, left out on update: unchanged.",
     }),
   }),
 });

@@ -4,10 +4,11 @@ import { ConnectorError } from "../connectors/connector.ts";
 import { FileRoots } from "../connectors/file-roots.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { badInput, conflict, invalidInput, issueProblems, notFound, type Problem } from "../errors.ts";
-import type { ConnectedSystem, ConnectionSettings, PrismaClient } from "../generated/prisma/client.ts";
+import { type ConnectedSystem, type ConnectionSettings, Prisma, type PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { SecretBox } from "../secrets.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
+import { storedRateLimit } from "./rate-limit-input.ts";
 
 export const REDACTED = "********";
 
@@ -19,6 +20,8 @@ export interface ConnectedSystemInput {
   deleteThreshold?: number | null;
   /** Plan exports, never send them; left out on update: unchanged (turning it off releases exports). */
   staging?: boolean | null;
+  /** Pace of every worker's calls to the system; left out on update: unchanged; null: unlimited. */
+  rateLimit?: unknown;
 }
 
 /** Connected systems and their immutable, versioned connection settings. */
@@ -38,6 +41,7 @@ export class ConnectedSystems {
   }
 
   async create(input: ConnectedSystemInput): Promise<ConnectedSystem> {
+    const rateLimit = storedRateLimit(input.rateLimit) ?? Prisma.DbNull;
     const { config, secrets } = await this.splitConfig(input, {});
     try {
       return await this.deps.prisma.connectedSystem.create({
@@ -47,6 +51,7 @@ export class ConnectedSystems {
           description: input.description ?? null,
           deleteThreshold: input.deleteThreshold ?? null,
           staging: input.staging ?? false,
+          rateLimit,
           currentSettingsVersion: 1,
           settings: { create: { version: 1, config, secrets } },
         },
@@ -63,6 +68,7 @@ export class ConnectedSystems {
     if (!existing) throw notFound("connected system", id);
     if (existing.kind !== input.kind)
       throw badInput(`kind cannot change from ${existing.kind} to ${input.kind}; create a new connected system`, "kind");
+    const rateLimit = input.rateLimit === undefined ? undefined : (storedRateLimit(input.rateLimit) ?? Prisma.DbNull);
     const current = await this.currentSettings(existing);
     const previousSecrets = current.secrets ? this.deps.secrets.open(current.secrets) : {};
     const previousConfig = { ...(current.config as Record<string, unknown>), ...previousSecrets };
@@ -86,6 +92,7 @@ export class ConnectedSystems {
             description: input.description ?? null,
             deleteThreshold: input.deleteThreshold ?? null,
             staging: input.staging ?? existing.staging,
+            rateLimit,
             currentSettingsVersion: version,
           },
         });

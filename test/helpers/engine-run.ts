@@ -1,4 +1,5 @@
 import type { Connector } from "../../src/connectors/connector.ts";
+import type { RateLimit } from "../../src/engine/connected-system/rate-limiter.ts";
 import type { OperationExecutor, RunInfo } from "../../src/engine/run-context.ts";
 import { defaultExecutors } from "../../src/jobs/executors.ts";
 import { createRunContext } from "../../src/jobs/managed-run-context.ts";
@@ -60,7 +61,14 @@ export async function runEngine(
     },
     { runId: run.id, attempt: 1, workerId: WORKER },
     { ...run, checkpoint: run.checkpoint ?? null } as RunInfo,
-    { id: system.id, name: system.name, kind: system.kind, deleteThreshold: system.deleteThreshold, staging: system.staging },
+    {
+      id: system.id,
+      name: system.name,
+      kind: system.kind,
+      deleteThreshold: system.deleteThreshold,
+      staging: system.staging,
+      rateLimit: system.rateLimit as RateLimit | null,
+    },
     await services.systems.resolveConfig(settings.id),
     { signal: new AbortController().signal, stopping: () => false },
   );

@@ -104,6 +104,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     if (ctx.system.staging)
       throw new StagingError(`${ctx.system.name} is in staging mode: no export was sent, every pending export is kept`);
     const connector = await ctx.connector();
+    const batchSize = pacedBatchSize(options.batchSize, ctx.system.rateLimit);
     if (ctx.system.deleteThreshold !== null)
       await ctx.batch(async (tx) => {
         const held = await holdUnapprovedDeletes(tx, systemId, ctx.system.deleteThreshold!);
@@ -123,7 +124,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
       let claimed: ReadyExport[] = [];
       const exclude = { ids: inFlight.map((e) => e.id), csoIds: inFlight.flatMap((e) => (e.csoId ? [e.csoId] : [])) };
       await ctx.batch(async (tx) => {
-        claimed = await claimReadyExports(tx, systemId, ctx.run.id, options.batchSize, exclude);
+        claimed = await claimReadyExports(tx, systemId, ctx.run.id, batchSize, exclude);
         return { counts: {}, processed, phase: "exporting", checkpoint: { processed } };
       });
       return claimed;
@@ -203,6 +204,15 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
   };
 }
 
+/**
+ * Under a rate limit a batch holds about two seconds of it, so progress, pause and cancel still
+ * come every few seconds however slow the target must be driven.
+ */
+function pacedBatchSize(batchSize: number, limit: RunContext["system"]["rateLimit"]): number {
+  const rate = Math.min(limit?.objectsPerSecond ?? Infinity, limit?.requestsPerSecond ?? Infinity);
+  return Number.isFinite(rate) ? Math.max(1, Math.min(batchSize, Math.ceil(rate * 2))) : batchSize;
+}
+
 /** Store one answered batch: set-based statements per outcome. Long: one branch per outcome. */
 async function applyResults(
   tx: pg.PoolClient,
@@ -265,7 +275,10 @@ async function applyResults(
         errors,
         message: result.message,
         code: result.code,
-        retryAt: retry ? new Date(Date.now() + backoffDelay(errors, options.retryBaseMs)) : null,
+        // Never before the target's own Retry-After, whatever the backoff says.
+        retryAt: retry
+          ? new Date(Date.now() + Math.max(backoffDelay(errors, options.retryBaseMs), result.retryAfterMs ?? 0))
+          : null,
       });
       runChanges.push({ ...base, changeType: "EXPORT_FAILED", errorCode: result.code, message: result.message });
     }
