@@ -3,6 +3,8 @@ import { apikeyCommand } from "./cli/apikey.ts";
 import { applyCommand } from "./cli/apply.ts";
 import { EXPORTS_USAGE, exportsCommand, RUNS_USAGE, runsCommand } from "./cli/lists.ts";
 import { RUN_USAGE, runCommand } from "./cli/run.ts";
+import { RUN_CONTROL_USAGE, runControlCommands } from "./cli/run-control.ts";
+import { withCliServices } from "./cli/session.ts";
 import { SYSTEMS_USAGE, systemsCommand } from "./cli/systems.ts";
 import { startDefaultWorker } from "./cli/worker.ts";
 import { startWorkerProcess } from "./cli/worker-process.ts";
@@ -21,6 +23,7 @@ const USAGE = `usage: metasync <command>
   ${SYSTEMS_USAGE}
   ${RUNS_USAGE}
   ${EXPORTS_USAGE}
+  ${RUN_CONTROL_USAGE}
 
 Exit codes: 0 done (run --wait: the run COMPLETED); 1 what was asked for failed (a run ended
 otherwise or was blocked, a connection test or a discovery failed); 2 bad usage or input
@@ -73,9 +76,12 @@ async function main(argv: string[]): Promise<number> {
       return withRuntime(config, logger, (services) => apikeyCommand(services, rest));
     case "apply":
       return withRuntime(config, logger, (services) => applyCommand(services, rest));
-    default:
+    default: {
+      const control = command ? runControlCommands[command] : undefined;
+      if (control) return withCliServices(config, logger, (services) => control.run(services, rest));
       console.error(`metasync: unknown command "${command}"\n${USAGE}`);
       return 2;
+    }
   }
 }
 

@@ -119,6 +119,13 @@ export class ConnectedSystems {
     });
   }
 
+  /** Staging on or off alone (the CLI's `staging` command), the rest of the system as it is. */
+  async setStaging(name: string, staging: boolean): Promise<ConnectedSystem> {
+    const existing = await this.deps.prisma.connectedSystem.findUnique({ where: { name } });
+    if (!existing) throw notFound("connected system", name);
+    return this.deps.prisma.connectedSystem.update({ where: { id: existing.id }, data: { staging } });
+  }
+
   async delete(id: string): Promise<boolean> {
     // The run store lives in jobs/, a layer above this one: a plain read through Prisma here.
     const active = await this.deps.prisma.run.findFirst({
