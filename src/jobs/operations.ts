@@ -21,7 +21,8 @@ export type OperationType =
   | "connector.delta_import"
   | "connector.full_sync"
   | "connector.delta_sync"
-  | "connector.export";
+  | "connector.export"
+  | "connector.realtime";
 
 export type PreflightCheck = "staging" | "config" | "secrets" | "connection" | "schema" | "syncRules";
 
@@ -101,6 +102,17 @@ export const operations: Record<OperationType, OperationDefinition> = {
     preflight: ["staging", ...talksToSystem, "syncRules"],
     requiredRuleDirection: "OUTBOUND",
     capability: "export",
+  },
+  // The inbox -> connector space -> delta sync: a sync's scopes (it writes the metaverse); the
+  // system is not contacted (its changes were pushed), so neither is its connection tested.
+  "connector.realtime": {
+    type: "connector.realtime",
+    profile: "REALTIME",
+    family: "sync",
+    queue: RUN_QUEUE,
+    scopes: syncScopes,
+    preflight: ["schema", "syncRules"],
+    requiredRuleDirection: "INBOUND",
   },
 };
 

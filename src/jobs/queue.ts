@@ -10,6 +10,8 @@ import { RUN_QUEUE } from "./operations.ts";
  * so a system with a large backlog holds one worker slot, never the queue.
  */
 export function priorityOf(trigger: string): number {
+  // A pushed change is someone waiting for access, and its runs are small: they go first.
+  if (trigger === "REALTIME") return 20;
   return trigger === "SCHEDULE" ? 0 : 10;
 }
 

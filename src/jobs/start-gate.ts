@@ -17,7 +17,7 @@ import { priorityOf, type RunQueue } from "./queue.ts";
 import { resumePausedRun } from "./run-control-store.ts";
 import { type ActiveRun, findActiveRunByKey, findActiveRunHolding, insertRun, type NewRun } from "./run-store.ts";
 
-export type RunTrigger = "MANUAL" | "SCHEDULE" | "API";
+export type RunTrigger = "MANUAL" | "SCHEDULE" | "API" | "REALTIME";
 /** Every answer a start can get: the single definition, also of the GraphQL enum StartOutcome. */
 export const START_OUTCOMES = ["ACCEPTED", "DEDUPED", "SCOPE_BUSY", "BLOCKED"] as const;
 export type StartOutcome = (typeof START_OUTCOMES)[number];

@@ -5,6 +5,7 @@ import { type ExecutorMap, executeRun } from "./execute-run.ts";
 import { RUN_QUEUE } from "./operations.ts";
 import { RUNS_QUEUED_TOPIC } from "./progress.ts";
 import type { RunJobData } from "./queue.ts";
+import { startRealtimeDrainer } from "./realtime-drainer.ts";
 import { recoverOrphanedRuns } from "./recovery.ts";
 import { startScheduler } from "./scheduler.ts";
 
@@ -77,6 +78,7 @@ export async function startWorker({ services, executors, scheduler = true }: Sta
     );
   }, options.recoveryIntervalMs);
   const schedules = scheduler ? startScheduler(services) : null;
+  const realtime = startRealtimeDrainer(services);
   log.info({ concurrency: options.concurrency }, "worker started");
 
   return {
@@ -86,6 +88,7 @@ export async function startWorker({ services, executors, scheduler = true }: Sta
       stopping = true;
       clearInterval(recoveryTimer);
       await schedules?.stop();
+      await realtime.stop();
       await wakeups.return?.();
       for (const id of workIds) await boss.offWork(RUN_QUEUE, { id, wait: false }).catch(() => {});
       shutdown.abort();

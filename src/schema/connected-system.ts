@@ -1,6 +1,9 @@
 import type { RateLimit } from "../engine/connected-system/rate-limiter.ts";
+import { inboxStats, type RealtimeSettings } from "../engine/realtime/inbox-store.ts";
+import { DEFAULT_WINDOW_MS } from "../jobs/realtime-drainer.ts";
 import { ConnectedSystems } from "../systems/connected-systems.ts";
 import { RateLimitSchema } from "../systems/rate-limit-input.ts";
+import { DEFAULT_PUSH_BATCH, RealtimeSchema } from "../systems/realtime-input.ts";
 import { builder } from "./builder.ts";
 import { AttributeTypeEnum, ConnectorKindEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";
@@ -23,6 +26,39 @@ const RateLimitInput = builder.inputType("RateLimitInput", {
   }),
 });
 
+interface RealtimeShown extends RealtimeSettings {
+  webhookSecretSet: boolean;
+}
+
+const RealtimeRef = builder.objectRef<RealtimeShown>("Realtime").implement({
+  description: "Pushed changes (POST /hooks/<system>) applied in micro-batches; see README Real-time.",
+  fields: (t) => ({
+    enabled: t.exposeBoolean("enabled"),
+    windowMs: t.int({ resolve: (r) => r.windowMs ?? DEFAULT_WINDOW_MS }),
+    batchSize: t.int({ resolve: (r) => r.batchSize ?? DEFAULT_PUSH_BATCH }),
+    webhookSecretSet: t.exposeBoolean("webhookSecretSet", {
+      description: "A webhook secret is stored (pushes may be signed with X-Metasync-Signature); never readable.",
+    }),
+  }),
+});
+
+const InboxRef = builder.objectRef<{ depth: number; oldestAgeMs: number | null }>("Inbox").implement({
+  description: "Pushed changes waiting to be applied.",
+  fields: (t) => ({
+    depth: t.exposeInt("depth"),
+    oldestAgeMs: t.float({ nullable: true, resolve: (i) => i.oldestAgeMs }),
+  }),
+});
+
+const RealtimeInput = builder.inputType("RealtimeInput", {
+  fields: (t) => ({
+    enabled: t.boolean({ required: true, description: RealtimeSchema.shape.enabled.description }),
+    windowMs: t.int({ description: RealtimeSchema.shape.windowMs.description }),
+    batchSize: t.int({ description: RealtimeSchema.shape.batchSize.description }),
+    webhookSecret: t.string({ description: RealtimeSchema.shape.webhookSecret.description }),
+  }),
+});
+
 export const ConnectedSystemRef = builder.prismaNode("ConnectedSystem", {
   id: { field: "id" },
   fields: (t) => ({
@@ -38,6 +74,23 @@ export const ConnectedSystemRef = builder.prismaNode("ConnectedSystem", {
       nullable: true,
       description: "Pace of every worker's calls to the system (null: unlimited).",
       resolve: (system) => system.rateLimit as RateLimit | null,
+    }),
+    realtime: t.field({
+      type: RealtimeRef,
+      nullable: true,
+      description: "Real-time settings (null: pushes are refused).",
+      resolve: (system) =>
+        system.realtime
+          ? { ...(system.realtime as unknown as RealtimeSettings), webhookSecretSet: !!system.webhookSecret }
+          : null,
+    }),
+    inbox: t.field({
+      type: InboxRef,
+      description: "Pushed changes waiting to be applied, and how long the oldest has waited.",
+      resolve: async (system, _args, ctx) => {
+        const [stats] = await inboxStats(ctx.services.db.pool, system.id);
+        return { depth: stats?.depth ?? 0, oldestAgeMs: stats?.oldestAgeMs ?? null };
+      },
     }),
     settingsVersion: t.exposeInt("currentSettingsVersion"),
     schemaDiscoveredAt: t.expose("schemaDiscoveredAt", { type: "DateTime", nullable: true }),
@@ -99,6 +152,10 @@ const ConnectedSystemInput = builder.inputType("ConnectedSystemInput", {
     staging: t.boolean({
       description:
         "Staging mode: imports and syncs run and plan exports, exports are never sent (EXPORT is BLOCKED with STAGING; a dry run still previews). Turned off, the next EXPORT sends what waits. Left out on update: unchanged.",
+    }),
+    realtime: t.field({
+      type: RealtimeInput,
+      description: "Accept pushed changes for this system; null turns it off, left out on update: unchanged.",
     }),
     rateLimit: t.field({
       type: RateLimitInput,

@@ -5,6 +5,7 @@ import type { AuthenticateRequest } from "./context.ts";
 import type { DashboardRoute } from "./dashboard.ts";
 import type { GraphiQLAssetRoute } from "./graphiql.ts";
 import type { GraphQLHandler } from "./graphql-handler.ts";
+import { createHookRoute } from "./hooks.ts";
 import { healthz, metricsRoute, refuseBody, sendError, sendRefusal } from "./http.ts";
 import type { Metrics } from "./metrics.ts";
 import { type OriginPolicy, originRefusal } from "./origin.ts";
@@ -32,6 +33,7 @@ export function createRequestHandler({
   authenticateRequest,
   callers,
 }: RequestHandlerDeps) {
+  const hooks = createHookRoute(services, authenticateRequest);
   return async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return healthz(services, res);
@@ -40,6 +42,7 @@ export function createRequestHandler({
     if (!origins.allows(origin, req.headers.host)) return sendError(res, 403, "FORBIDDEN", originRefusal(String(origin)));
     if (path && (dashboard(req, res, path) || graphiqlAssets(req, res, path))) return;
     if (path === "/metrics") return metricsRoute(metrics, await authenticateRequest(req), res);
+    if (path && (await hooks(req, res, path))) return;
     if (refuseBody(req, res)) return;
     // The GraphiQL page itself is public (it holds no data); a preflight carries no credentials.
     // Other GraphQL requests are authenticated before Yoga parses or validates them, so a refused

@@ -9,6 +9,7 @@ import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { SecretBox } from "../secrets.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
 import { storedRateLimit } from "./rate-limit-input.ts";
+import { parseRealtime } from "./realtime-input.ts";
 
 export const REDACTED = "********";
 
@@ -22,6 +23,8 @@ export interface ConnectedSystemInput {
   staging?: boolean | null;
   /** Pace of every worker's calls to the system; left out on update: unchanged; null: unlimited. */
   rateLimit?: unknown;
+  /** Pushed changes: { enabled, windowMs, batchSize, webhookSecret }; left out on update: unchanged; null: off. */
+  realtime?: unknown;
 }
 
 /** Connected systems and their immutable, versioned connection settings. */
@@ -42,6 +45,7 @@ export class ConnectedSystems {
 
   async create(input: ConnectedSystemInput): Promise<ConnectedSystem> {
     const rateLimit = storedRateLimit(input.rateLimit) ?? Prisma.DbNull;
+    const realtime = parseRealtime(input.realtime, this.deps.secrets);
     const { config, secrets } = await this.splitConfig(input, {});
     try {
       return await this.deps.prisma.connectedSystem.create({
@@ -52,6 +56,8 @@ export class ConnectedSystems {
           deleteThreshold: input.deleteThreshold ?? null,
           staging: input.staging ?? false,
           rateLimit,
+          realtime: (realtime.settings as Prisma.InputJsonObject | null) ?? Prisma.DbNull,
+          webhookSecret: realtime.sealedSecret ?? null,
           currentSettingsVersion: 1,
           settings: { create: { version: 1, config, secrets } },
         },
@@ -69,6 +75,7 @@ export class ConnectedSystems {
     if (existing.kind !== input.kind)
       throw badInput(`kind cannot change from ${existing.kind} to ${input.kind}; create a new connected system`, "kind");
     const rateLimit = input.rateLimit === undefined ? undefined : (storedRateLimit(input.rateLimit) ?? Prisma.DbNull);
+    const realtime = input.realtime === undefined ? undefined : parseRealtime(input.realtime, this.deps.secrets);
     const current = await this.currentSettings(existing);
     const previousSecrets = current.secrets ? this.deps.secrets.open(current.secrets) : {};
     const previousConfig = { ...(current.config as Record<string, unknown>), ...previousSecrets };
@@ -93,6 +100,10 @@ export class ConnectedSystems {
             deleteThreshold: input.deleteThreshold ?? null,
             staging: input.staging ?? existing.staging,
             rateLimit,
+            ...(realtime && {
+              realtime: (realtime.settings as Prisma.InputJsonObject | null) ?? Prisma.DbNull,
+              webhookSecret: realtime.settings ? realtime.sealedSecret : null,
+            }),
             currentSettingsVersion: version,
           },
         });

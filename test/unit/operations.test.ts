@@ -13,31 +13,34 @@ const DI = "connector.delta_import";
 const S = "connector.full_sync";
 const DS = "connector.delta_sync";
 const E = "connector.export";
+const RT = "connector.realtime";
 
 /**
- * The conflict matrix, written out: rows and columns in the order I, DI, S, DS, E.
- * Same system: everything conflicts (all hold cs:X). Different systems: only syncs conflict
- * with each other (both hold mv).
+ * The conflict matrix, written out: rows and columns in the order I, DI, S, DS, E, RT.
+ * Same system: everything conflicts (all hold cs:X). Different systems: only syncs (REALTIME
+ * included: it syncs what it applied) conflict with each other (they hold mv).
  */
 const SAME_SYSTEM: Record<OperationType, boolean[]> = {
-  [I]: [true, true, true, true, true],
-  [DI]: [true, true, true, true, true],
-  [S]: [true, true, true, true, true],
-  [DS]: [true, true, true, true, true],
-  [E]: [true, true, true, true, true],
+  [I]: [true, true, true, true, true, true],
+  [DI]: [true, true, true, true, true, true],
+  [S]: [true, true, true, true, true, true],
+  [DS]: [true, true, true, true, true, true],
+  [E]: [true, true, true, true, true, true],
+  [RT]: [true, true, true, true, true, true],
 };
 const OTHER_SYSTEM: Record<OperationType, boolean[]> = {
-  [I]: [false, false, false, false, false],
-  [DI]: [false, false, false, false, false],
-  [S]: [false, false, true, true, false],
-  [DS]: [false, false, true, true, false],
-  [E]: [false, false, false, false, false],
+  [I]: [false, false, false, false, false, false],
+  [DI]: [false, false, false, false, false, false],
+  [S]: [false, false, true, true, false, true],
+  [DS]: [false, false, true, true, false, true],
+  [E]: [false, false, false, false, false, false],
+  [RT]: [false, false, true, true, false, true],
 };
-const ORDER: OperationType[] = [I, DI, S, DS, E];
+const ORDER: OperationType[] = [I, DI, S, DS, E, RT];
 
 describe("operation registry", () => {
   it("has one entry per stable type string with its profile, queue and scopes", () => {
-    expect(OPERATION_TYPES.sort()).toEqual([DI, E, I, DS, S].sort());
+    expect(OPERATION_TYPES.sort()).toEqual([DI, E, I, DS, S, RT].sort());
     expect(operations[I].scopes("x")).toEqual(["cs:x"]);
     expect(operations[S].scopes("x")).toEqual(["cs:x", "mv"]);
     expect(operations[E].scopes("x")).toEqual(["cs:x", "export:x"]);

@@ -1,3 +1,4 @@
+import type pg from "pg";
 import type { ImportPage } from "../../connectors/connector.ts";
 import { readAhead } from "../../util/read-ahead.ts";
 import { obsoleteUnseen } from "../connector-space/store.ts";
@@ -26,8 +27,23 @@ interface ImportCheckpoint {
 
 const SWEEP_SLICE = 5000;
 
-/** FULL_IMPORT and DELTA_IMPORT: connector pages -> connector space, in bulk, one transaction per page. */
-export function createImportExecutor(mode: "full" | "delta"): OperationExecutor {
+/**
+ * Where a delta import's pages come from when not from the connector (the real-time inbox): the
+ * same validation, hash skip, run changes and sync queue apply to them.
+ */
+export interface PageSource {
+  /** Pages after `position` (the checkpoint of the last committed page; null at the start). */
+  pages(ctx: RunContext, position: unknown | null): AsyncIterable<ImportPage>;
+  /** In the transaction that stores the pages up to `position`: mark them taken, exactly once. */
+  committed(tx: pg.PoolClient, ctx: RunContext, position: unknown): Promise<void>;
+}
+
+/**
+ * FULL_IMPORT and DELTA_IMPORT: connector pages -> connector space, in bulk, one transaction per
+ * page. With a `source` (delta only), its pages instead, and the connector's delta watermark is
+ * left as it is: it is not that source's.
+ */
+export function createImportExecutor(mode: "full" | "delta", source?: PageSource): OperationExecutor {
   return async (ctx) => {
     const saved = ctx.run.checkpoint as ImportCheckpoint | null;
     let checkpoint: ImportCheckpoint = saved ?? { phase: "import", connector: null, processed: 0 };
@@ -48,12 +64,9 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
     };
 
     if (checkpoint.phase === "import") {
-      const connector = await ctx.connector();
-      const context = createImportContext(ctx.pool, ctx.system.id);
-      const pages: AsyncIterable<ImportPage> =
-        mode === "full"
-          ? connector.importFull(checkpoint.connector, context)
-          : connector.importDelta(await loadWatermark(ctx.pool, ctx.system.id), checkpoint.connector, context);
+      const pages: AsyncIterable<ImportPage> = source
+        ? source.pages(ctx, checkpoint.connector)
+        : await connectorPages(ctx, mode, checkpoint.connector);
       let previousKeys = new Set<string>();
       const prepare = (page: ImportPage) => readStoredAhead(ctx.pool, scope, prepareImportPage(scope, page));
       for await (const prepared of readAhead(coalescePages(pages, ctx.importBatchSize), prepare)) {
@@ -72,6 +85,7 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
         await ctx.batch(async (tx) => {
           await commitWithoutFlushWait(tx);
           const counts = await applyImportPage(tx, scope, prepared);
+          if (source && !scope.dryRun) await source.committed(tx, ctx, page.checkpoint);
           next.failed = (checkpoint.failed ?? 0) + (counts.failed ?? 0);
           return {
             counts,
@@ -92,12 +106,20 @@ export function createImportExecutor(mode: "full" | "delta"): OperationExecutor 
       await ctx.event("deletes skipped", { reason: `${checkpoint.failed} records could not be read; objects not seen are kept` });
     await ctx.batch(async (tx) => {
       if (mode === "full") await clearSeen(tx, ctx.run.id);
-      if (!scope.dryRun) await saveWatermark(tx, ctx.system.id, checkpoint.watermark ?? null, mode);
+      if (!scope.dryRun && !source) await saveWatermark(tx, ctx.system.id, checkpoint.watermark ?? null, mode);
       // Every object of the source passed validation against this schema and is stored as such.
       if (mode === "full" && !scope.dryRun && !checkpoint.failed) await recordValidated(tx, ctx.system.id, schemaHash);
       return { counts: {}, processed: checkpoint.processed, phase: "completing", checkpoint: { ...checkpoint, phase: "sweep" } };
     });
   };
+}
+
+async function connectorPages(ctx: RunContext, mode: "full" | "delta", position: unknown) {
+  const connector = await ctx.connector();
+  const context = createImportContext(ctx.pool, ctx.system.id);
+  return mode === "full"
+    ? connector.importFull(position, context)
+    : connector.importDelta(await loadWatermark(ctx.pool, ctx.system.id), position, context);
 }
 
 /** Objects a full import did not see are gone from the source: obsolete, queued for sync. */

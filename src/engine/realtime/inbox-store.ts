@@ -1,0 +1,163 @@
+import { createHash } from "node:crypto";
+import type pg from "pg";
+import type { Attributes } from "../../connectors/connector.ts";
+import { canonicalJson } from "../../util/canonical-json.ts";
+
+/** The real-time inbox (inbox_entry): changes pushed for a system, kept until a REALTIME run applies them. */
+
+/** Published (on commit) when changes are pushed into a system's inbox: { connectedSystemId }. */
+export const INBOX_TOPIC = "inbox";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export interface PushedRecord {
+  op: "upsert" | "delete";
+  objectType: string;
+  anchor: string;
+  /** upsert: the whole object, as an import page would bring it. */
+  attributes?: Attributes;
+  /** The client's idempotency key; otherwise the content is the key. */
+  id?: string;
+}
+
+export interface InboxEntry {
+  id: string;
+  op: "upsert" | "delete";
+  objectType: string;
+  anchor: string;
+  attributes: Attributes | null;
+}
+
+/** A content key: the same change pushed twice while the first still waits is one change. */
+const contentKey = (r: PushedRecord) =>
+  createHash("sha256")
+    .update(canonicalJson([r.op, r.objectType, r.anchor, r.op === "upsert" ? (r.attributes ?? {}) : null]))
+    .digest("base64url");
+
+/**
+ * Store pushed records in order, in the caller's transaction (durable before the push is
+ * answered). A repeat of a waiting record, or of a client key, is not stored again: its first
+ * entry's id is answered, so a client retrying a push it got no answer for changes nothing.
+ */
+export async function pushEntries(tx: Q, systemId: string, records: PushedRecord[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const r of records) {
+    const clientKey = r.id !== undefined;
+    const key = clientKey ? `client:${r.id}` : contentKey(r);
+    const inserted = await tx.query<{ id: string }>(
+      `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT DO NOTHING RETURNING id::text`,
+      [systemId, r.op, r.objectType, r.anchor, r.op === "upsert" ? JSON.stringify(r.attributes ?? {}) : null, key, clientKey],
+    );
+    if (inserted.rows[0]) {
+      ids.push(inserted.rows[0].id);
+      continue;
+    }
+    const first = await tx.query<{ id: string }>(
+      `SELECT id::text FROM inbox_entry WHERE connected_system_id = $1 AND key = $2
+         AND (client_key OR applied_at IS NULL) ORDER BY id LIMIT 1`,
+      [systemId, key],
+    );
+    ids.push(first.rows[0]!.id);
+  }
+  return ids;
+}
+
+/** Waiting entries of the system after `afterId` up to `throughId`, in order. */
+export async function waitingEntries(q: Q, systemId: string, afterId: string, throughId: string, limit: number) {
+  const { rows } = await q.query<InboxEntry>(
+    `SELECT id::text, op, object_type AS "objectType", anchor, attributes FROM inbox_entry
+      WHERE connected_system_id = $1 AND applied_at IS NULL AND id > $2::bigint AND id <= $3::bigint
+      ORDER BY id LIMIT $4`,
+    [systemId, afterId, throughId, limit],
+  );
+  return rows;
+}
+
+/** The newest waiting entry's id ("0": none): a run applies what waited when it started. */
+export async function lastWaitingId(q: Q, systemId: string): Promise<string> {
+  const { rows } = await q.query<{ id: string | null }>(
+    "SELECT max(id)::text AS id FROM inbox_entry WHERE connected_system_id = $1 AND applied_at IS NULL",
+    [systemId],
+  );
+  return rows[0]?.id ?? "0";
+}
+
+/** Entries up to `throughId` are applied by `runId`: written in the transaction that applied them. */
+export async function markApplied(tx: Q, systemId: string, runId: string, throughId: string): Promise<void> {
+  await tx.query(
+    `UPDATE inbox_entry SET applied_run_id = $3, applied_at = clock_timestamp()
+      WHERE connected_system_id = $1 AND applied_at IS NULL AND id <= $2::bigint`,
+    [systemId, throughId, runId],
+  );
+}
+
+export interface InboxStats {
+  systemId: string;
+  depth: number;
+  oldestAgeMs: number | null;
+}
+
+/** Waiting entries per system (only systems with any), and how long the oldest has waited. */
+export async function inboxStats(q: Q, systemId?: string): Promise<InboxStats[]> {
+  const { rows } = await q.query<{ system_id: string; depth: number; age_ms: number | null }>(
+    `SELECT connected_system_id AS system_id, count(*)::int AS depth,
+            (EXTRACT(EPOCH FROM clock_timestamp() - min(received_at)) * 1000)::float8 AS age_ms
+       FROM inbox_entry WHERE applied_at IS NULL AND ($1::uuid IS NULL OR connected_system_id = $1)
+      GROUP BY connected_system_id`,
+    [systemId ?? null],
+  );
+  return rows.map((r) => ({ systemId: r.system_id, depth: r.depth, oldestAgeMs: r.age_ms }));
+}
+
+/** Applied entries older than `keepMs` go (client keys are remembered that long). */
+export async function pruneApplied(q: Q, keepMs: number): Promise<number> {
+  const { rowCount } = await q.query(
+    "DELETE FROM inbox_entry WHERE applied_at < clock_timestamp() - make_interval(secs => $1::float8 / 1000)",
+    [keepMs],
+  );
+  return rowCount ?? 0;
+}
+
+/** Systems with real-time on and entries waiting: what a REALTIME run should be started for. */
+export async function systemsWithWaiting(q: Q): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT cs.id FROM connected_system cs
+      WHERE COALESCE((cs.realtime->>'enabled')::boolean, false)
+        AND EXISTS (SELECT 1 FROM inbox_entry e WHERE e.connected_system_id = cs.id AND e.applied_at IS NULL)`,
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Real-time settings of a system (null: off or no such system). */
+export async function realtimeSettings(q: Q, systemId: string): Promise<RealtimeSettings | null> {
+  const { rows } = await q.query<{ realtime: RealtimeSettings | null }>("SELECT realtime FROM connected_system WHERE id = $1", [
+    systemId,
+  ]);
+  const settings = rows[0]?.realtime;
+  return settings?.enabled ? settings : null;
+}
+
+export interface RealtimeSettings {
+  enabled: boolean;
+  /** How long the first push waits for others before its run starts (coalescing). */
+  windowMs?: number | null;
+  batchSize?: number | null;
+}
+
+/**
+ * Target systems (not in staging) holding PENDING exports, due now, that a REALTIME run
+ * planned: the export runs that finish what a push started. As claimReadyExports would take
+ * them, so a finished export run never leaves one behind that starts another.
+ */
+export async function realtimeExportTargets(q: Q): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT cs.id FROM connected_system cs
+      WHERE NOT cs.staging
+        AND EXISTS (SELECT 1 FROM pending_export pe JOIN run r ON r.id = pe.planning_run_id
+                     WHERE pe.connected_system_id = cs.id AND pe.status = 'PENDING' AND r.profile = 'REALTIME'
+                       AND (pe.not_before IS NULL OR pe.not_before <= now()))`,
+  );
+  return rows.map((r) => r.id);
+}

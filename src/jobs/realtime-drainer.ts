@@ -1,0 +1,97 @@
+import { INBOX_TOPIC, realtimeExportTargets, realtimeSettings, systemsWithWaiting } from "../engine/realtime/inbox-store.ts";
+import type { RunProfile } from "../generated/prisma/enums.ts";
+import type { Services } from "../services.ts";
+import { isFinalStatus } from "./operations.ts";
+import { RUNS_TOPIC, type RunChangedPayload } from "./progress.ts";
+
+export const DEFAULT_WINDOW_MS = 25;
+/** A start refused as BLOCKED is tried again after this, doubling up to the cap (no run record storm). */
+const BLOCKED_RETRY_MS = 15_000;
+const BLOCKED_RETRY_CAP_MS = 5 * 60_000;
+
+export interface RealtimeDrainer {
+  stop(): Promise<void>;
+}
+
+/**
+ * Turns pushed changes into runs, in every worker (the start gate makes them agree: a second
+ * start is DEDUPED or SCOPE_BUSY). A push starts its system's REALTIME run after the system's
+ * window (pushes arriving meanwhile go in the same run); when a run ends, what waited behind it
+ * starts, and EXPORT runs take the exports REALTIME runs planned to their targets. A sweep
+ * catches what a lost notification or a restart left: nothing accepted waits longer than it.
+ */
+export function startRealtimeDrainer(services: Services, options: { sweepMs?: number } = {}): RealtimeDrainer {
+  const { bus, startGate, logger } = services;
+  const pool = services.db.pool;
+  const log = logger.child({ component: "realtime" });
+  const timers = new Map<string, NodeJS.Timeout>();
+  const blocked = new Map<string, { until: number; delayMs: number }>();
+  let stopped = false;
+
+  const start = async (systemId: string, profile: RunProfile) => {
+    const key = `${profile}:${systemId}`;
+    const hold = blocked.get(key);
+    if (hold && hold.until > Date.now()) return;
+    const result = await startGate.start({ connectedSystemId: systemId, profile, trigger: "REALTIME" });
+    if (result.outcome === "BLOCKED") {
+      const delayMs = Math.min((hold?.delayMs ?? BLOCKED_RETRY_MS / 2) * 2, BLOCKED_RETRY_CAP_MS);
+      blocked.set(key, { until: Date.now() + delayMs, delayMs });
+      log.warn({ systemId, profile, reasonCode: result.failure?.reasonCode, retryInMs: delayMs }, "real-time run blocked");
+    } else blocked.delete(key);
+    // ACCEPTED or DEDUPED: that run applies what waits. SCOPE_BUSY: the holder's end brings us back.
+  };
+
+  const drain = async (systemId: string) => {
+    const settings = await realtimeSettings(pool, systemId);
+    if (settings) await start(systemId, "REALTIME");
+  };
+  const later = (key: string, delayMs: number, work: () => Promise<void>) => {
+    if (stopped || timers.has(key)) return;
+    timers.set(
+      key,
+      setTimeout(() => {
+        timers.delete(key);
+        work().catch((err) => log.warn({ err }, "real-time pass failed"));
+      }, delayMs),
+    );
+  };
+  const exportTargets = async () => {
+    for (const target of await realtimeExportTargets(pool)) await start(target, "EXPORT");
+  };
+  const sweep = async () => {
+    for (const systemId of await systemsWithWaiting(pool)) await drain(systemId);
+    await exportTargets();
+  };
+
+  const pushes = bus.subscribe(INBOX_TOPIC);
+  void (async () => {
+    for await (const message of pushes) {
+      const systemId = String(message.connectedSystemId);
+      const settings = await realtimeSettings(pool, systemId).catch(() => null);
+      if (settings) later(`drain:${systemId}`, settings.windowMs ?? DEFAULT_WINDOW_MS, () => drain(systemId));
+    }
+  })();
+  const runs = bus.subscribe(RUNS_TOPIC);
+  void (async () => {
+    for await (const message of runs) {
+      const run = message as RunChangedPayload;
+      if (!isFinalStatus(run.status)) continue;
+      // What waited behind this run (its own system's pushes, or any system's scope it held), and
+      // the exports a finished REALTIME run planned.
+      later("sweep", 0, sweep);
+    }
+  })();
+  const sweeper = setInterval(() => later("sweep", 0, sweep), options.sweepMs ?? 2_000);
+  later("sweep", 0, sweep);
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(sweeper);
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+      await pushes.return?.();
+      await runs.return?.();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type pg from "pg";
+import { z } from "zod";
+import { inTransaction } from "../db/transaction.ts";
+import { INBOX_TOPIC, type PushedRecord, pushEntries } from "../engine/realtime/inbox-store.ts";
+import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
+import type { EventBus } from "../events/bus.ts";
+import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
+import type { SecretBox } from "../secrets.ts";
+import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
+
+/** What accepting a push needs. */
+export interface PushDeps {
+  prisma: PrismaClient;
+  pool: pg.Pool;
+  bus: EventBus;
+  secrets: SecretBox;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A signature older (or newer) than this is a replay: refused. */
+export const SIGNATURE_TOLERANCE_S = 300;
+
+const AttributeValue = z.union([z.string(), z.number(), z.boolean()]);
+const RecordSchema = z.discriminatedUnion("op", [
+  z
+    .object({
+      op: z.literal("upsert"),
+      objectType: z.string().min(1).max(200),
+      anchor: z.string().min(1).max(1024),
+      attributes: z.record(z.string().min(1).max(200), z.union([AttributeValue, z.array(AttributeValue), z.null()])),
+      id: z.string().min(1).max(200).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      op: z.literal("delete"),
+      objectType: z.string().min(1).max(200),
+      anchor: z.string().min(1).max(1024),
+      id: z.string().min(1).max(200).optional(),
+    })
+    .strict(),
+]);
+const BodySchema = z.object({ records: z.array(RecordSchema).min(1) }).strict();
+
+/** The system a push names (its name or id), with real-time on; NOT_FOUND or CONFLICT otherwise. */
+export async function pushTarget({ prisma }: Pick<PushDeps, "prisma">, nameOrId: string): Promise<ConnectedSystem> {
+  const system = UUID.test(nameOrId)
+    ? await prisma.connectedSystem.findUnique({ where: { id: nameOrId.toLowerCase() } })
+    : await prisma.connectedSystem.findUnique({ where: { name: nameOrId } });
+  if (!system) throw notFound("connected system", nameOrId);
+  if (!(system.realtime as { enabled?: boolean } | null)?.enabled)
+    throw new AppError("CONFLICT", `real-time is off for ${system.name}: set realtime: { enabled: true } on it first`, {
+      code: "REALTIME_DISABLED",
+    });
+  return system;
+}
+
+/**
+ * `X-Metasync-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` checked
+ * against the system's webhook secret, in constant time, within SIGNATURE_TOLERANCE_S of now.
+ */
+export function signatureValid(
+  { secrets }: Pick<PushDeps, "secrets">,
+  system: ConnectedSystem,
+  header: string,
+  body: Buffer,
+  nowS = Date.now() / 1000,
+) {
+  if (!system.webhookSecret) return false;
+  const parts = Object.fromEntries(header.split(",").map((p) => p.trim().split("=", 2) as [string, string]));
+  const t = Number(parts.t);
+  if (!Number.isInteger(t) || Math.abs(nowS - t) > SIGNATURE_TOLERANCE_S || !/^[0-9a-f]{64}$/i.test(parts.v1 ?? "")) return false;
+  const secret = String(secrets.open(system.webhookSecret).secret);
+  const expected = createHmac("sha256", secret).update(`${t}.`).update(body).digest();
+  return timingSafeEqual(expected, Buffer.from(parts.v1!, "hex"));
+}
+
+/**
+ * Validate a push body and store its records in the system's inbox, durable before this returns,
+ * waking the workers on commit. Returns the entry ids (a repeated record gets its first id).
+ */
+export async function acceptPush(deps: PushDeps, system: ConnectedSystem, body: Buffer): Promise<string[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString("utf8"));
+  } catch (e) {
+    throw badInput(`the body is not JSON: ${(e as Error).message}`, "body");
+  }
+  const parsed = BodySchema.safeParse(json);
+  if (!parsed.success) throw invalidInput("invalid push", issueProblems(parsed.error.issues, "", { brackets: true }));
+  const records = parsed.data.records as PushedRecord[];
+  const limit = (system.realtime as { batchSize?: number | null }).batchSize ?? DEFAULT_PUSH_BATCH;
+  if (records.length > limit)
+    throw badInput(`${records.length} records in one push; this system takes at most ${limit} (realtime.batchSize)`, "records");
+  const types = new Set(
+    (await deps.prisma.objectType.findMany({ where: { connectedSystemId: system.id }, select: { name: true } })).map(
+      (t) => t.name,
+    ),
+  );
+  const unknown = records.findIndex((r) => !types.has(r.objectType));
+  if (unknown >= 0)
+    throw badInput(
+      `records[${unknown}].objectType: ${system.name} has no object type "${records[unknown]!.objectType}" (known: ${[...types].join(", ") || "none; discover its schema first"})`,
+      `records[${unknown}].objectType`,
+    );
+  return inTransaction(deps.pool, async (tx) => {
+    const ids = await pushEntries(tx, system.id, records);
+    await deps.bus.publish(INBOX_TOPIC, { connectedSystemId: system.id }, tx);
+    return ids;
+  });
+}

@@ -1,0 +1,165 @@
+import { createHmac } from "node:crypto";
+import path from "node:path";
+import { Client } from "ldapts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ok } from "../../e2e/helpers.ts";
+import { waitFor } from "../../fixtures/runs.ts";
+import { startTestApp, type TestApp } from "../../helpers/app.ts";
+import { EXAMPLES, type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { type Slapd, startSlapd } from "../../helpers/slapd.ts";
+
+// Real-time through HTTP: changes pushed to POST /hooks/<system> reach a real slapd through the
+// inbox, a REALTIME run (inbox -> connector space -> delta sync) and an EXPORT run, with no run
+// started by hand. The systems are examples/hr-csv-to-ldap.yaml's.
+let slapd: Slapd;
+let h: ExampleHarness;
+let app: TestApp;
+const SECRET = "a-webhook-secret-of-some-length";
+
+beforeAll(async () => {
+  slapd = await startSlapd();
+  h = await startExample("hr");
+  app = await startTestApp(h.services);
+  const env = { HR_DIR: h.files, LDAP_PORT: String(slapd.port), LDAP_BIND_PASSWORD: slapd.password };
+  await h.cli(["apply", path.join(EXAMPLES, "hr-csv-to-ldap.yaml")], env);
+  await h.cli(["systems", "discover", "hr-people", "hr-groups", "directory"], env);
+  for (const [system, profile] of [
+    ["hr-people", "FULL_IMPORT"],
+    ["hr-groups", "FULL_IMPORT"],
+    ["hr-people", "DELTA_SYNC"],
+    ["hr-groups", "DELTA_SYNC"],
+    ["directory", "EXPORT"],
+    ["directory", "FULL_IMPORT"],
+  ] as const)
+    await h.run(system, profile);
+});
+afterAll(async () => {
+  await app?.stop();
+  await h?.stop();
+  await slapd?.stop();
+});
+
+const person = (id: string) => `employeeNumber=${id},ou=people,dc=example,dc=org`;
+
+async function entry(id: string) {
+  const client = new Client({ url: slapd.url });
+  try {
+    await client.bind(slapd.bindDn, slapd.password);
+    const { searchEntries } = await client.search(person(id), { scope: "base" });
+    return searchEntries[0] ?? null;
+  } catch {
+    return null; // noSuchObject
+  } finally {
+    await client.unbind();
+  }
+}
+
+const hire = (id: string, title = "Engineer") => ({
+  op: "upsert",
+  objectType: "person",
+  anchor: id,
+  attributes: {
+    employeeId: id,
+    givenName: "Mary",
+    sn: "Jackson",
+    title,
+    department: "Engineering",
+    managerId: "E1001",
+    mail: "mary.jackson@example.org",
+  },
+});
+
+async function push(body: unknown, headers: Record<string, string> = {}, system = "hr-people") {
+  const raw = typeof body === "string" ? body : JSON.stringify(body);
+  const res = await fetch(`${app.url}/hooks/${system}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: raw,
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+const sign = (raw: string, secret = SECRET, t = Math.floor(Date.now() / 1000)) =>
+  `t=${t},v1=${createHmac("sha256", secret).update(`${t}.${raw}`).digest("hex")}`;
+
+async function enableRealtime(realtime: Record<string, unknown> | null) {
+  const { connectedSystem } = await ok(app, '{ connectedSystem(name: "hr-people") { id kind config } }');
+  const input = { name: "hr-people", kind: connectedSystem.kind, config: connectedSystem.config, realtime };
+  const r = await ok(
+    app,
+    "mutation($id: ID!, $i: ConnectedSystemInput!) { updateConnectedSystem(id: $id, input: $i) { realtime { enabled windowMs webhookSecretSet } } }",
+    { id: connectedSystem.id, i: input },
+  );
+  return r.updateConnectedSystem.realtime;
+}
+
+describe("real-time pushes", () => {
+  it("refuses pushes while real-time is off, then turns it on with a secret that is never read back", async () => {
+    expect((await push({ records: [hire("E1006")] })).status).toBe(409);
+    expect(await enableRealtime({ enabled: true, windowMs: 10, webhookSecret: SECRET })).toEqual({
+      enabled: true,
+      windowMs: 10,
+      webhookSecretSet: true,
+    });
+  });
+
+  it("creates, updates and deletes a directory entry from pushes alone", async () => {
+    const created = await push({ records: [hire("E1006")] });
+    expect(created.status).toBe(202);
+    expect(created.body).toMatchObject({ accepted: 1, ids: [expect.any(String)] });
+    const joiner = await waitFor(() => entry("E1006"), 20_000, 100);
+    expect(joiner).toMatchObject({ uid: "mary.jackson", title: "Engineer", manager: person("E1001") });
+
+    const raw = JSON.stringify({ records: [hire("E1006", "Lead Engineer")] });
+    expect((await push(raw, { "x-metasync-signature": sign(raw) })).status).toBe(202);
+    await waitFor(async () => (await entry("E1006"))?.title === "Lead Engineer", 20_000, 100);
+
+    expect((await push({ records: [{ op: "delete", objectType: "person", anchor: "E1006" }] })).status).toBe(202);
+    await waitFor(async () => (await entry("E1006")) === null, 20_000, 100);
+
+    // Every change went through runs the start gate accepted: the audit trail is the usual one.
+    const runs = await waitFor(async () => {
+      const all = await h.services.db.prisma.run.findMany({
+        where: { trigger: "REALTIME" },
+        select: { profile: true, status: true },
+      });
+      return all.every((r) => !["QUEUED", "RUNNING"].includes(r.status)) && all;
+    });
+    expect(new Set(runs.map((r) => r.profile))).toEqual(new Set(["REALTIME", "EXPORT"]));
+    expect(runs.filter((r) => r.status !== "COMPLETED")).toEqual([]);
+    const inbox = await ok(app, '{ connectedSystem(name: "hr-people") { inbox { depth } } }');
+    expect(inbox.connectedSystem.inbox.depth).toBe(0);
+  });
+
+  it("answers a repeated push with the first entry's id and applies it once", async () => {
+    const record = { ...hire("E1007"), id: "hr-event-42" };
+    const first = await push({ records: [record] });
+    const again = await push({ records: [record] });
+    expect(again.body.ids).toEqual(first.body.ids);
+    await waitFor(() => entry("E1007"), 20_000, 100);
+    expect(await h.services.db.prisma.inboxEntry.count({ where: { key: "client:hr-event-42" } })).toBe(1);
+  });
+
+  it("refuses bad signatures, strangers, malformed bodies and unknown systems or types, storing nothing", async () => {
+    const before = await h.services.db.prisma.inboxEntry.count();
+    const raw = JSON.stringify({ records: [hire("E1099")] });
+    expect((await push(raw, { "x-metasync-signature": sign(raw, "not-the-secret-at-all") })).status).toBe(401);
+    // A replay: a valid signature from ten minutes ago.
+    expect((await push(raw, { "x-metasync-signature": sign(raw, SECRET, Math.floor(Date.now() / 1000) - 600) })).status).toBe(
+      401,
+    );
+    // Signed for another body.
+    expect((await push(raw.replace("E1099", "E1098"), { "x-metasync-signature": sign(raw) })).status).toBe(401);
+    expect((await push("{not json")).status).toBe(400);
+    const missingAnchor = await push({ records: [{ op: "upsert", objectType: "person", attributes: {} }] });
+    expect(missingAnchor.status).toBe(400);
+    expect(missingAnchor.body.errors[0].message).toContain("records[0].anchor");
+    const badType = await push({ records: [{ ...hire("E1099"), objectType: "spaceship" }] });
+    expect(badType).toMatchObject({ status: 400 });
+    expect(badType.body.errors[0].message).toContain("spaceship");
+    expect((await push({ records: [hire("E1099")] }, {}, "no-such-system")).status).toBe(404);
+    const huge = JSON.stringify({ records: [{ ...hire("E1099"), attributes: { notes: "x".repeat(1_100_000) } }] });
+    expect((await push(huge)).status).toBe(413);
+    expect(await h.services.db.prisma.inboxEntry.count()).toBe(before);
+  });
+});
