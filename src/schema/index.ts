@@ -6,6 +6,7 @@ import "./connected-system.ts";
 import "./connector-kind.ts";
 import "./system-events.ts";
 import "./run.ts";
+import "./run-explanation.ts";
 import "./schedule.ts";
 import "./metaverse-object.ts";
 import "./connector-space-object.ts";
