@@ -9,6 +9,7 @@ import "./run.ts";
 import "./run-explanation.ts";
 import "./schedule.ts";
 import "./metaverse-object.ts";
+import "./metaverse-explain.ts";
 import "./connector-space-object.ts";
 import "./pending-export.ts";
 import "./pending-export-actions.ts";
