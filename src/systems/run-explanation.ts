@@ -94,26 +94,13 @@ function explainImport(run: ExplainedRun, name: string): RunExplanation {
 }
 
 async function explainSync(db: Db, run: ExplainedRun, name: string, at: Date): Promise<RunExplanation> {
-  if (run.fetched === 0) {
-    const imported = await lastCompleted(db, [run.connectedSystemId], ["FULL_IMPORT", "DELTA_IMPORT"], at);
-    if (!imported)
-      return {
-        code: "NOT_IMPORTED",
-        message: `${name} has not been imported yet, so its connector space has nothing to sync.`,
-        nextSteps: [`Import it first: \`${runCommand(name, "full_import")}\``],
-      };
-    if (run.profile === "DELTA_SYNC")
-      return {
-        code: "NO_SOURCE_CHANGES",
-        message: `No object of ${name} changed since its last sync.`,
-        nextSteps: [],
-      };
+  const imported = run.fetched === 0 ? await lastCompleted(db, [run.connectedSystemId], ["FULL_IMPORT", "DELTA_IMPORT"], at) : null;
+  if (run.fetched === 0 && !imported)
     return {
-      code: "SOURCE_EMPTY",
-      message: `The connector space of ${name} is empty: its last import (${when(imported.startedAt ?? imported.createdAt)}) found no objects.`,
-      nextSteps: [`Check the system's configuration with \`metasync systems test ${name}\``],
+      code: "NOT_IMPORTED",
+      message: `${name} has not been imported yet, so its connector space has nothing to sync.`,
+      nextSteps: [`Import it first: \`${runCommand(name, "full_import")}\``],
     };
-  }
   const rules = await db.syncRule.findMany({
     where: { connectedSystemId: run.connectedSystemId, direction: "INBOUND", enabled: true },
     orderBy: { name: "asc" },
@@ -128,6 +115,14 @@ async function explainSync(db: Db, run: ExplainedRun, name: string, at: Date): P
         nextSteps: [`Apply the rule to every object with a full sync: \`${runCommand(name, "full_sync")}\``],
       };
   }
+  if (run.fetched === 0 && run.profile === "DELTA_SYNC")
+    return { code: "NO_SOURCE_CHANGES", message: `No object of ${name} changed since its last sync.`, nextSteps: [] };
+  if (imported)
+    return {
+      code: "SOURCE_EMPTY",
+      message: `The connector space of ${name} is empty: its last import (${when(imported.startedAt ?? imported.createdAt)}) found no objects.`,
+      nextSteps: [`Check the system's configuration with \`metasync systems test ${name}\``],
+    };
   const joined = await db.connectorSpaceObject.count({
     where: { connectedSystemId: run.connectedSystemId, metaverseObjectId: { not: null } },
   });

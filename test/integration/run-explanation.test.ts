@@ -125,4 +125,61 @@ describe("explanations of runs that changed nothing", () => {
     const table = await onTty(["runs", "--system", "phonebook"]);
     expect(table.output).toMatch(/EXPORT\s+COMPLETED .*UP_TO_DATE: Nothing was pending/);
   });
+  it("a delta sync after a rule change, an export held for approval, a sync before any import", async () => {
+    const file = path.join(h.files, "demo.yaml");
+    const env = { HR_DIR: h.files };
+    // hr-in gains a flow: a delta sync sees no changed object, and says a full sync applies the rule.
+    writeFileSync(
+      file,
+      system.replace(
+        "      - { target: sn, source: sn }\n",
+        "      - { target: sn, source: sn }\n      - { target: title, source: title }\n",
+      ) + outbound,
+    );
+    expect(await h.cli(["apply", file], env)).toContain("sync rule hr-in: updated");
+    const delta = await h.run("hr", "DELTA_SYNC");
+    expect(await explanation(delta.id)).toMatchObject({
+      code: "RULE_CHANGED_SINCE_FULL_SYNC",
+      nextSteps: ["Apply the rule to every object with a full sync: `metasync run hr full_sync --wait`"],
+    });
+
+    const phonebook = await h.services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { name: "phonebook" } });
+    await h.services.db.prisma.pendingExport.create({
+      data: {
+        connectedSystemId: phonebook.id,
+        changeType: "CREATE",
+        status: "AWAITING_APPROVAL",
+        approvalReason: "held for review",
+      },
+    });
+    const held = await h.run("phonebook", "EXPORT");
+    expect(await explanation(held.id)).toMatchObject({ code: "HELD_FOR_APPROVAL" });
+    expect((await explanation(held.id)).message).toMatch(/^1 export\(s\) to phonebook wait for approval/);
+
+    writeFileSync(
+      file,
+      `connectedSystems:
+  - name: hr-late
+    kind: CSV
+    config:
+      path: \${HR_DIR}/people.csv
+      anchor: employeeId
+      objectType: person
+syncRules:
+  - name: hr-late-in
+    connectedSystem: hr-late
+    direction: INBOUND
+    objectType: person
+    metaverseObjectType: person
+    attributeFlows: [{ target: givenName, source: givenName }]
+`,
+    );
+    await h.cli(["apply", file], env);
+    await h.cli(["systems", "discover", "hr-late"], env);
+    const early = await h.run("hr-late", "FULL_SYNC");
+    expect(await explanation(early.id)).toMatchObject({
+      code: "NOT_IMPORTED",
+      nextSteps: ["Import it first: `metasync run hr-late full_import --wait`"],
+    });
+  });
 });
