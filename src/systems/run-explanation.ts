@@ -94,7 +94,8 @@ function explainImport(run: ExplainedRun, name: string): RunExplanation {
 }
 
 async function explainSync(db: Db, run: ExplainedRun, name: string, at: Date): Promise<RunExplanation> {
-  const imported = run.fetched === 0 ? await lastCompleted(db, [run.connectedSystemId], ["FULL_IMPORT", "DELTA_IMPORT"], at) : null;
+  const imported =
+    run.fetched === 0 ? await lastCompleted(db, [run.connectedSystemId], ["FULL_IMPORT", "DELTA_IMPORT"], at) : null;
   if (run.fetched === 0 && !imported)
     return {
       code: "NOT_IMPORTED",
