@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../helpers/app.ts";
@@ -44,6 +44,7 @@ syncRules:
     objectType: entry
     metaverseObjectType: person
     provisionToConnector: true
+    deprovision: DELETE
     scope: department = 'Engineering'
     attributeFlows:
       - { target: employeeId, source: employeeId }
@@ -129,5 +130,44 @@ describe("dashboard: run chart and explanations", () => {
     expect(katherine).toMatchObject({ state: "OUT_OF_SCOPE", inScope: "false" });
     expect(katherine.text).toContain("is false for this identity. Nothing is provisioned to phonebook by it.");
     expect(page.problems).toEqual([]);
+  });
+  it("explains a planned CREATE and a DELETE planned after the identity left the scope (GraphQL)", async () => {
+    const csv = path.join(h.files, "people.csv");
+    const rows = readFileSync(csv, "utf8").trimEnd().split("\n");
+    // Ada moves to Finance (out of the phone book's scope); Mary joins Engineering.
+    writeFileSync(
+      csv,
+      [
+        ...rows.map((l) => (l.startsWith("E1001,") ? l.replace(",Engineering,", ",Finance,") : l)),
+        "E1006,Mary,Jackson,Engineer,Engineering,E1001,mary.jackson@example.org",
+      ].join("\n"),
+    );
+    await h.run("hr", "FULL_IMPORT");
+    await h.run("hr", "DELTA_SYNC");
+    const decision = async (employeeId: string) => {
+      const res = await app.gql(
+        `query($id: ID!) { metaverseObject(id: $id) { explain { values { attribute systemName ruleName runProfile } provisioning { ruleName inScope state reason openExports { changeType status } } } } }`,
+        { id: await mvoIdOf(employeeId) },
+      );
+      expect(res.errors).toBeUndefined();
+      return res.data.metaverseObject.explain;
+    };
+    const mary = await decision("E1006");
+    expect(mary.provisioning).toEqual([
+      expect.objectContaining({
+        ruleName: "phonebook-out",
+        inScope: true,
+        state: "CREATE_PENDING",
+        openExports: [{ changeType: "CREATE", status: "PENDING" }],
+      }),
+    ]);
+    expect(mary.values).toContainEqual({ attribute: "givenName", systemName: "hr", ruleName: "hr-in", runProfile: "DELTA_SYNC" });
+    const ada = await decision("E1001");
+    expect(ada.provisioning[0]).toMatchObject({
+      inScope: false,
+      state: "LEFT_SCOPE",
+      openExports: [{ changeType: "DELETE", status: "PENDING" }],
+    });
+    expect(ada.provisioning[0].reason).toContain("The rule's deprovision action (DELETE) is planned for its object in phonebook");
   });
 });

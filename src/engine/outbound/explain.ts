@@ -162,11 +162,18 @@ function decide(
     : "";
   const pendingCreate = open.find((e) => e.changeType === "CREATE");
   if (!scope.inScope) {
-    if (cso && scope.state !== "OTHER_TYPE")
+    if (cso && scope.state !== "OTHER_TYPE") {
+      const action = rule.deprovision ?? "DISCONNECT";
+      const planned = open.some(
+        (e) => e.changeType === "DELETE" || (action === "DISABLE_THEN_DELETE" && e.changeType === "UPDATE"),
+      );
       return {
         state: "LEFT_SCOPE",
-        reason: `${scope.reason} Its object in ${target} is still linked: the rule's deprovision action (${rule.deprovision ?? "DISCONNECT"}) applies at the next sync that plans it.${waiting}`,
+        reason: planned
+          ? `${scope.reason} The rule's deprovision action (${action}) is planned for its object in ${target} and waits for an export run.${waiting}`
+          : `${scope.reason} Its object in ${target} is still linked: the rule's deprovision action (${action}) applies at the next sync that plans it.${waiting}`,
       };
+    }
     return { state: scope.state ?? "OUT_OF_SCOPE", reason: `${scope.reason} Nothing is provisioned to ${target} by it.` };
   }
   if (pendingCreate || cso?.anchor.startsWith("pending:"))
