@@ -75,6 +75,10 @@ describe("metasync demo", () => {
       .filter((l) => l.includes(",leaver,")).length;
     expect(demo.output()).toContain(`wrote ${PEOPLE} people (${leavers} leavers)`);
     expect(demo.output()).toMatch(/step 6\/6 demo-phonebook full_import: COMPLETED/);
+    // The confirming import of the phone book reads back exactly what the export wrote.
+    expect(demo.output()).toContain(
+      `why: ALL_UNCHANGED: All ${PEOPLE - leavers} objects read from demo-phonebook are unchanged since the previous import.`,
+    );
     const sql = new pg.Client({ connectionString: databaseUrl });
     await sql.connect();
     try {

@@ -7,6 +7,7 @@ import type { Run } from "../../generated/prisma/client.ts";
 import type { Logger } from "../../logger.ts";
 import { closeRuntime, openRuntime } from "../../runtime.ts";
 import type { Services } from "../../services.ts";
+import { explainRun } from "../../systems/run-explanation.ts";
 import type { ScheduleStep } from "../../systems/schedules.ts";
 import { applyCommand } from "../apply.ts";
 import { EXIT, UsageError } from "../session.ts";
@@ -167,6 +168,9 @@ async function runCycle(services: Services): Promise<number> {
     console.log(
       `step ${i + 1}/${steps.length} ${what}: ${run.status} (fetched ${run.fetched}, created ${run.created}, updated ${run.updated}, deleted ${run.deleted}, failed ${run.failed}, exports queued ${run.exportsQueued})`,
     );
+    // A step with nothing to do (the second time the demo runs) says why, as `metasync run --wait` does.
+    const why = await explainRun(services.db.prisma, run);
+    if (why) console.log(`  why: ${why.code}: ${why.message}`);
     if (run.status !== "COMPLETED") throw new Error(`${what} ended ${run.status}${run.error ? `: ${run.error}` : ""}`);
   }
   return (performance.now() - t0) / 1000;
