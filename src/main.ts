@@ -1,10 +1,12 @@
 import { parseArgs } from "node:util";
 import { apikeyCommand } from "./cli/apikey.ts";
 import { applyCommand } from "./cli/apply.ts";
+import { DEMO_USAGE, demoCommand } from "./cli/demo/demo.ts";
 import { EXPORTS_USAGE, exportsCommand, RUNS_USAGE, runsCommand } from "./cli/lists.ts";
 import { RUN_USAGE, runCommand } from "./cli/run.ts";
 import { RUN_CONTROL_USAGE, runControlCommands } from "./cli/run-control.ts";
 import { withCliServices } from "./cli/session.ts";
+import { untilSignal } from "./cli/signals.ts";
 import { SYSTEMS_USAGE, systemsCommand } from "./cli/systems.ts";
 import { startDefaultWorker } from "./cli/worker.ts";
 import { startWorkerProcess } from "./cli/worker-process.ts";
@@ -20,6 +22,7 @@ const USAGE = `usage: metasync <command>
   apply <file.yaml>     upsert connected systems, sync rules and schedules by name
   apikey create --role <reader|operator|admin> [--name N] | apikey list | apikey revoke <id>
   ${RUN_USAGE}
+  ${DEMO_USAGE}
   ${SYSTEMS_USAGE}
   ${RUNS_USAGE}
   ${EXPORTS_USAGE}
@@ -60,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       return worker(config, logger);
     case "run":
       return runCommand(rest, config, logger);
+    case "demo":
+      return demoCommand(rest, config, logger);
     case "systems":
       return systemsCommand(rest, config, logger);
     case "runs":
@@ -132,15 +137,6 @@ async function withRuntime(
   } finally {
     await closeRuntime(services);
   }
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-    // A worker started by `serve` stops with it, however the server ended (its IPC channel closes).
-    if (process.send) process.once("disconnect", () => resolve());
-  });
 }
 
 /** One plain line for the failures a user can fix, then a non-zero exit. */

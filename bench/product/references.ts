@@ -6,8 +6,8 @@ import { closeSync, createReadStream, fsyncSync, openSync, readFileSync, writeFi
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import type { Group, HrData, Person } from "./hr-data.ts";
-import { PEOPLE_COLUMNS } from "./hr-data.ts";
+import type { Group, HrData, Person } from "../../src/cli/demo/hr-data.ts";
+import { PEOPLE_COLUMNS } from "../../src/cli/demo/hr-data.ts";
 
 export interface Timed {
   seconds: number;

@@ -7,11 +7,11 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { HrData, writeGroupsCsv, writePeopleCsv } from "../../src/cli/demo/hr-data.ts";
 import { startEmbeddedPostgres } from "../../src/db/embedded-postgres.ts";
 import { loadLdif, type Slapd, startSlapd } from "../../test/helpers/slapd.ts";
 import { ProductApi, type RunResult } from "./api.ts";
 import { subscribeMany } from "./fanout.ts";
-import { HrData, writeGroupsCsv, writePeopleCsv } from "./hr-data.ts";
 import { memorySampler, type ProductProcess, startProduct } from "./processes.ts";
 import * as ref from "./references.ts";
 import { type BenchResults, machine, PHASES, type PhaseName, type PhaseResult, phaseResult, round } from "./results.ts";

@@ -2,7 +2,7 @@
 // (HR people and groups from CSV; a directory, a SQL table and a CSV file as targets), plus
 // the targets' own preparation (department OUs in the directory, the SQL table).
 import { stringify } from "yaml";
-import { DEPARTMENTS } from "./hr-data.ts";
+import { DEPARTMENTS } from "../../src/cli/demo/hr-data.ts";
 
 export interface Targets {
   hrPeople: string;

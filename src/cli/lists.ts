@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import type { Config } from "../config.ts";
 import { PendingExportStatus, RunStatus } from "../generated/prisma/enums.ts";
 import type { Logger } from "../logger.ts";
+import { explainRun, isEmptyCompletedRun, type RunExplanation } from "../systems/run-explanation.ts";
 import { EXIT, UsageError, withCliServices } from "./session.ts";
 import { shortTime } from "./systems.ts";
 import { type Column, type Output, printRows, stdoutOutput } from "./table.ts";
@@ -71,6 +72,12 @@ export function runsCommand(args: string[], config: Config, logger: Logger, outp
       include: { connectedSystem: { select: { name: true } } },
     });
     type Row = (typeof runs)[number];
+    const explained = new Map<string, RunExplanation | null>();
+    for (const r of runs) if (isEmptyCompletedRun(r)) explained.set(r.id, await explainRun(services.db.prisma, r));
+    const why = (r: Row) => {
+      const e = explained.get(r.id);
+      return e ? `${e.code}: ${e.message}` : "";
+    };
     const columns: Column<Row>[] = [
       { header: "ID", value: (r) => r.id },
       { header: "SYSTEM", value: (r) => r.connectedSystem.name },
@@ -83,7 +90,7 @@ export function runsCommand(args: string[], config: Config, logger: Logger, outp
       { header: "DELETED", value: (r) => r.deleted, numeric: true },
       { header: "FAILED", value: (r) => r.failed, numeric: true },
       { header: "EXPORTS", value: (r) => r.exportsQueued, numeric: true },
-      { header: "REASON", value: (r) => (r.reasonCode ? `${r.reasonCode}: ${r.reason ?? ""}` : (r.error ?? "")) },
+      { header: "REASON", value: (r) => (r.reasonCode ? `${r.reasonCode}: ${r.reason ?? ""}` : (r.error ?? why(r))) },
     ];
     printRows(output, runs, columns, {
       json: p.json,
@@ -98,6 +105,7 @@ export function runsCommand(args: string[], config: Config, logger: Logger, outp
         reasonCode: r.reasonCode,
         reason: r.reason,
         error: r.error,
+        explanation: explained.get(r.id) ?? null,
         createdAt: r.createdAt,
         startedAt: r.startedAt,
         finishedAt: r.finishedAt,

@@ -7,6 +7,7 @@ import { parseProfile } from "../jobs/operations.ts";
 import { presentStartResult } from "../jobs/start-result-presenter.ts";
 import type { Logger } from "../logger.ts";
 import type { Services } from "../services.ts";
+import { explainRun } from "../systems/run-explanation.ts";
 import { EXIT, withCliServices } from "./session.ts";
 
 export const RUN_USAGE = "run <system> <profile> [--wait] [--dry-run]   start a run through the start gate";
@@ -51,6 +52,12 @@ export async function runCommand(args: string[], config: Config, logger: Logger)
     if (!parsed.wait) return EXIT.OK;
     const final = await follow(services, shown.runId);
     console.log(summary(final));
+    // A run that changed nothing says why, when the reason is known (no rule ran, nothing pending, ...).
+    const explanation = await explainRun(services.db.prisma, final);
+    if (explanation) {
+      console.log(`why: ${explanation.code}: ${explanation.message}`);
+      for (const step of explanation.nextSteps) console.log(`next: ${step}`);
+    }
     return final.status === "COMPLETED" ? EXIT.OK : EXIT.FAILED;
   });
 }

@@ -28,7 +28,15 @@ export interface ExampleHarness {
   stop(): Promise<void>;
 }
 
-type RunCounts = { fetched: number; created: number; updated: number; deleted: number; failed: number; exportsQueued: number };
+type RunCounts = {
+  id: string;
+  fetched: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  failed: number;
+  exportsQueued: number;
+};
 
 export async function startExample(folder: string | null): Promise<ExampleHarness> {
   const secretKey = randomBytes(32).toString("hex");

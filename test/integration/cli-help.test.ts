@@ -15,7 +15,7 @@ describe("metasync --help", () => {
     expect(await run.exit).toBe(0);
     expect(run.output().trim()).toMatch(/^usage: metasync run <system> <profile> \[--wait\] \[--dry-run\]/);
 
-    for (const command of ["systems", "runs", "exports", "apply"]) {
+    for (const command of ["systems", "runs", "exports", "apply", "demo"]) {
       const one = runCli([command, "--help"], env);
       expect(await one.exit).toBe(0);
       expect(one.output()).toMatch(new RegExp(`^usage: metasync ${command}`));

@@ -15,6 +15,10 @@ const OBJECT = `query ($id: ID!) {
   metaverseObject(id: $id) {
     id type displayName status attributes contributions deletionDueAt createdAt updatedAt
     connectors { id objectType anchor distinguishedName status joinType joinedAt connectedSystem { id name } }
+    explain {
+      values { attribute systemName ruleName runId runProfile runFinishedAt precedence reason }
+      provisioning { ruleName systemName enabled inScope state reason openExports { changeType status } }
+    }
     history(first: 200) { runId changeType attributeChanges sourceSystemId connectorSpaceObjectId message createdAt }
   }
   connectedSystems { id name }
@@ -139,6 +143,7 @@ export function objectDetailView(main, [id]) {
         ]),
       );
       const attrNames = Object.keys(o.attributes).sort();
+      const provenance = new Map(o.explain.values.map((v) => [v.attribute, v]));
       clear(
         content,
         h("h2", {}, o.displayName ?? o.id, " ", h("span", { class: "tag" }, o.type), " ", h("span", { class: "tag" }, o.status)),
@@ -169,22 +174,35 @@ export function objectDetailView(main, [id]) {
               {},
               attrNames.map((name) => {
                 const c = o.contributions?.[name];
+                const why = provenance.get(name);
                 return h(
                   "tr",
-                  {},
+                  { dataset: { attribute: name } },
                   h("th", { scope: "row" }, name),
                   h("td", {}, fmtValue(o.attributes[name])),
                   h(
                     "td",
-                    { class: "muted" },
-                    c?.systemId ? (systemName.get(c.systemId) ?? c.systemId) : "",
-                    c?.runId ? [" · ", h("a", { href: `#/runs/${encodeURIComponent(c.runId)}` }, "run")] : null,
+                    { class: "muted", title: why?.reason ?? "" },
+                    why?.systemName ?? (c?.systemId ? (systemName.get(c.systemId) ?? c.systemId) : ""),
+                    why?.ruleName ? [" · rule ", h("code", {}, why.ruleName)] : null,
+                    c?.runId
+                      ? [
+                          " · ",
+                          h(
+                            "a",
+                            { href: `#/runs/${encodeURIComponent(c.runId)}` },
+                            why?.runProfile ? `${why.runProfile.replaceAll("_", " ").toLowerCase()} run` : "run",
+                          ),
+                          why?.runFinishedAt ? ` ${fmtTime(why.runFinishedAt)}` : "",
+                        ]
+                      : null,
                   ),
                 );
               }),
             ),
           ),
         ),
+        provisioningSection(o.explain.provisioning),
         h(
           "section",
           { "aria-labelledby": "connectors-h" },
@@ -268,4 +286,44 @@ export function objectDetailView(main, [id]) {
       );
     })
     .catch((err) => clear(content, errorBox(err)));
+}
+
+// Why the identity is (not) in each target: one row per outbound rule, its scope's verdict and
+// what followed (provisioned, joined, a CREATE waiting, or why nothing was planned).
+function provisioningSection(decisions) {
+  return h(
+    "section",
+    { "aria-labelledby": "provisioning-h", id: "provisioning" },
+    h("h3", { id: "provisioning-h" }, "Provisioning"),
+    decisions.length === 0
+      ? h("p", { class: "muted" }, "No outbound sync rule exists: nothing is provisioned anywhere.")
+      : h(
+          "table",
+          {},
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Target", "Rule", "In scope", "State", "Why"].map((t) => h("th", { scope: "col" }, t)),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            decisions.map((d) =>
+              h(
+                "tr",
+                { dataset: { rule: d.ruleName, state: d.state, inScope: String(d.inScope) } },
+                h("td", {}, d.systemName),
+                h("td", {}, h("code", {}, d.ruleName), d.enabled ? null : h("span", { class: "tag" }, " disabled")),
+                h("td", { class: d.inScope ? "in-scope" : "out-of-scope" }, d.inScope ? "yes" : "no"),
+                h("td", {}, h("span", { class: "tag" }, d.state.replaceAll("_", " ").toLowerCase())),
+                h("td", { class: "attrs" }, d.reason),
+              ),
+            ),
+          ),
+        ),
+  );
 }

@@ -89,7 +89,34 @@ export function runDetailView(main, [runId]) {
             run.nextSteps.map((s) => h("li", {}, s)),
           )
         : null,
+      explanation,
     );
+    if (run.status === "COMPLETED" && !explained) explain();
+  }
+
+  // A COMPLETED run that changed nothing says why (Run.explanation): asked once, when it completed.
+  const explanation = h("div", { id: "run-explanation" });
+  let explained = false;
+  async function explain() {
+    explained = true;
+    try {
+      const { run } = await gql(`query ($id: ID!) { run(id: $id) { explanation { code message nextSteps } } }`, { id: runId });
+      const e = run?.explanation;
+      if (!e) return;
+      clear(
+        explanation,
+        h("p", { dataset: { code: e.code } }, "Nothing changed: ", h("code", {}, e.code), " ", e.message),
+        e.nextSteps.length
+          ? h(
+              "ul",
+              { class: "next-steps" },
+              e.nextSteps.map((s) => h("li", {}, s)),
+            )
+          : null,
+      );
+    } catch (err) {
+      clear(explanation, errorBox(err));
+    }
   }
 
   /** pauseRun or cancelRun: both answer the run as it is now. */

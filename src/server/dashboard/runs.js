@@ -1,4 +1,5 @@
 // The overview: connected systems, the start-run form, the runs table kept current by runsChanged.
+import { runChart } from "./chart.js";
 import { clear, errorBox, FINAL_STATUSES, fmtDuration, fmtTime, h, label, select, statusBadge } from "./dom.js";
 import { gql, subscribe } from "./gql.js";
 
@@ -13,6 +14,12 @@ export const RUN_FIELDS = `id status profile operation dryRun trigger createdAt 
 const SYSTEMS = `{ connectedSystems { id name kind description staging settingsVersion schemaDiscoveredAt updatedAt objectTypes { name } } }`;
 const RUNS = `query ($first: Int, $after: String, $system: ID) {
   runs(first: $first, after: $after, connectedSystemId: $system) { totalCount pageInfo { hasNextPage endCursor } edges { node { ${RUN_FIELDS} } } }
+}`;
+// The chart's runs: the newest finished ones, drawn oldest first.
+const FINISHED = `query ($system: ID) {
+  runs(first: 100, connectedSystemId: $system, status: [COMPLETED, PARTIAL, FAILED]) {
+    edges { node { id status profile startedAt finishedAt connectedSystem { name } progress { processed } counts { fetched } } }
+  }
 }`;
 const START = `mutation ($input: StartRunInput!) {
   startRun(input: $input) { outcome reasonCode reason nextSteps message run { id status } }
@@ -59,10 +66,17 @@ export function overviewView(main) {
   const runsCount = h("span", { class: "muted" });
   const more = h("button", { type: "button", hidden: true, onclick: () => loadRuns(true) }, "Load more");
   const runsError = h("div");
+  const chart = h("div", { id: "run-chart" });
 
   main.append(
     systemsSection,
     h("section", { "aria-labelledby": "start-h" }, h("h2", { id: "start-h" }, "Start a run"), startForm, startResult),
+    h(
+      "section",
+      { "aria-labelledby": "chart-h" },
+      h("h2", { id: "chart-h" }, "Throughput and duration ", h("span", { class: "muted" }, "(last 100 finished runs)")),
+      chart,
+    ),
     h(
       "section",
       { "aria-labelledby": "runs-h", id: "runs" },
@@ -188,6 +202,24 @@ export function overviewView(main) {
   // Runs, newest first; runsChanged keeps every shown row current and adds new ones at the top.
   const runs = new Map();
   let cursor = null;
+  async function loadChart() {
+    try {
+      const { runs: page } = await gql(FINISHED, { system: systemFilter.value || null });
+      clear(chart, runChart(page.edges.map((e) => e.node)));
+    } catch (err) {
+      clear(chart, errorBox(err));
+    }
+  }
+  // A finished run redraws the chart, at most once a second however many finish together.
+  let chartTimer = null;
+  const redrawChart = () => {
+    if (chartTimer) return;
+    chartTimer = setTimeout(() => {
+      chartTimer = null;
+      loadChart();
+    }, 1000);
+  };
+
   async function loadRuns(append = false) {
     try {
       const { runs: page } = await gql(RUNS, { first: 25, after: append ? cursor : null, system: systemFilter.value || null });
@@ -213,6 +245,7 @@ export function overviewView(main) {
     if (!runs.has(run.id)) runsCount.textContent = `(${Number(runsCount.textContent.replace(/\D/g, "") || 0) + 1})`;
     runs.set(run.id, run);
     drawRuns();
+    if (FINAL_STATUSES.has(run.status)) redrawChart();
   }
   function drawRuns() {
     const rows = [...runs.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
@@ -246,8 +279,14 @@ export function overviewView(main) {
     );
   }
 
-  systemFilter.addEventListener("change", () => loadRuns());
-  loadSystems().then(() => loadRuns());
+  systemFilter.addEventListener("change", () => {
+    loadRuns();
+    loadChart();
+  });
+  loadSystems().then(() => {
+    loadRuns();
+    loadChart();
+  });
 
   const stopRuns = subscribe(
     `subscription { runsChanged { ${RUN_FIELDS} } }`,
@@ -265,6 +304,7 @@ export function overviewView(main) {
     },
   );
   return () => {
+    clearTimeout(chartTimer);
     stopRuns();
     stopSystems();
   };

@@ -4,9 +4,9 @@ import path from "node:path";
 import { Client } from "ldapts";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { DEPARTMENTS, employeeId, type HrData } from "../../../bench/product/hr-data.ts";
 import { type BenchResults, PHASES, writeResults } from "../../../bench/product/results.ts";
 import { type BenchEnvironment, runProductBench } from "../../../bench/product/run-bench.ts";
+import { DEPARTMENTS, employeeId, type HrData } from "../../../src/cli/demo/hr-data.ts";
 
 // The product benchmark at 2,000 people: the same code as `npm run bench` (serve, two worker
 // processes, embedded PostgreSQL, slapd, GraphQL), checked for what it leaves in the targets

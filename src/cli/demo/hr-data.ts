@@ -1,4 +1,4 @@
-// The HR data the product benchmark imports: N people with realistic names from many scripts
+// The HR data the product benchmark and `metasync demo` import: N people with realistic names from many scripts
 // (Zoë, Łukasz, 王), departments, a manager hierarchy and groups (one per department, thousands
 // of members each at 100,000 people, plus small project groups), written as two CSV files the
 // way an HR export would be. Deterministic: the same size gives the same bytes, so runs compare.
