@@ -17,6 +17,11 @@ export const RunEventType = {
   completed: "run.completed",
   /** An export run held deletes over the system's delete threshold for approval. */
   deletesHeld: "run.deletes_held",
+  /**
+   * A sync run's planned exports to one system crossed a mass-change breaker and wait for
+   * approval; data: { holdId, connectedSystemId, syncRuleId, reason, isDefault, held, figures, crossings }.
+   */
+  breakerHeld: "run.breaker_held",
 } as const;
 
 export type RunEventTypeName = (typeof RunEventType)[keyof typeof RunEventType];

@@ -3,8 +3,9 @@ import { connectorConfigs } from "../connectors/configs.ts";
 import { ConnectorError } from "../connectors/connector.ts";
 import { FileRoots } from "../connectors/file-roots.ts";
 import { inTransaction } from "../db/transaction.ts";
+import { BreakerSchema } from "../engine/outbound/breaker.ts";
 import { badInput, conflict, invalidInput, issueProblems, notFound, type Problem } from "../errors.ts";
-import type { ConnectedSystem, ConnectionSettings, PrismaClient } from "../generated/prisma/client.ts";
+import { type ConnectedSystem, type ConnectionSettings, Prisma, type PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import type { SecretBox } from "../secrets.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
@@ -19,6 +20,17 @@ export interface ConnectedSystemInput {
   deleteThreshold?: number | null;
   /** Plan exports, never send them; left out on update: unchanged (turning it off releases exports). */
   staging?: boolean | null;
+  /** Mass-change breaker (engine/outbound/breaker.ts); null: the default protection; left out on update: unchanged. */
+  breaker?: unknown;
+}
+
+/** The breaker column for an input: undefined leaves it as it is, null is the default protection. */
+function breakerColumn(input: ConnectedSystemInput) {
+  if (input.breaker === undefined) return undefined;
+  if (input.breaker === null) return Prisma.DbNull;
+  // Validated in scalarProblems: parsed again here for the stored shape (nulls dropped).
+  const parsed = BreakerSchema.parse(input.breaker);
+  return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v != null)) as Prisma.InputJsonValue;
 }
 
 /** Connected systems and their immutable, versioned connection settings. */
@@ -47,6 +59,7 @@ export class ConnectedSystems {
           description: input.description ?? null,
           deleteThreshold: input.deleteThreshold ?? null,
           staging: input.staging ?? false,
+          breaker: breakerColumn(input) ?? Prisma.DbNull,
           currentSettingsVersion: 1,
           settings: { create: { version: 1, config, secrets } },
         },
@@ -86,6 +99,7 @@ export class ConnectedSystems {
             description: input.description ?? null,
             deleteThreshold: input.deleteThreshold ?? null,
             staging: input.staging ?? existing.staging,
+            breaker: breakerColumn(input),
             currentSettingsVersion: version,
           },
         });
@@ -194,6 +208,10 @@ export class ConnectedSystems {
       });
     if (input.deleteThreshold != null && input.deleteThreshold < 0)
       problems.push({ path: "deleteThreshold", message: "deleteThreshold must be 0 or more" });
+    if (input.breaker != null) {
+      const breaker = BreakerSchema.safeParse(input.breaker);
+      if (!breaker.success) problems.push(...issueProblems(breaker.error.issues, "breaker"));
+    }
     return problems;
   }
 
