@@ -49,6 +49,10 @@ const ExportFilterInput = builder.inputType("PendingExportFilter", {
     connectedSystemId: t.id({ description: "Only exports to this connected system." }),
     changeType: t.field({ type: PendingExportChangeTypeEnum, description: "Only exports of this change type." }),
     attribute: t.string({ description: "Only exports changing this attribute (the system's own name)." }),
+    status: t.field({
+      type: PendingExportStatusEnum,
+      description: "Only exports in this status (e.g. reject only the AWAITING_APPROVAL ones of a held run).",
+    }),
   }),
 });
 
@@ -60,6 +64,7 @@ const decodeFilter = (filter: typeof ExportFilterInput.$inferInput | null | unde
           : null,
         changeType: filter.changeType ?? null,
         attribute: filter.attribute ?? null,
+        status: filter.status ?? undefined,
       }
     : null;
 

@@ -6,6 +6,7 @@ import { planUndo } from "../engine/outbound/undo.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
+import type { PendingExportStatus } from "../generated/prisma/enums.ts";
 
 export { PENDING_EXPORTS_TOPIC, type PendingExportEvent };
 
@@ -29,6 +30,8 @@ export interface ExportFilter {
   changeType?: "CREATE" | "UPDATE" | "DELETE" | null;
   /** An attribute name as the export carries it (the system's own, exact case). */
   attribute?: string | null;
+  /** Only exports in this status (e.g. reject only what a hold left AWAITING_APPROVAL). */
+  status?: PendingExportStatus | null;
 }
 
 type Selection = { ids?: string[] | null; runId?: string | null; filter?: ExportFilter | null };
@@ -124,6 +127,7 @@ export class PendingExports {
       ...(ids ? { id: { in: ids } } : {}),
       ...(filter?.connectedSystemId ? { connectedSystemId: filter.connectedSystemId } : {}),
       ...(filter?.changeType ? { changeType: filter.changeType } : {}),
+      ...(filter?.status ? { AND: [{ status: filter.status }] } : {}),
       ...(filter?.attribute ? { attributeChanges: { array_contains: [{ attribute: filter.attribute }] } } : {}),
       // A run's exports: those it planned, executed, or (for undo) those that reverse it.
       ...(runId ? { OR: [{ planningRunId: runId }, { exportRunId: runId }, { undoOfRunId: runId }] } : {}),
