@@ -36,8 +36,8 @@ export interface BreakerState {
   tallies: Map<string, Omit<RunFigures, "objects">>;
   /** Objects per target system, read once per run: the base of percentages. */
   bases: Map<string, number>;
-  /** Scopes already held in this process: later batches hold only their own new exports. */
-  held: Set<string>;
+  /** Scopes already held by this run (and the reason): later batches hold only their own new exports. */
+  held: Map<string, string>;
 }
 
 type Q = Pick<pg.PoolClient, "query">;
@@ -53,7 +53,7 @@ export async function loadBreakerState(q: Q): Promise<BreakerState> {
     events: [],
     tallies: new Map(),
     bases: new Map(),
-    held: new Set(),
+    held: new Map(),
   };
 }
 
@@ -181,21 +181,13 @@ async function holdExports(
   tx: Q,
   runId: string,
   scope: Scope,
-  heldScopes: Set<string>,
+  heldScopes: Map<string, string>,
   figures: RunFigures,
   crossings: Crossing[],
   publish?: RunContext["publish"],
 ) {
   const first = !heldScopes.has(scope.key);
-  const existing = first
-    ? null
-    : (
-        await tx.query<{ reason: string }>(
-          "SELECT reason FROM breaker_hold WHERE run_id = $1 AND connected_system_id = $2 AND scope_key = $3",
-          [runId, scope.systemId, scope.key],
-        )
-      ).rows[0];
-  const reason = existing?.reason ?? holdReason(crossings, figures, scope.limits.isDefault);
+  const reason = heldScopes.get(scope.key) ?? holdReason(crossings, figures, scope.limits.isDefault);
   const { rows } = await tx.query<{ id: string }>(
     `UPDATE pending_export SET status = 'AWAITING_APPROVAL', requires_approval = true, approval_reason = $4, updated_at = now()
       WHERE planning_run_id = $1 AND connected_system_id = $2 AND ($3::uuid IS NULL OR sync_rule_id = $3)
@@ -223,7 +215,7 @@ async function holdExports(
       rows.length,
     ],
   );
-  heldScopes.add(scope.key);
+  heldScopes.set(scope.key, reason);
   await notifyExportChanges(
     publish,
     tx as pg.PoolClient,

@@ -180,6 +180,10 @@ describe("mass-change breaker", () => {
 
   it("a percentage of updates over maxUpdatePercent holds the run; under it, nothing is held", async () => {
     await setBreaker({ maxUpdatePercent: 10 });
+    // An update that leaves the breaker out keeps it.
+    const { breaker: _left, ...withoutBreaker } = accountsInput(null);
+    const kept = await ok(app, UPDATE_SYSTEM, { id: accounts, i: { ...withoutBreaker, description: "accounts" } });
+    expect(kept.updateConnectedSystem.breaker).toEqual({ maxUpdatePercent: 10 });
     // 4 of 40 (10%): not more than the limit.
     people = people.map((p, i) => (i >= 20 && i < 24 ? { ...p, givenName: `${p.givenName}b` } : p));
     const under = await syncHr();
