@@ -22,6 +22,8 @@ export const RunEventType = {
    * approval; data: { holdId, connectedSystemId, syncRuleId, reason, isDefault, held, figures, crossings }.
    */
   breakerHeld: "run.breaker_held",
+  /** A dry-run sync would have been held by a mass-change breaker; data as breakerHeld, without holdId and held. */
+  breakerWouldHold: "run.breaker_would_hold",
 } as const;
 
 export type RunEventTypeName = (typeof RunEventType)[keyof typeof RunEventType];

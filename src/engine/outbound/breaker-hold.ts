@@ -26,6 +26,8 @@ import { notifyExportChanges } from "./notify.ts";
  * that runs at the same time as the sync may send exports of batches before the crossing.
  */
 export interface BreakerState {
+  /** A dry run: the figures are counted from the planned (unwritten) exports and nothing is held; a crossing is reported. */
+  dryRun: boolean;
   /** Configured breaker per system (absent or null: the default protection). */
   systems: Map<string, BreakerConfig | null>;
   /** A rule's own breaker per rule id (absent: none). */
@@ -42,12 +44,13 @@ export interface BreakerState {
 
 type Q = Pick<pg.PoolClient, "query">;
 
-export async function loadBreakerState(q: Q): Promise<BreakerState> {
+export async function loadBreakerState(q: Q, dryRun = false): Promise<BreakerState> {
   const systems = await q.query<{ id: string; breaker: BreakerConfig | null }>("SELECT id, breaker FROM connected_system");
   const rules = await q.query<{ id: string; breaker: BreakerConfig }>(
     "SELECT id, breaker FROM sync_rule WHERE direction = 'OUTBOUND' AND breaker IS NOT NULL",
   );
   return {
+    dryRun,
     systems: new Map(systems.rows.map((r) => [r.id, r.breaker])),
     rules: new Map(rules.rows.map((r) => [r.id, r.breaker])),
     events: [],
@@ -77,12 +80,29 @@ export async function applyBreakers(
   for (const scope of scopesOf(state, inserts)) {
     const figures = await figuresOf(tx, state, runId, scope);
     if (state.held.has(scope.key)) {
+      if (state.dryRun) continue;
       // Already held: this batch's new exports there wait too.
       await holdExports(tx, runId, scope, state.held, figures, [], publish);
       continue;
     }
     const crossings = evaluateBreaker(scope.limits, figures);
     if (!crossings.length) continue;
+    if (state.dryRun) {
+      const reason = holdReason(crossings, figures, scope.limits.isDefault);
+      state.held.set(scope.key, reason);
+      state.events.push({
+        type: RunEventType.breakerWouldHold,
+        data: {
+          connectedSystemId: scope.systemId,
+          syncRuleId: scope.ruleId,
+          reason,
+          isDefault: scope.limits.isDefault,
+          figures,
+          crossings,
+        },
+      });
+      continue;
+    }
     const held = await holdExports(tx, runId, scope, state.held, figures, crossings, publish);
     state.events.push({
       type: RunEventType.breakerHeld,
@@ -120,11 +140,12 @@ function scopesOf(state: BreakerState, inserts: NewExport[]): Scope[] {
 async function figuresOf(tx: Q, state: BreakerState, runId: string, scope: Scope): Promise<RunFigures> {
   const names = scope.limits.attributes.map((a) => a.name.toLowerCase());
   let tally = state.tallies.get(scope.key);
-  if (!tally) {
+  if (!tally && !state.dryRun) {
     // The batch's own exports are already written: the first read counts them.
     tally = await readTally(tx, runId, scope.systemId, scope.ruleId, names);
     state.tallies.set(scope.key, tally);
   } else {
+    if (!tally) state.tallies.set(scope.key, (tally = { creates: 0, updates: 0, deletes: 0, attributes: {} }));
     for (const e of scope.inserts) {
       if (e.changeType === "CREATE") tally.creates++;
       else if (e.changeType === "UPDATE") {

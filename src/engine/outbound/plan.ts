@@ -153,8 +153,9 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
       const threshold = scope.deleteThresholds.get(systemId);
       if (threshold !== null && threshold !== undefined) await holdDeletesOverThreshold(tx, scope.runId, systemId, threshold);
     }
-    if (scope.breaker) await applyBreakers(tx, scope.breaker, scope.runId, inserts, scope.publish);
   }
+  // A dry run counts what it would plan and says whether a breaker would hold it.
+  if (scope.breaker) await applyBreakers(tx, scope.breaker, scope.runId, inserts, scope.publish);
   return { changes, exportsQueued: inserts.length, failed: sink.failed };
 }
 

@@ -51,7 +51,7 @@ export function createSyncExecutor(
       publish: ctx.publish?.bind(ctx),
       rules: await loadOutboundRules(ctx.pool),
       deleteThresholds: await deleteThresholds(ctx.pool),
-      breaker: await loadBreakerState(ctx.pool),
+      breaker: await loadBreakerState(ctx.pool, ctx.run.dryRun),
     };
     // Holds the breaker made in a batch go out as run events with that batch (a failed batch's are dropped).
     const breakerEvents = () => plan.breaker?.events.splice(0) ?? [];

@@ -41,7 +41,7 @@ async function setup() {
     attributeFlows: [{ target: "id", source: "employeeId" }],
   });
   await hr.run("FULL_IMPORT");
-  const sync = (extra: { crashAfterBatches?: number; runId?: string } = {}) =>
+  const sync = (extra: { crashAfterBatches?: number; runId?: string; dryRun?: boolean } = {}) =>
     runEngine(services, {
       systemId: hr.id,
       profile: "FULL_SYNC",
@@ -79,5 +79,20 @@ describe("mass-change breaker across planning batches", () => {
     expect(await statuses()).toEqual([["AWAITING_APPROVAL", 20]]);
     const hold = await services.db.prisma.breakerHold.findFirstOrThrow({ where: { runId: crashed.id } });
     expect(hold.reason).toBe("mass-change breaker: 10 creates > maxCreates 7");
+  });
+
+  it("a dry run holds nothing and writes nothing, and says the breaker would hold, with the figures", async () => {
+    const { sync, statuses, targetId } = await setup();
+    const run = await sync({ dryRun: true });
+    expect(await statuses()).toEqual([]);
+    expect(await services.db.prisma.breakerHold.count()).toBe(0);
+    const events = await services.db.prisma.runEvent.findMany({ where: { runId: run.id, type: "run.breaker_would_hold" } });
+    expect(events.map((e) => e.data)).toEqual([
+      expect.objectContaining({
+        connectedSystemId: targetId,
+        reason: "mass-change breaker: 10 creates > maxCreates 7",
+        figures: expect.objectContaining({ creates: 10 }),
+      }),
+    ]);
   });
 });
