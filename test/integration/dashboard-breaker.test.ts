@@ -16,6 +16,7 @@ let app: TestApp;
 let browser: Browser;
 let worker: WorkerHandle | undefined;
 const dir = mkdtempSync(path.join(tmpdir(), "metasync-dashboard-breaker-"));
+const shots = process.env.DASHBOARD_SCREENSHOTS;
 const text = (selector: string) => `(document.querySelector(${JSON.stringify(selector)})?.textContent ?? "")`;
 
 beforeAll(async () => {
@@ -82,6 +83,7 @@ describe("dashboard: mass-change breaker", () => {
 
     await page.goto(`${app.url}/#/exports`);
     await page.waitFor(`${text("#breaker-holds")}.includes("3 creates > maxCreates 1")`, "the hold and its reason");
+    if (shots) await page.screenshot(path.join(shots, "breaker-holds.png"));
     const row = await page.evaluate<string>(`${text("#breaker-holds tbody tr")}`);
     expect(row).toContain("accounts");
     expect(row).toContain("full sync of hr");

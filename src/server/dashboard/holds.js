@@ -99,7 +99,7 @@ export function holdsSection() {
       h(
         "td",
         { class: "inline-form" },
-        label("Release", part),
+        label("Part", part),
         h("button", { type: "button", onclick: () => decide(hold, "approve", part.value) }, "Release"),
         h("button", { type: "button", class: "danger", onclick: () => decide(hold, "reject", part.value) }, "Reject"),
       ),
