@@ -127,10 +127,15 @@ function scopesOf(state: BreakerState, inserts: NewExport[]): Scope[] {
     scope.inserts.push(e);
     scopes.set(key, scope);
   };
+  // Limits per system and rule, worked out once per batch rather than once per export.
+  const systems = new Map<string, BreakerLimits>();
+  const rules = new Map<string, BreakerLimits | null>();
   for (const e of inserts) {
-    const system = systemLimits(state.systems.get(e.systemId));
+    let system = systems.get(e.systemId);
+    if (!system) systems.set(e.systemId, (system = systemLimits(state.systems.get(e.systemId))));
     if (hasLimits(system)) add(`system:${e.systemId}`, e.systemId, null, system, e);
-    const rule = ruleLimits(state.rules.get(e.ruleId));
+    let rule = rules.get(e.ruleId);
+    if (rule === undefined) rules.set(e.ruleId, (rule = ruleLimits(state.rules.get(e.ruleId))));
     if (rule) add(`rule:${e.ruleId}`, e.systemId, e.ruleId, rule, e);
   }
   return [...scopes.values()];
