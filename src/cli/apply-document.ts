@@ -1,5 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { BreakerSchema } from "../engine/outbound/breaker.ts";
 import { AttributeFlowSchema, DeduplicationSchema, DisableFlowSchema, JoinRuleSchema } from "../engine/rule-config.ts";
 import { badInput, invalidInput, issueProblems } from "../errors.ts";
 import { ConflictStrategy, ConnectorKind, DeprovisionAction, MvoDeletionRule, SyncDirection } from "../generated/prisma/enums.ts";
@@ -28,6 +29,9 @@ const SystemEntry = z
       ),
     rateLimit: RateLimitSchema.nullish().describe(
       "Pace of every worker's calls to the system; null removes it, left out on update: unchanged.",
+    ),
+    breaker: BreakerSchema.nullish().describe(
+      "Mass-change breaker: a sync run planning more than a limit for this system holds its exports AWAITING_APPROVAL. Percentages (0-100) are of the system's objects. Null: the default protection (deletes above 500 or 5% of the system); left out on update: unchanged.",
     ),
   })
   .strict();
@@ -78,6 +82,9 @@ const RuleEntry = z
     conflictStrategy: z.enum(ConflictStrategy).nullish().describe("How a conflicting attribute value is resolved."),
     requireApprovalForCreate: z.boolean().nullish().describe("OUTBOUND: creates wait AWAITING_APPROVAL."),
     requireApprovalForDelete: z.boolean().nullish().describe("OUTBOUND: deletes wait AWAITING_APPROVAL."),
+    breaker: BreakerSchema.nullish().describe(
+      "OUTBOUND: this rule's own mass-change limits, on the exports it plans (no default).",
+    ),
   })
   .catchall(z.unknown());
 

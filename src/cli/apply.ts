@@ -87,10 +87,15 @@ async function upsertSystem(services: Services, entry: SystemEntry): Promise<{ s
     (existing.description ?? null) === (entry.description ?? null) &&
     (existing.deleteThreshold ?? null) === (entry.deleteThreshold ?? null) &&
     (entry.staging ?? existing.staging) === existing.staging &&
-    (entry.rateLimit === undefined || canonicalJson(parseRateLimit(entry.rateLimit)) === canonicalJson(existing.rateLimit));
+    (entry.rateLimit === undefined || canonicalJson(parseRateLimit(entry.rateLimit)) === canonicalJson(existing.rateLimit)) &&
+    (entry.breaker === undefined || canonicalJson(storedBreaker(entry.breaker)) === canonicalJson(existing.breaker ?? null));
   if (same) return { system: existing, outcome: "unchanged" };
   return { system: await services.systems.update(existing.id, entry), outcome: "updated" };
 }
+
+/** A breaker as the system stores it (keys left unset dropped), to compare with the stored one. */
+const storedBreaker = (breaker: Record<string, unknown> | null) =>
+  breaker ? Object.fromEntries(Object.entries(breaker).filter(([, v]) => v != null)) : null;
 
 /** Prefix an AppError's message with the entry it is about. */
 function within<T>(where: string, fn: () => T): T {

@@ -17,6 +17,13 @@ export const RunEventType = {
   completed: "run.completed",
   /** An export run held deletes over the system's delete threshold for approval. */
   deletesHeld: "run.deletes_held",
+  /**
+   * A sync run's planned exports to one system crossed a mass-change breaker and wait for
+   * approval; data: { holdId, connectedSystemId, syncRuleId, reason, isDefault, held, figures, crossings }.
+   */
+  breakerHeld: "run.breaker_held",
+  /** A dry-run sync would have been held by a mass-change breaker; data as breakerHeld, without holdId and held. */
+  breakerWouldHold: "run.breaker_would_hold",
 } as const;
 
 export type RunEventTypeName = (typeof RunEventType)[keyof typeof RunEventType];

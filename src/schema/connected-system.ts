@@ -4,6 +4,7 @@ import { DEFAULT_WINDOW_MS } from "../jobs/realtime-drainer.ts";
 import { ConnectedSystems } from "../systems/connected-systems.ts";
 import { RateLimitSchema } from "../systems/rate-limit-input.ts";
 import { DEFAULT_PUSH_BATCH, RealtimeSchema } from "../systems/realtime-input.ts";
+import { BreakerInput } from "./breaker.ts";
 import { builder } from "./builder.ts";
 import { AttributeTypeEnum, ConnectorKindEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";
@@ -148,6 +149,11 @@ const ConnectedSystemInput = builder.inputType("ConnectedSystemInput", {
     }),
     deleteThreshold: t.int({
       description: "An export that would delete more objects than this holds its deletes AWAITING_APPROVAL.",
+    }),
+    breaker: t.field({
+      type: BreakerInput,
+      description:
+        "Mass-change breaker: a sync run planning more changes to this system than a limit holds them AWAITING_APPROVAL. Null: the default protection (deletes above 500 or 5% of the system); left out on update: unchanged.",
     }),
     staging: t.boolean({
       description:

@@ -15,6 +15,7 @@ import "./pending-export.ts";
 import "./pending-export-actions.ts";
 import "./api-key.ts";
 import "./sync-rule.ts";
+import "./breaker.ts";
 import "./connected-system-actions.ts";
 import { builder } from "./builder.ts";
 

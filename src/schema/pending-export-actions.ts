@@ -1,10 +1,15 @@
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { Repeater } from "@repeaterjs/repeater";
 import type { PendingExport } from "../generated/prisma/client.ts";
-import { PENDING_EXPORTS_TOPIC, type PendingExportEvent, type RejectOutcome } from "../systems/pending-exports.ts";
+import {
+  type ExportFilter,
+  PENDING_EXPORTS_TOPIC,
+  type PendingExportEvent,
+  type RejectOutcome,
+} from "../systems/pending-exports.ts";
 import type { Context } from "./builder.ts";
 import { builder } from "./builder.ts";
-import { PendingExportStatusEnum } from "./enums.ts";
+import { PendingExportChangeTypeEnum, PendingExportStatusEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";
 import { PendingExportRef } from "./pending-export.ts";
 
@@ -38,6 +43,31 @@ const RejectResultRef = builder
 /** Who approved/rejected: the API key id, or "loopback" in the keyless development mode. */
 const actor = (ctx: Context) => (ctx.apiKeyId ? `apikey:${ctx.apiKeyId}` : "loopback");
 
+const ExportFilterInput = builder.inputType("PendingExportFilter", {
+  description: "Narrows ids or runId: release or reject a part of a hold (e.g. its creates, or its department changes).",
+  fields: (t) => ({
+    connectedSystemId: t.id({ description: "Only exports to this connected system." }),
+    changeType: t.field({ type: PendingExportChangeTypeEnum, description: "Only exports of this change type." }),
+    attribute: t.string({ description: "Only exports changing this attribute (the system's own name)." }),
+    status: t.field({
+      type: PendingExportStatusEnum,
+      description: "Only exports in this status (e.g. reject only the AWAITING_APPROVAL ones of a held run).",
+    }),
+  }),
+});
+
+const decodeFilter = (filter: typeof ExportFilterInput.$inferInput | null | undefined): ExportFilter | null =>
+  filter
+    ? {
+        connectedSystemId: filter.connectedSystemId
+          ? decodeId("ConnectedSystem", String(filter.connectedSystemId), "filter.connectedSystemId")
+          : null,
+        changeType: filter.changeType ?? null,
+        attribute: filter.attribute ?? null,
+        status: filter.status ?? undefined,
+      }
+    : null;
+
 const decodeIds = (ids: readonly (string | number)[] | null | undefined) =>
   ids ? ids.map((id) => decodeId("PendingExport", String(id), "ids")) : null;
 
@@ -60,10 +90,14 @@ builder.mutationFields((t) => ({
     args: {
       ids: t.arg.idList({ description: "Global IDs of the pending exports (or give runId)." }),
       runId: t.arg.id({ description: "Every pending export of this run (or give ids)." }),
+      filter: t.arg({ type: ExportFilterInput, description: "Only the selected exports that match this." }),
     },
     resolve: async (_root, args, ctx) => {
       const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
-      const approved = await ctx.services.pendingExports.approve({ ids: decodeIds(args.ids), runId }, actor(ctx));
+      const approved = await ctx.services.pendingExports.approve(
+        { ids: decodeIds(args.ids), runId, filter: decodeFilter(args.filter) },
+        actor(ctx),
+      );
       ctx.services.logger.info({ by: actor(ctx), runId, approved }, "pending exports approved");
       return approved;
     },
@@ -84,10 +118,14 @@ builder.mutationFields((t) => ({
     args: {
       ids: t.arg.idList({ description: "Global IDs of the pending exports (or give runId)." }),
       runId: t.arg.id({ description: "Every pending export of this run (or give ids)." }),
+      filter: t.arg({ type: ExportFilterInput, description: "Only the selected exports that match this." }),
     },
     resolve: async (_root, args, ctx) => {
       const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
-      const rejected = await ctx.services.pendingExports.reject({ ids: decodeIds(args.ids), runId }, actor(ctx));
+      const rejected = await ctx.services.pendingExports.reject(
+        { ids: decodeIds(args.ids), runId, filter: decodeFilter(args.filter) },
+        actor(ctx),
+      );
       ctx.services.logger.info({ by: actor(ctx), runId, rejected }, "pending exports rejected");
       return rejected;
     },
@@ -99,10 +137,14 @@ builder.mutationFields((t) => ({
     args: {
       ids: t.arg.idList({ description: "Global IDs of the pending exports (or give runId)." }),
       runId: t.arg.id({ description: "Every pending export of this run (or give ids)." }),
+      filter: t.arg({ type: ExportFilterInput, description: "Only the selected exports that match this." }),
     },
     resolve: async (_root, args, ctx) => {
       const runId = args.runId ? decodeId("Run", String(args.runId), "runId") : null;
-      const result = await ctx.services.pendingExports.rejectWithOutcomes({ ids: decodeIds(args.ids), runId }, actor(ctx));
+      const result = await ctx.services.pendingExports.rejectWithOutcomes(
+        { ids: decodeIds(args.ids), runId, filter: decodeFilter(args.filter) },
+        actor(ctx),
+      );
       ctx.services.logger.info({ by: actor(ctx), runId, rejected: result.rejected }, "pending exports rejected");
       return result;
     },

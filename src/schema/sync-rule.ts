@@ -1,6 +1,7 @@
 import { type AttributeFlow, DEDUPE_MATCHES, DEDUPE_STRATEGIES, type JoinRule } from "../engine/rule-config.ts";
 import { ConflictStrategy, MvoDeletionRule } from "../generated/prisma/enums.ts";
 import type { SyncRuleInput } from "../systems/sync-rules.ts";
+import { BreakerInput } from "./breaker.ts";
 import { builder } from "./builder.ts";
 import { DeprovisionActionEnum, SyncDirectionEnum } from "./enums.ts";
 import { decodeId } from "./global-id.ts";
@@ -120,6 +121,10 @@ const SyncRuleInputRef = builder.inputType("SyncRuleInput", {
     conflictStrategy: t.field({ type: ConflictStrategyEnum, description: "How a conflicting attribute value is resolved." }),
     requireApprovalForCreate: t.boolean({ description: "OUTBOUND: creates wait AWAITING_APPROVAL." }),
     requireApprovalForDelete: t.boolean({ description: "OUTBOUND: deletes wait AWAITING_APPROVAL." }),
+    breaker: t.field({
+      type: BreakerInput,
+      description: "OUTBOUND: this rule's own mass-change limits, on the exports it plans (no default).",
+    }),
   }),
 });
 

@@ -3,6 +3,7 @@ import { connectorConfigs } from "../connectors/configs.ts";
 import { ConnectorError } from "../connectors/connector.ts";
 import { FileRoots } from "../connectors/file-roots.ts";
 import { inTransaction } from "../db/transaction.ts";
+import { BreakerSchema } from "../engine/outbound/breaker.ts";
 import { badInput, conflict, invalidInput, issueProblems, notFound, type Problem } from "../errors.ts";
 import { type ConnectedSystem, type ConnectionSettings, Prisma, type PrismaClient } from "../generated/prisma/client.ts";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
@@ -25,6 +26,17 @@ export interface ConnectedSystemInput {
   rateLimit?: unknown;
   /** Pushed changes: { enabled, windowMs, batchSize, webhookSecret }; left out on update: unchanged; null: off. */
   realtime?: unknown;
+  /** Mass-change breaker (engine/outbound/breaker.ts); null: the default protection; left out on update: unchanged. */
+  breaker?: unknown;
+}
+
+/** The breaker column for an input: undefined leaves it as it is, null is the default protection. */
+function breakerColumn(input: ConnectedSystemInput) {
+  if (input.breaker === undefined) return undefined;
+  if (input.breaker === null) return Prisma.DbNull;
+  // Validated in scalarProblems: parsed again here for the stored shape (nulls dropped).
+  const parsed = BreakerSchema.parse(input.breaker);
+  return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v != null)) as Prisma.InputJsonValue;
 }
 
 /** Connected systems and their immutable, versioned connection settings. */
@@ -58,6 +70,7 @@ export class ConnectedSystems {
           rateLimit,
           realtime: (realtime.settings as Prisma.InputJsonObject | null) ?? Prisma.DbNull,
           webhookSecret: realtime.sealedSecret ?? null,
+          breaker: breakerColumn(input) ?? Prisma.DbNull,
           currentSettingsVersion: 1,
           settings: { create: { version: 1, config, secrets } },
         },
@@ -104,6 +117,7 @@ export class ConnectedSystems {
               realtime: (realtime.settings as Prisma.InputJsonObject | null) ?? Prisma.DbNull,
               webhookSecret: realtime.settings ? realtime.sealedSecret : null,
             }),
+            breaker: breakerColumn(input),
             currentSettingsVersion: version,
           },
         });
@@ -219,6 +233,10 @@ export class ConnectedSystems {
       });
     if (input.deleteThreshold != null && input.deleteThreshold < 0)
       problems.push({ path: "deleteThreshold", message: "deleteThreshold must be 0 or more" });
+    if (input.breaker != null) {
+      const breaker = BreakerSchema.safeParse(input.breaker);
+      if (!breaker.success) problems.push(...issueProblems(breaker.error.issues, "breaker"));
+    }
     return problems;
   }
 

@@ -6,6 +6,7 @@ import { planUndo } from "../engine/outbound/undo.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
+import type { PendingExportStatus } from "../generated/prisma/enums.ts";
 
 export { PENDING_EXPORTS_TOPIC, type PendingExportEvent };
 
@@ -19,6 +20,21 @@ export interface RejectOutcome {
   code: "CONFLICT" | "NOT_FOUND" | null;
   status: string | null;
 }
+
+/**
+ * Narrows a selection by ids or run: only exports to this system, of this change type, or
+ * changing this attribute (e.g. release a breaker hold's creates and keep its deletes held).
+ */
+export interface ExportFilter {
+  connectedSystemId?: string | null;
+  changeType?: "CREATE" | "UPDATE" | "DELETE" | null;
+  /** An attribute name as the export carries it (the system's own, exact case). */
+  attribute?: string | null;
+  /** Only exports in this status (e.g. reject only what a hold left AWAITING_APPROVAL). */
+  status?: PendingExportStatus | null;
+}
+
+type Selection = { ids?: string[] | null; runId?: string | null; filter?: ExportFilter | null };
 
 const RETURNED = { id: true, connectedSystemId: true, planningRunId: true, exportRunId: true } as const;
 
@@ -52,7 +68,7 @@ export class PendingExports {
   }
 
   /** AWAITING_APPROVAL -> PENDING for the given ids and/or every export of a run. */
-  async approve(selection: { ids?: string[] | null; runId?: string | null }, by: string): Promise<number> {
+  async approve(selection: Selection, by: string): Promise<number> {
     const rows = await this.deps.prisma.pendingExport.updateManyAndReturn({
       where: { ...this.select(selection), status: "AWAITING_APPROVAL" },
       data: { status: "PENDING", approvedAt: new Date(), approvedBy: by },
@@ -66,7 +82,7 @@ export class PendingExports {
    * Every not-yet-applied export (AWAITING_APPROVAL, PENDING, FAILED, ERROR) -> REJECTED: the change
    * is never exported. Returns how many were rejected.
    */
-  async reject(selection: { ids?: string[] | null; runId?: string | null }, by: string): Promise<number> {
+  async reject(selection: Selection, by: string): Promise<number> {
     return (await this.rejectWithOutcomes(selection, by)).rejected;
   }
 
@@ -75,10 +91,7 @@ export class PendingExports {
    * (already applied, executing or closed: its status says which) or NOT_FOUND. A selection by run
    * alone lists the exports it rejected.
    */
-  async rejectWithOutcomes(
-    selection: { ids?: string[] | null; runId?: string | null },
-    by: string,
-  ): Promise<{ rejected: number; results: RejectOutcome[] }> {
+  async rejectWithOutcomes(selection: Selection, by: string): Promise<{ rejected: number; results: RejectOutcome[] }> {
     const rows = await this.deps.prisma.pendingExport.updateManyAndReturn({
       where: { ...this.select(selection), status: { in: [...REJECTABLE] } },
       data: { status: "REJECTED", rejectedAt: new Date(), rejectedBy: by },
@@ -105,11 +118,17 @@ export class PendingExports {
     return { rejected: rows.length, results };
   }
 
-  private select({ ids, runId }: { ids?: string[] | null; runId?: string | null }): Prisma.PendingExportWhereInput {
+  private select({ ids, runId, filter }: Selection): Prisma.PendingExportWhereInput {
     // Neither given would approve the whole queue: too easy to do by accident.
     if (!ids && !runId) throw badInput("give ids, runId or both", "ids");
+    if (filter?.attribute != null && !filter.attribute.trim())
+      throw badInput("filter.attribute must not be empty", "filter.attribute");
     return {
       ...(ids ? { id: { in: ids } } : {}),
+      ...(filter?.connectedSystemId ? { connectedSystemId: filter.connectedSystemId } : {}),
+      ...(filter?.changeType ? { changeType: filter.changeType } : {}),
+      ...(filter?.status ? { AND: [{ status: filter.status }] } : {}),
+      ...(filter?.attribute ? { attributeChanges: { array_contains: [{ attribute: filter.attribute }] } } : {}),
       // A run's exports: those it planned, executed, or (for undo) those that reverse it.
       ...(runId ? { OR: [{ planningRunId: runId }, { exportRunId: runId }, { undoOfRunId: runId }] } : {}),
     };

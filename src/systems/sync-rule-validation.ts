@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { compileExpression, ExpressionError } from "../engine/expressions.ts";
 import { isPlainName } from "../engine/flows.ts";
+import { BreakerSchema } from "../engine/outbound/breaker.ts";
 import {
   AttributeFlowSchema,
   ConflictStrategySchema,
@@ -34,6 +35,8 @@ export interface SyncRuleInput {
   conflictStrategy?: string | null;
   requireApprovalForCreate?: boolean | null;
   requireApprovalForDelete?: boolean | null;
+  /** OUTBOUND: this rule's own mass-change breaker (engine/outbound/breaker.ts). */
+  breaker?: unknown;
 }
 
 /** Column values of a validated rule: what is written, and what apply compares. */
@@ -86,6 +89,9 @@ export function normalise(input: SyncRuleInput) {
   const deduplication = input.deduplication == null ? null : parse(DeduplicationSchema, input.deduplication, "deduplication");
   const conflictStrategy =
     input.conflictStrategy == null ? null : parse(ConflictStrategySchema, input.conflictStrategy, "conflictStrategy");
+  if (inbound && input.breaker != null) throw badInput("breaker applies to OUTBOUND rules only", "breaker");
+  const parsedBreaker = input.breaker == null ? null : parse(BreakerSchema, input.breaker, "breaker");
+  const breaker = parsedBreaker ? Object.fromEntries(Object.entries(parsedBreaker).filter(([, v]) => v != null)) : null;
   if (input.deprovision === "DISABLE_THEN_DELETE" && !disableFlow)
     throw badInput("deprovision DISABLE_THEN_DELETE needs a disableFlow { attribute, value }", "disableFlow");
 
@@ -126,6 +132,7 @@ export function normalise(input: SyncRuleInput) {
     conflictStrategy,
     requireApprovalForCreate: input.requireApprovalForCreate ?? false,
     requireApprovalForDelete: input.requireApprovalForDelete ?? false,
+    breaker,
   };
 }
 

@@ -135,6 +135,7 @@ function toColumns(data: SyncRuleData): Prisma.SyncRuleUncheckedCreateInput {
     // DbNull, not undefined: an update that drops the option must clear the column.
     disableFlow: data.disableFlow ?? Prisma.DbNull,
     deduplication: data.deduplication ?? Prisma.DbNull,
+    breaker: (data.breaker as Prisma.InputJsonValue | null) ?? Prisma.DbNull,
   };
 }
 

@@ -12,6 +12,7 @@ import {
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
+import { applyBreakers, type BreakerState } from "./breaker-hold.ts";
 import { decide, type PlanSink } from "./decide.ts";
 import { desiredState, type Identity, newPlanningBatch } from "./desired.ts";
 import { DnFlowError } from "./dn-flow.ts";
@@ -28,6 +29,8 @@ export interface PlanScope {
   rules: OutboundRule[];
   /** Delete threshold per target system (connected_system.delete_threshold). */
   deleteThresholds: Map<string, number | null>;
+  /** Mass-change breakers of the target systems and rules, and the run's figures (breaker-hold.ts). */
+  breaker?: BreakerState;
 }
 
 /**
@@ -151,6 +154,8 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
       if (threshold !== null && threshold !== undefined) await holdDeletesOverThreshold(tx, scope.runId, systemId, threshold);
     }
   }
+  // A dry run counts what it would plan and says whether a breaker would hold it.
+  if (scope.breaker) await applyBreakers(tx, scope.breaker, scope.runId, inserts, scope.publish);
   return { changes, exportsQueued: inserts.length, failed: sink.failed };
 }
 

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { deleteThresholds } from "../connected-system/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
+import { loadBreakerState } from "../outbound/breaker-hold.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { loadOutboundRules } from "../outbound/rules.ts";
 import { insertRunChanges } from "../run-changes.ts";
@@ -50,7 +51,10 @@ export function createSyncExecutor(
       publish: ctx.publish?.bind(ctx),
       rules: await loadOutboundRules(ctx.pool),
       deleteThresholds: await deleteThresholds(ctx.pool),
+      breaker: await loadBreakerState(ctx.pool, ctx.run.dryRun),
     };
+    // Holds the breaker made in a batch go out as run events with that batch (a failed batch's are dropped).
+    const breakerEvents = () => plan.breaker?.events.splice(0) ?? [];
     const scope: SyncScope = {
       runId: ctx.run.id,
       systemId: ctx.system.id,
@@ -70,15 +74,23 @@ export function createSyncExecutor(
     if (!cp.dueDone) {
       if (!scope.dryRun) await indexMissingKeys(ctx.pool, scope.keySpecs);
       await ctx.batch(async (tx) => {
+        breakerEvents();
         const { deleted, exportsQueued } = await applyDueDeletions(tx, scope);
         cp = { ...cp, dueDone: true };
-        return { counts: { deleted, exportsQueued }, processed: cp.processed, phase: "due deletions", checkpoint: cp };
+        return {
+          counts: { deleted, exportsQueued },
+          processed: cp.processed,
+          phase: "due deletions",
+          checkpoint: cp,
+          events: breakerEvents(),
+        };
       });
     }
     for (;;) {
       let done = false;
       await ctx.batch(async (tx) => {
         await commitWithoutFlushWait(tx);
+        breakerEvents();
         let objects: SyncObject[];
         let next: SyncCheckpoint;
         if (mode === "full") {
@@ -106,6 +118,7 @@ export function createSyncExecutor(
           processed: cp.processed,
           phase: "syncing",
           checkpoint: cp,
+          events: breakerEvents(),
         };
       });
       if (done) return;

@@ -1,6 +1,7 @@
 // Pending exports: filter by status/system, approve or reject AWAITING_APPROVAL ones; refreshed live.
 import { clear, errorBox, fmtTime, h, label, statusBadge } from "./dom.js";
 import { gql, subscribe } from "./gql.js";
+import { holdsSection } from "./holds.js";
 
 const STATUSES = [
   "AWAITING_APPROVAL",
@@ -47,7 +48,9 @@ export function exportsView(main) {
   const more = h("button", { type: "button", hidden: true, onclick: () => load(true) }, "Load more");
   const all = h("input", { type: "checkbox", "aria-label": "Select every awaiting export shown", onchange: () => selectAll() });
 
+  const holds = holdsSection();
   main.append(
+    holds.section,
     h(
       "section",
       { "aria-labelledby": "exports-h" },
@@ -93,6 +96,7 @@ export function exportsView(main) {
       });
       const page = data.pendingExports;
       rows = append ? [...rows, ...page.edges.map((e) => e.node)] : page.edges.map((e) => e.node);
+      if (!append) holds.refresh();
       cursor = page.pageInfo.endCursor;
       more.hidden = !page.pageInfo.hasNextPage;
       info.textContent = `(${page.totalCount})`;

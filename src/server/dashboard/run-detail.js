@@ -9,6 +9,8 @@ export function runDetailView(main, [runId]) {
   const barText = h("p", { id: "run-progress-text", "aria-live": "polite" });
   const counts = h("dl", { class: "counts" });
   const notes = h("div");
+  // Mass-change breaker holds of the exports this run planned, with the figures.
+  const holds = h("div", { id: "run-holds" });
   const changesBody = h("tbody");
   const changesInfo = h("span", { class: "muted" });
   const prev = h("button", { type: "button", disabled: true, onclick: () => loadChanges(-1) }, "← Previous");
@@ -16,7 +18,16 @@ export function runDetailView(main, [runId]) {
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← Runs")),
     head,
-    h("section", { "aria-labelledby": "progress-h" }, h("h2", { id: "progress-h" }, "Progress"), bar, barText, counts, notes),
+    h(
+      "section",
+      { "aria-labelledby": "progress-h" },
+      h("h2", { id: "progress-h" }, "Progress"),
+      bar,
+      barText,
+      counts,
+      notes,
+      holds,
+    ),
     h(
       "section",
       { "aria-labelledby": "changes-h" },
@@ -38,8 +49,36 @@ export function runDetailView(main, [runId]) {
     ),
   );
 
+  async function loadHolds() {
+    try {
+      const { run } = await gql(
+        `query ($id: ID!) { run(id: $id) { breakerHolds { reason awaitingApproval held connectedSystem { name } } } }`,
+        { id: runId },
+      );
+      clear(
+        holds,
+        (run?.breakerHolds ?? []).map((b) =>
+          h(
+            "p",
+            { class: "error" },
+            `Held for ${b.connectedSystem.name}: ${b.reason} (${b.awaitingApproval} of ${b.held} still waiting; `,
+            h("a", { href: "#/exports" }, "release or reject"),
+            ")",
+          ),
+        ),
+      );
+    } catch (err) {
+      clear(holds, errorBox(err));
+    }
+  }
+
   let current = null;
+  let holdsLoaded = false;
   function draw(run) {
+    if (!holdsLoaded && FINAL_STATUSES.has(run.status)) {
+      holdsLoaded = true;
+      loadHolds();
+    }
     current = run;
     const active = !FINAL_STATUSES.has(run.status);
     clear(

@@ -2,6 +2,7 @@
 import { runChart } from "./chart.js";
 import { clear, errorBox, FINAL_STATUSES, fmtDuration, fmtTime, h, label, select, statusBadge } from "./dom.js";
 import { gql, subscribe } from "./gql.js";
+import { breakerText } from "./holds.js";
 
 const PROFILES = ["FULL_IMPORT", "DELTA_IMPORT", "FULL_SYNC", "DELTA_SYNC", "EXPORT"];
 
@@ -11,7 +12,8 @@ export const RUN_FIELDS = `id status profile operation dryRun trigger createdAt 
   progress { phase processed total percent batch updatedAt }
   counts { fetched created updated deleted unchanged failed exportsQueued }`;
 
-const SYSTEMS = `{ connectedSystems { id name kind description staging settingsVersion schemaDiscoveredAt updatedAt objectTypes { name } } }`;
+const SYSTEMS = `{ connectedSystems { id name kind description staging settingsVersion schemaDiscoveredAt
+  effectiveBreaker { enabled isDefault maxCreates maxUpdates maxDeletes maxCreatePercent maxUpdatePercent maxDeletePercent attributes { name maxChangePercent } } updatedAt objectTypes { name } } }`;
 const RUNS = `query ($first: Int, $after: String, $system: ID) {
   runs(first: $first, after: $after, connectedSystemId: $system) { totalCount pageInfo { hasNextPage endCursor } edges { node { ${RUN_FIELDS} } } }
 }`;
@@ -139,6 +141,7 @@ export function overviewView(main) {
                 // Staging: exports are planned and reviewable under Exports, never sent.
                 s.staging ? h("span", { class: "tag staging", title: "exports are planned, never sent" }, " staging") : null,
                 s.description ? h("div", { class: "muted" }, s.description) : null,
+                h("div", { class: "muted breaker" }, breakerText(s.effectiveBreaker)),
               ),
               h("td", {}, s.kind),
               h("td", {}, `v${s.settingsVersion}`),

@@ -43,6 +43,8 @@ async function setup(outbound: Record<string, unknown> = {}, system: { deleteThr
     kind: "CSV",
     config: { path: "/tmp/dir.csv", anchor: "uid" },
     deleteThreshold: system.deleteThreshold ?? null,
+    // 3 objects: one leaver is 33%, which the default mass-change protection (5%) would hold.
+    breaker: { enabled: false },
   });
   await services.db.prisma.syncRule.create({
     data: {
