@@ -14,6 +14,7 @@ import "./pending-export-actions.ts";
 import "./api-key.ts";
 import "./sync-rule.ts";
 import "./connected-system-actions.ts";
+import "./alert.ts";
 import { builder } from "./builder.ts";
 
 builder.queryType({});
