@@ -23,6 +23,13 @@ export const HOLD_EVENTS: Record<string, AlertEvent> = {
   [RunEventType.deletesHeld]: "THRESHOLD_HOLD",
 };
 
+/**
+ * A sync run that plans more deletes for a system than its delete threshold holds them at once
+ * (engine/pending-export/planning.ts holdDeletesOverThreshold) without a run event: those
+ * exports are recognised by this approval reason, the one that function writes.
+ */
+export const THRESHOLD_APPROVAL_REASON = "more deletes than the delete threshold";
+
 /** A run's final status -> the alert it raises, if any. */
 export const STATUS_EVENTS: Record<string, AlertEvent> = {
   FAILED: "RUN_FAILED",

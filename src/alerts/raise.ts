@@ -5,7 +5,7 @@ import type { EventBus } from "../events/bus.ts";
 import type { AlertEvent } from "../generated/prisma/enums.ts";
 import { bossDb, type RunQueue } from "../jobs/queue.ts";
 import type { Logger } from "../logger.ts";
-import { ALERT_QUEUE, ALERTS_TOPIC, HOLD_EVENTS } from "./events.ts";
+import { ALERT_QUEUE, ALERTS_TOPIC, HOLD_EVENTS, THRESHOLD_APPROVAL_REASON } from "./events.ts";
 import type { AlertOptions } from "./options.ts";
 import { type AlertFacts, alertsOfRun, type RunFacts, staleRunAlert } from "./run-alerts.ts";
 
@@ -134,10 +134,16 @@ async function readRunFacts(tx: Tx, runId: string): Promise<RunFacts | null> {
             coalesce((SELECT json_agg(x) FROM (
                SELECT p.id, p.change_type AS "changeType", p.last_error_code AS "code", p.last_error AS "message"
                  FROM pending_export p WHERE p.export_run_id = r.id AND p.status = 'ERROR' ORDER BY p.id LIMIT 10) x), '[]')
-              AS "exportErrorSamples"
+              AS "exportErrorSamples",
+            coalesce((SELECT json_agg(x) FROM (
+               SELECT p.connected_system_id AS "connectedSystemId", s.name, count(*)::int AS held
+                 FROM pending_export p JOIN connected_system s ON s.id = p.connected_system_id
+                WHERE p.planning_run_id = r.id AND p.change_type = 'DELETE' AND p.status = 'AWAITING_APPROVAL'
+                  AND starts_with(p.approval_reason, $3)
+                GROUP BY p.connected_system_id, s.name ORDER BY s.name) x), '[]') AS "plannedHolds"
        FROM run r LEFT JOIN connected_system cs ON cs.id = r.connected_system_id
       WHERE r.id = $1`,
-    [runId, Object.keys(HOLD_EVENTS)],
+    [runId, Object.keys(HOLD_EVENTS), THRESHOLD_APPROVAL_REASON],
   );
   return rows[0] ?? null;
 }

@@ -24,6 +24,8 @@ export interface RunFacts {
   /** Pending exports this run left in ERROR (retries spent or permanent failure). */
   exportErrors: number;
   exportErrorSamples: { id: string; changeType: string; code: string | null; message: string | null }[];
+  /** Deletes this (sync) run planned and held at once over a target's delete threshold, per target. */
+  plannedHolds: { connectedSystemId: string; name: string; held: number }[];
 }
 
 /** One alert to raise: the event, its once-only key and the document sent to endpoints. */
@@ -63,6 +65,11 @@ export function alertsOfRun(run: RunFacts): AlertFacts[] {
       samples: run.exportErrorSamples,
     });
   const holdsByEvent = new Map<AlertEvent, Record<string, unknown>[]>();
+  if (run.plannedHolds.length)
+    holdsByEvent.set(
+      "THRESHOLD_HOLD",
+      run.plannedHolds.map((h) => ({ held: h.held, connectedSystem: { id: h.connectedSystemId, name: h.name } })),
+    );
   for (const hold of run.holds) {
     const event = HOLD_EVENTS[hold.type];
     if (event) holdsByEvent.set(event, [...(holdsByEvent.get(event) ?? []), hold.data]);

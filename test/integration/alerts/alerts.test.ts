@@ -25,6 +25,19 @@ beforeAll(async () => {
   const services = await createTestServices({}, { runOptions: FAST_RUN_OPTIONS, alertOptions: FAST_ALERTS });
   app = await startTestApp(services);
   worker = await startWorker({ services, executors: defaultExecutors, scheduler: false });
+  // main takes every event the runs below raise; the others one event each, with their behaviour.
+  await endpoint("main", [
+    "RUN_FAILED",
+    "RUN_PARTIAL",
+    "RUN_BLOCKED",
+    "EXPORT_ERROR",
+    "BREAKER_HOLD",
+    "THRESHOLD_HOLD",
+    "RUN_STALE",
+  ]);
+  await endpoint("flaky", ["RUN_BLOCKED"]);
+  await endpoint("down", ["RUN_PARTIAL"]);
+  await endpoint("hang", ["RUN_FAILED"]);
 });
 afterAll(async () => {
   await worker?.stop();
@@ -173,21 +186,6 @@ describe("alert endpoints (GraphQL)", () => {
 });
 
 describe("alerts from real runs", () => {
-  beforeAll(async () => {
-    await endpoint("main", [
-      "RUN_FAILED",
-      "RUN_PARTIAL",
-      "RUN_BLOCKED",
-      "EXPORT_ERROR",
-      "BREAKER_HOLD",
-      "THRESHOLD_HOLD",
-      "RUN_STALE",
-    ]);
-    await endpoint("flaky", ["RUN_BLOCKED"]);
-    await endpoint("down", ["RUN_PARTIAL"]);
-    await endpoint("hang", ["RUN_FAILED"]);
-  });
-
   it("a FAILED run: signed RUN_FAILED to the endpoint and the alerts subscription; a hanging endpoint ends FAILED and never holds the run", async () => {
     const { id } = await csvSystem("hr-broken", 'employeeId\nE1\n"E2\n');
     const events: any[] = [];
@@ -294,5 +292,99 @@ describe("alerts from real runs", () => {
     expect(down.attempts.map((a) => a.statusCode)).toEqual([500, 500, 500]);
     const failed = await ok(app, "{ alertDeliveries(first: 10, status: [FAILED], event: [RUN_PARTIAL]) { totalCount } }");
     expect(failed.alertDeliveries.totalCount).toBe(1);
+  });
+});
+
+describe("alerts from exports", () => {
+  it("exports left in ERROR raise EXPORT_ERROR; deletes over the delete threshold raise THRESHOLD_HOLD", async () => {
+    const hrFile = path.join(dir, "people.csv");
+    const targetFile = path.join(dir, "accounts.csv");
+    writeFileSync(hrFile, "employeeId,givenName,department\nE1,Ada,R&D\nE2,Alan,R&D\nE3,Grace,R&D\n");
+    // E3 is already in the target, unknown to Metasync: provisioning it is refused (ALREADY_EXISTS, permanent).
+    writeFileSync(targetFile, "id,givenName,department\nE3,Someone else,R&D\n");
+    const create = async (i: Record<string, unknown>) => rawId((await ok(app, CREATE_SYSTEM, { i })).createConnectedSystem.id);
+    const hr = await create({ name: "people", kind: "CSV", config: { path: hrFile, anchor: "employeeId" } });
+    await ok(app, REFRESH, { id: hr });
+    const accounts = await create({
+      name: "accounts",
+      kind: "CSV",
+      deleteThreshold: 1,
+      config: { path: targetFile, anchor: "id" },
+    });
+    await ok(app, REFRESH, { id: accounts });
+    const flows = ["employeeId", "givenName", "department"].map((a) => ({ target: a, source: a }));
+    await ok(app, CREATE_RULE, {
+      i: {
+        name: "people-in",
+        connectedSystemId: hr,
+        direction: "INBOUND",
+        objectType: "person",
+        metaverseObjectType: "person",
+        projectToMetaverse: true,
+        joinRules: [{ source: "employeeId", metaverseAttribute: "employeeId" }],
+        attributeFlows: flows,
+      },
+    });
+    await ok(app, CREATE_RULE, {
+      i: {
+        name: "accounts-out",
+        connectedSystemId: accounts,
+        direction: "OUTBOUND",
+        objectType: "person",
+        metaverseObjectType: "person",
+        provisionToConnector: true,
+        scope: "department = 'R&D'",
+        deprovision: "DELETE",
+        attributeFlows: [
+          { target: "id", source: "employeeId" },
+          { target: "givenName", source: "givenName" },
+          { target: "department", source: "department" },
+        ],
+      },
+    });
+    const runToEnd = async (system: string, profile: string, status: string) => {
+      const start = await startRun(system, profile);
+      expect(start.outcome).toBe("ACCEPTED");
+      await waitForRun(app, start.runId, status);
+      return start.runId;
+    };
+    await runToEnd(hr, "FULL_IMPORT", "COMPLETED");
+    await runToEnd(hr, "FULL_SYNC", "COMPLETED");
+    const firstExport = await runToEnd(accounts, "EXPORT", "PARTIAL");
+    const errors = await deliveriesOf(firstExport, (d) => settled(d, 2));
+    const exportError = errors.find((d) => d.event === "EXPORT_ERROR" && d.endpointName === "main")!;
+    expect(exportError.status).toBe("DELIVERED");
+    expect(exportError.alert.payload.details).toMatchObject({
+      errors: 1,
+      samples: [{ code: "ALREADY_EXISTS", changeType: "CREATE" }],
+    });
+    expect(errors.find((d) => d.event === "RUN_PARTIAL" && d.endpointName === "main")?.status).toBe("DELIVERED");
+
+    // E1 and E2 leave the scope: two deletes over a threshold of one are held, not sent.
+    writeFileSync(hrFile, "employeeId,givenName,department\nE1,Ada,Ops\nE2,Alan,Ops\nE3,Grace,R&D\n");
+    await runToEnd(accounts, "FULL_IMPORT", "COMPLETED");
+    await runToEnd(hr, "FULL_IMPORT", "COMPLETED");
+    // The sync plans the deletes and holds them at once (2 > 1): the alert is the sync run's.
+    const sync = await runToEnd(hr, "FULL_SYNC", "COMPLETED");
+    const held = await app.services.db.prisma.pendingExport.count({
+      where: { connectedSystemId: accounts, changeType: "DELETE", status: "AWAITING_APPROVAL" },
+    });
+    expect(held).toBe(2);
+    const holds = await deliveriesOf(sync, (d) => settled(d, 1));
+    expect(holds.map((d) => [d.endpointName, d.event, d.status])).toEqual([["main", "THRESHOLD_HOLD", "DELIVERED"]]);
+    expect(holds[0]!.alert.payload).toMatchObject({
+      event: "THRESHOLD_HOLD",
+      connectedSystem: { id: hr, name: "people" },
+      run: { id: sync, profile: "FULL_SYNC", status: "COMPLETED" },
+      details: { held: 2, holds: [{ held: 2, connectedSystem: { id: accounts, name: "accounts" } }] },
+    });
+    // The export run sends nothing of them and raises nothing more.
+    const exportRun = await runToEnd(accounts, "EXPORT", "COMPLETED");
+    expect(await app.services.db.prisma.alert.count({ where: { runId: exportRun } })).toBe(0);
+    expect(
+      await app.services.db.prisma.pendingExport.count({ where: { connectedSystemId: accounts, status: "AWAITING_APPROVAL" } }),
+    ).toBe(2);
+    const request = receiver.received.find((r) => r.path === "/main" && JSON.parse(r.body).event === "THRESHOLD_HOLD")!;
+    expectSigned(request);
   });
 });
