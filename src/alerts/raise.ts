@@ -76,7 +76,12 @@ export class AlertRaiser {
     });
   }
 
-  private async guarded(tx: Tx, runId: string, work: () => Promise<void>) {
+  /** Alerts built elsewhere (e.g. inboxAgeAlert), raised the same way, inside `tx`. */
+  async raise(tx: Tx, alerts: AlertFacts[]): Promise<void> {
+    await this.guarded(tx, alerts[0]?.runId ?? null, () => this.insert(tx, alerts));
+  }
+
+  private async guarded(tx: Tx, runId: string | null, work: () => Promise<void>) {
     try {
       await this.ready();
     } catch (err) {

@@ -1,6 +1,8 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AlertDeliveryHandle, startAlertDelivery } from "../../../src/alerts/delivery-worker.ts";
+import { inboxAgeAlert } from "../../../src/alerts/inbox-alerts.ts";
+import { inTransaction } from "../../../src/db/transaction.ts";
 import { recoverOrphanedRuns } from "../../../src/jobs/recovery.ts";
 import { createReadySystem, FAST_RUN_OPTIONS, okFactory, waitFor } from "../../fixtures/runs.ts";
 import { startAlertReceiver } from "../../helpers/alert-receiver.ts";
@@ -87,6 +89,32 @@ describe("stale runs", () => {
       expect(mac).toBe(createHmac("sha256", SECRET).update(`${t}.${r.body}`).digest("hex"));
     }
     expect(bodies.map((r) => JSON.parse(r.body).event).sort()).toEqual(["RUN_FAILED", "RUN_STALE", "RUN_STALE"]);
+  });
+});
+
+describe("INBOX_AGE", () => {
+  it("is raised through the same path once per system and window (for the real-time inbox, which does not exist yet)", async () => {
+    const { services } = app;
+    const system = await createReadySystem(services, "hr-inbox");
+    const now = new Date();
+    const alert = () =>
+      inboxAgeAlert({
+        connectedSystemId: system.id,
+        systemName: "hr-inbox",
+        depth: 12,
+        oldestAgeMs: 90_000,
+        limitMs: 60_000,
+        now,
+      });
+    await inTransaction(services.db.pool, (tx) => services.alerts.raise(tx, [alert()]));
+    await inTransaction(services.db.pool, (tx) => services.alerts.raise(tx, [alert()]));
+    const rows = await services.db.prisma.alert.findMany({ where: { event: "INBOX_AGE" } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      connectedSystemId: system.id,
+      runId: null,
+      payload: { details: { depth: 12, oldestAgeMs: 90_000 } },
+    });
   });
 });
 
