@@ -40,16 +40,7 @@ export class AlertRaiser {
   ready(): Promise<PgBoss> {
     this.queueReady ??= (async () => {
       const boss = await this.deps.queue.start();
-      const o = this.deps.options;
-      const options = {
-        retryLimit: o.retryLimit,
-        retryDelay: o.retryDelaySeconds,
-        retryBackoff: true,
-        retryDelayMax: o.retryDelayMaxSeconds,
-        // An attempt is bounded by its HTTP timeout; a job active far longer was lost with its worker.
-        expireInSeconds: Math.max(30, Math.ceil((o.timeoutMs * 3) / 1000)),
-      };
-      await boss.createQueue(ALERT_QUEUE, options).catch(async (e) => {
+      await boss.createQueue(ALERT_QUEUE, this.jobOptions()).catch(async (e) => {
         if (!(await boss.getQueue(ALERT_QUEUE))) throw e;
       });
       return boss;
@@ -58,6 +49,22 @@ export class AlertRaiser {
       throw e;
     });
     return this.queueReady;
+  }
+
+  /**
+   * Retry policy, on each job rather than only on the queue: the queue keeps the options of
+   * whichever process created it first, a job those of the process that raised it.
+   */
+  private jobOptions() {
+    const o = this.deps.options;
+    return {
+      retryLimit: o.retryLimit,
+      retryDelay: o.retryDelaySeconds,
+      retryBackoff: true,
+      retryDelayMax: o.retryDelayMaxSeconds,
+      // An attempt is bounded by its HTTP timeout; a job active far longer was lost with its worker.
+      expireInSeconds: Math.max(30, Math.ceil((o.timeoutMs * 3) / 1000)),
+    };
   }
 
   /** A run reached a final status (FAILED, PARTIAL, BLOCKED, ...): the alerts it raises, if any. */
@@ -117,7 +124,7 @@ export class AlertRaiser {
       );
       for (const delivery of rows) {
         const data: AlertJobData = { deliveryId: delivery.id };
-        await boss.send(ALERT_QUEUE, data as unknown as object, { id: delivery.id, db: bossDb(tx) });
+        await boss.send(ALERT_QUEUE, data as unknown as object, { ...this.jobOptions(), id: delivery.id, db: bossDb(tx) });
       }
       const message: AlertRaisedPayload = { alertId: id, event: alert.event, connectedSystemId: alert.connectedSystemId };
       await this.deps.bus.publish(ALERTS_TOPIC, message, tx);
