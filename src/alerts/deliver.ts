@@ -51,7 +51,11 @@ export async function attemptDelivery(
   let error: string | null = null;
   if (!row.url || !row.secret) error = "the endpoint was deleted";
   else if (!row.enabled) error = "the endpoint is disabled";
-  else ({ statusCode, error } = await post(deps, row.url, deps.secrets.open(row.secret).secret as string, row, deliveryId));
+  else {
+    const secret = openSecret(deps.secrets, row.secret);
+    if (secret === null) error = "the endpoint's secret cannot be decrypted here (a different METASYNC_SECRET_KEY?)";
+    else ({ statusCode, error } = await post(deps, row.url, secret, row, deliveryId));
+  }
   const delivered = error === null;
   // Deleted or disabled endpoints are not retried: nothing would change.
   const final = delivered || lastTry || !row.url || !row.enabled;
@@ -70,6 +74,15 @@ export async function attemptDelivery(
     );
   });
   return { delivered, final, attempt, statusCode, error };
+}
+
+function openSecret(secrets: SecretBox, sealed: string): string | null {
+  try {
+    const { secret } = secrets.open(sealed);
+    return typeof secret === "string" ? secret : null;
+  } catch {
+    return null;
+  }
 }
 
 /** POST the alert; any answer but 2xx, a redirect included, is a failure (redirects are not followed). */

@@ -170,6 +170,11 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: AlertEndpointInput, required: true, description: "The new endpoint." }) },
     resolve: async (query, _root, { input }, ctx) => {
       const created = await ctx.services.alertEndpoints.create(input);
+      // Audit without the secret or the URL's path (chat webhooks carry a token there): who pointed alerts where.
+      ctx.services.logger.info(
+        { by: ctx.apiKeyId ?? "loopback", alertEndpointId: created.id, host: new URL(created.url).host },
+        "alert endpoint created",
+      );
       return ctx.services.db.prisma.alertEndpoint.findUniqueOrThrow({ ...query, where: { id: created.id } });
     },
   }),
@@ -182,6 +187,11 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, { id, input }, ctx) => {
       const updated = await ctx.services.alertEndpoints.update(decodeId("AlertEndpoint", String(id)), input);
+      const changed = Object.keys(input).filter((k) => input[k as keyof typeof input] != null);
+      ctx.services.logger.info(
+        { by: ctx.apiKeyId ?? "loopback", alertEndpointId: updated.id, changed },
+        "alert endpoint updated",
+      );
       return ctx.services.db.prisma.alertEndpoint.findUniqueOrThrow({ ...query, where: { id: updated.id } });
     },
   }),
@@ -189,7 +199,12 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     description: "Removes the endpoint; its deliveries stay in the log.",
     args: { id: t.arg.id({ required: true, description: "Global ID of the endpoint." }) },
-    resolve: (_root, { id }, ctx) => ctx.services.alertEndpoints.delete(decodeId("AlertEndpoint", String(id))),
+    resolve: async (_root, { id }, ctx) => {
+      const endpointId = decodeId("AlertEndpoint", String(id));
+      await ctx.services.alertEndpoints.delete(endpointId);
+      ctx.services.logger.info({ by: ctx.apiKeyId ?? "loopback", alertEndpointId: endpointId }, "alert endpoint deleted");
+      return true;
+    },
   }),
 }));
 
