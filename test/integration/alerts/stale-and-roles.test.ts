@@ -140,6 +140,21 @@ describe("roles", () => {
     );
     expect(log.errors).toBeUndefined();
     expect(log.data.alertDeliveries.totalCount).toBe(3);
+    // Relay paging, newest first: two pages hold the three deliveries once each.
+    const page = `query($after: String) { alertDeliveries(first: 2, after: $after) {
+      pageInfo { hasNextPage endCursor } edges { node { id createdAt } } } }`;
+    const first = await app.gql(page, {}, as("READER"));
+    expect(first.data.alertDeliveries.pageInfo.hasNextPage).toBe(true);
+    const second = await app.gql(page, { after: first.data.alertDeliveries.pageInfo.endCursor }, as("READER"));
+    expect(second.data.alertDeliveries.pageInfo.hasNextPage).toBe(false);
+    const ids = [...first.data.alertDeliveries.edges, ...second.data.alertDeliveries.edges].map(
+      (e: { node: { id: string } }) => e.node.id,
+    );
+    expect(new Set(ids).size).toBe(3);
+    const times = [...first.data.alertDeliveries.edges, ...second.data.alertDeliveries.edges].map(
+      (e: { node: { createdAt: string } }) => Date.parse(e.node.createdAt),
+    );
+    expect(times).toEqual([...times].sort((x, y) => y - x));
     const endpointOfLog = await app.gql(
       "{ alertDeliveries(first: 1) { edges { node { endpoint { url } } } } }",
       {},
