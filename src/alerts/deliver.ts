@@ -61,9 +61,9 @@ export async function attemptDelivery(
   const final = delivered || lastTry || !row.url || !row.enabled;
   await inTransaction(deps.pool, async (client) => {
     await client.query(
-      `INSERT INTO alert_delivery_attempt (delivery_id, attempt, status_code, error, started_at) VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO alert_delivery_attempt (delivery_id, attempt, status_code, error, started_at) VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000))
        ON CONFLICT (delivery_id, attempt) DO NOTHING`,
-      [deliveryId, attempt, statusCode, error, startedAt],
+      [deliveryId, attempt, statusCode, error, startedAt.getTime()],
     );
     await client.query(
       `UPDATE alert_delivery SET attempt_count = $2, last_status_code = $3, last_error = $4, updated_at = now(),

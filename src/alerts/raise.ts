@@ -132,12 +132,15 @@ export class AlertRaiser {
   }
 }
 
+/** Run timestamps are UTC wall times (timestamp without time zone, as Prisma writes them): ISO text, whatever the process's TZ. */
+const utc = (column: string) => `to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 async function readRunFacts(tx: Tx, runId: string): Promise<RunFacts | null> {
   const { rows } = await tx.query<RunFacts>(
     `SELECT r.id, r.operation, r.profile::text AS profile, r.status::text AS status, r.dry_run AS "dryRun", r.trigger,
             r.reason_code AS "reasonCode", r.reason, r.error, r.connected_system_id AS "connectedSystemId",
-            cs.name AS "systemName", r.attempt, r.created_at AS "createdAt", r.started_at AS "startedAt",
-            r.finished_at AS "finishedAt",
+            cs.name AS "systemName", r.attempt, ${utc("r.created_at")} AS "createdAt", ${utc("r.started_at")} AS "startedAt",
+            ${utc("r.finished_at")} AS "finishedAt",
             json_build_object('fetched', r.fetched, 'created', r.created, 'updated', r.updated, 'deleted', r.deleted,
               'unchanged', r.unchanged, 'failed', r.failed, 'exportsQueued', r.exports_queued) AS counts,
             coalesce((SELECT json_agg(json_build_object('type', e.type, 'data', e.data) ORDER BY e.id)

@@ -15,9 +15,10 @@ export interface RunFacts {
   connectedSystemId: string;
   systemName: string | null;
   attempt: number;
-  createdAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
+  /** ISO 8601, UTC. */
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
   counts: Record<string, number>;
   /** The run's hold events (HOLD_EVENTS types), oldest first. */
   holds: { type: string; data: Record<string, unknown> }[];
@@ -129,4 +130,4 @@ function document(run: RunFacts, summary: string, details: Record<string, unknow
   };
 }
 
-const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+const iso = (d: string | null) => (d ? new Date(d).toISOString() : null);

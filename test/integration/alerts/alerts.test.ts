@@ -242,6 +242,8 @@ describe("alerts from real runs", () => {
       run: { id: start.runId, status: "FAILED", profile: "FULL_IMPORT", error: expect.stringContaining("cannot be read") },
     });
     expect(body).toEqual(main.alert.payload);
+    // Timestamps are the run's own, in UTC ISO 8601.
+    expect(body.run.finishedAt).toBe(run.finishedAt!.toISOString());
 
     // The hanging endpoint: every attempt timed out, then FAILED; the run had finished before the first began.
     const hang = ds.find((d) => d.endpointName === "hang")!;
