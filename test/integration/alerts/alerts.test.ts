@@ -150,6 +150,10 @@ describe("alert endpoints (GraphQL)", () => {
 
   it("stores the secret sealed and never returns it; updates keep it unless a new one is given", async () => {
     const created = (await endpoint("sealed", ["RUN_STALE"])).createAlertEndpoint;
+    const twice = await app.gql(CREATE_ENDPOINT, {
+      i: { name: "sealed", url: receiver.url("/x"), secret: SECRET, events: ["RUN_STALE"] },
+    });
+    expect(twice.errors?.[0]?.extensions).toMatchObject({ code: "CONFLICT", name: "sealed" });
     const fields = await ok(app, `{ __type(name: "AlertEndpoint") { fields { name } } }`);
     expect(fields.__type.fields.map((f: { name: string }) => f.name)).not.toContain("secret");
     const listed = await app.gql("{ alertEndpoints { id name url events enabled } }");
