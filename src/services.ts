@@ -1,3 +1,6 @@
+import { AlertEndpoints } from "./alerts/endpoints.ts";
+import { type AlertOptions, alertOptions } from "./alerts/options.ts";
+import { AlertRaiser } from "./alerts/raise.ts";
 import type { Config } from "./config.ts";
 import type { ConnectorFactory } from "./connectors/deps.ts";
 import { createConnector } from "./connectors/index.ts";
@@ -42,6 +45,10 @@ export interface Services {
   startRunLimiter: RateLimiter;
   /** Run changes for this process's subscribers: one reload per change, whatever their number. */
   runFeed: RunFeed<Run>;
+  /** Raises alerts where runs end (delivery: src/alerts/delivery-worker.ts). */
+  alerts: AlertRaiser;
+  alertEndpoints: AlertEndpoints;
+  alertOptions: AlertOptions;
 }
 
 export interface ServiceDeps {
@@ -52,6 +59,7 @@ export interface ServiceDeps {
   secrets: SecretBox;
   connectorFactory?: ConnectorFactory;
   runOptions?: Partial<RunOptions>;
+  alertOptions?: Partial<AlertOptions>;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -70,6 +78,8 @@ export function createServices(deps: ServiceDeps): Services {
     });
   const options = runOptions(deps.runOptions);
   const queue = new RunQueue({ pool: db.pool, logger });
+  const alertTimings = alertOptions(deps.alertOptions);
+  const alerts = new AlertRaiser({ queue, bus, logger, options: alertTimings });
   const startGate = new StartGate({
     pool: db.pool,
     prisma: db.prisma,
@@ -79,6 +89,7 @@ export function createServices(deps: ServiceDeps): Services {
     logger,
     connectorFactory,
     options,
+    alerts,
   });
   return {
     config: deps.config,
@@ -98,5 +109,8 @@ export function createServices(deps: ServiceDeps): Services {
     apiKeys: new ApiKeys({ prisma: db.prisma, bus }),
     syncRules: new SyncRules({ prisma: db.prisma }),
     runFeed: createRunFeed(bus, (id) => db.prisma.run.findUnique({ where: { id } })),
+    alerts,
+    alertEndpoints: new AlertEndpoints({ prisma: db.prisma, secrets: deps.secrets }),
+    alertOptions: alertTimings,
   };
 }

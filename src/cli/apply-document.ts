@@ -5,6 +5,7 @@ import { AttributeFlowSchema, DeduplicationSchema, DisableFlowSchema, JoinRuleSc
 import { badInput, invalidInput, issueProblems } from "../errors.ts";
 import { ConflictStrategy, ConnectorKind, DeprovisionAction, MvoDeletionRule, SyncDirection } from "../generated/prisma/enums.ts";
 import { RateLimitSchema } from "../systems/rate-limit-input.ts";
+import { AlertEndpointEntry } from "./apply-alerts.ts";
 import { ScheduleEntry } from "./apply-schedules.ts";
 
 const SystemEntry = z
@@ -95,6 +96,7 @@ export const ApplyDocumentSchema = z
     syncRules: z.array(RuleEntry).default([]).describe("Sync rules, created or updated by name."),
     // Steps name systems: applySchedules resolves them once the systems exist.
     schedules: z.array(ScheduleEntry).default([]).describe("Schedules of runs, created or updated by name."),
+    alertEndpoints: z.array(AlertEndpointEntry).default([]).describe("Alert webhooks, created or updated by name."),
   })
   .strict();
 const ApplyDocument = ApplyDocumentSchema;
@@ -143,6 +145,7 @@ export function parseApplyDocument(text: string, env: NodeJS.ProcessEnv = proces
   for (const [list, entries] of [
     ["connectedSystems", parsed.data.connectedSystems],
     ["syncRules", parsed.data.syncRules],
+    ["alertEndpoints", parsed.data.alertEndpoints],
   ] as const) {
     const names = new Set<string>();
     for (const e of entries) {

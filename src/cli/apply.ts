@@ -7,6 +7,7 @@ import { parseRateLimit } from "../systems/rate-limit-input.ts";
 import { normalise } from "../systems/sync-rule-validation.ts";
 import type { ApplyOutcome, SyncRuleInput } from "../systems/sync-rules.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
+import { applyAlertEndpoints } from "./apply-alerts.ts";
 import { parseApplyDocument, type RuleEntry, type SystemEntry } from "./apply-document.ts";
 import { applySchedules } from "./apply-schedules.ts";
 
@@ -49,6 +50,11 @@ export async function applyCommand(services: Services, args: string[]): Promise<
         if (!systemIds.has(s.name)) systemIds.set(s.name, s.id);
       const outcomes = await applySchedules(services.schedules, doc.schedules, systemIds);
       for (const [i, o] of outcomes.entries()) report("schedule", String(doc.schedules[i]?.name ?? i), o);
+    }
+    const alertDeps = { alertEndpoints: services.alertEndpoints, prisma: services.db.prisma, secrets: services.secrets };
+    for (const [i, entry] of doc.alertEndpoints.entries()) {
+      const [outcome] = await withinAsync(`alertEndpoints[${i}] "${entry.name}"`, () => applyAlertEndpoints(alertDeps, [entry]));
+      report("alert endpoint", entry.name, outcome!);
     }
     console.log(`${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged`);
     return 0;

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { AlertRaiser } from "../alerts/raise.ts";
 import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { type OperationExecutor, RunCancelledError, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
@@ -32,6 +33,8 @@ export interface ExecuteDeps {
   stopping(): boolean;
   /** Aborted when the worker stops. */
   shutdown: AbortSignal;
+  /** Raises the run's alerts (FAILED, PARTIAL, exports in ERROR, holds) with its final status. */
+  alerts?: AlertRaiser;
 }
 
 /** How the operation ended; RELEASED: handed back to the queue (worker stopping), not finished. */
@@ -218,6 +221,7 @@ async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: 
         },
       },
     ]);
+    await deps.alerts?.forRunEnd(client, run.id);
     await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: done.status }, client);
     return { status: done.status, counts: done.counts, durationMs, reasonCode: failed?.reasonCode ?? null };
   });

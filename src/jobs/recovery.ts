@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import type { AlertRaiser } from "../alerts/raise.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { RunEventType } from "../engine/run-events.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -16,6 +17,8 @@ export interface RecoveryDeps {
   bus: EventBus;
   queue: RunQueue;
   logger: Logger;
+  /** Raises RUN_STALE for each silent worker found, and the ending's alerts of a run given up. */
+  alerts?: AlertRaiser;
 }
 
 /**
@@ -38,6 +41,7 @@ export async function recoverOrphanedRuns(deps: RecoveryDeps, staleAfterMs: numb
 
 async function recoverOne(deps: RecoveryDeps, client: pg.PoolClient, orphan: OrphanedRun) {
   if (orphan.job_id) await deps.queue.cancel(client, orphan.job_id);
+  await deps.alerts?.forStaleRun(client, orphan.id, { attempt: orphan.attempt, workerId: orphan.worker_id });
   if (orphan.status === "CANCELLING") {
     await finishOrphan(deps, client, orphan, "CANCELLED", null, null);
     return;
@@ -84,5 +88,6 @@ async function finishOrphan(
 ) {
   await finishOrphanedRun(client, orphan.id, { status, reasonCode, reason });
   await insertRunEvents(client, orphan.id, [{ type: RunEventType.completed, data: { status, reasonCode, orphaned: true } }]);
+  await deps.alerts?.forRunEnd(client, orphan.id);
   await publishRunChanged(deps.bus, { id: orphan.id, connectedSystemId: orphan.connected_system_id, status }, client);
 }

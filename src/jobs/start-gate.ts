@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import type { AlertRaiser } from "../alerts/raise.ts";
 import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { RunEventType } from "../engine/run-events.ts";
@@ -62,6 +63,8 @@ export interface StartGateDeps {
   logger: Logger;
   connectorFactory: ConnectorFactory;
   options: RunOptions;
+  /** Raises RUN_BLOCKED with the blocked record (src/alerts). */
+  alerts?: AlertRaiser;
 }
 
 /**
@@ -199,6 +202,7 @@ export class StartGate {
         }),
       );
       await insertRunEvents(client, id, [{ type: RunEventType.blocked, data: { trigger: request.trigger, ...failure } }]);
+      await this.deps.alerts?.forRunEnd(client, id);
       await publishRunChanged(this.deps.bus, { id, connectedSystemId: system.id, status: "BLOCKED" }, client);
     });
     const run = { id, operation: op.type, status: "BLOCKED", connectedSystemId: system.id, systemName: system.name };

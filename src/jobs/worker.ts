@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Job } from "pg-boss";
+import { startAlertDelivery } from "../alerts/delivery-worker.ts";
 import type { Services } from "../services.ts";
 import { type ExecutorMap, executeRun } from "./execute-run.ts";
 import { RUN_QUEUE } from "./operations.ts";
@@ -79,6 +80,8 @@ export async function startWorker({ services, executors, scheduler = true }: Sta
   }, options.recoveryIntervalMs);
   const schedules = scheduler ? startScheduler(services) : null;
   const realtime = startRealtimeDrainer(services);
+  // Alert deliveries on their own queue and slots: a slow endpoint never holds a run slot.
+  const alertDelivery = await startAlertDelivery(services);
   log.info({ concurrency: options.concurrency }, "worker started");
 
   return {
@@ -89,6 +92,7 @@ export async function startWorker({ services, executors, scheduler = true }: Sta
       clearInterval(recoveryTimer);
       await schedules?.stop();
       await realtime.stop();
+      await alertDelivery.stop();
       await wakeups.return?.();
       for (const id of workIds) await boss.offWork(RUN_QUEUE, { id, wait: false }).catch(() => {});
       shutdown.abort();

@@ -59,6 +59,34 @@ export function createMetrics(services: Pick<Services, "db">): Metrics {
     },
   });
 
+  new Gauge({
+    name: "metasync_alert_deliveries",
+    help: "Alert deliveries (one per alert and endpoint) by status: PENDING, DELIVERED, FAILED.",
+    labelNames: ["status"],
+    registers: [registry],
+    async collect() {
+      const { rows } = await pool.query<{ status: string; n: string }>(
+        "SELECT status::text AS status, count(*) AS n FROM alert_delivery GROUP BY status",
+      );
+      this.reset();
+      for (const r of rows) this.set({ status: r.status }, Number(r.n));
+    },
+  });
+
+  // Recovery (and with it RUN_STALE) needs a live worker: an age that keeps growing means none is.
+  new Gauge({
+    name: "metasync_run_heartbeat_age_seconds",
+    help: "Age of the oldest heartbeat among running runs (0 when none runs).",
+    registers: [registry],
+    async collect() {
+      const { rows } = await pool.query<{ age: number | null }>(
+        `SELECT extract(epoch FROM now() - min(coalesce(heartbeat_at, created_at)))::float8 AS age
+           FROM run WHERE status IN ('RUNNING', 'CANCELLING')`,
+      );
+      this.set(Math.max(0, rows[0]?.age ?? 0));
+    },
+  });
+
   const subscriptions = new Gauge({
     name: "metasync_graphql_subscriptions",
     help: "Active GraphQL subscriptions in this process.",

@@ -13,7 +13,7 @@ import { createTestDatabase } from "./database.ts";
 /** Real services on a test file's own database (or on `databaseUrl`, e.g. a test's private cluster). */
 export async function createTestServices(
   overrides: Partial<Config> = {},
-  extra: Pick<ServiceDeps, "connectorFactory" | "runOptions"> & { databaseUrl?: string } = {},
+  extra: Pick<ServiceDeps, "connectorFactory" | "runOptions" | "alertOptions"> & { databaseUrl?: string } = {},
 ): Promise<Services> {
   const { databaseUrl, ...deps } = extra;
   const db = databaseUrl ? connectDatabase(databaseUrl) : await createTestDatabase();
