@@ -315,6 +315,8 @@ describe("alerts from exports", () => {
       name: "accounts",
       kind: "CSV",
       deleteThreshold: 1,
+      // The older delete threshold alone (the default breaker would hold these deletes too, as BREAKER_HOLD).
+      breaker: { enabled: false },
       config: { path: targetFile, anchor: "id" },
     });
     await ok(app, REFRESH, { id: accounts });
