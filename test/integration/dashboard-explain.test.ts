@@ -21,6 +21,8 @@ const apply = `connectedSystems:
       objectType: person
   - name: phonebook
     kind: CSV
+    # One leaver of three is more than the default protection's 5%: allow a few deletes.
+    breaker: { maxDeletes: 20 }
     config:
       path: \${HR_DIR}/phonebook.csv
       anchor: employeeId
