@@ -5,6 +5,7 @@ import { AttributeFlowSchema, DeduplicationSchema, DisableFlowSchema, JoinRuleSc
 import { badInput, invalidInput, issueProblems } from "../errors.ts";
 import { ConflictStrategy, ConnectorKind, DeprovisionAction, MvoDeletionRule, SyncDirection } from "../generated/prisma/enums.ts";
 import { RateLimitSchema } from "../systems/rate-limit-input.ts";
+import { RealtimeSchema } from "../systems/realtime-input.ts";
 import { AlertEndpointEntry } from "./apply-alerts.ts";
 import { ScheduleEntry } from "./apply-schedules.ts";
 
@@ -28,6 +29,10 @@ const SystemEntry = z
       .describe(
         "Staging mode: imports and syncs run and plan exports, exports are never sent (EXPORT is BLOCKED with STAGING; a dry run still previews). Turned off, the next EXPORT sends what waits. Left out on update: unchanged.",
       ),
+    realtime: RealtimeSchema.nullish().describe(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the text names apply's ${NAME} syntax.
+      "Accept pushed changes (POST /hooks/<system>); give webhookSecret as ${NAME} from the environment. Null turns it off; left out on update: unchanged.",
+    ),
     rateLimit: RateLimitSchema.nullish().describe(
       "Pace of every worker's calls to the system; null removes it, left out on update: unchanged.",
     ),

@@ -4,6 +4,7 @@ import { AppError, badInput } from "../errors.ts";
 import type { ConnectedSystem } from "../generated/prisma/client.ts";
 import type { Services } from "../services.ts";
 import { parseRateLimit } from "../systems/rate-limit-input.ts";
+import { parseRealtime } from "../systems/realtime-input.ts";
 import { normalise } from "../systems/sync-rule-validation.ts";
 import type { ApplyOutcome, SyncRuleInput } from "../systems/sync-rules.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
@@ -93,6 +94,7 @@ async function upsertSystem(services: Services, entry: SystemEntry): Promise<{ s
     (existing.description ?? null) === (entry.description ?? null) &&
     (existing.deleteThreshold ?? null) === (entry.deleteThreshold ?? null) &&
     (entry.staging ?? existing.staging) === existing.staging &&
+    sameRealtime(services, entry, existing) &&
     (entry.rateLimit === undefined || canonicalJson(parseRateLimit(entry.rateLimit)) === canonicalJson(existing.rateLimit)) &&
     (entry.breaker === undefined || canonicalJson(storedBreaker(entry.breaker)) === canonicalJson(existing.breaker ?? null));
   if (same) return { system: existing, outcome: "unchanged" };
@@ -122,4 +124,15 @@ async function withinAsync<T>(where: string, fn: () => Promise<T>): Promise<T> {
 
 function located(e: unknown, where: string): unknown {
   return e instanceof AppError ? new AppError(e.code, `${where}: ${e.message}`, e.details) : e;
+}
+
+/** Real-time settings as stored, and the webhook secret as sealed: unchanged unless the file says otherwise. */
+function sameRealtime(services: Services, entry: SystemEntry, existing: ConnectedSystem): boolean {
+  if (entry.realtime === undefined) return true;
+  const { settings } = parseRealtime(entry.realtime, services.secrets);
+  if (canonicalJson(settings) !== canonicalJson(existing.realtime ?? null)) return false;
+  const secret = entry.realtime?.webhookSecret;
+  if (secret === undefined || secret === "********") return true;
+  const stored = existing.webhookSecret ? String(services.secrets.open(existing.webhookSecret).secret) : null;
+  return stored === (secret ?? null);
 }

@@ -25,6 +25,9 @@ export interface ExampleHarness {
   cli(args: string[], env?: Record<string, string>): Promise<string>;
   /** A run through the start gate, awaited; fails the test unless it COMPLETED. */
   run(system: string, profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC" | "EXPORT"): Promise<RunCounts>;
+  /** Stop the worker (runs then wait in the queue) and start a new one. */
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,7 +48,7 @@ export async function startExample(folder: string | null): Promise<ExampleHarnes
     { secretKey },
     { runOptions: { ...FAST_RUN_OPTIONS, connectionTestTimeoutMs: 10_000 } },
   );
-  const worker: WorkerHandle = await startWorker({ services, executors: defaultExecutors, scheduler: false });
+  let worker: WorkerHandle | null = await startWorker({ services, executors: defaultExecutors, scheduler: false });
   const files = mkdtempSync(path.join(tmpdir(), "metasync-example-"));
   if (folder) cpSync(path.join(EXAMPLES, folder), files, { recursive: true });
   const base = { DATABASE_URL: services.db.url, METASYNC_SECRET_KEY: secretKey, DATA_DIR: files, LOG_LEVEL: "warn" };
@@ -72,8 +75,15 @@ export async function startExample(folder: string | null): Promise<ExampleHarnes
       }
       return run;
     },
+    async stopWorker() {
+      await worker?.stop();
+      worker = null;
+    },
+    async startWorker() {
+      worker ??= await startWorker({ services, executors: defaultExecutors, scheduler: false });
+    },
     async stop() {
-      await worker.stop();
+      await worker?.stop();
       await closeTestServices(services);
     },
   };

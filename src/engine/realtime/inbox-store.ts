@@ -55,8 +55,8 @@ export async function pushEntries(tx: Q, systemId: string, records: PushedRecord
       continue;
     }
     const first = await tx.query<{ id: string }>(
-      `SELECT id::text FROM inbox_entry WHERE connected_system_id = $1 AND key = $2
-         AND (client_key OR applied_at IS NULL) ORDER BY id LIMIT 1`,
+      `SELECT e.id::text AS id FROM inbox_entry e WHERE e.connected_system_id = $1 AND e.key = $2
+         AND (e.client_key OR e.applied_at IS NULL) ORDER BY e.id LIMIT 1`,
       [systemId, key],
     );
     ids.push(first.rows[0]!.id);
@@ -67,9 +67,10 @@ export async function pushEntries(tx: Q, systemId: string, records: PushedRecord
 /** Waiting entries of the system after `afterId` up to `throughId`, in order. */
 export async function waitingEntries(q: Q, systemId: string, afterId: string, throughId: string, limit: number) {
   const { rows } = await q.query<InboxEntry>(
-    `SELECT id::text, op, object_type AS "objectType", anchor, attributes FROM inbox_entry
-      WHERE connected_system_id = $1 AND applied_at IS NULL AND id > $2::bigint AND id <= $3::bigint
-      ORDER BY id LIMIT $4`,
+    // Ordered by the bigint column (e.id), not by the text it is read as: "10" < "9".
+    `SELECT e.id::text AS id, e.op, e.object_type AS "objectType", e.anchor, e.attributes FROM inbox_entry e
+      WHERE e.connected_system_id = $1 AND e.applied_at IS NULL AND e.id > $2::bigint AND e.id <= $3::bigint
+      ORDER BY e.id LIMIT $4`,
     [systemId, afterId, throughId, limit],
   );
   return rows;

@@ -163,3 +163,28 @@ describe("real-time pushes", () => {
     expect(await h.services.db.prisma.inboxEntry.count()).toBe(before);
   });
 });
+
+describe("real-time and the start gate", () => {
+  it("a push while a full sync holds the system waits in the inbox and is applied after the sync", async () => {
+    // Without a worker the full sync stays queued, holding the system's scope and the metaverse.
+    await h.stopWorker();
+    const system = await h.services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { name: "hr-people" } });
+    const sync = await h.services.startGate.start({ connectedSystemId: system.id, profile: "FULL_SYNC", trigger: "MANUAL" });
+    expect(sync.outcome).toBe("ACCEPTED");
+    expect((await push({ records: [hire("E1008")] })).status).toBe(202);
+    const inbox = await ok(app, '{ connectedSystem(name: "hr-people") { inbox { depth oldestAgeMs } } }');
+    expect(inbox.connectedSystem.inbox).toMatchObject({ depth: 1, oldestAgeMs: expect.any(Number) });
+
+    await h.startWorker();
+    await waitFor(() => entry("E1008"), 20_000, 100);
+    const fullSync = await h.services.db.prisma.run.findUniqueOrThrow({ where: { id: sync.run!.id } });
+    const applied = await h.services.db.prisma.inboxEntry.findFirstOrThrow({
+      where: { connectedSystemId: system.id, anchor: "E1008" },
+    });
+    const realtime = await h.services.db.prisma.run.findUniqueOrThrow({ where: { id: applied.appliedRunId! } });
+    expect(fullSync.status).toBe("COMPLETED");
+    expect(realtime.profile).toBe("REALTIME");
+    // Never interleaved: the pushed change was applied by a run that started after the sync ended.
+    expect(realtime.startedAt!.getTime()).toBeGreaterThanOrEqual(fullSync.finishedAt!.getTime());
+  });
+});
