@@ -1,4 +1,12 @@
-import { INBOX_TOPIC, realtimeExportTargets, realtimeSettings, systemsWithWaiting } from "../engine/realtime/inbox-store.ts";
+import { inboxAgeAlert } from "../alerts/inbox-alerts.ts";
+import { inTransaction } from "../db/transaction.ts";
+import {
+  INBOX_TOPIC,
+  inboxStats,
+  realtimeExportTargets,
+  realtimeSettings,
+  systemsWithWaiting,
+} from "../engine/realtime/inbox-store.ts";
 import type { RunProfile } from "../generated/prisma/enums.ts";
 import type { Services } from "../services.ts";
 import { isFinalStatus } from "./operations.ts";
@@ -20,7 +28,11 @@ export interface RealtimeDrainer {
  * starts, and EXPORT runs take the exports REALTIME runs planned to their targets. A sweep
  * catches what a lost notification or a restart left: nothing accepted waits longer than it.
  */
-export function startRealtimeDrainer(services: Services, options: { sweepMs?: number } = {}): RealtimeDrainer {
+export function startRealtimeDrainer(
+  services: Services,
+  options: { sweepMs?: number; inboxAlertMs?: number } = {},
+): RealtimeDrainer {
+  const inboxAlertMs = options.inboxAlertMs ?? Number(process.env.METASYNC_INBOX_ALERT_MS ?? 60_000);
   const { bus, startGate, logger } = services;
   const pool = services.db.pool;
   const log = logger.child({ component: "realtime" });
@@ -61,6 +73,32 @@ export function startRealtimeDrainer(services: Services, options: { sweepMs?: nu
   const sweep = async () => {
     for (const systemId of await systemsWithWaiting(pool)) await drain(systemId);
     await exportTargets();
+    await alertOldInboxes();
+  };
+  // INBOX_AGE: a record that waits longer than the limit means no worker drains, or a run holds
+  // the system too long. One alert per system and window (the alert's dedupe key).
+  const alertOldInboxes = async () => {
+    const old = (await inboxStats(pool)).filter((s) => (s.oldestAgeMs ?? 0) > inboxAlertMs);
+    if (!old.length) return;
+    const names = await services.db.prisma.connectedSystem.findMany({
+      where: { id: { in: old.map((s) => s.systemId) } },
+      select: { id: true, name: true },
+    });
+    const name = new Map(names.map((n) => [n.id, n.name]));
+    await inTransaction(pool, (tx) =>
+      services.alerts.raise(
+        tx,
+        old.map((s) =>
+          inboxAgeAlert({
+            connectedSystemId: s.systemId,
+            systemName: name.get(s.systemId) ?? s.systemId,
+            depth: s.depth,
+            oldestAgeMs: s.oldestAgeMs ?? 0,
+            limitMs: inboxAlertMs,
+          }),
+        ),
+      ),
+    );
   };
 
   const pushes = bus.subscribe(INBOX_TOPIC);

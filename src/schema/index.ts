@@ -5,6 +5,7 @@ import "./health.ts";
 import "./connected-system.ts";
 import "./connector-kind.ts";
 import "./system-events.ts";
+import "./inbox-events.ts";
 import "./run.ts";
 import "./run-explanation.ts";
 import "./schedule.ts";

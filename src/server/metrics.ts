@@ -1,6 +1,7 @@
 import { getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { Gauge, Histogram, Registry } from "prom-client";
+import { inboxStats, realtimeLatency } from "../engine/realtime/inbox-store.ts";
 import { countRunsByStatusAndProfile, sumProcessedByProfileAndPhase } from "../jobs/run-metrics-store.ts";
 import type { Services } from "../services.ts";
 
@@ -70,6 +71,41 @@ export function createMetrics(services: Pick<Services, "db">): Metrics {
       );
       this.reset();
       for (const r of rows) this.set({ status: r.status }, Number(r.n));
+    },
+  });
+
+  // The real-time inbox: what waits, for how long, and how long a push takes to be applied and sent.
+  new Gauge({
+    name: "metasync_inbox_depth",
+    help: "Pushed records waiting in each system's real-time inbox.",
+    labelNames: ["system"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const s of await namedInboxStats(services)) this.set({ system: s.name }, s.depth);
+    },
+  });
+  new Gauge({
+    name: "metasync_inbox_oldest_age_seconds",
+    help: "Age of the oldest record waiting in each system's real-time inbox.",
+    labelNames: ["system"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const s of await namedInboxStats(services)) this.set({ system: s.name }, (s.oldestAgeMs ?? 0) / 1000);
+    },
+  });
+  new Gauge({
+    name: "metasync_realtime_latency_seconds",
+    help: "Push-to-applied and push-to-exported latency of the records applied in the last 5 minutes (quantiles 0.5 and 0.99).",
+    labelNames: ["stage", "quantile"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await realtimeLatency(pool, 5 * 60_000)) {
+        if (r.p50 !== null) this.set({ stage: r.stage, quantile: "0.5" }, r.p50);
+        if (r.p99 !== null) this.set({ stage: r.stage, quantile: "0.99" }, r.p99);
+      }
     },
   });
 
@@ -149,4 +185,15 @@ export function countSubscription<T>(stream: AsyncIterable<T>, gauge: Gauge): As
       throw error;
     },
   };
+}
+
+async function namedInboxStats(services: Pick<Services, "db">) {
+  const stats = await inboxStats(services.db.pool);
+  if (!stats.length) return [];
+  const systems = await services.db.prisma.connectedSystem.findMany({
+    where: { id: { in: stats.map((s) => s.systemId) } },
+    select: { id: true, name: true },
+  });
+  const names = new Map(systems.map((s) => [s.id, s.name]));
+  return stats.map((s) => ({ ...s, name: names.get(s.systemId) ?? s.systemId }));
 }

@@ -1,7 +1,7 @@
 import type { ConnectorObject, ImportPage } from "../../connectors/connector.ts";
 import type { PageSource } from "../import/run-import.ts";
 import type { RunContext } from "../run-context.ts";
-import { type InboxEntry, lastWaitingId, markApplied, waitingEntries } from "./inbox-store.ts";
+import { INBOX_APPLIED_TOPIC, type InboxEntry, lastWaitingId, markApplied, waitingEntries } from "./inbox-store.ts";
 
 /** Where a REALTIME run is in the inbox: entries up to `afterId` are applied, up to `throughId` are its own. */
 interface InboxPosition {
@@ -33,6 +33,7 @@ export function inboxSource(pageSize: number): PageSource {
     },
     async committed(tx, ctx, position) {
       await markApplied(tx, ctx.system.id, ctx.run.id, (position as InboxPosition).afterId);
+      await ctx.publish?.(INBOX_APPLIED_TOPIC, { connectedSystemId: ctx.system.id }, tx);
     },
   };
 }

@@ -7,6 +7,8 @@ import { canonicalJson } from "../../util/canonical-json.ts";
 
 /** Published (on commit) when changes are pushed into a system's inbox: { connectedSystemId }. */
 export const INBOX_TOPIC = "inbox";
+/** Published (on commit) when a REALTIME run applied some of a system's inbox: { connectedSystemId }. */
+export const INBOX_APPLIED_TOPIC = "inbox.applied";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -161,4 +163,33 @@ export async function realtimeExportTargets(q: Q): Promise<string[]> {
                        AND (pe.not_before IS NULL OR pe.not_before <= now()))`,
   );
   return rows.map((r) => r.id);
+}
+
+/**
+ * Latency quantiles of the records applied within the last `windowMs`: from the push to its
+ * REALTIME run's commit ("applied"), and to the end of the export run that sent what that run
+ * planned ("exported"; records whose run planned nothing are not counted there).
+ */
+export async function realtimeLatency(q: Q, windowMs: number) {
+  const { rows } = await q.query<{ stage: string; p50: number | null; p99: number | null }>(
+    `WITH recent AS (
+       SELECT e.received_at, e.applied_at, e.applied_run_id FROM inbox_entry e
+        WHERE e.applied_at > clock_timestamp() - make_interval(secs => $1::float8 / 1000)),
+     sent AS (
+       SELECT pe.planning_run_id AS run_id, max(x.finished_at) AS exported_at
+         FROM pending_export pe JOIN run x ON x.id = pe.export_run_id
+        WHERE pe.planning_run_id IN (SELECT DISTINCT applied_run_id FROM recent) AND x.finished_at IS NOT NULL
+        GROUP BY pe.planning_run_id)
+     SELECT 'applied' AS stage,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM applied_at - received_at))::float8 AS p50,
+            percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM applied_at - received_at))::float8 AS p99
+       FROM recent
+     UNION ALL
+     SELECT 'exported',
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM s.exported_at - r.received_at))::float8,
+            percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM s.exported_at - r.received_at))::float8
+       FROM recent r JOIN sent s ON s.run_id = r.applied_run_id`,
+    [windowMs],
+  );
+  return rows;
 }

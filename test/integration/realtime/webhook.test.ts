@@ -171,9 +171,23 @@ describe("real-time and the start gate", () => {
     const system = await h.services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { name: "hr-people" } });
     const sync = await h.services.startGate.start({ connectedSystemId: system.id, profile: "FULL_SYNC", trigger: "MANUAL" });
     expect(sync.outcome).toBe("ACCEPTED");
+    // A dashboard following the inbox over graphql-ws sees the record wait, then go.
+    const states: { depth: number }[] = [];
+    const client = app.ws();
+    const unsubscribe = client.subscribe(
+      {
+        query: `subscription($id: ID) { inboxChanged(connectedSystemId: $id) { depth oldestAgeMs connectedSystem { name } } }`,
+        variables: { id: system.id },
+      },
+      { next: (m) => states.push((m.data as any).inboxChanged), error: () => {}, complete: () => {} },
+    );
+    await new Promise((r) => setTimeout(r, 300)); // subscribed before the push
     expect((await push({ records: [hire("E1008")] })).status).toBe(202);
     const inbox = await ok(app, '{ connectedSystem(name: "hr-people") { inbox { depth oldestAgeMs } } }');
     expect(inbox.connectedSystem.inbox).toMatchObject({ depth: 1, oldestAgeMs: expect.any(Number) });
+    await waitFor(async () => states.some((s) => s.depth === 1));
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/metasync_inbox_depth\{system="hr-people"\} 1/);
 
     await h.startWorker();
     await waitFor(() => entry("E1008"), 20_000, 100);
@@ -186,5 +200,11 @@ describe("real-time and the start gate", () => {
     expect(realtime.profile).toBe("REALTIME");
     // Never interleaved: the pushed change was applied by a run that started after the sync ended.
     expect(realtime.startedAt!.getTime()).toBeGreaterThanOrEqual(fullSync.finishedAt!.getTime());
+    await waitFor(async () => states.at(-1)?.depth === 0);
+    expect(states[0]).toMatchObject({ depth: 1, connectedSystem: { name: "hr-people" } });
+    unsubscribe();
+    const after = await (await fetch(`${app.url}/metrics`)).text();
+    expect(after).toMatch(/metasync_realtime_latency_seconds\{stage="applied",quantile="0.99"\} \d/);
+    expect(after).toMatch(/metasync_realtime_latency_seconds\{stage="exported",quantile="0.5"\} \d/);
   });
 });
