@@ -101,8 +101,10 @@ async function stagingHold(deps: PreflightDeps, system: ConnectedSystem): Promis
 }
 
 function checkConfig(system: ConnectedSystem, config: Record<string, unknown>, fix: string): PreflightFailure | null {
-  const { schema, secretFields } = connectorConfigs[system.kind];
-  const missingSecrets = secretFields.filter((f) => config[f] === undefined || config[f] === null || config[f] === "");
+  const { schema, secretFields, requiredSecrets } = connectorConfigs[system.kind];
+  const missingSecrets = (requiredSecrets?.(config) ?? secretFields).filter(
+    (f) => config[f] === undefined || config[f] === null || config[f] === "",
+  );
   if (missingSecrets.length)
     return {
       reasonCode: "MISSING_SECRET",
