@@ -35,6 +35,8 @@ export interface ScimServer {
   users: Map<string, Stored>;
   groups: Map<string, Stored>;
   requests: Map<string, number>;
+  /** Requests answered 429/503 by throttle() so far. */
+  throttled(): number;
   throttle(count: number, retryAfter: string, status?: 429 | 503): void;
   features(features: Partial<ScimFeatures>): void;
   /** Latency added to every request, in milliseconds (0 by default). */
@@ -97,6 +99,7 @@ export async function startScimServer(options: { token?: string } = {}): Promise
   const requests = new Map<string, number>();
   let throttled = { count: 0, retryAfter: "1", status: 429 };
   let latency = 0;
+  let refused = 0;
   const features: ScimFeatures = { patch: true, bulk: true, filter: true };
 
   declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false) as typeof SCIMMY.Resources.User, users, (d) =>
@@ -111,6 +114,7 @@ export async function startScimServer(options: { token?: string } = {}): Promise
     if (latency) await new Promise((r) => setTimeout(r, latency));
     if (throttled.count > 0) {
       throttled.count--;
+      refused++;
       res
         .status(throttled.status)
         .set("Retry-After", throttled.retryAfter)
@@ -156,6 +160,7 @@ export async function startScimServer(options: { token?: string } = {}): Promise
     users,
     groups,
     requests,
+    throttled: () => refused,
     throttle(count, retryAfter, status = 429) {
       throttled = { count, retryAfter, status };
     },

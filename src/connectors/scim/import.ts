@@ -2,8 +2,9 @@
  * Full and delta import: each configured object type's resource type in turn, a page per list
  * request. Paging by startIndex/count (RFC 7644 3.4.2.4), or by cursor where the service
  * advertises RFC 9865 cursors. The watermark is, per resource type, the newest meta.lastModified
- * seen (the service's own clock); a delta asks for `meta.lastModified ge` it when the service
- * filters, and reads everything again when it does not.
+ * seen (the service's own clock) and the ids last modified exactly then; a delta asks for
+ * `meta.lastModified ge` it (so a write in that same instant is not missed) and skips those ids
+ * unless they changed again. A service that does not filter is read in full.
  */
 import type { ConnectorObject, ImportContext, ImportPage } from "../connector.ts";
 import type { ScimClient } from "./client.ts";
@@ -17,8 +18,16 @@ export interface ScimCheckpoint {
   type: number;
   startIndex: number;
   cursor?: string;
-  marks: Record<string, string>;
+  marks: Record<string, Mark>;
 }
+
+/** Newest meta.lastModified seen for a resource type, and the ids modified at exactly that time. */
+export interface Mark {
+  at: string;
+  ids: string[];
+}
+
+const MAX_MARK_IDS = 1000;
 
 export interface ImportDeps {
   client: ScimClient;
@@ -43,20 +52,20 @@ export function importDelta(
   checkpoint: unknown,
   context: ImportContext,
 ): AsyncGenerator<ImportPage> {
-  const since = typeof watermark === "object" && watermark !== null ? (watermark as Record<string, string>) : {};
+  const since = typeof watermark === "object" && watermark !== null ? (watermark as Record<string, Mark>) : {};
   return read(deps, checkpoint as ScimCheckpoint | null, since, context);
 }
 
 async function* read(
   deps: ImportDeps,
   resume: ScimCheckpoint | null,
-  since: Record<string, string> | null,
+  since: Record<string, Mark> | null,
   context: ImportContext,
 ): AsyncGenerator<ImportPage> {
   const { client, config } = deps;
   const model = await deps.model();
   const types = Object.entries(config.objectTypes);
-  const marks: Record<string, string> = { ...(since ?? {}), ...(resume?.marks ?? {}) };
+  const marks: Record<string, Mark> = structuredClone({ ...(since ?? {}), ...(resume?.marks ?? {}) });
   const useCursor = model.features.cursor;
   let done = 0;
   for (let t = resume?.type ?? 0; t < types.length; t++) {
@@ -66,7 +75,8 @@ async function* read(
     let startIndex = resuming ? resume.startIndex : 1;
     let cursor: string | undefined = resuming ? resume.cursor : useCursor ? "" : undefined;
     const mark = since?.[endpoint];
-    const filter = mark && model.features.filter.supported ? `meta.lastModified ge ${JSON.stringify(mark)}` : undefined;
+    const filter = mark?.at && model.features.filter.supported ? `meta.lastModified ge ${JSON.stringify(mark.at)}` : undefined;
+    const seen = new Set(filter ? mark?.ids : []);
     for (;;) {
       const { body } = await client.request<ListResponse>("GET", rt.endpoint, {
         signal: context.signal,
@@ -81,8 +91,16 @@ async function* read(
       for (const r of resources) {
         if (typeof r.id !== "string" || r.id === "") continue;
         const modified = (r.meta as { lastModified?: unknown } | undefined)?.lastModified;
-        if (typeof modified === "string" && (!marks[endpoint] || Date.parse(modified) > Date.parse(marks[endpoint]!)))
-          marks[endpoint] = modified;
+        if (typeof modified === "string") {
+          // Read by the last import at this very time, unchanged since: not a change.
+          if (modified === mark?.at && seen.has(r.id)) continue;
+          const current = marks[endpoint];
+          const time = Date.parse(modified);
+          if (!current || time > Date.parse(current.at)) marks[endpoint] = { at: modified, ids: [r.id] };
+          // Capped: beyond it, objects of that instant are read again next time (harmless, not lost).
+          else if (time === Date.parse(current.at) && current.ids.length < MAX_MARK_IDS && !current.ids.includes(r.id))
+            current.ids.push(r.id);
+        }
         if (rt.endpoint.toLowerCase() === "/users") deps.members.learn(r.id, r.externalId);
         objects.push({ objectType, anchor: r.id, attributes: flatten(r) });
       }
@@ -98,15 +116,15 @@ async function* read(
         (useCursor ? !cursor : total !== undefined ? startIndex > total : resources.length < config.pageSize);
       const lastOfAll = last && t === types.length - 1;
       const next: ScimCheckpoint = last
-        ? { type: t + 1, startIndex: 1, marks: { ...marks } }
-        : { type: t, startIndex, cursor, marks: { ...marks } };
+        ? { type: t + 1, startIndex: 1, marks: structuredClone(marks) }
+        : { type: t, startIndex, cursor, marks: structuredClone(marks) };
       yield {
         objects,
         deletes: [],
         errors: [],
         checkpoint: next,
         total: total === undefined ? undefined : done + total,
-        ...(lastOfAll ? { watermark: { ...marks } } : {}),
+        ...(lastOfAll ? { watermark: structuredClone(marks) } : {}),
       };
       if (last) {
         done += total ?? startIndex - 1;

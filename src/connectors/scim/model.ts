@@ -127,12 +127,14 @@ export class ScimModel {
     return a ? a.multiValued : CORE_MULTI_COMPLEX.has(path.attr.toLowerCase());
   }
 
-  /** The SCIM type of the value a flat path holds (boolean, integer, string...). */
+  /** The SCIM type of the value a flat path holds (boolean, integer, string...); "any" when unknown. */
   valueType(rt: ResourceTypeInfo, name: string): string {
     const path = parsePath(name);
-    if (!path) return "string";
+    if (!path) return "any";
     const a = this.attribute(rt, path);
-    if (!a) return !path.urn && !path.sub && CORE_BOOLEAN.has(path.attr.toLowerCase()) ? "boolean" : "string";
+    // Not published: core booleans are known, anything else is sent as the engine holds it.
+    if (!a)
+      return (!path.urn && !path.sub && CORE_BOOLEAN.has(path.attr.toLowerCase())) || path.sub === "primary" ? "boolean" : "any";
     const sub = path.sub ?? (a.type === "complex" ? "value" : undefined);
     if (!sub) return a.type;
     return a.subAttributes?.find((s) => s.name.toLowerCase() === sub.toLowerCase())?.type ?? "string";
