@@ -1,0 +1,120 @@
+// SCIM provisioning benchmark: N users created in a scimmy + scimmy-routers service (in memory,
+// in this process, as in the tests) by the SCIM connector's export, in the engine's batches of
+// 500: one request in flight, several, and through /Bulk; next to raw fetch POSTs (and raw /Bulk
+// requests) of the same resources against the same server. Server and client share one Node
+// thread, so every figure includes the server's own work.
+// Usage: npm run bench:export-scim -- [--size 2000] [--concurrency 8]
+
+import { parseArgs } from "node:util";
+import type { ExportChange } from "../src/connectors/connector.ts";
+import { createConnector } from "../src/connectors/index.ts";
+import { createLogger } from "../src/logger.ts";
+import { startScimServer } from "../test/helpers/scim-server.ts";
+
+const { values } = parseArgs({
+  options: { size: { type: "string", default: "2000" }, concurrency: { type: "string", default: "8" } },
+});
+const size = Number(values.size);
+const inFlight = Number(values.concurrency);
+const BATCH = 500;
+const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const logger = createLogger({ logLevel: "silent" });
+const scim = await startScimServer();
+
+const attributes = (i: number) => ({
+  userName: `user${i}@example.org`,
+  externalId: `E${i}`,
+  "name.givenName": `Given${i}`,
+  "name.familyName": `Family${i}`,
+  'emails[type eq "work"].value': `user${i}@example.org`,
+  [`${ENTERPRISE}:department`]: `D${i % 20}`,
+  active: true,
+});
+const resource = (i: number) => ({
+  schemas: ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+  userName: `user${i}@example.org`,
+  externalId: `E${i}`,
+  name: { givenName: `Given${i}`, familyName: `Family${i}` },
+  emails: [{ type: "work", value: `user${i}@example.org` }],
+  [ENTERPRISE]: { department: `D${i % 20}` },
+  active: true,
+});
+const change = (i: number): ExportChange => ({
+  id: `c${i}`,
+  changeType: "CREATE",
+  objectType: "person",
+  attributes: Object.entries(attributes(i)).map(([attribute, v]) => ({ attribute, operation: "REPLACE", values: [v] })),
+});
+
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}
+
+const headers = { Authorization: `Bearer ${scim.token}`, "Content-Type": "application/scim+json" };
+async function raw(concurrency: number) {
+  await pool(
+    Array.from({ length: size }, (_, i) => i),
+    concurrency,
+    async (i) => {
+      const r = await fetch(`${scim.baseUrl}/Users`, { method: "POST", headers, body: JSON.stringify(resource(i)) });
+      // Read as a client must (the created id is in it).
+      const created = (await r.json()) as { id?: string };
+      if (r.status !== 201 || !created.id) throw new Error(`raw POST: ${r.status}`);
+    },
+  );
+}
+async function rawBulk(concurrency: number) {
+  const chunks: number[][] = [];
+  for (let i = 0; i < size; i += 200) chunks.push(Array.from({ length: Math.min(200, size - i) }, (_, k) => i + k));
+  await pool(chunks, concurrency, async (chunk) => {
+    const body = {
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+      Operations: chunk.map((i) => ({ method: "POST", path: "/Users", bulkId: `b${i}`, data: resource(i) })),
+    };
+    const r = await fetch(`${scim.baseUrl}/Bulk`, { method: "POST", headers, body: JSON.stringify(body) });
+    const answer = (await r.json()) as { Operations?: unknown[] };
+    if (r.status !== 200 || answer.Operations?.length !== chunk.length) throw new Error(`raw Bulk: ${r.status}`);
+  });
+}
+async function connector(concurrency: number, useBulk: boolean) {
+  const c = await createConnector("SCIM", { baseUrl: scim.baseUrl, bearerToken: scim.token, concurrency, useBulk }, { logger });
+  for (let i = 0; i < size; i += BATCH) {
+    const results = await c.export(Array.from({ length: Math.min(BATCH, size - i) }, (_, k) => change(i + k)));
+    const failed = results.filter((r) => r.status !== "APPLIED");
+    if (failed.length) throw new Error(`export: ${JSON.stringify(failed[0])}`);
+  }
+  await c.close();
+}
+
+async function measure(name: string, work: () => Promise<void>) {
+  scim.users.clear();
+  scim.requests.clear();
+  const t0 = performance.now();
+  await work();
+  const seconds = (performance.now() - t0) / 1000;
+  if (scim.users.size !== size) throw new Error(`${name}: ${scim.users.size} users stored, expected ${size}`);
+  const requests = [...scim.requests.values()].reduce((a, b) => a + b, 0);
+  return { name, rate: size / seconds, seconds, requests };
+}
+
+// One warm-up pass (JIT, connection pool), not reported.
+await measure("warm-up", () => raw(inFlight));
+const rows = [
+  await measure("raw POST /Users, 1 in flight", () => raw(1)),
+  await measure(`raw POST /Users, ${inFlight} in flight`, () => raw(inFlight)),
+  await measure("raw POST /Bulk (200 ops), 1 in flight", () => rawBulk(1)),
+  await measure("connector export, concurrency 1", () => connector(1, false)),
+  await measure(`connector export, concurrency ${inFlight}`, () => connector(inFlight, false)),
+  await measure("connector export, /Bulk, concurrency 1", () => connector(1, true)),
+  await measure(`connector export, /Bulk, concurrency ${inFlight}`, () => connector(inFlight, true)),
+];
+await scim.stop();
+console.log(`SCIM provisioning of ${size} users (scimmy 1.3.5 + scimmy-routers 1.3.2, in process)`);
+console.log("| what | users/s | seconds | HTTP requests |");
+console.log("|---|---|---|---|");
+for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.rate)} | ${r.seconds.toFixed(2)} | ${r.requests} |`);
