@@ -7,6 +7,9 @@
  *   scim.users / scim.groups            // what the server stores, by id
  *   scim.throttle(2, "1")               // the next 2 requests answer 429 with Retry-After: 1
  *   scim.features({ patch: false })     // PATCH answered 501 and advertised unsupported
+ *   scim.features({ cursor: true })     // RFC 9865 cursor paging advertised and served (scimmy has
+ *                                       // none: this helper serves those lists from the same store)
+ *   startScimServer({ basic: { username, password } })  // basic auth accepted besides the token
  *   scim.requests                       // count of requests seen, by "METHOD /path"
  *   await scim.stop();
  *
@@ -27,6 +30,7 @@ export interface ScimFeatures {
   patch: boolean;
   bulk: boolean;
   filter: boolean;
+  cursor: boolean;
 }
 
 export interface ScimServer {
@@ -92,7 +96,9 @@ function declare(
     });
 }
 
-export async function startScimServer(options: { token?: string } = {}): Promise<ScimServer> {
+export async function startScimServer(
+  options: { token?: string; basic?: { username: string; password: string } } = {},
+): Promise<ScimServer> {
   const token = options.token ?? `scim-${randomUUID()}`;
   const users = new Map<string, Stored>();
   const groups = new Map<string, Stored>();
@@ -100,7 +106,9 @@ export async function startScimServer(options: { token?: string } = {}): Promise
   let throttled = { count: 0, retryAfter: "1", status: 429 };
   let latency = 0;
   let refused = 0;
-  const features: ScimFeatures = { patch: true, bulk: true, filter: true };
+  const features: ScimFeatures = { patch: true, bulk: true, filter: true, cursor: false };
+  const basic = options.basic && `Basic ${Buffer.from(`${options.basic.username}:${options.basic.password}`).toString("base64")}`;
+  const authorized = (header: string | undefined) => header === `Bearer ${token}` || (basic !== undefined && header === basic);
 
   declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false) as typeof SCIMMY.Resources.User, users, (d) =>
     typeof d.userName === "string" ? d.userName : undefined,
@@ -136,13 +144,45 @@ export async function startScimServer(options: { token?: string } = {}): Promise
         .json({ schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], status: "501", detail: "Not implemented" });
       return;
     }
+    if (features.cursor && path.endsWith("/ServiceProviderConfig")) {
+      const send = res.send.bind(res);
+      res.send = (body: unknown) =>
+        send(
+          typeof body === "object" && body !== null
+            ? { ...JSON.parse(JSON.stringify(body)), pagination: { cursor: true, index: true, cursorTimeout: 3600 } }
+            : body,
+        );
+    }
+    const list = /\/scim\/v2\/(Users|Groups)\/?$/.exec(path);
+    if (
+      features.cursor &&
+      list &&
+      req.method === "GET" &&
+      typeof req.query.cursor === "string" &&
+      authorized(req.header("Authorization"))
+    ) {
+      const store = list[1] === "Users" ? users : groups;
+      const all = [...store.values()];
+      const offset = req.query.cursor ? Number(Buffer.from(req.query.cursor, "base64url").toString()) : 0;
+      const count = Number(req.query.count ?? 100);
+      const page = all.slice(offset, offset + count);
+      const more = offset + count < all.length;
+      res.json({
+        schemas: ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        totalResults: all.length,
+        itemsPerPage: page.length,
+        Resources: page.map((r) => ({ ...r, meta: { ...r.meta, resourceType: list[1] === "Users" ? "User" : "Group" } })),
+        ...(more ? { nextCursor: Buffer.from(String(offset + count)).toString("base64url") } : {}),
+      });
+      return;
+    }
     next();
   });
   const routers = new SCIMMYRouters({
     type: "bearer",
     docUri: "https://example.org/scim-auth",
     handler: (request: express.Request) => {
-      if (request.header("Authorization") !== `Bearer ${token}`) throw new Error("Invalid bearer token");
+      if (!authorized(request.header("Authorization"))) throw new Error("Invalid credentials");
       return "metasync";
     },
   });

@@ -7,6 +7,7 @@
  * unless they changed again. A service that does not filter is read in full.
  */
 import type { ConnectorObject, ImportContext, ImportPage } from "../connector.ts";
+import { ConnectorError } from "../connector.ts";
 import type { ScimClient } from "./client.ts";
 import type { ScimConfig } from "./config.ts";
 import type { MemberKeys } from "./members.ts";
@@ -77,6 +78,7 @@ async function* read(
     const mark = since?.[endpoint];
     const filter = mark?.at && model.features.filter.supported ? `meta.lastModified ge ${JSON.stringify(mark.at)}` : undefined;
     const seen = new Set(filter ? mark?.ids : []);
+    let previousFirst: string | undefined;
     for (;;) {
       const { body } = await client.request<ListResponse>("GET", rt.endpoint, {
         signal: context.signal,
@@ -109,6 +111,11 @@ async function* read(
         if (Array.isArray(members)) o.attributes.members = await deps.members.keysOf(members.map(String), context.signal);
       }
       const total = typeof body?.totalResults === "number" ? body.totalResults : undefined;
+      // A service that ignores startIndex or hands back the same cursor would page forever.
+      const firstId = typeof resources[0]?.id === "string" ? resources[0].id : undefined;
+      if ((cursor !== undefined && body?.nextCursor === cursor && cursor !== "") || (firstId && firstId === previousFirst))
+        throw new ConnectorError("INTERNAL", `${rt.endpoint}: the service answered the same page twice; paging stopped`, false);
+      previousFirst = firstId;
       startIndex += resources.length;
       cursor = cursor !== undefined ? body?.nextCursor : undefined;
       const last =

@@ -12,14 +12,14 @@ const logger = createLogger({ logLevel: "silent" });
 const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 beforeAll(async () => {
-  scim = await startScimServer();
+  scim = await startScimServer({ basic: { username: "metasync", password: "s3cret" } });
 });
 afterAll(() => scim?.stop());
 beforeEach(() => {
   scim.users.clear();
   scim.groups.clear();
   scim.requests.clear();
-  scim.features({ patch: true, bulk: true, filter: true });
+  scim.features({ patch: true, bulk: true, filter: true, cursor: false });
   scim.throttle(0, "0");
 });
 
@@ -50,6 +50,36 @@ describe("SCIM connector", () => {
     await expectError(wrong.testConnection(), "AUTH_FAILED", false);
     const results = await wrong.export([person("c1", "E1")]);
     expect(results[0]).toMatchObject({ status: "PERMANENT_FAILURE", code: "AUTH_FAILED" });
+  });
+
+  it("authenticates with username and password (basic) instead of a token", async () => {
+    const basic = await connector({ bearerToken: undefined, username: "metasync", password: "s3cret" });
+    expect((await basic.testConnection()).message).toContain("SCIM");
+    const [created] = await basic.export([person("c1", "E1")]);
+    expect(created).toMatchObject({ status: "APPLIED" });
+    const wrong = await connector({ bearerToken: undefined, username: "metasync", password: "nope" });
+    await expectError(wrong.testConnection(), "AUTH_FAILED", false);
+    await expectError(connector({ bearerToken: undefined, username: "metasync" }), "INVALID_INPUT", false);
+  });
+
+  it("pages by cursor where the service advertises it, and resumes from a page's checkpoint", async () => {
+    const c = await connector();
+    expect(
+      (await c.export(Array.from({ length: 7 }, (_, i) => person(`c${i}`, `E${i}`)))).every((r) => r.status === "APPLIED"),
+    ).toBe(true);
+    scim.features({ cursor: true });
+    const d = await connector({ pageSize: 3 });
+    const pages = await collect(d.importFull(null, new MemoryImportContext()));
+    const people = pages.filter((p) => p.objects.some((o) => o.objectType === "person"));
+    expect(people.map((p) => p.objects.length)).toEqual([3, 3, 1]);
+    expect(scim.requests.get("GET /Users") ?? 0).toBeGreaterThanOrEqual(3);
+    // Resumed after the first page: the rest, nothing twice.
+    const rest = await collect(d.importFull(people[0]!.checkpoint, new MemoryImportContext()));
+    const first = new Set(people[0]!.objects.map((o) => o.anchor));
+    const resumed = rest.flatMap((p) => p.objects).filter((o) => o.objectType === "person");
+    expect(resumed).toHaveLength(4);
+    expect(resumed.some((o) => first.has(o.anchor))).toBe(false);
+    expect(rest.at(-1)?.watermark).toBeDefined();
   });
 
   it("discovers Users (with the enterprise extension) and Groups from /Schemas and /ResourceTypes", async () => {
