@@ -43,6 +43,8 @@ export interface ScimServer {
   throttled(): number;
   throttle(count: number, retryAfter: string, status?: 429 | 503): void;
   features(features: Partial<ScimFeatures>): void;
+  /** Answer 403 to every request (an account without rights) until called with false. */
+  forbid(on: boolean): void;
   /** Latency added to every request, in milliseconds (0 by default). */
   delay(ms: number): void;
   stop(): Promise<void>;
@@ -106,6 +108,7 @@ export async function startScimServer(
   let throttled = { count: 0, retryAfter: "1", status: 429 };
   let latency = 0;
   let refused = 0;
+  let forbidden = false;
   const features: ScimFeatures = { patch: true, bulk: true, filter: true, cursor: false };
   const basic = options.basic && `Basic ${Buffer.from(`${options.basic.username}:${options.basic.password}`).toString("base64")}`;
   const authorized = (header: string | undefined) => header === `Bearer ${token}` || (basic !== undefined && header === basic);
@@ -131,6 +134,12 @@ export async function startScimServer(
           status: String(throttled.status),
           detail: "Too many requests",
         });
+      return;
+    }
+    if (forbidden) {
+      res
+        .status(403)
+        .json({ schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], status: "403", detail: "Insufficient scope" });
       return;
     }
     const path = req.path;
@@ -201,6 +210,9 @@ export async function startScimServer(
     groups,
     requests,
     throttled: () => refused,
+    forbid(on) {
+      forbidden = on;
+    },
     throttle(count, retryAfter, status = 429) {
       throttled = { count, retryAfter, status };
     },

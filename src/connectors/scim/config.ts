@@ -1,6 +1,16 @@
 import { z } from "zod";
 import { hasUsablePort, PORT_MESSAGE, urlEndpoint } from "../endpoints.ts";
 
+/** Paths are appended to the base URL: credentials, a query or a fragment in it would be sent or lost. */
+function plainBase(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return !url.username && !url.password && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}
+
 export const ScimConfigSchema = z
   .object({
     baseUrl: z
@@ -8,6 +18,7 @@ export const ScimConfigSchema = z
       .url()
       .regex(/^https?:\/\//, "must be an http:// or https:// URL")
       .refine(hasUsablePort, PORT_MESSAGE)
+      .refine(plainBase, "must not carry credentials, a query or a fragment (set bearerToken or username/password)")
       .describe("Base URL of the SCIM 2.0 service, e.g. https://app.example.com/scim/v2."),
     bearerToken: z
       .string()

@@ -60,6 +60,8 @@ describe("SCIM connector", () => {
     const wrong = await connector({ bearerToken: undefined, username: "metasync", password: "nope" });
     await expectError(wrong.testConnection(), "AUTH_FAILED", false);
     await expectError(connector({ bearerToken: undefined, username: "metasync" }), "INVALID_INPUT", false);
+    // Credentials in the URL would travel with every request (and fetch refuses them).
+    await expectError(connector({ baseUrl: scim.baseUrl.replace("http://", "http://u:p@") }), "INVALID_INPUT", false);
   });
 
   it("pages by cursor where the service advertises it, and resumes from a page's checkpoint", async () => {

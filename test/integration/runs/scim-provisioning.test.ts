@@ -257,5 +257,18 @@ describe("SCIM provisioning end to end", () => {
     expect(started).toMatchObject({ outcome: "BLOCKED", reasonCode: "AUTH_FAILED" });
     expect(started.nextSteps.length).toBeGreaterThan(0);
     expect(started.nextSteps.join(" ")).toContain("testConnection");
+    expect(scim.users.size).toBe(4);
+  });
+
+  it("blocks a run when the service refuses the account (403): PERMISSION_DENIED with next steps", async () => {
+    scim.forbid(true);
+    try {
+      const started = (await ok(app, START, { i: { connectedSystemId: ids.scim, profile: "EXPORT" } })).startRun;
+      expect(started).toMatchObject({ outcome: "BLOCKED", reasonCode: "PERMISSION_DENIED" });
+      expect(started.reason).toContain("403");
+      expect(started.nextSteps.join(" ")).toMatch(/Grant the configured account/);
+    } finally {
+      scim.forbid(false);
+    }
   });
 });
