@@ -50,6 +50,24 @@ export interface ScimServer {
   stop(): Promise<void>;
 }
 
+/** A custom schema extension of User, as a SaaS application would publish one. */
+export const CUSTOM_USER = "urn:ietf:params:scim:schemas:extension:badges:2.0:User";
+class BadgeExtension extends SCIMMY.Types.Schema {
+  static readonly #definition = new SCIMMY.Types.SchemaDefinition("Badges", CUSTOM_USER, "Badge system attributes", [
+    new SCIMMY.Types.Attribute("string", "costCode", { description: "Cost code" }),
+    new SCIMMY.Types.Attribute("integer", "clearance", { description: "Clearance level" }),
+    new SCIMMY.Types.Attribute("string", "badges", { multiValued: true, description: "Badge numbers" }),
+  ]);
+  static get id() {
+    return BadgeExtension.#definition.id;
+  }
+  static get definition() {
+    return BadgeExtension.#definition;
+  }
+}
+// scimmy's resources are module singletons: extended once per process.
+let extended = false;
+
 let lastModifiedClock = 0;
 /** Strictly increasing timestamps: two writes in one millisecond still order by lastModified. */
 function now(): string {
@@ -113,9 +131,12 @@ export async function startScimServer(
   const basic = options.basic && `Basic ${Buffer.from(`${options.basic.username}:${options.basic.password}`).toString("base64")}`;
   const authorized = (header: string | undefined) => header === `Bearer ${token}` || (basic !== undefined && header === basic);
 
-  declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false) as typeof SCIMMY.Resources.User, users, (d) =>
-    typeof d.userName === "string" ? d.userName : undefined,
-  );
+  if (!extended) {
+    SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false);
+    SCIMMY.Resources.User.extend(BadgeExtension as unknown as typeof SCIMMY.Schemas.EnterpriseUser, false);
+    extended = true;
+  }
+  declare(SCIMMY.Resources.User, users, (d) => (typeof d.userName === "string" ? d.userName : undefined));
   declare(SCIMMY.Resources.Group, groups, (d) => (typeof d.displayName === "string" ? d.displayName : undefined));
 
   const app = express();

@@ -4,7 +4,7 @@ import { createConnector } from "../../../src/connectors/index.ts";
 import { createLogger } from "../../../src/logger.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
-import { type ScimServer, startScimServer } from "../../helpers/scim-server.ts";
+import { CUSTOM_USER, type ScimServer, startScimServer } from "../../helpers/scim-server.ts";
 
 // The SCIM connector against scimmy (someone else's SCIM 2.0 server), in memory, on a free port.
 let scim: ScimServer;
@@ -102,6 +102,44 @@ describe("SCIM connector", () => {
     expect(person?.attributes.find((a) => a.name === "userName")).toMatchObject({ required: true, multiValued: false });
     expect(person?.attributes.find((a) => a.name === "active")).toMatchObject({ type: "BOOLEAN" });
     expect(group?.attributes.find((a) => a.name === "members")).toMatchObject({ type: "REFERENCE", multiValued: true });
+  });
+
+  it("discovers, writes and reads a custom schema extension (typed and multi-valued attributes)", async () => {
+    const c = await connector();
+    const schema = await c.discoverSchema();
+    const attrs = schema.objectTypes.find((t) => t.name === "person")?.attributes ?? [];
+    expect(attrs.find((a) => a.name === `${CUSTOM_USER}:clearance`)).toMatchObject({ type: "INTEGER", multiValued: false });
+    expect(attrs.find((a) => a.name === `${CUSTOM_USER}:badges`)).toMatchObject({ type: "STRING", multiValued: true });
+    const [created] = await c.export([
+      person("c1", "E1", [
+        { attribute: `${CUSTOM_USER}:costCode`, operation: "REPLACE", values: ["CC-7"] },
+        { attribute: `${CUSTOM_USER}:clearance`, operation: "REPLACE", values: ["3"] },
+        { attribute: `${CUSTOM_USER}:badges`, operation: "REPLACE", values: ["a", "b"] },
+      ]),
+    ]);
+    const id = (created as { anchor: string }).anchor;
+    expect(scim.users.get(id)?.[CUSTOM_USER]).toEqual({ costCode: "CC-7", clearance: 3, badges: ["a", "b"] });
+    const [updated] = await c.export([
+      {
+        id: "u1",
+        changeType: "UPDATE",
+        objectType: "person",
+        anchor: id,
+        attributes: [
+          { attribute: `${CUSTOM_USER}:badges`, operation: "ADD", values: ["c"] },
+          { attribute: `${CUSTOM_USER}:badges`, operation: "REMOVE", values: ["a"] },
+          { attribute: `${CUSTOM_USER}:clearance`, operation: "REPLACE", values: [4] },
+        ],
+      },
+    ]);
+    expect(updated).toMatchObject({ status: "APPLIED" });
+    expect(scim.users.get(id)?.[CUSTOM_USER]).toEqual({ costCode: "CC-7", clearance: 4, badges: ["b", "c"] });
+    const pages = await collect(c.importFull(null, new MemoryImportContext()));
+    expect(pages.flatMap((p) => p.objects).find((o) => o.anchor === id)?.attributes).toMatchObject({
+      [`${CUSTOM_USER}:costCode`]: "CC-7",
+      [`${CUSTOM_USER}:clearance`]: 4,
+      [`${CUSTOM_USER}:badges`]: ["b", "c"],
+    });
   });
 
   it("creates, updates by PATCH (value paths, extension, rename), deactivates and deletes", async () => {
