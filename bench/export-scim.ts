@@ -5,19 +5,27 @@
 // thread, so every figure includes the server's own work.
 // Each case runs --repeat times, interleaved with the others (a loaded machine slows them alike);
 // the table gives the range.
-// Usage: npm run bench:export-scim -- [--size 2000] [--concurrency 8] [--repeat 3]
+// With --engine, also the product path: N people imported and synced from a generated HR source
+// into a private embedded PostgreSQL, then one EXPORT run (the engine's export executor, batches of
+// 500, results recorded) per mode, as users/s of the run.
+// Usage: npm run bench:export-scim -- [--size 2000] [--concurrency 8] [--repeat 3] [--engine] [--latency 0]
 
 import { parseArgs } from "node:util";
 import type { ExportChange } from "../src/connectors/connector.ts";
 import { createConnector } from "../src/connectors/index.ts";
 import { createLogger } from "../src/logger.ts";
 import { startScimServer } from "../test/helpers/scim-server.ts";
+import { openBenchServices } from "./harness.ts";
+import { importAndSync, timedExport } from "./outbound-phases.ts";
+import { peopleSource } from "./people-source.ts";
 
 const { values } = parseArgs({
   options: {
     size: { type: "string", default: "2000" },
     concurrency: { type: "string", default: "8" },
     repeat: { type: "string", default: "3" },
+    engine: { type: "boolean", default: false },
+    latency: { type: "string", default: "0" },
   },
 });
 const repeat = Number(values.repeat);
@@ -27,6 +35,10 @@ const BATCH = 500;
 const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const logger = createLogger({ logLevel: "silent" });
 const scim = await startScimServer();
+// --latency: milliseconds the server waits before each answer, as a remote service's round trip
+// would: what requests in flight and /Bulk are for.
+const latency = Number(values.latency);
+scim.delay(latency);
 
 const attributes = (i: number) => ({
   userName: `user${i}@example.org`,
@@ -127,11 +139,109 @@ for (let r = 0; r < repeat; r++) {
     results.set(name, [...(results.get(name) ?? []), m]);
   }
 }
+const imports: number[] = [];
+const rawReads: number[] = [];
+let importRequests = 0;
+{
+  // The same pages raw: scimmy builds every stored resource for each list request, so its lists are slow.
+  for (let r = 0; r < repeat; r++) {
+    const t0 = performance.now();
+    let read = 0;
+    for (let start = 1; ; start += 200) {
+      const res = await fetch(`${scim.baseUrl}/Users?startIndex=${start}&count=200`, { headers });
+      const page = (await res.json()) as { Resources?: unknown[] };
+      read += page.Resources?.length ?? 0;
+      if ((page.Resources?.length ?? 0) < 200) break;
+    }
+    if (read !== size) throw new Error(`raw read ${read} of ${size}`);
+    rawReads.push(size / ((performance.now() - t0) / 1000));
+  }
+  // Full import of what the last case left (size users): the connector's read rate.
+  const c = await createConnector("SCIM", { baseUrl: scim.baseUrl, bearerToken: scim.token, pageSize: 200 }, { logger });
+  for (let r = 0; r < repeat; r++) {
+    scim.requests.clear();
+    const t0 = performance.now();
+    let read = 0;
+    const context = { storedHashes: async () => new Map(), storedAnchors: async function* () {} };
+    for await (const page of c.importFull(null, context)) read += page.objects.length;
+    if (read !== size) throw new Error(`import read ${read} of ${size}`);
+    imports.push(size / ((performance.now() - t0) / 1000));
+    importRequests = [...scim.requests.values()].reduce((a, b) => a + b, 0);
+  }
+}
+const engineRows: string[] = [];
+if (values.engine) {
+  const bench = await openBenchServices();
+  const { services } = bench;
+  const hr = await services.systems.create({ name: "hr", kind: "CSV", config: { path: `${bench.dir}/hr.csv`, anchor: "id" } });
+  await services.db.prisma.syncRule.create({
+    data: {
+      name: "hr-in",
+      connectedSystemId: hr.id,
+      direction: "INBOUND",
+      objectType: "person",
+      metaverseObjectType: "person",
+      projectToMetaverse: true,
+      joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
+      attributeFlows: ["id", "givenName", "sn", "mail", "department"].map((a) => ({
+        target: a === "id" ? "employeeId" : a,
+        source: a,
+      })),
+    },
+  });
+  const modes = [
+    { name: `engine EXPORT run, concurrency ${inFlight}`, useBulk: false },
+    { name: `engine EXPORT run, /Bulk, concurrency ${inFlight}`, useBulk: true },
+  ];
+  const systems = [];
+  for (const [m, mode] of modes.entries()) {
+    const config = { baseUrl: scim.baseUrl, bearerToken: scim.token, concurrency: inFlight, useBulk: mode.useBulk };
+    const system = await services.systems.create({ name: `saas${m}`, kind: "SCIM", config });
+    await services.db.prisma.syncRule.create({
+      data: {
+        name: `saas${m}-out`,
+        connectedSystemId: system.id,
+        direction: "OUTBOUND",
+        objectType: "person",
+        metaverseObjectType: "person",
+        provisionToConnector: true,
+        attributeFlows: [
+          { target: "userName", expression: `$lowercase(employeeId) & '@m${m}.example.org'` },
+          { target: "externalId", source: "employeeId" },
+          { target: "name.givenName", source: "givenName" },
+          { target: "name.familyName", source: "sn" },
+          { target: 'emails[type eq "work"].value', source: "mail" },
+          { target: `${ENTERPRISE}:department`, source: "department" },
+          { target: "active", expression: "true" },
+        ],
+      },
+    });
+    systems.push({ system, config, mode });
+  }
+  await importAndSync(services, hr.id, peopleSource(size));
+  for (const { system, config, mode } of systems) {
+    scim.users.clear();
+    scim.requests.clear();
+    const connector = await createConnector("SCIM", config, { logger });
+    const { exported, seconds } = await timedExport(services, system.id, connector, 500);
+    if (exported.created !== size || scim.users.size !== size) throw new Error(`${mode.name}: ${JSON.stringify(exported)}`);
+    const requests = [...scim.requests.values()].reduce((a, b) => a + b, 0);
+    engineRows.push(`| ${mode.name} | ${Math.round(size / seconds)} | ${requests} |`);
+  }
+  await bench.close();
+}
 await scim.stop();
-console.log(`SCIM provisioning of ${size} users (scimmy 1.3.5 + scimmy-routers 1.3.2, in process), ${repeat} runs each`);
+console.log(
+  `SCIM provisioning of ${size} users (scimmy 1.3.5 + scimmy-routers 1.3.2, in process, ${latency} ms added per request), ${repeat} runs each`,
+);
 console.log("| what | users/s (min - max) | HTTP requests |");
 console.log("|---|---|---|");
 for (const [name, ms] of results) {
   const rates = ms.map((m) => Math.round(m.rate)).sort((a, b) => a - b);
   console.log(`| ${name} | ${rates[0]} - ${rates.at(-1)} | ${ms[0]?.requests} |`);
 }
+const reads = imports.map(Math.round).sort((a, b) => a - b);
+const raws = rawReads.map(Math.round).sort((a, b) => a - b);
+console.log(`| raw GET /Users (pages of 200) | ${raws[0]} - ${raws.at(-1)} | ${Math.ceil((size + 1) / 200)} |`);
+console.log(`| connector importFull (pages of 200) | ${reads[0]} - ${reads.at(-1)} | ${importRequests} |`);
+for (const row of engineRows) console.log(row);
