@@ -39,6 +39,8 @@ export interface ScimServer {
   users: Map<string, Stored>;
   groups: Map<string, Stored>;
   requests: Map<string, number>;
+  /** The last 100 write requests as sent (bodies parsed), oldest first. */
+  received: { method: string; path: string; body: unknown }[];
   /** Requests answered 429/503 by throttle() so far. */
   throttled(): number;
   throttle(count: number, retryAfter: string, status?: 429 | 503): void;
@@ -127,6 +129,7 @@ export async function startScimServer(
   let latency = 0;
   let refused = 0;
   let forbidden = false;
+  const received: ScimServer["received"] = [];
   const features: ScimFeatures = { patch: true, bulk: true, filter: true, cursor: false };
   const basic = options.basic && `Basic ${Buffer.from(`${options.basic.username}:${options.basic.password}`).toString("base64")}`;
   const authorized = (header: string | undefined) => header === `Bearer ${token}` || (basic !== undefined && header === basic);
@@ -208,6 +211,13 @@ export async function startScimServer(
     }
     next();
   });
+  app.use(express.json({ type: ["application/scim+json", "application/json"], limit: "10mb" }), (req, _res, next) => {
+    if (req.method !== "GET") {
+      received.push({ method: req.method, path: req.path, body: req.body });
+      if (received.length > 100) received.shift();
+    }
+    next();
+  });
   const routers = new SCIMMYRouters({
     type: "bearer",
     docUri: "https://example.org/scim-auth",
@@ -230,6 +240,7 @@ export async function startScimServer(
     users,
     groups,
     requests,
+    received,
     throttled: () => refused,
     forbid(on) {
       forbidden = on;

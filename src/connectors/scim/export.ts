@@ -316,7 +316,10 @@ class Exporter {
           })
         ).body;
       } catch (err) {
-        if (err instanceof ConnectorError && err.code === "UNSUPPORTED") rest.push(...chunk.map((o) => o.change));
+        // Refused as a whole (too large, not implemented after all): each change on its own.
+        // Credentials, rights and transient trouble fail the chunk as they would each change.
+        const e = err instanceof ConnectorError ? err : null;
+        if (e && !e.transient && !["AUTH_FAILED", "PERMISSION_DENIED"].includes(e.code)) rest.push(...chunk.map((o) => o.change));
         else for (const o of chunk) results.set(o.change.id, failure(o.change, err));
         return;
       }

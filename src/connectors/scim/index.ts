@@ -1,5 +1,6 @@
 import type { Connector, ConnectorCapabilities, ExportChange, ImportContext } from "../connector.ts";
 import type { ConnectorDeps } from "../deps.ts";
+import { unsealChanges } from "../ldap/secrets.ts";
 import { ScimClient } from "./client.ts";
 import type { ScimConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";
@@ -18,7 +19,7 @@ const capabilities: ConnectorCapabilities = {
 };
 
 /** The connector for a SCIM 2.0 service provider (RFC 7643/7644), as a client. */
-export async function createScimConnector(config: ScimConfig, _deps: ConnectorDeps): Promise<Connector> {
+export async function createScimConnector(config: ScimConfig, connectorDeps: ConnectorDeps): Promise<Connector> {
   const client = new ScimClient(config);
   let modelLoad: Promise<ScimModel> | undefined;
   const model = (): Promise<ScimModel> => {
@@ -55,8 +56,10 @@ export async function createScimConnector(config: ScimConfig, _deps: ConnectorDe
       return importDelta(deps, watermark, checkpoint, context);
     },
 
-    export(changes: ExportChange[]) {
-      return exportChanges(deps, changes);
+    async export(changes: ExportChange[]) {
+      // A sealed value (a password imported from another system) is sent as the value it was.
+      const { ready, refused } = unsealChanges(changes, connectorDeps.openValue);
+      return [...refused, ...(await exportChanges(deps, ready))];
     },
 
     async close() {},

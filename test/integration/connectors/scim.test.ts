@@ -1,7 +1,9 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connector, ExportChange } from "../../../src/connectors/connector.ts";
 import { createConnector } from "../../../src/connectors/index.ts";
 import { createLogger } from "../../../src/logger.ts";
+import { createSecretBox } from "../../../src/secrets.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
 import { CUSTOM_USER, type ScimServer, startScimServer } from "../../helpers/scim-server.ts";
@@ -140,6 +142,25 @@ describe("SCIM connector", () => {
       [`${CUSTOM_USER}:clearance`]: 4,
       [`${CUSTOM_USER}:badges`]: ["b", "c"],
     });
+  });
+
+  it("sends a sealed secret (a password from another system) opened, and refuses it without the key", async () => {
+    const box = createSecretBox(randomBytes(32));
+    const sealed = box.sealValue("Initial-Passw0rd");
+    const change = person("c1", "E1", [{ attribute: "password", operation: "REPLACE", values: [sealed] }]);
+    const refused = await (await connector()).export([change]);
+    expect(refused[0]).toMatchObject({ status: "PERMANENT_FAILURE", code: "INVALID_INPUT" });
+    expect(scim.users.size).toBe(0);
+    const c = await createConnector(
+      "SCIM",
+      { baseUrl: scim.baseUrl, bearerToken: scim.token, useBulk: false },
+      { logger, openValue: (v) => box.openValue(v) },
+    );
+    const [created] = await c.export([change]);
+    expect(created).toMatchObject({ status: "APPLIED" });
+    const sent = scim.received.filter((r) => r.method === "POST" && r.path.endsWith("/Users")).at(-1);
+    expect(sent?.body).toMatchObject({ userName: "e1@example.org", password: "Initial-Passw0rd" });
+    expect(JSON.stringify(scim.received)).not.toContain(sealed);
   });
 
   it("creates, updates by PATCH (value paths, extension, rename), deactivates and deletes", async () => {
