@@ -82,6 +82,18 @@ describe("PATCH operations from attribute changes", () => {
     ]);
   });
 
+  it("writes an extension's complex sub-attribute (the manager) as an add of the complex attribute", () => {
+    expect(
+      patchOperations(model, users, [
+        { attribute: `${ENTERPRISE_USER}:manager.value`, operation: "REPLACE", values: ["u9"] },
+        { attribute: `${ENTERPRISE_USER}:manager.value`, operation: "REMOVE_ALL", values: [] },
+      ]),
+    ).toEqual([
+      { op: "add", path: `${ENTERPRISE_USER}:manager`, value: { value: "u9" } },
+      { op: "remove", path: `${ENTERPRISE_USER}:manager` },
+    ]);
+  });
+
   it("never writes the id, and refuses a name that is not a SCIM path", () => {
     expect(patchOperations(model, users, [{ attribute: "id", operation: "REPLACE", values: ["x"] }])).toEqual([]);
     expect(() => patchOperations(model, users, [{ attribute: "a b", operation: "REPLACE", values: ["x"] }])).toThrow(
@@ -101,6 +113,20 @@ describe("PATCH operations from attribute changes", () => {
       { op: "replace", path: 'emails[type eq "work"].value', value: "a@x" },
       { op: "add", path: "phoneNumbers", value: [{ type: "work", value: "1" }] },
     ]);
+    // A sub-attribute of a complex attribute the resource does not have yet (a first manager).
+    const manager = patchOperations(model, users, [
+      { attribute: `${ENTERPRISE_USER}:manager.value`, operation: "ADD", values: ["u0"] },
+      { attribute: "name.givenName", operation: "REPLACE", values: ["Ada"] },
+    ]);
+    expect(addingMissingItems(manager, {})).toEqual([
+      { op: "add", path: `${ENTERPRISE_USER}:manager`, value: { value: "u0" } },
+      { op: "add", path: "name", value: { givenName: "Ada" } },
+    ]);
+    expect(addingMissingItems(manager, { name: { familyName: "Lovelace" } })[1]).toEqual({
+      op: "replace",
+      path: "name.givenName",
+      value: "Ada",
+    });
   });
 });
 

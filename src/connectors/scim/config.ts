@@ -16,7 +16,8 @@ export const ScimConfigSchema = z
     baseUrl: z
       .string()
       .url()
-      .regex(/^https?:\/\//, "must be an http:// or https:// URL")
+      // A refinement, not a pattern: apply files spell the scheme from the environment too.
+      .refine((v) => /^https?:\/\//i.test(v), "must be an http:// or https:// URL")
       .refine(hasUsablePort, PORT_MESSAGE)
       .refine(plainBase, "must not carry credentials, a query or a fragment (set bearerToken or username/password)")
       .describe("Base URL of the SCIM 2.0 service, e.g. https://app.example.com/scim/v2."),

@@ -33,6 +33,16 @@ export function patchOperations(model: ScimModel, rt: ResourceTypeInfo, changes:
     const sub = path.sub ?? "value";
     const items = (vs: AttributeValue[]) => vs.map((v) => ({ [sub]: v }));
     const empty = values.length === 0;
+    if (path.urn && path.sub && path.type === undefined && !itemList) {
+      // A sub-attribute of an extension's complex attribute (the enterprise manager.value): written
+      // as an add of the complex attribute with that sub-attribute (RFC 7644 3.5.2.1 merges it),
+      // a path form services read alike; cleared with the complex attribute when it names its value.
+      const parent = `${path.urn}:${path.attr}`;
+      const clear = empty || change.operation === "REMOVE" || change.operation === "REMOVE_ALL";
+      if (!clear) ops.push({ op: "add", path: parent, value: { [path.sub]: values[0] } });
+      else ops.push({ op: "remove", path: path.sub === "value" ? parent : name });
+      continue;
+    }
     switch (change.operation) {
       case "REPLACE":
         if (empty) ops.push(removeAll(path.type, listAttr, name, sub));
@@ -75,20 +85,25 @@ function removeAll(type: string | undefined, listAttr: string, name: string, sub
 }
 
 /**
- * The same operations with each value-path replace whose typed item the resource lacks turned
- * into an add of a new item: for a service that answers 400 noTarget (RFC 7644 3.5.2.3) rather
- * than treating such a replace as an add.
+ * The same operations with each write the resource has no target for rewritten as an add of
+ * that target: a value-path replace (no item of that type yet) adds a new typed item, and a write
+ * to a sub-attribute of an absent complex attribute (`manager.value` before any manager) adds the
+ * complex attribute. For services that answer 400 noTarget (RFC 7644 3.5.2.3) instead of adding.
  */
 export function addingMissingItems(ops: PatchOperation[], resource: Record<string, unknown>): PatchOperation[] {
   return ops.map((op) => {
-    if (op.op !== "replace" || !op.path) return op;
+    if ((op.op !== "replace" && op.op !== "add") || !op.path) return op;
     const path = parsePath(op.path);
-    if (!path || path.type === undefined) return op;
+    if (!path || (path.type === undefined && path.sub === undefined)) return op;
     const holder = path.urn ? (resource[path.urn] as Record<string, unknown> | undefined) : resource;
-    const items = holder?.[path.attr];
-    const present = Array.isArray(items) && items.some((i) => (i as { type?: unknown })?.type === path.type);
-    if (present) return op;
+    const target = holder?.[path.attr];
     const urn = path.urn ? `${path.urn}:` : "";
+    if (path.type === undefined) {
+      if (target !== undefined && target !== null) return op;
+      return { op: "add", path: `${urn}${path.attr}`, value: { [path.sub as string]: op.value } };
+    }
+    const present = Array.isArray(target) && target.some((i) => (i as { type?: unknown })?.type === path.type);
+    if (present || op.op !== "replace") return op;
     return { op: "add", path: `${urn}${path.attr}`, value: [{ type: path.type, [path.sub ?? "value"]: op.value }] };
   });
 }
