@@ -4,6 +4,7 @@
  * SCIM id. The service itself wants ids in `members[].value`; this maps both ways, with a cache
  * filled by imports and creates and filter lookups for the rest.
  */
+import { ConnectorError } from "../connector.ts";
 import type { ScimClient } from "./client.ts";
 import type { ScimModel } from "./model.ts";
 
@@ -58,19 +59,34 @@ export class MemberKeys {
 
   private async lookup(attribute: "id" | "externalId", values: string[], signal?: AbortSignal): Promise<void> {
     const model = await this.model();
-    if (!model.features.filter.supported) {
-      if (attribute !== "id") return;
-      // No filtering: one read per id.
+    if (model.features.filter.supported) {
+      try {
+        return await this.lookupByFilter(attribute, values, signal);
+      } catch (err) {
+        // Some services filter on a few attributes only (a 400 for `id eq`): read one by one instead.
+        if (
+          !(err instanceof ConnectorError) ||
+          err.transient ||
+          !["INVALID_INPUT", "SCHEMA_VIOLATION", "UNSUPPORTED"].includes(err.code)
+        )
+          throw err;
+      }
+    }
+    if (attribute === "id") {
+      // One read per id.
       for (const id of values) {
         const { status, body } = await this.client.request("GET", `${this.memberEndpoint}/${encodeURIComponent(id)}`, {
           signal,
-          accept: [404],
+          // Not found, or not even the shape of an id here (a key that names no member).
+          accept: [400, 404],
           query: { attributes: "id,externalId" },
         });
         if (status === 200 && typeof body?.id === "string") this.learn(body.id, body.externalId);
       }
-      return;
     }
+  }
+
+  private async lookupByFilter(attribute: "id" | "externalId", values: string[], signal?: AbortSignal): Promise<void> {
     for (let i = 0; i < values.length; i += LOOKUP_BATCH) {
       const batch = values.slice(i, i + LOOKUP_BATCH);
       const filter = batch.map((v) => `${attribute} eq ${JSON.stringify(v)}`).join(" or ");

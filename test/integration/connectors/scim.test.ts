@@ -293,6 +293,33 @@ describe("SCIM connector", () => {
     expect(pending).toMatchObject({ status: "TRANSIENT_FAILURE", code: "NOT_FOUND" });
   });
 
+  it("resolves members from what an import read when the service does not filter", async () => {
+    expect((await (await connector()).export([person("p1", "E1"), person("p2", "E2")])).map((r) => r.status)).toEqual([
+      "APPLIED",
+      "APPLIED",
+    ]);
+    scim.features({ filter: false });
+    const c = await connector();
+    await collect(c.importFull(null, new MemoryImportContext()));
+    const [created] = await c.export([
+      {
+        id: "g1",
+        changeType: "CREATE",
+        objectType: "group",
+        attributes: [
+          { attribute: "displayName", operation: "REPLACE", values: ["eng"] },
+          { attribute: "members", operation: "REPLACE", values: ["E1", "E2"] },
+        ],
+      },
+    ]);
+    expect(created).toMatchObject({ status: "APPLIED" });
+    const gid = (created as { anchor: string }).anchor;
+    expect((scim.groups.get(gid)?.members as unknown[]).length).toBe(2);
+    // A fresh connector reads the members' keys back one user at a time.
+    const pages = await collect((await connector()).importFull(null, new MemoryImportContext()));
+    expect(pages.flatMap((p) => p.objects).find((o) => o.anchor === gid)?.attributes.members).toEqual(["E1", "E2"]);
+  });
+
   it("imports in startIndex pages, and a delta by meta.lastModified reads only what changed", async () => {
     const c = await connector({ pageSize: 4 });
     const creates = Array.from({ length: 10 }, (_, i) => person(`c${i}`, `E${i}`));
