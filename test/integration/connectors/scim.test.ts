@@ -314,7 +314,7 @@ describe("SCIM connector", () => {
     ]);
     expect(created).toMatchObject({ status: "APPLIED" });
     const gid = (created as { anchor: string }).anchor;
-    expect((scim.groups.get(gid)?.members as unknown[]).length).toBe(2);
+    expect(scim.groups.get(gid)?.members).toHaveLength(2);
     // A fresh connector reads the members' keys back one user at a time.
     const pages = await collect((await connector()).importFull(null, new MemoryImportContext()));
     expect(pages.flatMap((p) => p.objects).find((o) => o.anchor === gid)?.attributes.members).toEqual(["E1", "E2"]);
