@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import { CsvConfigSchema, csvSecretFields } from "./csv/config.ts";
 import { LdapConfigSchema, ldapEndpoint, ldapSecretFields } from "./ldap/config.ts";
-import { ScimConfigSchema, scimEndpoint, scimSecretFields } from "./scim/config.ts";
+import { ScimConfigSchema, scimEndpoint, scimRequiredSecrets, scimSecretFields } from "./scim/config.ts";
 import { SqlConfigSchema, sqlEndpoint, sqlSecretFields } from "./sql/config.ts";
 
 export interface ConnectorConfigSpec {
@@ -11,6 +11,8 @@ export interface ConnectorConfigSpec {
   documented: z.ZodType<Record<string, unknown>>;
   /** Stored encrypted, never returned. */
   secretFields: readonly string[];
+  /** The secret fields a run needs with this config; default all of secretFields (SCIM: token or password). */
+  requiredSecrets?: (config: Record<string, unknown>) => readonly string[];
   /** Paths of files the server reads or writes (confined to METASYNC_FILE_ROOTS). */
   fileFields: readonly string[];
   /**
@@ -73,6 +75,7 @@ export const connectorConfigs: Record<ConnectorKind, ConnectorConfigSpec> = {
     schema: withoutNul(ScimConfigSchema),
     documented: ScimConfigSchema,
     secretFields: scimSecretFields,
+    requiredSecrets: scimRequiredSecrets,
     fileFields: [],
     endpoint: scimEndpoint,
     endpointFields: ["baseUrl"],

@@ -10,9 +10,7 @@ const factories: Record<ConnectorKind, () => Promise<Factory>> = {
   CSV: async () => (await import("./csv/index.ts")).createCsvConnector as Factory,
   SQL: async () => (await import("./sql/index.ts")).createSqlConnector as Factory,
   LDAP: async () => (await import("./ldap/index.ts")).createLdapConnector as Factory,
-  SCIM: async () => {
-    throw new ConnectorError("UNSUPPORTED", "the SCIM connector is not available yet", false);
-  },
+  SCIM: async () => (await import("./scim/index.ts")).createScimConnector as Factory,
 };
 
 /** A connector for `kind` from a full (secrets included) config, validated again here. */

@@ -14,6 +14,7 @@ export interface PreflightFailure {
     | "MISSING_SECRET"
     | "CONNECTION_FAILED"
     | "AUTH_FAILED"
+    | "PERMISSION_DENIED"
     | "TIMEOUT"
     | "CONNECTOR_UNAVAILABLE"
     | "UNSUPPORTED_OPERATION"
@@ -101,8 +102,10 @@ async function stagingHold(deps: PreflightDeps, system: ConnectedSystem): Promis
 }
 
 function checkConfig(system: ConnectedSystem, config: Record<string, unknown>, fix: string): PreflightFailure | null {
-  const { schema, secretFields } = connectorConfigs[system.kind];
-  const missingSecrets = secretFields.filter((f) => config[f] === undefined || config[f] === null || config[f] === "");
+  const { schema, secretFields, requiredSecrets } = connectorConfigs[system.kind];
+  const missingSecrets = (requiredSecrets?.(config) ?? secretFields).filter(
+    (f) => config[f] === undefined || config[f] === null || config[f] === "",
+  );
   if (missingSecrets.length)
     return {
       reasonCode: "MISSING_SECRET",
@@ -169,6 +172,15 @@ function connectionFailure(system: ConnectedSystem, e: unknown, timeoutMs: numbe
       reason: `${system.name} refused the configured credentials: ${message}`,
       nextSteps: [
         `Check the account and secret in the connection settings and save them with ${where}`,
+        `Then run testConnection(id: "${system.id}")`,
+      ],
+    };
+  if (code === "PERMISSION_DENIED")
+    return {
+      reasonCode: "PERMISSION_DENIED",
+      reason: `${system.name} accepted the credentials but refused access: ${message}`,
+      nextSteps: [
+        `Grant the configured account (or token) the rights to read and write what ${system.name} syncs, or configure one that has them with ${where}`,
         `Then run testConnection(id: "${system.id}")`,
       ],
     };

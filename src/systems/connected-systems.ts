@@ -264,6 +264,10 @@ export class ConnectedSystems {
       if ((input[field] === undefined || input[field] === REDACTED) && previousSecrets[field] !== undefined) {
         input[field] = previousSecrets[field];
         kept.push(field);
+      } else if (input[field] === REDACTED && previousConfig !== undefined) {
+        // The placeholder of an optional secret that was never set (SCIM's password beside a
+        // token), echoed back from a read: not a value.
+        delete input[field];
       }
     }
     if (kept.length > 0 && previousConfig) this.assertSameEndpoint(kind, previousConfig, input, kept);

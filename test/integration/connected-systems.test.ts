@@ -238,7 +238,7 @@ describe("stored secrets and a changed host", () => {
   it("refuses a new SCIM baseUrl with the kept token", async () => {
     const created = (
       await app.gql(CREATE, {
-        input: { name: "scim-moved", kind: "SCIM", config: { baseUrl: "https://scim.example.org/v2", token: "t0ken" } },
+        input: { name: "scim-moved", kind: "SCIM", config: { baseUrl: "https://scim.example.org/v2", bearerToken: "t0ken" } },
       })
     ).data.createConnectedSystem;
     const r = await app.gql(UPDATE, {
@@ -246,7 +246,7 @@ describe("stored secrets and a changed host", () => {
       input: { name: "scim-moved", kind: "SCIM", config: { ...created.config, baseUrl: "https://evil.example.net/v2" } },
     });
     expect(r.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
-    expect(r.errors?.[0]?.message).toContain("token");
+    expect(r.errors?.[0]?.message).toContain("bearerToken");
   });
 });
 
