@@ -1,0 +1,200 @@
+// Real-time benchmark: HR records pushed to POST /hooks/hr reach a real slapd through the inbox,
+// a REALTIME run and an EXPORT run, with the API and a worker in this process (as `metasync serve`
+// runs them) over a private embedded PostgreSQL.
+//  1. single pushes, one at a time: push -> the entry is readable in slapd (ldapts polling every 5 ms);
+//  2. a burst of single-record pushes at a fixed rate: push accepted -> its export sent (the
+//     database's own timestamps: inbox received_at -> the CREATE's EXPORTED time), then every entry
+//     counted in slapd; peak RSS of the process throughout.
+// Usage: npx tsx bench/realtime.ts [--singles 200] [--burst 10000] [--rate 1000]
+
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { Client } from "ldapts";
+import { defaultExecutors } from "../src/jobs/executors.ts";
+import { startWorker } from "../src/jobs/worker.ts";
+import { buildApp } from "../src/server/app.ts";
+import { startSlapd } from "../test/helpers/slapd.ts";
+import { openBenchServices } from "./harness.ts";
+
+const { values } = parseArgs({
+  options: {
+    singles: { type: "string", default: "200" },
+    burst: { type: "string", default: "10000" },
+    rate: { type: "string", default: "1000" },
+  },
+});
+const SINGLES = Number(values.singles);
+const BURST = Number(values.burst);
+const RATE = Number(values.rate);
+
+const bench = await openBenchServices();
+const { services, dir } = bench;
+const slapd = await startSlapd();
+let peakRss = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 100);
+
+const hrFile = path.join(dir, "hr.csv");
+writeFileSync(hrFile, "employeeId,givenName,sn,department\n");
+const hr = await services.systems.create({
+  name: "hr",
+  kind: "CSV",
+  config: { path: hrFile, anchor: "employeeId", objectType: "person" },
+  realtime: { enabled: true, windowMs: 10, batchSize: 1000 },
+});
+await services.connectionActions.refreshSchema(hr.id);
+const ldap = await services.systems.create({
+  name: "directory",
+  kind: "LDAP",
+  config: {
+    url: slapd.url,
+    bindDn: slapd.bindDn,
+    bindPassword: slapd.password,
+    baseDn: `ou=people,${slapd.baseDn}`,
+    objectClasses: ["inetOrgPerson"],
+    objectType: "person",
+  },
+});
+await services.connectionActions.refreshSchema(ldap.id);
+await services.db.prisma.syncRule.create({
+  data: {
+    name: "hr-in",
+    connectedSystemId: hr.id,
+    direction: "INBOUND",
+    objectType: "person",
+    metaverseObjectType: "person",
+    projectToMetaverse: true,
+    joinRules: [{ source: "employeeId", metaverseAttribute: "employeeId" }],
+    attributeFlows: ["employeeId", "givenName", "sn", "department"].map((a) => ({ target: a, source: a })),
+  },
+});
+await services.db.prisma.syncRule.create({
+  data: {
+    name: "directory-out",
+    connectedSystemId: ldap.id,
+    direction: "OUTBOUND",
+    objectType: "person",
+    metaverseObjectType: "person",
+    provisionToConnector: true,
+    attributeFlows: [
+      { target: "dn", expression: `'uid=' & $lowercase(employeeId) & ',ou=people,${slapd.baseDn}'` },
+      { target: "uid", expression: "$lowercase(employeeId)" },
+      { target: "cn", expression: "givenName & ' ' & sn" },
+      { target: "sn", source: "sn" },
+      { target: "givenName", source: "givenName" },
+      { target: "departmentNumber", source: "department" },
+    ],
+  },
+});
+
+const app = buildApp(services);
+const { url } = await app.start();
+const worker = await startWorker({ services, executors: defaultExecutors, scheduler: false });
+
+const record = (id: string) => ({
+  op: "upsert",
+  objectType: "person",
+  anchor: id,
+  attributes: { employeeId: id, givenName: "Zoë", sn: `Þórsdóttir ${id}`, department: "Engineering" },
+});
+async function push(id: string) {
+  const res = await fetch(`${url}/hooks/hr`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ records: [record(id)] }),
+  });
+  if (res.status !== 202) throw new Error(`push ${id}: ${res.status} ${await res.text()}`);
+}
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+const reader = new Client({ url: slapd.url });
+await reader.bind(slapd.bindDn, slapd.password);
+const present = async (id: string) => {
+  try {
+    const { searchEntries } = await reader.search(`uid=${id.toLowerCase()},ou=people,${slapd.baseDn}`, { scope: "base" });
+    return searchEntries.length > 0;
+  } catch {
+    return false;
+  }
+};
+
+// 1. One at a time.
+const singles: number[] = [];
+for (let i = 0; i < SINGLES; i++) {
+  const id = `S${i}`;
+  const t0 = performance.now();
+  await push(id);
+  while (!(await present(id))) await new Promise((r) => setTimeout(r, 5));
+  singles.push(performance.now() - t0);
+}
+singles.sort((a, b) => a - b);
+
+// 2. A burst at RATE pushes a second, each push one record.
+const burstStart = performance.now();
+const inFlight: Promise<void>[] = [];
+for (let i = 0; i < BURST; i++) {
+  const due = burstStart + (i * 1000) / RATE;
+  const wait = due - performance.now();
+  if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  inFlight.push(push(`B${i}`));
+}
+await Promise.all(inFlight);
+const pushSeconds = (performance.now() - burstStart) / 1000;
+// Until every burst record's CREATE is exported (or 5 minutes).
+const deadline = Date.now() + 5 * 60_000;
+for (;;) {
+  const { rows } = await services.db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pending_export WHERE connected_system_id = $1 AND change_type = 'CREATE'
+       AND status IN ('EXPORTED', 'CONFIRMED')`,
+    [ldap.id],
+  );
+  if (rows[0]!.n >= SINGLES + BURST || Date.now() > deadline) break;
+  await new Promise((r) => setTimeout(r, 200));
+}
+const drainedSeconds = (performance.now() - burstStart) / 1000;
+const { rows: latency } = await services.db.pool.query<{ p50: number; p99: number; max: number; n: number }>(
+  `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::float8 AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY s)::float8 AS p99,
+          max(s)::float8 AS max, count(*)::int AS n
+     FROM (SELECT EXTRACT(EPOCH FROM pe.updated_at - e.received_at) AS s
+             FROM inbox_entry e
+             JOIN connector_space_object c ON c.connected_system_id = $2 AND c.anchor IS NOT NULL
+             JOIN pending_export pe ON pe.connector_space_object_id = c.id AND pe.change_type = 'CREATE'
+                                   AND pe.status IN ('EXPORTED', 'CONFIRMED')
+             JOIN metaverse_object m ON m.id = c.metaverse_object_id
+            WHERE e.connected_system_id = $1 AND e.anchor LIKE 'B%' AND m.attributes->>'employeeId' = e.anchor) x`,
+  [hr.id, ldap.id],
+);
+const { searchEntries } = await reader.search(`ou=people,${slapd.baseDn}`, {
+  scope: "one",
+  filter: "(uid=b*)",
+  attributes: ["uid"],
+  sizeLimit: 0,
+  paged: { pageSize: 1000 },
+});
+const runs = await services.db.pool.query<{ profile: string; n: number }>(
+  "SELECT profile::text AS profile, count(*)::int AS n FROM run WHERE trigger = 'REALTIME' GROUP BY 1 ORDER BY 1",
+);
+clearInterval(sampler);
+
+const l = latency[0]!;
+const ms = (s: number) => `${Math.round(s * 1000)} ms`;
+console.log(
+  `single pushes -> entry readable in slapd (${SINGLES}): p50 ${Math.round(quantile(singles, 0.5))} ms, p99 ${Math.round(quantile(singles, 0.99))} ms, max ${Math.round(singles.at(-1)!)} ms`,
+);
+console.log(
+  `burst: ${BURST} pushes sent in ${pushSeconds.toFixed(1)} s (${Math.round(BURST / pushSeconds)}/s asked ${RATE}/s), all exported after ${drainedSeconds.toFixed(1)} s`,
+);
+console.log(
+  `burst push -> export sent (${l.n}): p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)}; entries in slapd: ${searchEntries.length}`,
+);
+console.log(
+  `runs: ${runs.rows.map((r) => `${r.profile} ${r.n}`).join(", ")}; peak RSS ${Math.round(peakRss / 2 ** 20)} MB (API + worker)`,
+);
+
+await reader.unbind();
+await worker.stop();
+await app.stop();
+await slapd.stop();
+await bench.close();
