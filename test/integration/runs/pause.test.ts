@@ -98,4 +98,41 @@ describe("pauseRun and resumeRun", () => {
       await w.stop();
     }
   });
+
+  it("keeps a paused run's system and pinned settings (delete refused), and a resume whose checks fail answers BLOCKED and stays PAUSED", async () => {
+    const system = await createReadySystem(app.services, "hr-pause-blocked");
+    const runId = rawId((await app.gql(START, { id: system.id, p: "FULL_IMPORT" })).data.startRun.run.id);
+    const w = await worker();
+    try {
+      await waitFor(async () => ((await run(runId)).batch >= 1 ? true : null));
+      await app.gql(PAUSE, { id: runId });
+      await waitForStatus(app.services, runId, ["PAUSED"]);
+    } finally {
+      await w.stop();
+    }
+    // The run's pinned connection settings cannot go while it is paused: the system is kept.
+    const deleted = await app.gql(`mutation ($id: ID!) { deleteConnectedSystem(id: $id) }`, { id: system.id });
+    expect(deleted.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    expect(await app.services.db.prisma.connectionSettings.count({ where: { connectedSystemId: system.id } })).toBe(1);
+
+    // What the run needs broke meanwhile (its schema is gone): BLOCKED with next steps, still PAUSED.
+    const types = await app.services.db.prisma.objectType.findMany({ where: { connectedSystemId: system.id } });
+    await app.services.db.prisma.objectType.deleteMany({ where: { connectedSystemId: system.id } });
+    const blocked = await app.gql(RESUME, { id: runId });
+    expect(blocked.data.resumeRun).toMatchObject({ outcome: "BLOCKED", reasonCode: expect.any(String) });
+    expect(blocked.data.resumeRun.nextSteps.length).toBeGreaterThan(0);
+    expect((await run(runId)).status).toBe("PAUSED");
+
+    // Fixed: the same run resumes and ends.
+    await app.services.db.prisma.objectType.createMany({
+      data: types.map((t) => ({ connectedSystemId: t.connectedSystemId, name: t.name, anchorAttribute: t.anchorAttribute })),
+    });
+    expect((await app.gql(RESUME, { id: runId })).data.resumeRun.outcome).toBe("ACCEPTED");
+    const again = await worker();
+    try {
+      await waitForStatus(app.services, runId, ["COMPLETED"], 30_000);
+    } finally {
+      await again.stop();
+    }
+  });
 });
