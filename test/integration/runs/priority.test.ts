@@ -8,6 +8,7 @@ import {
   executorsBySystem,
   FAST_RUN_OPTIONS,
   okFactory,
+  spawnWorkerProcess,
   waitForStatus,
 } from "../../fixtures/runs.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
@@ -45,5 +46,35 @@ describe("queue priorities", () => {
       await worker.stop();
     }
     expect(order).toEqual(["urgent", "nightly-a", "nightly-b"]);
+  });
+
+  it("with several worker processes, every run a person asked for starts before any scheduled one queued earlier", async () => {
+    const names = ["sched-a", "sched-b", "sched-c", "person-d", "person-e"];
+    const systems = await Promise.all(names.map((n) => createReadySystem(services, n)));
+    const queued = [];
+    for (const [i, s] of systems.entries())
+      queued.push(
+        await services.startGate.start({ connectedSystemId: s.id, profile: "FULL_IMPORT", trigger: i < 3 ? "SCHEDULE" : "API" }),
+      );
+    // Two worker processes of one slot each, holding every run for a while.
+    const items = { total: 8, batchSize: 2, delayMs: 600 };
+    const workers = [];
+    try {
+      for (let i = 0; i < 2; i++) workers.push(await spawnWorkerProcess(services.db.url, items, { WORKER_CONCURRENCY: "1" }));
+      const runs = await Promise.all(queued.map((q) => waitForStatus(services, q.run!.id, ["COMPLETED"], 60_000)));
+      const startEvents = await services.db.prisma.runEvent.findMany({
+        where: { runId: { in: runs.map((r) => r.id) }, type: "run.started" },
+      });
+      const workerOf = new Map(startEvents.map((e) => [e.runId, (e.data as { workerId: string }).workerId]));
+      const started = runs.map((r, i) => ({ name: names[i]!, at: r.startedAt!.getTime(), worker: workerOf.get(r.id) }));
+      const lastPerson = Math.max(...started.filter((s) => s.name.startsWith("person")).map((s) => s.at));
+      const firstScheduled = Math.min(...started.filter((s) => s.name.startsWith("sched")).map((s) => s.at));
+      expect(lastPerson).toBeLessThanOrEqual(firstScheduled);
+      // Both processes took part (the one-worker test above checks first queued, first run).
+      expect(new Set(started.map((s) => s.worker)).size).toBe(2);
+    } finally {
+      for (const w of workers) w.child.kill("SIGTERM");
+      await Promise.all(workers.map((w) => w.exited));
+    }
   });
 });
