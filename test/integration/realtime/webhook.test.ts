@@ -140,6 +140,23 @@ describe("real-time pushes", () => {
     expect(await h.services.db.prisma.inboxEntry.count({ where: { key: "client:hr-event-42" } })).toBe(1);
   });
 
+  it("accepts a record that fails the system's schema, records it as a located error on its run, and applies the rest", async () => {
+    const bad = { ...hire("E1010"), attributes: { ...hire("E1010").attributes, givenName: ["Two", "Names"] } };
+    const pushed = await push({ records: [hire("E1009"), bad] });
+    expect(pushed).toMatchObject({ status: 202, body: { accepted: 2 } });
+    await waitFor(() => entry("E1009"), 20_000, 100);
+    const applied = await h.services.db.prisma.inboxEntry.findFirstOrThrow({ where: { anchor: "E1010" } });
+    const run = await waitFor(async () => {
+      const r = await h.services.db.prisma.run.findUniqueOrThrow({ where: { id: applied.appliedRunId! } });
+      return ["PARTIAL", "COMPLETED", "FAILED"].includes(r.status) && r;
+    });
+    expect(run.status).toBe("PARTIAL");
+    const errors = await h.services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
+    expect(errors).toEqual([expect.objectContaining({ anchor: "E1010", errorCode: "SCHEMA_VIOLATION" })]);
+    expect(errors[0]!.message).toContain("givenName");
+    expect(await entry("E1010")).toBeNull();
+  });
+
   it("refuses bad signatures, strangers, malformed bodies and unknown systems or types, storing nothing", async () => {
     const before = await h.services.db.prisma.inboxEntry.count();
     const raw = JSON.stringify({ records: [hire("E1099")] });
