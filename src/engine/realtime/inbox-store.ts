@@ -144,6 +144,9 @@ export interface RealtimeSettings {
   /** How long the first push waits for others before its run starts (coalescing). */
   windowMs?: number | null;
   batchSize?: number | null;
+  /** A watcher (src/jobs/watchers) pushes the source's changes here. */
+  watch?: boolean | null;
+  pollIntervalMs?: number | null;
 }
 
 /**
