@@ -17,6 +17,7 @@ import "./api-key.ts";
 import "./sync-rule.ts";
 import "./breaker.ts";
 import "./connected-system-actions.ts";
+import "./change-notifications.ts";
 import { builder } from "./builder.ts";
 
 builder.queryType({});

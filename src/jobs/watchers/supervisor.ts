@@ -8,7 +8,7 @@ import type { Watcher, WatcherFactory } from "./watcher.ts";
 /** Published by the GraphQL mutations when a system is created, updated or deleted (src/schema/topics.ts). */
 const SYSTEMS_TOPIC = "systems";
 /** First key of the two-key advisory lock a watching worker holds per system ("MSWT"). */
-const LOCK_CLASS = 0x4d535754;
+export const LOCK_CLASS = 0x4d535754;
 const DEFAULT_RECONCILE_MS = 5_000;
 
 /** Each kind's watcher, loaded on first use like the connectors. */
