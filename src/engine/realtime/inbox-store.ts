@@ -16,6 +16,8 @@ export interface PushedRecord {
   anchor: string;
   /** upsert: the whole object, as an import page would bring it. */
   attributes?: Attributes;
+  /** The distinguished name where the source has one (an LDAP watcher's entries; not taken from webhooks). */
+  dn?: string;
   /** The client's idempotency key; otherwise the content is the key. */
   id?: string;
 }
@@ -26,12 +28,15 @@ export interface InboxEntry {
   objectType: string;
   anchor: string;
   attributes: Attributes | null;
+  dn: string | null;
 }
 
 /** A content key: the same change pushed twice while the first still waits is one change. */
 const contentKey = (r: PushedRecord) =>
   createHash("sha256")
-    .update(canonicalJson([r.op, r.objectType, r.anchor, r.op === "upsert" ? (r.attributes ?? {}) : null]))
+    .update(
+      canonicalJson([r.op, r.objectType, r.anchor, r.op === "upsert" ? (r.attributes ?? {}) : null, ...(r.dn ? [r.dn] : [])]),
+    )
     .digest("base64url");
 
 /**
@@ -45,10 +50,19 @@ export async function pushEntries(tx: Q, systemId: string, records: PushedRecord
     const clientKey = r.id !== undefined;
     const key = clientKey ? `client:${r.id}` : contentKey(r);
     const inserted = await tx.query<{ id: string }>(
-      `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key, dn)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT DO NOTHING RETURNING id::text`,
-      [systemId, r.op, r.objectType, r.anchor, r.op === "upsert" ? JSON.stringify(r.attributes ?? {}) : null, key, clientKey],
+      [
+        systemId,
+        r.op,
+        r.objectType,
+        r.anchor,
+        r.op === "upsert" ? JSON.stringify(r.attributes ?? {}) : null,
+        key,
+        clientKey,
+        r.op === "upsert" ? (r.dn ?? null) : null,
+      ],
     );
     if (inserted.rows[0]) {
       ids.push(inserted.rows[0].id);
@@ -67,7 +81,7 @@ export async function pushEntries(tx: Q, systemId: string, records: PushedRecord
 /** Waiting entries of the system after `afterId` up to `throughId`, in order. */
 export async function waitingEntries(q: Q, systemId: string, afterId: string, throughId: string, limit: number) {
   const { rows } = await q.query<InboxEntry>(
-    `SELECT id::text, op, object_type AS "objectType", anchor, attributes FROM inbox_entry
+    `SELECT id::text, op, object_type AS "objectType", anchor, attributes, dn FROM inbox_entry
       WHERE connected_system_id = $1 AND applied_at IS NULL AND id > $2::bigint AND id <= $3::bigint
       ORDER BY id LIMIT $4`,
     [systemId, afterId, throughId, limit],

@@ -13,7 +13,13 @@ export interface PushDeps {
 export function pageRecords(page: Pick<ImportPage, "objects" | "deletes">): PushedRecord[] {
   return [
     ...page.objects.map(
-      (o): PushedRecord => ({ op: "upsert", objectType: o.objectType, anchor: o.anchor, attributes: o.attributes }),
+      (o): PushedRecord => ({
+        op: "upsert",
+        objectType: o.objectType,
+        anchor: o.anchor,
+        attributes: o.attributes,
+        ...(o.dn ? { dn: o.dn } : {}),
+      }),
     ),
     ...page.deletes.map((d): PushedRecord => ({ op: "delete", objectType: d.objectType, anchor: d.anchor })),
   ];
