@@ -10,6 +10,9 @@ const SYSTEMS_TOPIC = "systems";
 /** First key of the two-key advisory lock a watching worker holds per system ("MSWT"). */
 export const LOCK_CLASS = 0x4d535754;
 const DEFAULT_RECONCILE_MS = 5_000;
+/** A watcher that could not start (file outside the roots, source down) is retried after this, doubling up to the cap. */
+const RETRY_MS = 10_000;
+const RETRY_CAP_MS = 5 * 60_000;
 
 /** Each kind's watcher, loaded on first use like the connectors. */
 const factories: Record<WatchedKind, () => Promise<WatcherFactory>> = {
@@ -47,16 +50,21 @@ export function startWatchers(services: Services, options: { reconcileMs?: numbe
   let locks: pg.Client | null = null;
   let stopped = false;
   let pass: Promise<void> = Promise.resolve();
+  /** Systems whose watcher failed to start: not tried again before `until` (no warning every reconcile). */
+  const failures = new Map<string, { signature: string; until: number; delayMs: number }>();
 
   const lockConnection = async (): Promise<pg.Client> => {
     if (locks) return locks;
     const client = new pg.Client({ connectionString: services.db.url, application_name: "metasync-watchers" });
-    client.on("error", (err) => {
+    const lost = (err?: Error) => {
+      if (locks !== client) return;
       // The locks went with the connection: another worker may watch these systems now.
-      log.warn({ err }, "watcher lock connection lost; stopping this worker's watchers");
-      if (locks === client) locks = null;
+      locks = null;
+      if (!stopped) log.warn({ err }, "watcher lock connection lost; stopping this worker's watchers");
       void stopAll(false);
-    });
+    };
+    client.on("error", lost);
+    client.on("end", () => lost());
     await client.connect();
     locks = client;
     return client;
@@ -90,6 +98,8 @@ export function startWatchers(services: Services, options: { reconcileMs?: numbe
   };
 
   const start = async (system: WatchedSystem, signature: string) => {
+    const failed = failures.get(system.id);
+    if (failed && failed.signature === signature && failed.until > Date.now()) return;
     if (!(await lock(system.id))) return; // another worker watches it
     try {
       const settings = await services.systems.currentSettings({ id: system.id, currentSettingsVersion: system.settingsVersion });
@@ -106,11 +116,14 @@ export function startWatchers(services: Services, options: { reconcileMs?: numbe
         fileRoots: services.config.fileRoots,
         connect: () => services.connectorFactory(system.kind, config, { logger }),
       });
+      failures.delete(system.id);
       if (stopped) await watcher.stop();
       else running.set(system.id, { signature, watcher });
     } catch (err) {
-      // Tried again at the next reconcile; meanwhile another worker may try.
-      log.warn({ err, systemId: system.id, system: system.name }, "could not start watching");
+      // Tried again later, sooner when its settings change; meanwhile another worker may try.
+      const delayMs = Math.min((failed?.delayMs ?? RETRY_MS / 2) * 2, RETRY_CAP_MS);
+      failures.set(system.id, { signature, until: Date.now() + delayMs, delayMs });
+      log.warn({ err, systemId: system.id, system: system.name, retryInMs: delayMs }, "could not start watching");
       await unlock(system.id);
     }
   };
