@@ -117,4 +117,28 @@ describe("LDAP watcher", () => {
     await waitFor(async () => (await copy("bjensen"))?.title === "Retired", 30_000, 100);
     expect(await h.services.db.prisma.inboxEntry.count()).toBe(pushedBefore + 1);
   });
+
+  it("without accesslog, compares the directory's anchors for deletes: a delete made while no watcher ran arrives", async () => {
+    await second!.stop();
+    const system = await h.services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { name: "source-directory" } });
+    const settings = await h.services.systems.currentSettings(system);
+    await h.services.systems.update(system.id, {
+      name: system.name,
+      kind: system.kind,
+      config: { ...(settings.config as object), deltaStrategy: "entryCSN" },
+      realtime: { enabled: true, watch: true, windowMs: 10, pollIntervalMs: 300 },
+    });
+    expect(await copy("melliot")).not.toBeNull();
+    await withClient(source, (c) => c.del("cn=Mark Elliot,ou=Alumni Association,ou=People,dc=example,dc=com"));
+    const third = startWatchers(h.services, { reconcileMs: 500 });
+    try {
+      await waitFor(async () => (await copy("melliot")) === null, 30_000, 100);
+      // Only that one: everyone else is still there.
+      expect(await copy("bjensen")).toMatchObject({ title: "Retired" });
+      const deletes = await h.services.db.prisma.inboxEntry.count({ where: { op: "delete" } });
+      expect(deletes).toBe(2); // jdoe (accesslog) and melliot (comparison)
+    } finally {
+      await third.stop();
+    }
+  });
 });
