@@ -9,6 +9,7 @@ import type { RunJobData } from "./queue.ts";
 import { startRealtimeDrainer } from "./realtime-drainer.ts";
 import { recoverOrphanedRuns } from "./recovery.ts";
 import { startScheduler } from "./scheduler.ts";
+import { startWatchers } from "./watchers/supervisor.ts";
 
 export interface WorkerHandle {
   readonly id: string;
@@ -22,13 +23,20 @@ export interface StartWorkerOptions {
   executors: ExecutorMap;
   /** Run the schedule loop in this worker (default true; one leader at a time anyway). */
   scheduler?: boolean;
+  /** Watch pull sources with realtime.watch on (default true; one worker per system anyway). */
+  watchers?: boolean;
 }
 
 /**
  * A worker: pg-boss fetch loops (one per concurrent run), a recovery loop for orphaned runs and
  * the scheduler. Any number of these may run against one database.
  */
-export async function startWorker({ services, executors, scheduler = true }: StartWorkerOptions): Promise<WorkerHandle> {
+export async function startWorker({
+  services,
+  executors,
+  scheduler = true,
+  watchers: watch = true,
+}: StartWorkerOptions): Promise<WorkerHandle> {
   const { queue, bus, logger } = services;
   const options = services.runOptions;
   const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -82,6 +90,7 @@ export async function startWorker({ services, executors, scheduler = true }: Sta
   const realtime = startRealtimeDrainer(services);
   // Alert deliveries on their own queue and slots: a slow endpoint never holds a run slot.
   const alertDelivery = await startAlertDelivery(services);
+  const watchers = watch ? startWatchers(services) : null;
   log.info({ concurrency: options.concurrency }, "worker started");
 
   return {
@@ -91,6 +100,7 @@ export async function startWorker({ services, executors, scheduler = true }: Sta
       stopping = true;
       clearInterval(recoveryTimer);
       await schedules?.stop();
+      await watchers?.stop();
       await realtime.stop();
       await alertDelivery.stop();
       await wakeups.return?.();

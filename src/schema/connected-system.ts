@@ -1,6 +1,7 @@
 import type { RateLimit } from "../engine/connected-system/rate-limiter.ts";
 import { inboxStats, type RealtimeSettings } from "../engine/realtime/inbox-store.ts";
 import { DEFAULT_WINDOW_MS } from "../jobs/realtime-drainer.ts";
+import { DEFAULT_POLL_INTERVAL_MS } from "../jobs/watchers/settings.ts";
 import { ConnectedSystems } from "../systems/connected-systems.ts";
 import { RateLimitSchema } from "../systems/rate-limit-input.ts";
 import { DEFAULT_PUSH_BATCH, RealtimeSchema } from "../systems/realtime-input.ts";
@@ -37,6 +38,11 @@ const RealtimeRef = builder.objectRef<RealtimeShown>("Realtime").implement({
     enabled: t.exposeBoolean("enabled"),
     windowMs: t.int({ resolve: (r) => r.windowMs ?? DEFAULT_WINDOW_MS }),
     batchSize: t.int({ resolve: (r) => r.batchSize ?? DEFAULT_PUSH_BATCH }),
+    watch: t.boolean({ description: RealtimeSchema.shape.watch.description, resolve: (r) => r.watch ?? false }),
+    pollIntervalMs: t.int({
+      description: RealtimeSchema.shape.pollIntervalMs.description,
+      resolve: (r) => r.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+    }),
     webhookSecretSet: t.exposeBoolean("webhookSecretSet", {
       description: "A webhook secret is stored (pushes may be signed with X-Metasync-Signature); never readable.",
     }),
@@ -56,6 +62,8 @@ const RealtimeInput = builder.inputType("RealtimeInput", {
     enabled: t.boolean({ required: true, description: RealtimeSchema.shape.enabled.description }),
     windowMs: t.int({ description: RealtimeSchema.shape.windowMs.description }),
     batchSize: t.int({ description: RealtimeSchema.shape.batchSize.description }),
+    watch: t.boolean({ description: RealtimeSchema.shape.watch.description }),
+    pollIntervalMs: t.int({ description: RealtimeSchema.shape.pollIntervalMs.description }),
     webhookSecret: t.string({ description: RealtimeSchema.shape.webhookSecret.description }),
   }),
 });

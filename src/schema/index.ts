@@ -19,6 +19,7 @@ import "./sync-rule.ts";
 import "./breaker.ts";
 import "./connected-system-actions.ts";
 import "./alert.ts";
+import "./change-notifications.ts";
 import { builder } from "./builder.ts";
 
 builder.queryType({});

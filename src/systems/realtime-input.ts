@@ -15,6 +15,21 @@ export const RealtimeSchema = z
       .nullish()
       .describe("How long the first push waits for more before its run starts, in milliseconds (default 25)."),
     batchSize: z.number().int().min(1).max(10_000).nullish().describe("Most records one push may carry (default 1,000)."),
+    watch: z
+      .boolean()
+      .nullish()
+      .describe(
+        "Watch the source for changes and push them here (a CSV file on disk, a SQL table with change notifications installed, an LDAP directory polled by entryCSN); default off. See README Real-time watchers.",
+      ),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(3_600_000)
+      .nullish()
+      .describe(
+        "How often a watcher polls (LDAP: for changed entries; CSV: the file, besides file events; SQL: the change log, besides notifications), in milliseconds (default 2,000).",
+      ),
     webhookSecret: z
       .string()
       .min(16)
@@ -40,10 +55,16 @@ export function parseRealtime(
   if (input == null) return { settings: null, sealedSecret: null };
   const parsed = RealtimeSchema.safeParse(input);
   if (!parsed.success) throw invalidInput("invalid real-time settings", issueProblems(parsed.error.issues, "realtime"));
-  const { enabled, windowMs, batchSize, webhookSecret } = parsed.data;
+  const { enabled, windowMs, batchSize, watch, pollIntervalMs, webhookSecret } = parsed.data;
   const keep = webhookSecret === undefined || webhookSecret === REDACTED;
   return {
-    settings: { enabled, windowMs: windowMs ?? null, batchSize: batchSize ?? null },
+    settings: {
+      enabled,
+      windowMs: windowMs ?? null,
+      batchSize: batchSize ?? null,
+      watch: watch ?? false,
+      pollIntervalMs: pollIntervalMs ?? null,
+    },
     sealedSecret: keep ? undefined : webhookSecret === null ? null : secrets.seal({ secret: webhookSecret }),
   };
 }

@@ -41,14 +41,19 @@ type RunCounts = {
   exportsQueued: number;
 };
 
-export async function startExample(folder: string | null): Promise<ExampleHarness> {
+export async function startExample(folder: string | null, options: { watchers?: boolean } = {}): Promise<ExampleHarness> {
   const secretKey = randomBytes(32).toString("hex");
   // The start gate tests each connection: a loaded machine must not turn a slow answer into BLOCKED.
   const services = await createTestServices(
     { secretKey },
     { runOptions: { ...FAST_RUN_OPTIONS, connectionTestTimeoutMs: 10_000 } },
   );
-  let worker: WorkerHandle | null = await startWorker({ services, executors: defaultExecutors, scheduler: false });
+  let worker: WorkerHandle | null = await startWorker({
+    services,
+    executors: defaultExecutors,
+    scheduler: false,
+    watchers: options.watchers,
+  });
   const files = mkdtempSync(path.join(tmpdir(), "metasync-example-"));
   if (folder) cpSync(path.join(EXAMPLES, folder), files, { recursive: true });
   const base = { DATABASE_URL: services.db.url, METASYNC_SECRET_KEY: secretKey, DATA_DIR: files, LOG_LEVEL: "warn" };
@@ -80,7 +85,7 @@ export async function startExample(folder: string | null): Promise<ExampleHarnes
       worker = null;
     },
     async startWorker() {
-      worker ??= await startWorker({ services, executors: defaultExecutors, scheduler: false });
+      worker ??= await startWorker({ services, executors: defaultExecutors, scheduler: false, watchers: options.watchers });
     },
     async stop() {
       await worker?.stop();

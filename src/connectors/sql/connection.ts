@@ -14,6 +14,21 @@ export const types = {
   },
 } as pg.CustomTypesConfig;
 
+/** How every connection to a SQL system is made: statement limits, UTC, the type parsers above. */
+export function connectionSettings(config: { connectionString: string; timeoutMs: number }) {
+  return {
+    connectionString: config.connectionString,
+    connectionTimeoutMillis: config.timeoutMs,
+    statement_timeout: config.timeoutMs,
+    // A server that stops answering (no RST) must not hang a run: pg gives up client-side too.
+    query_timeout: config.timeoutMs + 1000,
+    application_name: "metasync",
+    options: "-c TimeZone=UTC",
+    keepAlive: true,
+    types,
+  };
+}
+
 /**
  * A pooled connection for one import or export. While it is checked out the pool does not
  * listen for its errors: a server dropping it between queries would otherwise be an uncaught

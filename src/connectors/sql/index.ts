@@ -4,7 +4,7 @@ import type { Connector } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../deps.ts";
 import type { SqlConfig } from "./config.ts";
-import { connect, types } from "./connection.ts";
+import { connect, connectionSettings } from "./connection.ts";
 import { toConnectorError } from "./errors.ts";
 import { cachedTable, exportToSql } from "./export.ts";
 import { importDelta, importFull } from "./import.ts";
@@ -16,17 +16,7 @@ import { describe, loadTable } from "./table.ts";
  */
 export async function createSqlConnector(config: SqlConfig, deps: ConnectorDeps): Promise<Connector> {
   const logger = deps.logger.child({ connector: "sql", table: `${config.schema}.${config.table}` });
-  const connection = {
-    connectionString: config.connectionString,
-    connectionTimeoutMillis: config.timeoutMs,
-    statement_timeout: config.timeoutMs,
-    // A server that stops answering (no RST) must not hang a run: pg gives up client-side too.
-    query_timeout: config.timeoutMs + 1000,
-    application_name: "metasync",
-    options: "-c TimeZone=UTC",
-    keepAlive: true,
-    types,
-  };
+  const connection = connectionSettings(config);
   const pool = new pg.Pool({ ...connection, max: 3 });
   const exportTable = cachedTable(config);
   // An idle connection the server drops must not crash the process; the next use reconnects.

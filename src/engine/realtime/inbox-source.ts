@@ -49,7 +49,8 @@ function toPage(entries: InboxEntry[], checkpoint: InboxPosition): ImportPage {
   const deletes: ImportPage["deletes"] = [];
   for (const e of last.values()) {
     if (e.op === "delete") deletes.push({ objectType: e.objectType, anchor: e.anchor });
-    else objects.push({ objectType: e.objectType, anchor: e.anchor, attributes: e.attributes ?? {} });
+    else
+      objects.push({ objectType: e.objectType, anchor: e.anchor, attributes: e.attributes ?? {}, ...(e.dn ? { dn: e.dn } : {}) });
   }
   return { objects, deletes, errors: [], checkpoint };
 }

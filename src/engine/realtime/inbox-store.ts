@@ -18,6 +18,8 @@ export interface PushedRecord {
   anchor: string;
   /** upsert: the whole object, as an import page would bring it. */
   attributes?: Attributes;
+  /** The distinguished name where the source has one (an LDAP watcher's entries; not taken from webhooks). */
+  dn?: string;
   /** The client's idempotency key; otherwise the content is the key. */
   id?: string;
 }
@@ -28,12 +30,15 @@ export interface InboxEntry {
   objectType: string;
   anchor: string;
   attributes: Attributes | null;
+  dn: string | null;
 }
 
 /** A content key: the same change pushed twice while the first still waits is one change. */
 const contentKey = (r: PushedRecord) =>
   createHash("sha256")
-    .update(canonicalJson([r.op, r.objectType, r.anchor, r.op === "upsert" ? (r.attributes ?? {}) : null]))
+    .update(
+      canonicalJson([r.op, r.objectType, r.anchor, r.op === "upsert" ? (r.attributes ?? {}) : null, ...(r.dn ? [r.dn] : [])]),
+    )
     .digest("base64url");
 
 /**
@@ -47,10 +52,19 @@ export async function pushEntries(tx: Q, systemId: string, records: PushedRecord
     const clientKey = r.id !== undefined;
     const key = clientKey ? `client:${r.id}` : contentKey(r);
     const inserted = await tx.query<{ id: string }>(
-      `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key, dn)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT DO NOTHING RETURNING id::text`,
-      [systemId, r.op, r.objectType, r.anchor, r.op === "upsert" ? JSON.stringify(r.attributes ?? {}) : null, key, clientKey],
+      [
+        systemId,
+        r.op,
+        r.objectType,
+        r.anchor,
+        r.op === "upsert" ? JSON.stringify(r.attributes ?? {}) : null,
+        key,
+        clientKey,
+        r.op === "upsert" ? (r.dn ?? null) : null,
+      ],
     );
     if (inserted.rows[0]) {
       ids.push(inserted.rows[0].id);
@@ -70,7 +84,7 @@ export async function pushEntries(tx: Q, systemId: string, records: PushedRecord
 export async function waitingEntries(q: Q, systemId: string, afterId: string, throughId: string, limit: number) {
   const { rows } = await q.query<InboxEntry>(
     // Ordered by the bigint column (e.id), not by the text it is read as: "10" < "9".
-    `SELECT e.id::text AS id, e.op, e.object_type AS "objectType", e.anchor, e.attributes FROM inbox_entry e
+    `SELECT e.id::text AS id, e.op, e.object_type AS "objectType", e.anchor, e.attributes, e.dn FROM inbox_entry e
       WHERE e.connected_system_id = $1 AND e.applied_at IS NULL AND e.id > $2::bigint AND e.id <= $3::bigint
       ORDER BY e.id LIMIT $4`,
     [systemId, afterId, throughId, limit],
@@ -147,6 +161,9 @@ export interface RealtimeSettings {
   /** How long the first push waits for others before its run starts (coalescing). */
   windowMs?: number | null;
   batchSize?: number | null;
+  /** A watcher (src/jobs/watchers) pushes the source's changes here. */
+  watch?: boolean | null;
+  pollIntervalMs?: number | null;
 }
 
 /**
