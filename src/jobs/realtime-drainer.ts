@@ -55,7 +55,9 @@ export function startRealtimeDrainer(
 
   const drain = async (systemId: string) => {
     const settings = await realtimeSettings(pool, systemId);
-    if (settings) await start(systemId, "REALTIME");
+    if (!settings) return;
+    windows.set(systemId, settings.windowMs ?? DEFAULT_WINDOW_MS);
+    await start(systemId, "REALTIME");
   };
   const later = (key: string, delayMs: number, work: () => Promise<void>) => {
     if (stopped || timers.has(key)) return;
@@ -101,12 +103,14 @@ export function startRealtimeDrainer(
     );
   };
 
+  // Nothing awaited per message: a burst of pushes (one message each) must never back up the
+  // subscription. The window is the one the system's last drain read (the default until then).
+  const windows = new Map<string, number>();
   const pushes = bus.subscribe(INBOX_TOPIC);
   void (async () => {
     for await (const message of pushes) {
       const systemId = String(message.connectedSystemId);
-      const settings = await realtimeSettings(pool, systemId).catch(() => null);
-      if (settings) later(`drain:${systemId}`, settings.windowMs ?? DEFAULT_WINDOW_MS, () => drain(systemId));
+      later(`drain:${systemId}`, windows.get(systemId) ?? DEFAULT_WINDOW_MS, () => drain(systemId));
     }
   })();
   const runs = bus.subscribe(RUNS_TOPIC);

@@ -47,37 +47,38 @@ const contentKey = (r: PushedRecord) =>
  * entry's id is answered, so a client retrying a push it got no answer for changes nothing.
  */
 export async function pushEntries(tx: Q, systemId: string, records: PushedRecord[]): Promise<string[]> {
-  const ids: string[] = [];
-  for (const r of records) {
-    const clientKey = r.id !== undefined;
-    const key = clientKey ? `client:${r.id}` : contentKey(r);
-    const inserted = await tx.query<{ id: string }>(
-      `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key, dn)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT DO NOTHING RETURNING id::text`,
-      [
-        systemId,
-        r.op,
-        r.objectType,
-        r.anchor,
-        r.op === "upsert" ? JSON.stringify(r.attributes ?? {}) : null,
-        key,
-        clientKey,
-        r.op === "upsert" ? (r.dn ?? null) : null,
-      ],
-    );
-    if (inserted.rows[0]) {
-      ids.push(inserted.rows[0].id);
-      continue;
-    }
-    const first = await tx.query<{ id: string }>(
-      `SELECT e.id::text AS id FROM inbox_entry e WHERE e.connected_system_id = $1 AND e.key = $2
-         AND (e.client_key OR e.applied_at IS NULL) ORDER BY e.id LIMIT 1`,
-      [systemId, key],
-    );
-    ids.push(first.rows[0]!.id);
-  }
-  return ids;
+  if (!records.length) return [];
+  const keys = records.map((r) => (r.id !== undefined ? `client:${r.id}` : contentKey(r)));
+  const upsert = (r: PushedRecord) => r.op === "upsert";
+  // One statement for the whole push, rows in the push's order (ids follow it): thousands of
+  // records (a watcher's catch-up) cost one round trip, not one each.
+  await tx.query(
+    `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key, dn)
+     SELECT $1, r.op, r.object_type, r.anchor, r.attributes, r.key, r.client_key, r.dn
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::boolean[], $8::text[])
+            WITH ORDINALITY AS r(op, object_type, anchor, attributes, key, client_key, dn, n)
+      ORDER BY r.n
+     ON CONFLICT DO NOTHING`,
+    [
+      systemId,
+      records.map((r) => r.op),
+      records.map((r) => r.objectType),
+      records.map((r) => r.anchor),
+      records.map((r) => (upsert(r) ? JSON.stringify(r.attributes ?? {}) : null)),
+      keys,
+      records.map((r) => r.id !== undefined),
+      records.map((r) => (upsert(r) ? (r.dn ?? null) : null)),
+    ],
+  );
+  // Each key's first entry: the one just stored, or the earlier one a repeat is answered with.
+  const { rows } = await tx.query<{ key: string; id: string }>(
+    `SELECT DISTINCT ON (e.key) e.key, e.id::text AS id FROM inbox_entry e
+      WHERE e.connected_system_id = $1 AND e.key = ANY($2::text[]) AND (e.client_key OR e.applied_at IS NULL)
+      ORDER BY e.key, e.id`,
+    [systemId, keys],
+  );
+  const idOf = new Map(rows.map((r) => [r.key, r.id]));
+  return keys.map((k) => idOf.get(k)!);
 }
 
 /** Waiting entries of the system after `afterId` up to `throughId`, in order. */
