@@ -3,6 +3,7 @@ import { runChart } from "./chart.js";
 import { clear, errorBox, FINAL_STATUSES, fmtDuration, fmtTime, h, label, select, statusBadge } from "./dom.js";
 import { gql, subscribe } from "./gql.js";
 import { breakerText } from "./holds.js";
+import { realtimeStrip } from "./realtime.js";
 
 const PROFILES = ["FULL_IMPORT", "DELTA_IMPORT", "FULL_SYNC", "DELTA_SYNC", "EXPORT"];
 
@@ -70,8 +71,10 @@ export function overviewView(main) {
   const runsError = h("div");
   const chart = h("div", { id: "run-chart" });
 
+  const realtime = realtimeStrip();
   main.append(
     systemsSection,
+    realtime.section,
     h("section", { "aria-labelledby": "start-h" }, h("h2", { id: "start-h" }, "Start a run"), startForm, startResult),
     h(
       "section",
@@ -303,10 +306,14 @@ export function overviewView(main) {
     `subscription { connectedSystemChanged { change connectedSystemId } }`,
     {},
     {
-      next: () => loadSystems(),
+      next: () => {
+        loadSystems();
+        realtime.reload();
+      },
     },
   );
   return () => {
+    realtime.stop();
     clearTimeout(chartTimer);
     stopRuns();
     stopSystems();
