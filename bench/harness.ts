@@ -45,7 +45,13 @@ export async function openBenchServices(overrides: Partial<Config> = {}): Promis
     ...overrides,
   };
   const bus = await createEventBus(db.pool);
-  const services = createServices({ config, db, bus, logger: createLogger(config), secrets: createSecretBox(randomBytes(32)) });
+  const services = createServices({
+    config,
+    db,
+    bus,
+    logger: createLogger(config),
+    secrets: createSecretBox(config.secretKey ? Buffer.from(config.secretKey, "hex") : randomBytes(32)),
+  });
   const close = async () => {
     await services.queue.stop().catch(() => {});
     await services.runFeed.close();

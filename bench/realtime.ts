@@ -1,21 +1,22 @@
 // Real-time benchmark: HR records pushed to POST /hooks/hr reach a real slapd through the inbox,
-// a REALTIME run and an EXPORT run, with the API and a worker in this process (as `metasync serve`
-// runs them) over a private embedded PostgreSQL.
+// a REALTIME run and an EXPORT run: the API (and the pushing client) in this process, the worker a
+// separate `metasync worker` process as `metasync serve` runs it, over a private embedded PostgreSQL.
 //  1. single pushes, one at a time: push -> the entry is readable in slapd (ldapts polling every 5 ms);
 //  2. a burst of single-record pushes at a fixed rate: push accepted -> its export sent (the
 //     database's own timestamps: inbox received_at -> the CREATE's EXPORTED time), then every entry
-//     counted in slapd; peak RSS of the process throughout.
+//     counted in slapd; peak RSS of the API process and of the worker throughout.
 // Usage: npx tsx bench/realtime.ts [--singles 200] [--burst 10000] [--rate 1000]
 
+import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Client } from "ldapts";
-import { defaultExecutors } from "../src/jobs/executors.ts";
-import { startWorker } from "../src/jobs/worker.ts";
 import { buildApp } from "../src/server/app.ts";
 import { startSlapd } from "../test/helpers/slapd.ts";
 import { openBenchServices } from "./harness.ts";
+import { type ProductProcess, rssBytes, startProduct } from "./product/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -28,12 +29,16 @@ const SINGLES = Number(values.singles);
 const BURST = Number(values.burst);
 const RATE = Number(values.rate);
 
-const bench = await openBenchServices();
+const secretKey = randomBytes(32).toString("hex");
+const bench = await openBenchServices({ secretKey });
 const { services, dir } = bench;
 const slapd = await startSlapd();
 let peakRss = 0;
+let peakWorkerRss = 0;
+let worker: ProductProcess | null = null;
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  if (worker) peakWorkerRss = Math.max(peakWorkerRss, rssBytes(worker.child.pid));
 }, 100);
 
 const hrFile = path.join(dir, "hr.csv");
@@ -91,7 +96,15 @@ await services.db.prisma.syncRule.create({
 
 const app = buildApp(services);
 const { url } = await app.start();
-const worker = await startWorker({ services, executors: defaultExecutors, scheduler: false });
+worker = startProduct("worker", ["worker"], {
+  ...process.env,
+  DATABASE_URL: services.db.url,
+  METASYNC_SECRET_KEY: secretKey,
+  DATA_DIR: dir,
+  METASYNC_FILE_ROOTS: tmpdir(),
+  LOG_LEVEL: "info",
+});
+await worker.waitFor(/worker started/, 60_000);
 
 const record = (id: string) => ({
   op: "upsert",
@@ -195,11 +208,12 @@ console.log(
   `burst push -> export sent (${l.n}): p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)}; entries in slapd: ${searchEntries.length}`,
 );
 console.log(
-  `runs: ${runs.rows.map((r) => `${r.profile} ${r.n}`).join(", ")}; peak RSS ${Math.round(peakRss / 2 ** 20)} MB (API + worker)`,
+  `runs: ${runs.rows.map((r) => `${r.profile} ${r.n}`).join(", ")}; peak RSS: API (with the pushing client) ${Math.round(peakRss / 2 ** 20)} MB, worker ${Math.round(peakWorkerRss / 2 ** 20)} MB`,
 );
 
 await reader.unbind();
 await worker.stop();
 await app.stop();
+await services.queue.stop().catch(() => {});
 await slapd.stop();
 await bench.close();

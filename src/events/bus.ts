@@ -3,6 +3,15 @@ import type pg from "pg";
 
 const CHANNEL = "metasync_events";
 
+/**
+ * A message as pg_notify arguments, for a statement that notifies as part of its own work (one
+ * round trip instead of two): what publish() sends.
+ */
+export const busNotification = (topic: string, payload: Record<string, unknown> = {}) => ({
+  channel: CHANNEL,
+  message: JSON.stringify({ topic, payload } satisfies BusMessage),
+});
+
 export interface BusMessage {
   topic: string;
   payload: Record<string, unknown>;
@@ -55,8 +64,8 @@ export async function createEventBus(pool: pg.Pool): Promise<EventBus> {
 
   return {
     async publish(topic, payload = {}, client) {
-      const message = JSON.stringify({ topic, payload } satisfies BusMessage);
-      await (client ?? pool).query("SELECT pg_notify($1, $2)", [CHANNEL, message]);
+      const { channel, message } = busNotification(topic, payload);
+      await (client ?? pool).query("SELECT pg_notify($1, $2)", [channel, message]);
     },
     subscribe(topic) {
       return new Repeater<Record<string, unknown>>(async (push, stop) => {

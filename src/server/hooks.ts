@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
-import { acceptPush, pushTarget, signatureValid } from "../systems/pushes.ts";
+import { acceptPush, type PushTarget, pushTarget, signatureValid } from "../systems/pushes.ts";
 import type { AuthenticateRequest } from "./context.ts";
 import { refuseBody, sendError, sendRefusal } from "./http.ts";
 
+const TARGET_TTL_MS = 1000;
 const HOOK_PATH = /^\/hooks\/([^/]+)$/;
 const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CONFLICT: 409 };
 
@@ -15,6 +16,19 @@ const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CO
  */
 export function createHookRoute(services: Services, authenticateRequest: AuthenticateRequest) {
   const deps = { prisma: services.db.prisma, pool: services.db.pool, bus: services.bus, secrets: services.secrets };
+  // A sender pushing hundreds of times a second names the same system each time: its row and object
+  // types are read once a second at most (a settings change, real-time off included, applies
+  // within that second).
+  const cache = new Map<string, { at: number; target: Promise<PushTarget> }>();
+  const targets = (name: string) => {
+    const hit = cache.get(name);
+    if (hit && Date.now() - hit.at < TARGET_TTL_MS) return hit.target;
+    if (cache.size > 1000) cache.clear();
+    const target = pushTarget(deps, name);
+    cache.set(name, { at: Date.now(), target });
+    target.catch(() => cache.delete(name)); // an unknown or disabled system is asked again next time
+    return target;
+  };
   return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
     const match = HOOK_PATH.exec(path);
     if (!match) return false;
@@ -38,8 +52,8 @@ export function createHookRoute(services: Services, authenticateRequest: Authent
           return true;
         }
       }
-      const system = await pushTarget(deps, systemName(match[1]!));
-      if (typeof signature === "string" && !signatureValid(deps, system, signature, body)) {
+      const target = await targets(systemName(match[1]!));
+      if (typeof signature === "string" && !signatureValid(deps, target.system, signature, body)) {
         sendError(
           res,
           401,
@@ -48,7 +62,7 @@ export function createHookRoute(services: Services, authenticateRequest: Authent
         );
         return true;
       }
-      const ids = await acceptPush(deps, system, body);
+      const ids = await acceptPush(deps, target, body);
       res.writeHead(202, { "content-type": "application/json" });
       res.end(JSON.stringify({ accepted: ids.length, ids }));
     } catch (e) {

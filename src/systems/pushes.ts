@@ -1,10 +1,9 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type pg from "pg";
 import { z } from "zod";
-import { inTransaction } from "../db/transaction.ts";
 import { INBOX_TOPIC, type PushedRecord, pushEntries } from "../engine/realtime/inbox-store.ts";
 import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
-import type { EventBus } from "../events/bus.ts";
+import { busNotification, type EventBus } from "../events/bus.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
 import type { SecretBox } from "../secrets.ts";
 import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
@@ -43,17 +42,25 @@ const RecordSchema = z.discriminatedUnion("op", [
 ]);
 const BodySchema = z.object({ records: z.array(RecordSchema).min(1) }).strict();
 
+/** A system that takes pushes, with the object types its records may name. */
+export interface PushTarget {
+  system: ConnectedSystem;
+  objectTypes: Set<string>;
+}
+
 /** The system a push names (its name or id), with real-time on; NOT_FOUND or CONFLICT otherwise. */
-export async function pushTarget({ prisma }: Pick<PushDeps, "prisma">, nameOrId: string): Promise<ConnectedSystem> {
-  const system = UUID.test(nameOrId)
-    ? await prisma.connectedSystem.findUnique({ where: { id: nameOrId.toLowerCase() } })
-    : await prisma.connectedSystem.findUnique({ where: { name: nameOrId } });
+export async function pushTarget({ prisma }: Pick<PushDeps, "prisma">, nameOrId: string): Promise<PushTarget> {
+  const system = await prisma.connectedSystem.findUnique({
+    where: UUID.test(nameOrId) ? { id: nameOrId.toLowerCase() } : { name: nameOrId },
+    include: { objectTypes: { select: { name: true } } },
+  });
   if (!system) throw notFound("connected system", nameOrId);
   if (!(system.realtime as { enabled?: boolean } | null)?.enabled)
     throw new AppError("CONFLICT", `real-time is off for ${system.name}: set realtime: { enabled: true } on it first`, {
       code: "REALTIME_DISABLED",
     });
-  return system;
+  const { objectTypes, ...row } = system;
+  return { system: row, objectTypes: new Set(objectTypes.map((t) => t.name)) };
 }
 
 /**
@@ -80,7 +87,7 @@ export function signatureValid(
  * Validate a push body and store its records in the system's inbox, durable before this returns,
  * waking the workers on commit. Returns the entry ids (a repeated record gets its first id).
  */
-export async function acceptPush(deps: PushDeps, system: ConnectedSystem, body: Buffer): Promise<string[]> {
+export async function acceptPush(deps: PushDeps, { system, objectTypes: types }: PushTarget, body: Buffer): Promise<string[]> {
   let json: unknown;
   try {
     json = JSON.parse(body.toString("utf8"));
@@ -93,20 +100,12 @@ export async function acceptPush(deps: PushDeps, system: ConnectedSystem, body: 
   const limit = (system.realtime as { batchSize?: number | null }).batchSize ?? DEFAULT_PUSH_BATCH;
   if (records.length > limit)
     throw badInput(`${records.length} records in one push; this system takes at most ${limit} (realtime.batchSize)`, "records");
-  const types = new Set(
-    (await deps.prisma.objectType.findMany({ where: { connectedSystemId: system.id }, select: { name: true } })).map(
-      (t) => t.name,
-    ),
-  );
   const unknown = records.findIndex((r) => !types.has(r.objectType));
   if (unknown >= 0)
     throw badInput(
       `records[${unknown}].objectType: ${system.name} has no object type "${records[unknown]!.objectType}" (known: ${[...types].join(", ") || "none; discover its schema first"})`,
       `records[${unknown}].objectType`,
     );
-  return inTransaction(deps.pool, async (tx) => {
-    const ids = await pushEntries(tx, system.id, records);
-    await deps.bus.publish(INBOX_TOPIC, { connectedSystemId: system.id }, tx);
-    return ids;
-  });
+  // One statement: the records and the workers' wake-up commit together.
+  return pushEntries(deps.pool, system.id, records, busNotification(INBOX_TOPIC, { connectedSystemId: system.id }));
 }

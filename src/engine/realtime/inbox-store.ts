@@ -46,19 +46,33 @@ const contentKey = (r: PushedRecord) =>
  * answered). A repeat of a waiting record, or of a client key, is not stored again: its first
  * entry's id is answered, so a client retrying a push it got no answer for changes nothing.
  */
-export async function pushEntries(tx: Q, systemId: string, records: PushedRecord[]): Promise<string[]> {
+export async function pushEntries(
+  q: Q,
+  systemId: string,
+  records: PushedRecord[],
+  /** pg_notify(channel, message) sent by the same statement (the bus's INBOX_TOPIC message). */
+  notify?: { channel: string; message: string },
+): Promise<string[]> {
   if (!records.length) return [];
   const keys = records.map((r) => (r.id !== undefined ? `client:${r.id}` : contentKey(r)));
   const upsert = (r: PushedRecord) => r.op === "upsert";
-  // One statement for the whole push, rows in the push's order (ids follow it): thousands of
-  // records (a watcher's catch-up) cost one round trip, not one each.
-  await tx.query(
-    `INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key, dn)
-     SELECT $1, r.op, r.object_type, r.anchor, r.attributes, r.key, r.client_key, r.dn
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::boolean[], $8::text[])
-            WITH ORDINALITY AS r(op, object_type, anchor, attributes, key, client_key, dn, n)
-      ORDER BY r.n
-     ON CONFLICT DO NOTHING`,
+  // One statement for the whole push, its rows in the push's order (ids follow it), with its
+  // notification: atomic and durable on its own, so a push costs one round trip however many
+  // records it has (on this machine a round trip's syscall is what a push mostly costs).
+  const { rows } = await q.query<{ key: string; id: string | null }>(
+    `WITH input AS (
+       SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::boolean[], $8::text[])
+              WITH ORDINALITY AS r(op, object_type, anchor, attributes, key, client_key, dn, n)),
+     stored AS (
+       INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key, dn)
+       SELECT $1, op, object_type, anchor, attributes, key, client_key, dn FROM input ORDER BY n
+       ON CONFLICT DO NOTHING RETURNING key, id),
+     notified AS (SELECT pg_notify($9, $10) WHERE $9::text IS NOT NULL)
+     SELECT i.key, COALESCE(
+              (SELECT min(s.id) FROM stored s WHERE s.key = i.key),
+              (SELECT min(e.id) FROM inbox_entry e WHERE e.connected_system_id = $1 AND e.key = i.key
+                  AND (e.client_key OR e.applied_at IS NULL)))::text AS id
+       FROM input i WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY i.n`,
     [
       systemId,
       records.map((r) => r.op),
@@ -68,17 +82,20 @@ export async function pushEntries(tx: Q, systemId: string, records: PushedRecord
       keys,
       records.map((r) => r.id !== undefined),
       records.map((r) => (upsert(r) ? (r.dn ?? null) : null)),
+      notify?.channel ?? null,
+      notify?.message ?? null,
     ],
   );
-  // Each key's first entry: the one just stored, or the earlier one a repeat is answered with.
-  const { rows } = await tx.query<{ key: string; id: string }>(
+  if (rows.every((r) => r.id !== null)) return rows.map((r) => r.id!);
+  // A repeat of a record another push was storing at the same instant: its id is committed now.
+  const { rows: late } = await q.query<{ key: string; id: string }>(
     `SELECT DISTINCT ON (e.key) e.key, e.id::text AS id FROM inbox_entry e
       WHERE e.connected_system_id = $1 AND e.key = ANY($2::text[]) AND (e.client_key OR e.applied_at IS NULL)
       ORDER BY e.key, e.id`,
     [systemId, keys],
   );
-  const idOf = new Map(rows.map((r) => [r.key, r.id]));
-  return keys.map((k) => idOf.get(k)!);
+  const idOf = new Map(late.map((r) => [r.key, r.id]));
+  return rows.map((r) => r.id ?? idOf.get(r.key)!);
 }
 
 /** Waiting entries of the system after `afterId` up to `throughId`, in order. */
@@ -168,8 +185,9 @@ export interface RealtimeSettings {
 }
 
 /**
- * Target systems (not in staging) holding PENDING exports, due now, that a REALTIME run
- * planned: the export runs that finish what a push started. As claimReadyExports would take
+ * Target systems (not in staging) holding exports a REALTIME run planned that are due now
+ * (PENDING, or FAILED with their retry time passed): the export runs that finish what a push
+ * started, and retry it when the target failed it for a while. As claimReadyExports would take
  * them, so a finished export run never leaves one behind that starts another.
  */
 export async function realtimeExportTargets(q: Q): Promise<string[]> {
@@ -177,7 +195,8 @@ export async function realtimeExportTargets(q: Q): Promise<string[]> {
     `SELECT cs.id FROM connected_system cs
       WHERE NOT cs.staging
         AND EXISTS (SELECT 1 FROM pending_export pe JOIN run r ON r.id = pe.planning_run_id
-                     WHERE pe.connected_system_id = cs.id AND pe.status = 'PENDING' AND r.profile = 'REALTIME'
+                     WHERE pe.connected_system_id = cs.id AND r.profile = 'REALTIME'
+                       AND (pe.status = 'PENDING' OR (pe.status = 'FAILED' AND pe.next_retry_at <= now()))
                        AND (pe.not_before IS NULL OR pe.not_before <= now()))`,
   );
   return rows.map((r) => r.id);
