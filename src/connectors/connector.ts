@@ -59,6 +59,11 @@ export interface ImportPage {
   watermark?: unknown;
   /** Estimated number of objects in the whole import, when cheaply known (progress %). */
   total?: number;
+  /**
+   * Ids of the records the page was made from, where its source has them (the real-time inbox's
+   * entry ids): marked taken in the transaction that writes the page. Kept through merging.
+   */
+  sourceIds?: string[];
 }
 
 /** The operations of an attribute change: the GraphQL enum AttributeChangeOperation is built from this list. */

@@ -33,5 +33,6 @@ function merge(a: ImportPage, b: ImportPage): ImportPage {
     checkpoint: b.checkpoint,
     watermark: b.watermark !== undefined ? b.watermark : a.watermark,
     total: b.total ?? a.total,
+    ...(a.sourceIds || b.sourceIds ? { sourceIds: [...(a.sourceIds ?? []), ...(b.sourceIds ?? [])] } : {}),
   };
 }

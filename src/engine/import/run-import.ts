@@ -34,8 +34,8 @@ const SWEEP_SLICE = 5000;
 export interface PageSource {
   /** Pages after `position` (the checkpoint of the last committed page; null at the start). */
   pages(ctx: RunContext, position: unknown | null): AsyncIterable<ImportPage>;
-  /** In the transaction that stores the pages up to `position`: mark them taken, exactly once. */
-  committed(tx: pg.PoolClient, ctx: RunContext, position: unknown): Promise<void>;
+  /** In the transaction that stores `page` (pages merged into one batch): mark its records taken, exactly once. */
+  committed(tx: pg.PoolClient, ctx: RunContext, page: ImportPage): Promise<void>;
 }
 
 /**
@@ -85,7 +85,7 @@ export function createImportExecutor(mode: "full" | "delta", source?: PageSource
         await ctx.batch(async (tx) => {
           await commitWithoutFlushWait(tx);
           const counts = await applyImportPage(tx, scope, prepared);
-          if (source && !scope.dryRun) await source.committed(tx, ctx, page.checkpoint);
+          if (source && !scope.dryRun) await source.committed(tx, ctx, page);
           next.failed = (checkpoint.failed ?? 0) + (counts.failed ?? 0);
           return {
             counts,

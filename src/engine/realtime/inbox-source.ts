@@ -31,8 +31,11 @@ export function inboxSource(pageSize: number): PageSource {
         if (entries.length < pageSize) return;
       }
     },
-    async committed(tx, ctx, position) {
-      await markApplied(tx, ctx.system.id, ctx.run.id, (position as InboxPosition).afterId);
+    async committed(tx, ctx, page) {
+      // The ids read, never a range: an entry committed late with a lower id than one already
+      // read (two pushes racing) is not among them, and waits for the next run instead of being
+      // marked applied unread.
+      await markApplied(tx, ctx.system.id, ctx.run.id, page.sourceIds ?? []);
       await ctx.publish?.(INBOX_APPLIED_TOPIC, { connectedSystemId: ctx.system.id }, tx);
     },
   };
@@ -52,5 +55,5 @@ function toPage(entries: InboxEntry[], checkpoint: InboxPosition): ImportPage {
     else
       objects.push({ objectType: e.objectType, anchor: e.anchor, attributes: e.attributes ?? {}, ...(e.dn ? { dn: e.dn } : {}) });
   }
-  return { objects, deletes, errors: [], checkpoint };
+  return { objects, deletes, errors: [], checkpoint, sourceIds: entries.map((e) => e.id) };
 }

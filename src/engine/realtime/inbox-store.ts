@@ -119,12 +119,13 @@ export async function lastWaitingId(q: Q, systemId: string): Promise<string> {
   return rows[0]?.id ?? "0";
 }
 
-/** Entries up to `throughId` are applied by `runId`: written in the transaction that applied them. */
-export async function markApplied(tx: Q, systemId: string, runId: string, throughId: string): Promise<void> {
+/** These entries are applied by `runId`: written in the transaction that applied them. */
+export async function markApplied(tx: Q, systemId: string, runId: string, ids: string[]): Promise<void> {
+  if (!ids.length) return;
   await tx.query(
     `UPDATE inbox_entry SET applied_run_id = $3, applied_at = clock_timestamp()
-      WHERE connected_system_id = $1 AND applied_at IS NULL AND id <= $2::bigint`,
-    [systemId, throughId, runId],
+      WHERE connected_system_id = $1 AND applied_at IS NULL AND id = ANY($2::bigint[])`,
+    [systemId, ids, runId],
   );
 }
 
