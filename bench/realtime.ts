@@ -1,22 +1,24 @@
 // Real-time benchmark: HR records pushed to POST /hooks/hr reach a real slapd through the inbox,
-// a REALTIME run and an EXPORT run: the API (and the pushing client) in this process, the worker a
-// separate `metasync worker` process as `metasync serve` runs it, over a private embedded PostgreSQL.
+// a REALTIME run and an EXPORT run: the API in this process, the worker a separate `metasync worker`
+// process as `metasync serve` runs it, the burst's sender a third, over a private embedded PostgreSQL.
 //  1. single pushes, one at a time: push -> the entry is readable in slapd (ldapts polling every 5 ms);
 //  2. a burst of single-record pushes at a fixed rate: push accepted -> its export sent (the
 //     database's own timestamps: inbox received_at -> the CREATE's EXPORTED time), then every entry
 //     counted in slapd; peak RSS of the API process and of the worker throughout.
 // Usage: npx tsx bench/realtime.ts [--singles 200] [--burst 10000] [--rate 1000]
 
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Client } from "ldapts";
 import { buildApp } from "../src/server/app.ts";
 import { startSlapd } from "../test/helpers/slapd.ts";
 import { openBenchServices } from "./harness.ts";
-import { type ProductProcess, rssBytes, startProduct } from "./product/processes.ts";
+import { cpuSecondsTree, type ProductProcess, pidFromFile, rssBytes, startProduct } from "./product/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +32,7 @@ const BURST = Number(values.burst);
 const RATE = Number(values.rate);
 
 const secretKey = randomBytes(32).toString("hex");
+const WEBHOOK_SECRET = randomBytes(24).toString("hex");
 const bench = await openBenchServices({ secretKey });
 const { services, dir } = bench;
 const slapd = await startSlapd();
@@ -47,7 +50,7 @@ const hr = await services.systems.create({
   name: "hr",
   kind: "CSV",
   config: { path: hrFile, anchor: "employeeId", objectType: "person" },
-  realtime: { enabled: true, windowMs: 10, batchSize: 1000 },
+  realtime: { enabled: true, windowMs: 10, batchSize: 1000, webhookSecret: WEBHOOK_SECRET },
 });
 await services.connectionActions.refreshSchema(hr.id);
 const ldap = await services.systems.create({
@@ -144,22 +147,39 @@ for (let i = 0; i < SINGLES; i++) {
 }
 singles.sort((a, b) => a - b);
 
-// 2. A burst at RATE pushes a second, each push one record, from at most SENDERS connections at
-// once (as a sender's HTTP client pool would; thousands of new connections at once overflow the
-// listen backlog, which is the sender's problem, not the inbox's).
-const SENDERS = 64;
-const burstStart = performance.now();
-let next = 0;
-await Promise.all(
-  Array.from({ length: SENDERS }, async () => {
-    for (let i = next++; i < BURST; i = next++) {
-      const wait = burstStart + (i * 1000) / RATE - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      await push(`B${i}`);
-    }
-  }),
+// 2. A burst at RATE pushes a second, each push one record, signed, sent by a separate process
+// (bench/realtime-sender.ts) so that the API process's CPU and memory are its own.
+const sender = spawn(
+  process.execPath,
+  [
+    "--import",
+    "tsx",
+    fileURLToPath(new URL("./realtime-sender.ts", import.meta.url)),
+    `${url}/hooks/hr`,
+    WEBHOOK_SECRET,
+    String(BURST),
+    String(RATE),
+  ],
+  { stdio: ["ignore", "pipe", "inherit"] },
 );
-const pushSeconds = (performance.now() - burstStart) / 1000;
+const postgresPid = pidFromFile(path.join(dir, "pg", "postmaster.pid"));
+const slapdPid = pidFromFile(path.join(slapd.dir, "slapd.pid"));
+const cpu = () => ({
+  api: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+  worker: cpuSecondsTree(worker?.child.pid),
+  postgres: cpuSecondsTree(postgresPid),
+  slapd: cpuSecondsTree(slapdPid),
+});
+const cpuBefore = cpu();
+const burstStart = performance.now();
+let senderOut = "";
+sender.stdout.on("data", (d: Buffer) => {
+  senderOut += d.toString();
+});
+const senderExit = await new Promise<number | null>((resolve) => sender.once("exit", resolve));
+if (senderExit !== 0) throw new Error(`the sender exited ${senderExit}`);
+const { seconds: senderSeconds } = JSON.parse(senderOut.trim().split("\n").at(-1)!) as { seconds: number };
+const pushSeconds = senderSeconds;
 // Until every burst record's CREATE is exported (or 5 minutes).
 const deadline = Date.now() + 5 * 60_000;
 for (;;) {
@@ -172,6 +192,7 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 200));
 }
 const drainedSeconds = (performance.now() - burstStart) / 1000;
+const cpuAfter = cpu();
 const { rows: latency } = await services.db.pool.query<{ p50: number; p99: number; max: number; n: number }>(
   `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::float8 AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY s)::float8 AS p99,
           max(s)::float8 AS max, count(*)::int AS n
@@ -208,7 +229,14 @@ console.log(
   `burst push -> export sent (${l.n}): p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)}; entries in slapd: ${searchEntries.length}`,
 );
 console.log(
-  `runs: ${runs.rows.map((r) => `${r.profile} ${r.n}`).join(", ")}; peak RSS: API (with the pushing client) ${Math.round(peakRss / 2 ** 20)} MB, worker ${Math.round(peakWorkerRss / 2 ** 20)} MB`,
+  `runs: ${runs.rows.map((r) => `${r.profile} ${r.n}`).join(", ")}; peak RSS: API ${Math.round(peakRss / 2 ** 20)} MB, worker ${Math.round(peakWorkerRss / 2 ** 20)} MB`,
+);
+
+// CPU milliseconds each process spent per burst push, from the burst's start until all were
+// exported: the cost that decides how many pushes a second fit on the machine, whatever its load.
+const perPush = (k: keyof typeof cpuAfter) => ((cpuAfter[k] - cpuBefore[k]) * 1000) / BURST;
+console.log(
+  `CPU per burst push: API ${perPush("api").toFixed(2)} ms, worker ${perPush("worker").toFixed(2)} ms, PostgreSQL ${perPush("postgres").toFixed(2)} ms, slapd ${perPush("slapd").toFixed(2)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
 );
 
 await reader.unbind();

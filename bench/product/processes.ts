@@ -2,7 +2,7 @@
 // it starts in DATA_DIR) and separate `metasync worker` processes on the same DATA_DIR, each a
 // real child process started through bin/metasync.mjs. Their memory is read from /proc.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../../bin/metasync.mjs", import.meta.url));
@@ -122,4 +122,45 @@ export function memorySampler(api: ProductProcess, workers: ProductProcess[], ev
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/**
+ * CPU seconds (user + system) a process and all its descendants have used so far, live ones from
+ * /proc/<pid>/stat and exited ones through the reaped-children counters: a benchmark's cost per
+ * object that does not depend on what else the machine is doing (a PostgreSQL postmaster's tree
+ * holds every backend, a slapd its threads).
+ */
+export function cpuSecondsTree(pid: number | undefined): number {
+  if (!pid) return 0;
+  const ticks = 100; // USER_HZ on Linux
+  const stats = new Map<number, { ppid: number; own: number; reaped: number }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the command (which may hold spaces) start at ")": state ppid ... utime(14) stime cutime cstime.
+      const text = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(entry), { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) });
+    } catch {
+      // exited while listing
+    }
+  }
+  const sum = (p: number): number => {
+    const s = stats.get(p);
+    if (!s) return 0;
+    let total = s.own + s.reaped;
+    for (const [child, c] of stats) if (c.ppid === p) total += sum(child);
+    return total;
+  };
+  return sum(pid) / ticks;
+}
+
+/** The pid in the first line of a pid file (a postmaster.pid, slapd.pid), or undefined. */
+export function pidFromFile(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
+import { inboxWakeup } from "../systems/inbox-wakeup.ts";
 import { acceptPush, type PushTarget, pushTarget, signatureValid } from "../systems/pushes.ts";
 import type { AuthenticateRequest } from "./context.ts";
 import { refuseBody, sendError, sendRefusal } from "./http.ts";
@@ -15,7 +16,10 @@ const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CO
  * operator (an API key, or loopback while no key exists). Returns false for other paths.
  */
 export function createHookRoute(services: Services, authenticateRequest: AuthenticateRequest) {
-  const deps = { prisma: services.db.prisma, pool: services.db.pool, bus: services.bus, secrets: services.secrets };
+  const wake = inboxWakeup(services.bus, (e) =>
+    services.logger.warn({ err: e }, "waking the workers after a push failed; their sweep will find it"),
+  );
+  const deps = { prisma: services.db.prisma, pool: services.db.pool, wake, secrets: services.secrets };
   // A sender pushing hundreds of times a second names the same system each time: its row and object
   // types are read once a second at most (a settings change, real-time off included, applies
   // within that second).

@@ -1,18 +1,19 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type pg from "pg";
 import { z } from "zod";
-import { INBOX_TOPIC, type PushedRecord, pushEntries } from "../engine/realtime/inbox-store.ts";
+import { type PushedRecord, pushEntries } from "../engine/realtime/inbox-store.ts";
 import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
-import { busNotification, type EventBus } from "../events/bus.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
 import type { SecretBox } from "../secrets.ts";
+import type { InboxWakeup } from "./inbox-wakeup.ts";
 import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
 
 /** What accepting a push needs. */
 export interface PushDeps {
   prisma: PrismaClient;
   pool: pg.Pool;
-  bus: EventBus;
+  /** Called after the records commit (see inbox-wakeup.ts). */
+  wake: InboxWakeup;
   secrets: SecretBox;
 }
 
@@ -85,7 +86,7 @@ export function signatureValid(
 
 /**
  * Validate a push body and store its records in the system's inbox, durable before this returns,
- * waking the workers on commit. Returns the entry ids (a repeated record gets its first id).
+ * then wake the workers. Returns the entry ids (a repeated record gets its first id).
  */
 export async function acceptPush(deps: PushDeps, { system, objectTypes: types }: PushTarget, body: Buffer): Promise<string[]> {
   let json: unknown;
@@ -106,6 +107,7 @@ export async function acceptPush(deps: PushDeps, { system, objectTypes: types }:
       `records[${unknown}].objectType: ${system.name} has no object type "${records[unknown]!.objectType}" (known: ${[...types].join(", ") || "none; discover its schema first"})`,
       `records[${unknown}].objectType`,
     );
-  // One statement: the records and the workers' wake-up commit together.
-  return pushEntries(deps.pool, system.id, records, busNotification(INBOX_TOPIC, { connectedSystemId: system.id }));
+  const ids = await pushEntries(deps.pool, system.id, records);
+  void deps.wake(system.id);
+  return ids;
 }

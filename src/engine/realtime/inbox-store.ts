@@ -46,19 +46,14 @@ const contentKey = (r: PushedRecord) =>
  * answered). A repeat of a waiting record, or of a client key, is not stored again: its first
  * entry's id is answered, so a client retrying a push it got no answer for changes nothing.
  */
-export async function pushEntries(
-  q: Q,
-  systemId: string,
-  records: PushedRecord[],
-  /** pg_notify(channel, message) sent by the same statement (the bus's INBOX_TOPIC message). */
-  notify?: { channel: string; message: string },
-): Promise<string[]> {
+export async function pushEntries(q: Q, systemId: string, records: PushedRecord[]): Promise<string[]> {
   if (!records.length) return [];
   const keys = records.map((r) => (r.id !== undefined ? `client:${r.id}` : contentKey(r)));
   const upsert = (r: PushedRecord) => r.op === "upsert";
-  // One statement for the whole push, its rows in the push's order (ids follow it), with its
-  // notification: atomic and durable on its own, so a push costs one round trip however many
-  // records it has (on this machine a round trip's syscall is what a push mostly costs).
+  // One statement for the whole push, its rows in the push's order (ids follow it): atomic and
+  // durable on its own, so a push costs one round trip however many records it has (on this
+  // machine a round trip's syscall is what a push mostly costs). Waking the workers is the
+  // caller's: a NOTIFY here would serialise every push's commit (see systems/inbox-wakeup.ts).
   const { rows } = await q.query<{ key: string; id: string | null }>(
     `WITH input AS (
        SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::boolean[], $8::text[])
@@ -66,13 +61,12 @@ export async function pushEntries(
      stored AS (
        INSERT INTO inbox_entry (connected_system_id, op, object_type, anchor, attributes, key, client_key, dn)
        SELECT $1, op, object_type, anchor, attributes, key, client_key, dn FROM input ORDER BY n
-       ON CONFLICT DO NOTHING RETURNING key, id),
-     notified AS (SELECT pg_notify($9, $10) WHERE $9::text IS NOT NULL)
+       ON CONFLICT DO NOTHING RETURNING key, id)
      SELECT i.key, COALESCE(
               (SELECT min(s.id) FROM stored s WHERE s.key = i.key),
               (SELECT min(e.id) FROM inbox_entry e WHERE e.connected_system_id = $1 AND e.key = i.key
                   AND (e.client_key OR e.applied_at IS NULL)))::text AS id
-       FROM input i WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY i.n`,
+       FROM input i ORDER BY i.n`,
     [
       systemId,
       records.map((r) => r.op),
@@ -82,8 +76,6 @@ export async function pushEntries(
       keys,
       records.map((r) => r.id !== undefined),
       records.map((r) => (upsert(r) ? (r.dn ?? null) : null)),
-      notify?.channel ?? null,
-      notify?.message ?? null,
     ],
   );
   if (rows.every((r) => r.id !== null)) return rows.map((r) => r.id!);
