@@ -89,18 +89,13 @@ export function startRealtimeDrainer(
   const alertOldInboxes = async () => {
     const old = (await inboxStats(pool)).filter((s) => (s.oldestAgeMs ?? 0) > inboxAlertMs);
     if (!old.length) return;
-    const names = await services.db.prisma.connectedSystem.findMany({
-      where: { id: { in: old.map((s) => s.systemId) } },
-      select: { id: true, name: true },
-    });
-    const name = new Map(names.map((n) => [n.id, n.name]));
     await inTransaction(pool, (tx) =>
       services.alerts.raise(
         tx,
         old.map((s) =>
           inboxAgeAlert({
             connectedSystemId: s.systemId,
-            systemName: name.get(s.systemId) ?? s.systemId,
+            systemName: s.systemName,
             depth: s.depth,
             oldestAgeMs: s.oldestAgeMs ?? 0,
             limitMs: inboxAlertMs,

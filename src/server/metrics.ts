@@ -82,7 +82,7 @@ export function createMetrics(services: Pick<Services, "db">): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const s of await namedInboxStats(services)) this.set({ system: s.name }, s.depth);
+      for (const s of await inboxStats(services.db.pool)) this.set({ system: s.systemName }, s.depth);
     },
   });
   new Gauge({
@@ -92,7 +92,7 @@ export function createMetrics(services: Pick<Services, "db">): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const s of await namedInboxStats(services)) this.set({ system: s.name }, (s.oldestAgeMs ?? 0) / 1000);
+      for (const s of await inboxStats(services.db.pool)) this.set({ system: s.systemName }, (s.oldestAgeMs ?? 0) / 1000);
     },
   });
   new Gauge({
@@ -185,15 +185,4 @@ export function countSubscription<T>(stream: AsyncIterable<T>, gauge: Gauge): As
       throw error;
     },
   };
-}
-
-async function namedInboxStats(services: Pick<Services, "db">) {
-  const stats = await inboxStats(services.db.pool);
-  if (!stats.length) return [];
-  const systems = await services.db.prisma.connectedSystem.findMany({
-    where: { id: { in: stats.map((s) => s.systemId) } },
-    select: { id: true, name: true },
-  });
-  const names = new Map(systems.map((s) => [s.id, s.name]));
-  return stats.map((s) => ({ ...s, name: names.get(s.systemId) ?? s.systemId }));
 }

@@ -123,20 +123,23 @@ export async function markApplied(tx: Q, systemId: string, runId: string, ids: s
 
 export interface InboxStats {
   systemId: string;
+  systemName: string;
   depth: number;
   oldestAgeMs: number | null;
 }
 
 /** Waiting entries per system (only systems with any), and how long the oldest has waited. */
 export async function inboxStats(q: Q, systemId?: string): Promise<InboxStats[]> {
-  const { rows } = await q.query<{ system_id: string; depth: number; age_ms: number | null }>(
-    `SELECT connected_system_id AS system_id, count(*)::int AS depth,
-            (EXTRACT(EPOCH FROM clock_timestamp() - min(received_at)) * 1000)::float8 AS age_ms
-       FROM inbox_entry WHERE applied_at IS NULL AND ($1::uuid IS NULL OR connected_system_id = $1)
-      GROUP BY connected_system_id`,
+  const { rows } = await q.query<{ system_id: string; name: string; depth: number; age_ms: number | null }>(
+    `SELECT w.system_id, cs.name, w.depth, w.age_ms
+       FROM (SELECT connected_system_id AS system_id, count(*)::int AS depth,
+                    (EXTRACT(EPOCH FROM clock_timestamp() - min(received_at)) * 1000)::float8 AS age_ms
+               FROM inbox_entry WHERE applied_at IS NULL AND ($1::uuid IS NULL OR connected_system_id = $1)
+              GROUP BY connected_system_id) w
+       JOIN connected_system cs ON cs.id = w.system_id`,
     [systemId ?? null],
   );
-  return rows.map((r) => ({ systemId: r.system_id, depth: r.depth, oldestAgeMs: r.age_ms }));
+  return rows.map((r) => ({ systemId: r.system_id, systemName: r.name, depth: r.depth, oldestAgeMs: r.age_ms }));
 }
 
 /** Applied entries older than `keepMs` go (client keys are remembered that long). */

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
@@ -85,6 +88,56 @@ describe("a fresh install against pages of other origins", () => {
     const res = await fetch(`${app.url}/graphql`, { method: "POST", body: form });
     expect(res.status).toBe(415);
     expect(await keyCount()).toBe(0);
+  });
+
+  it("refuses pushes to POST /hooks from a foreign origin, as a form or text body, or under a rebound DNS name, and stores nothing", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "metasync-hooks-origin-"));
+    const hrFile = path.join(dir, "hr.csv");
+    writeFileSync(hrFile, "employeeId\n");
+    const hr = await app.services.systems.create({
+      name: "hr-origin",
+      kind: "CSV",
+      config: { path: hrFile, anchor: "employeeId", objectType: "person" },
+      realtime: { enabled: true },
+    });
+    await app.services.connectionActions.refreshSchema(hr.id);
+    const body = JSON.stringify({
+      records: [{ op: "upsert", objectType: "person", anchor: "E1", attributes: { employeeId: "E1" } }],
+    });
+    const hook = `${app.url}/hooks/hr-origin`;
+    const stored = async () =>
+      (await app.services.db.pool.query("SELECT count(*)::int AS n FROM inbox_entry WHERE connected_system_id = $1", [hr.id]))
+        .rows[0].n as number;
+
+    const foreign = await fetch(hook, { method: "POST", headers: { "content-type": "application/json", origin: EVIL }, body });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+    // What a page can send without a CORS preflight: text/plain and form bodies.
+    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+      const res = await fetch(hook, { method: "POST", headers: { "content-type": type }, body });
+      expect(res.status).toBe(415);
+    }
+    const { port } = new URL(app.url);
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        hook,
+        { method: "POST", headers: { host: `evil.example.test:${port}`, "content-type": "application/json" } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    expect([401, 403]).toContain(rebound);
+    expect(await stored()).toBe(0);
+
+    // The same push from a script (no Origin, loopback, own Host) is taken: the refusals above were the origin's.
+    const own = await fetch(hook, { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(own.status).toBe(202);
+    expect(await stored()).toBe(1);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("never runs a mutation sent with GET", async () => {
