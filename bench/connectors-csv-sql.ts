@@ -20,7 +20,7 @@ import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
 const ROWS = Number(process.argv[2] ?? 100_000);
 const EXPORT_ROWS = Number(process.argv[3] ?? 20_000);
 const BATCH = 1000;
-const deps = { logger: pino({ level: "silent" }) };
+const deps = { logger: pino({ level: "silent" }), fileRoots: [tmpdir()] };
 const dir = mkdtempSync(path.join(tmpdir(), "metasync-bench-"));
 chmodSync(dir, 0o755);
 

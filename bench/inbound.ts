@@ -189,7 +189,7 @@ async function csvSource(people: GeneratedSource, file: string): Promise<Connect
   } finally {
     closeSync(fd);
   }
-  return createConnector("CSV", { path: file, anchor: "id" }, { logger: services.logger });
+  return createConnector("CSV", { path: file, anchor: "id" }, { logger: services.logger, fileRoots: services.config.fileRoots });
 }
 const csvFile = path.join(bench.dir, "people.csv");
 const source = values.source === "csv" ? await csvSource(generated, csvFile) : generated;
