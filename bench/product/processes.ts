@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 const BIN = fileURLToPath(new URL("../../bin/metasync.mjs", import.meta.url));
 /** The heap limit bin/metasync.mjs's shebang and `npm start` give the product. */
 const NODE_ARGS = ["--max-old-space-size=1536"];
+/** Extra node options for the product's processes, e.g. `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile them. */
+const EXTRA_NODE_ARGS = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
 
 export interface ProductProcess {
   name: string;
@@ -19,7 +21,7 @@ export interface ProductProcess {
 }
 
 export function startProduct(name: string, args: string[], env: NodeJS.ProcessEnv): ProductProcess {
-  const child = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...EXTRA_NODE_ARGS, BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

@@ -169,9 +169,23 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
     const results: PhaseResult[] = [];
     const timed = async <T>(fn: () => Promise<T>) => {
       memory.reset();
+      const since = (await db.query<{ now: Date }>("SELECT clock_timestamp() AS now")).rows[0]!.now;
       const t0 = performance.now();
       const value = await fn();
-      return { value, seconds: (performance.now() - t0) / 1000, memory: memory.read() };
+      const seconds = (performance.now() - t0) / 1000;
+      // Where a phase's time went: waiting in the queue, running, and the rest (the start call and
+      // the final status reaching the client).
+      const { rows } = await db.query<{ op: string; system: string; queued: number; ran: number }>(
+        `SELECT r.operation AS op, cs.name AS system,
+                (EXTRACT(EPOCH FROM r.started_at - r.created_at) * 1000)::int AS queued,
+                (EXTRACT(EPOCH FROM r.finished_at - r.started_at) * 1000)::int AS ran
+           FROM run r JOIN connected_system cs ON cs.id = r.connected_system_id
+          WHERE r.created_at >= $1 ORDER BY r.created_at`,
+        [since],
+      );
+      if (rows.length)
+        log(`  runs: ${rows.map((r) => `${r.op} ${r.system} queued ${r.queued} ms, ran ${r.ran} ms`).join("; ")}`);
+      return { value, seconds, memory: memory.read() };
     };
     const both = <T>(a: () => Promise<T>, b: () => Promise<T>) => Promise.all([a(), b()]);
     const sum = (rs: RunResult[], f: keyof RunResult["counts"]) => rs.reduce((s, r) => s + r.counts[f], 0);
