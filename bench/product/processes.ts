@@ -21,7 +21,10 @@ export interface ProductProcess {
 }
 
 export function startProduct(name: string, args: string[], env: NodeJS.ProcessEnv): ProductProcess {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...EXTRA_NODE_ARGS, BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...EXTRA_NODE_ARGS, BIN, ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

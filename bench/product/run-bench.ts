@@ -183,8 +183,7 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
           WHERE r.created_at >= $1 ORDER BY r.created_at`,
         [since],
       );
-      if (rows.length)
-        log(`  runs: ${rows.map((r) => `${r.op} ${r.system} queued ${r.queued} ms, ran ${r.ran} ms`).join("; ")}`);
+      if (rows.length) log(`  runs: ${rows.map((r) => `${r.op} ${r.system} queued ${r.queued} ms, ran ${r.ran} ms`).join("; ")}`);
       return { value, seconds, memory: memory.read() };
     };
     const both = <T>(a: () => Promise<T>, b: () => Promise<T>) => Promise.all([a(), b()]);

@@ -57,7 +57,7 @@ export function createHookRoute(services: Services, authenticateRequest: Authent
         }
       }
       const target = await targets(systemName(match[1]!));
-      if (typeof signature === "string" && !signatureValid(deps, target.system, signature, body)) {
+      if (typeof signature === "string" && !signatureValid(target.webhookSecret, signature, body)) {
         sendError(
           res,
           401,

@@ -47,10 +47,15 @@ const BodySchema = z.object({ records: z.array(RecordSchema).min(1) }).strict();
 export interface PushTarget {
   system: ConnectedSystem;
   objectTypes: Set<string>;
+  /** The webhook secret, opened once here rather than decrypted for every push. */
+  webhookSecret: string | null;
 }
 
 /** The system a push names (its name or id), with real-time on; NOT_FOUND or CONFLICT otherwise. */
-export async function pushTarget({ prisma }: Pick<PushDeps, "prisma">, nameOrId: string): Promise<PushTarget> {
+export async function pushTarget(
+  { prisma, secrets }: Pick<PushDeps, "prisma" | "secrets">,
+  nameOrId: string,
+): Promise<PushTarget> {
   const system = await prisma.connectedSystem.findUnique({
     where: UUID.test(nameOrId) ? { id: nameOrId.toLowerCase() } : { name: nameOrId },
     include: { objectTypes: { select: { name: true } } },
@@ -61,25 +66,22 @@ export async function pushTarget({ prisma }: Pick<PushDeps, "prisma">, nameOrId:
       code: "REALTIME_DISABLED",
     });
   const { objectTypes, ...row } = system;
-  return { system: row, objectTypes: new Set(objectTypes.map((t) => t.name)) };
+  return {
+    system: row,
+    objectTypes: new Set(objectTypes.map((t) => t.name)),
+    webhookSecret: system.webhookSecret ? String(secrets.open(system.webhookSecret).secret) : null,
+  };
 }
 
 /**
  * `X-Metasync-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` checked
  * against the system's webhook secret, in constant time, within SIGNATURE_TOLERANCE_S of now.
  */
-export function signatureValid(
-  { secrets }: Pick<PushDeps, "secrets">,
-  system: ConnectedSystem,
-  header: string,
-  body: Buffer,
-  nowS = Date.now() / 1000,
-) {
-  if (!system.webhookSecret) return false;
+export function signatureValid(secret: string | null, header: string, body: Buffer, nowS = Date.now() / 1000) {
+  if (!secret) return false;
   const parts = Object.fromEntries(header.split(",").map((p) => p.trim().split("=", 2) as [string, string]));
   const t = Number(parts.t);
   if (!Number.isInteger(t) || Math.abs(nowS - t) > SIGNATURE_TOLERANCE_S || !/^[0-9a-f]{64}$/i.test(parts.v1 ?? "")) return false;
-  const secret = String(secrets.open(system.webhookSecret).secret);
   const expected = createHmac("sha256", secret).update(`${t}.`).update(body).digest();
   return timingSafeEqual(expected, Buffer.from(parts.v1!, "hex"));
 }
