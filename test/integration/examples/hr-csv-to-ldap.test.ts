@@ -2,19 +2,18 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXAMPLES, type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { applyHrToLdap, hrPersonDn, hrToLdapCycle } from "../../helpers/hr-to-ldap.ts";
 import { type Slapd, startSlapd } from "../../helpers/slapd.ts";
 
 // examples/hr-csv-to-ldap.yaml as a user runs it, against a real slapd: people with managers,
 // groups with members; then a joiner, a mover and a leaver.
 let slapd: Slapd;
 let h: ExampleHarness;
-let env: Record<string, string>;
 
 beforeAll(async () => {
   slapd = await startSlapd();
   h = await startExample("hr");
-  env = { HR_DIR: h.files, LDAP_PORT: String(slapd.port), LDAP_BIND_PASSWORD: slapd.password };
 });
 afterAll(async () => {
   await h?.stop();
@@ -31,25 +30,16 @@ async function entries(ou: "people" | "groups") {
     await client.unbind();
   }
 }
-const person = (id: string) => `employeeNumber=${id},ou=people,dc=example,dc=org`;
+const person = hrPersonDn;
 const group = (id: string) => `cn=${id},ou=groups,dc=example,dc=org`;
 const sorted = (v: unknown) => (Array.isArray(v) ? [...v].map(String).sort() : [String(v)]);
 
-async function cycle() {
-  await h.run("hr-people", "FULL_IMPORT");
-  await h.run("hr-groups", "FULL_IMPORT");
-  await h.run("hr-people", "DELTA_SYNC");
-  await h.run("hr-groups", "DELTA_SYNC");
-  const exported = await h.run("directory", "EXPORT");
-  await h.run("directory", "FULL_IMPORT");
-  return exported;
-}
+const cycle = () => hrToLdapCycle(h);
 
 describe("examples/hr-csv-to-ldap.yaml", () => {
   it("applies, discovers and provisions people with managers and groups with members", async () => {
-    const applied = await h.cli(["apply", path.join(EXAMPLES, "hr-csv-to-ldap.yaml")], env);
+    const { applied, discovered } = await applyHrToLdap(h, slapd);
     expect(applied).toContain("7 created, 0 updated, 0 unchanged");
-    const discovered = await h.cli(["systems", "discover", "hr-people", "hr-groups", "directory"], env);
     expect(discovered).toMatch(/directory: group \(\d+ attributes\), person \(\d+ attributes\)/);
 
     const exported = await cycle();

@@ -1,10 +1,10 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWatchers, type Watchers } from "../../../src/jobs/watchers/supervisor.ts";
 import { waitFor } from "../../fixtures/runs.ts";
-import { EXAMPLES, type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { applyHrToLdap, hrPersonDn, hrToLdapCycle, ldapEntry } from "../../helpers/hr-to-ldap.ts";
 import { type Slapd, startSlapd } from "../../helpers/slapd.ts";
 
 // A CSV source watched on disk: rows added, changed and removed in people.csv reach a real slapd
@@ -21,18 +21,8 @@ beforeAll(async () => {
   slapd = await startSlapd();
   h = await startExample("hr", { watchers: false });
   people = path.join(h.files, "people.csv");
-  const env = { HR_DIR: h.files, LDAP_PORT: String(slapd.port), LDAP_BIND_PASSWORD: slapd.password };
-  await h.cli(["apply", path.join(EXAMPLES, "hr-csv-to-ldap.yaml")], env);
-  await h.cli(["systems", "discover", "hr-people", "hr-groups", "directory"], env);
-  for (const [system, profile] of [
-    ["hr-people", "FULL_IMPORT"],
-    ["hr-groups", "FULL_IMPORT"],
-    ["hr-people", "DELTA_SYNC"],
-    ["hr-groups", "DELTA_SYNC"],
-    ["directory", "EXPORT"],
-    ["directory", "FULL_IMPORT"],
-  ] as const)
-    await h.run(system, profile);
+  await applyHrToLdap(h, slapd);
+  await hrToLdapCycle(h);
   const system = await h.services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { name: "hr-people" } });
   const settings = await h.services.systems.currentSettings(system);
   await h.services.systems.update(system.id, {
@@ -49,20 +39,8 @@ afterAll(async () => {
   await slapd?.stop();
 });
 
-const person = (id: string) => `employeeNumber=${id},ou=people,dc=example,dc=org`;
-
-async function entry(id: string) {
-  const client = new Client({ url: slapd.url });
-  try {
-    await client.bind(slapd.bindDn, slapd.password);
-    const { searchEntries } = await client.search(person(id), { scope: "base" });
-    return searchEntries[0] ?? null;
-  } catch {
-    return null; // noSuchObject
-  } finally {
-    await client.unbind();
-  }
-}
+const person = hrPersonDn;
+const entry = (id: string) => ldapEntry(slapd, person(id));
 
 const row = (id: string, title: string) => `${id},Mary,Jackson,${title},Engineering,E1001,mary.jackson.${id}@example.org\n`;
 const manualRuns = () => h.services.db.prisma.run.count({ where: { trigger: { not: "REALTIME" } } });

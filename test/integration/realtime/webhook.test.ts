@@ -1,11 +1,10 @@
 import { createHmac } from "node:crypto";
-import path from "node:path";
-import { Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ok } from "../../e2e/helpers.ts";
 import { waitFor } from "../../fixtures/runs.ts";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
-import { EXAMPLES, type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { applyHrToLdap, hrPersonDn, hrToLdapCycle, ldapEntry } from "../../helpers/hr-to-ldap.ts";
 import { type Slapd, startSlapd } from "../../helpers/slapd.ts";
 
 // Real-time through HTTP: changes pushed to POST /hooks/<system> reach a real slapd through the
@@ -20,18 +19,8 @@ beforeAll(async () => {
   slapd = await startSlapd();
   h = await startExample("hr");
   app = await startTestApp(h.services);
-  const env = { HR_DIR: h.files, LDAP_PORT: String(slapd.port), LDAP_BIND_PASSWORD: slapd.password };
-  await h.cli(["apply", path.join(EXAMPLES, "hr-csv-to-ldap.yaml")], env);
-  await h.cli(["systems", "discover", "hr-people", "hr-groups", "directory"], env);
-  for (const [system, profile] of [
-    ["hr-people", "FULL_IMPORT"],
-    ["hr-groups", "FULL_IMPORT"],
-    ["hr-people", "DELTA_SYNC"],
-    ["hr-groups", "DELTA_SYNC"],
-    ["directory", "EXPORT"],
-    ["directory", "FULL_IMPORT"],
-  ] as const)
-    await h.run(system, profile);
+  await applyHrToLdap(h, slapd);
+  await hrToLdapCycle(h);
 });
 afterAll(async () => {
   await app?.stop();
@@ -39,20 +28,8 @@ afterAll(async () => {
   await slapd?.stop();
 });
 
-const person = (id: string) => `employeeNumber=${id},ou=people,dc=example,dc=org`;
-
-async function entry(id: string) {
-  const client = new Client({ url: slapd.url });
-  try {
-    await client.bind(slapd.bindDn, slapd.password);
-    const { searchEntries } = await client.search(person(id), { scope: "base" });
-    return searchEntries[0] ?? null;
-  } catch {
-    return null; // noSuchObject
-  } finally {
-    await client.unbind();
-  }
-}
+const person = hrPersonDn;
+const entry = (id: string) => ldapEntry(slapd, person(id));
 
 const hire = (id: string, title = "Engineer") => ({
   op: "upsert",
