@@ -3,6 +3,7 @@ import type { Job } from "pg-boss";
 import { startAlertDelivery } from "../alerts/delivery-worker.ts";
 import type { Services } from "../services.ts";
 import { type ExecutorMap, executeRun } from "./execute-run.ts";
+import { housekeepingOptions, startHousekeeping } from "./housekeeping.ts";
 import { RUN_QUEUE } from "./operations.ts";
 import { RUNS_QUEUED_TOPIC } from "./progress.ts";
 import type { RunJobData } from "./queue.ts";
@@ -28,8 +29,8 @@ export interface StartWorkerOptions {
 }
 
 /**
- * A worker: pg-boss fetch loops (one per concurrent run), a recovery loop for orphaned runs and
- * the scheduler. Any number of these may run against one database.
+ * A worker: pg-boss fetch loops (one per concurrent run), a recovery loop for orphaned runs,
+ * the scheduler, the real-time drainer and housekeeping. Any number of these may run against one database.
  */
 export async function startWorker({
   services,
@@ -91,6 +92,7 @@ export async function startWorker({
   // Alert deliveries on their own queue and slots: a slow endpoint never holds a run slot.
   const alertDelivery = await startAlertDelivery(services);
   const watchers = watch ? startWatchers(services) : null;
+  const housekeeping = startHousekeeping({ pool: services.db.pool, logger }, housekeepingOptions());
   log.info({ concurrency: options.concurrency }, "worker started");
 
   return {
@@ -101,6 +103,7 @@ export async function startWorker({
       clearInterval(recoveryTimer);
       await schedules?.stop();
       await watchers?.stop();
+      await housekeeping.stop();
       await realtime.stop();
       await alertDelivery.stop();
       await wakeups.return?.();

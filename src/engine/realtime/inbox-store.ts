@@ -142,11 +142,17 @@ export async function inboxStats(q: Q, systemId?: string): Promise<InboxStats[]>
   return rows.map((r) => ({ systemId: r.system_id, systemName: r.name, depth: r.depth, oldestAgeMs: r.age_ms }));
 }
 
-/** Applied entries older than `keepMs` go (client keys are remembered that long). */
-export async function pruneApplied(q: Q, keepMs: number): Promise<number> {
+/**
+ * Applied entries older than `keepMs` go (client keys are remembered that long), at most `limit`
+ * per call so that one statement never holds a long transaction: the caller repeats while the
+ * answer equals the limit.
+ */
+export async function pruneApplied(q: Q, keepMs: number, limit = 10_000): Promise<number> {
   const { rowCount } = await q.query(
-    "DELETE FROM inbox_entry WHERE applied_at < clock_timestamp() - make_interval(secs => $1::float8 / 1000)",
-    [keepMs],
+    `DELETE FROM inbox_entry WHERE id IN (
+       SELECT id FROM inbox_entry
+        WHERE applied_at < clock_timestamp() - make_interval(secs => $1::float8 / 1000) LIMIT $2)`,
+    [keepMs, limit],
   );
   return rowCount ?? 0;
 }
