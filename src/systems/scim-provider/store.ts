@@ -1,0 +1,81 @@
+/**
+ * Where a SCIM_INBOUND system's resources live: its connector space, plus what waits in its
+ * real-time inbox. Reads go through both in one statement (one snapshot): the last waiting entry
+ * of an object wins over its connector-space row, so a client reads back what it just wrote
+ * although the REALTIME run applies it a moment later. Writes are inbox entries only, so each goes
+ * through connector space, the delta sync and the exports like any other push.
+ */
+import type pg from "pg";
+import { RESOURCE_ATTRIBUTE } from "../../connectors/scim-inbound/schemas.ts";
+import { INBOX_TOPIC, type PushedRecord, pushEntries } from "../../engine/realtime/inbox-store.ts";
+import { busNotification } from "../../events/bus.ts";
+
+type Q = Pick<pg.PoolClient, "query">;
+export type Json = Record<string, unknown>;
+
+export interface ResourceQuery {
+  /** Only these ids (anchors). */
+  ids?: string[];
+  /** Only resources whose userName equals this, case-insensitively (RFC 7643: userName is not case-exact). */
+  userName?: string;
+}
+
+/** The current resources of one object type (as stored: JSON with id and meta), in id order. */
+export async function readResources(q: Q, systemId: string, objectType: string, where: ResourceQuery = {}): Promise<Json[]> {
+  const { rows } = await q.query<{ resource: string | null }>(
+    `WITH waiting AS (
+       SELECT DISTINCT ON (e.anchor) e.anchor, e.op, e.attributes FROM inbox_entry e
+        WHERE e.connected_system_id = $1 AND e.object_type = $2 AND e.applied_at IS NULL
+          AND ($3::text[] IS NULL OR e.anchor = ANY($3::text[]))
+        ORDER BY e.anchor, e.id DESC),
+     current AS (
+       SELECT w.anchor, w.attributes FROM waiting w WHERE w.op = 'upsert'
+       UNION ALL
+       SELECT c.anchor, c.attributes FROM connector_space_object c
+        WHERE c.connected_system_id = $1 AND c.object_type = $2 AND c.status = 'NORMAL'
+          AND ($3::text[] IS NULL OR c.anchor = ANY($3::text[]))
+          AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.anchor = c.anchor))
+     SELECT attributes->>$5 AS resource FROM current
+      WHERE $4::text IS NULL OR lower(attributes->>'userName') = lower($4::text)
+      ORDER BY anchor`,
+    [systemId, objectType, where.ids ?? null, where.userName ?? null, RESOURCE_ATTRIBUTE],
+  );
+  return rows.flatMap((r) => (r.resource ? [JSON.parse(r.resource) as Json] : []));
+}
+
+/** Ids among `ids` that exist as one of `objectTypes` (group members may be users or groups). */
+export async function existingIds(q: Q, systemId: string, objectTypes: string[], ids: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (!ids.length) return found;
+  for (const type of objectTypes) for (const r of await readResources(q, systemId, type, { ids })) found.add(String(r.id));
+  return found;
+}
+
+/**
+ * One write: in a transaction holding advisory locks (an id's, then a userName's), `decide` reads
+ * what it needs and returns the record to push, or null to push nothing; the record is durable
+ * and the workers woken when this returns. Locks serialise writes to one resource (no lost PATCH)
+ * and to one userName (no two users with it); the lock order (id before name) rules out deadlock.
+ */
+export async function writeLocked<T>(
+  pool: pg.Pool,
+  systemId: string,
+  decide: (q: Q, lock: (key: string) => Promise<void>) => Promise<{ record: PushedRecord | null; result: T }>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const lock = async (key: string) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`scim:${systemId}:${key}`]);
+    };
+    const { record, result } = await decide(client, lock);
+    if (record) await pushEntries(client, systemId, [record], busNotification(INBOX_TOPIC, { connectedSystemId: systemId }));
+    await client.query("COMMIT");
+    return result;
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+}
