@@ -20,25 +20,42 @@ export interface ResourceQuery {
   userName?: string;
 }
 
-/** The current resources of one object type (as stored: JSON with id and meta), in id order. */
+/**
+ * The current resources of one object type (as stored: JSON with id and meta), in id order. Each
+ * kind of lookup is its own statement, so each can use its index: ids the connector space's
+ * (system, type, anchor) key, a userName the expression index of migration scim_user_name_index.
+ */
 export async function readResources(q: Q, systemId: string, objectType: string, where: ResourceQuery = {}): Promise<Json[]> {
+  const params: unknown[] = [systemId, objectType, RESOURCE_ATTRIBUTE];
+  let waitingWhere = "";
+  let storedWhere = "";
+  if (where.ids) {
+    params.push(where.ids);
+    waitingWhere = "AND e.anchor = ANY($4::text[])";
+    storedWhere = "AND c.anchor = ANY($4::text[])";
+  } else if (where.userName !== undefined) {
+    // Any object a waiting entry names with it (its last entry decides), or a stored one with it.
+    params.push(where.userName);
+    waitingWhere = `AND e.anchor IN (SELECT n.anchor FROM inbox_entry n WHERE n.connected_system_id = $1 AND n.object_type = $2
+                      AND n.applied_at IS NULL AND lower(n.attributes->>'userName') = lower($4::text))`;
+    storedWhere = "AND c.attributes ? 'userName' AND lower(c.attributes->>'userName') = lower($4::text)";
+  }
   const { rows } = await q.query<{ resource: string | null }>(
     `WITH waiting AS (
        SELECT DISTINCT ON (e.anchor) e.anchor, e.op, e.attributes FROM inbox_entry e
-        WHERE e.connected_system_id = $1 AND e.object_type = $2 AND e.applied_at IS NULL
-          AND ($3::text[] IS NULL OR e.anchor = ANY($3::text[]))
+        WHERE e.connected_system_id = $1 AND e.object_type = $2 AND e.applied_at IS NULL ${waitingWhere}
         ORDER BY e.anchor, e.id DESC),
      current AS (
        SELECT w.anchor, w.attributes FROM waiting w WHERE w.op = 'upsert'
        UNION ALL
        SELECT c.anchor, c.attributes FROM connector_space_object c
-        WHERE c.connected_system_id = $1 AND c.object_type = $2 AND c.status = 'NORMAL'
-          AND ($3::text[] IS NULL OR c.anchor = ANY($3::text[]))
-          AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.anchor = c.anchor))
-     SELECT attributes->>$5 AS resource FROM current
-      WHERE $4::text IS NULL OR lower(attributes->>'userName') = lower($4::text)
+        WHERE c.connected_system_id = $1 AND c.object_type = $2 AND c.status = 'NORMAL' ${storedWhere}
+          AND NOT EXISTS (SELECT 1 FROM inbox_entry w WHERE w.connected_system_id = $1 AND w.object_type = $2
+                            AND w.applied_at IS NULL AND w.anchor = c.anchor))
+     SELECT attributes->>$3 AS resource FROM current
+      ${where.userName !== undefined && !where.ids ? "WHERE lower(attributes->>'userName') = lower($4::text)" : ""}
       ORDER BY anchor`,
-    [systemId, objectType, where.ids ?? null, where.userName ?? null, RESOURCE_ATTRIBUTE],
+    params,
   );
   return rows.flatMap((r) => (r.resource ? [JSON.parse(r.resource) as Json] : []));
 }
