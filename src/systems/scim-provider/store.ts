@@ -80,17 +80,23 @@ export async function writeLocked<T>(
   decide: (q: Q, lock: (key: string) => Promise<void>) => Promise<{ record: PushedRecord | null; result: T }>,
 ): Promise<T> {
   const client = await pool.connect();
+  let open = false;
   try {
-    await client.query("BEGIN");
     const lock = async (key: string) => {
-      await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`scim:${systemId}:${key}`]);
+      const literal = client.escapeLiteral(`scim:${systemId}:${key}`);
+      // The transaction starts with its first lock, in the same round trip (a request's latency is
+      // mostly round trips): reads before it need no lock (a group's member check).
+      const sql = `${open ? "" : "BEGIN; "}SELECT pg_advisory_xact_lock(hashtextextended(${literal}, 0))`;
+      open = true; // a failure half-way still rolls back
+      await client.query(sql);
     };
     const { record, result } = await decide(client, lock);
     if (record) await pushEntries(client, systemId, [record], busNotification(INBOX_TOPIC, { connectedSystemId: systemId }));
-    await client.query("COMMIT");
+    if (open) await client.query("COMMIT");
+    open = false;
     return result;
   } catch (e) {
-    await client.query("ROLLBACK").catch(() => undefined);
+    if (open) await client.query("ROLLBACK").catch(() => undefined);
     throw e;
   } finally {
     client.release();

@@ -329,6 +329,28 @@ describe("a validator's CRUD sequence", () => {
   });
 });
 
+describe("concurrent clients", () => {
+  it("of eight POSTs of one userName at once, one is created and seven get 409; eight PATCHes at once all apply", async () => {
+    const posts = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => scim("POST", "/Users", { schemas: [USER_SCHEMA], userName: i % 2 ? "Twin" : "twin" })),
+    );
+    expect(posts.map((p) => p.status).sort()).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);
+    const id = posts.find((p) => p.status === 201)!.body.id;
+    // Each PATCH adds its own entitlement: none is lost to another read before its write.
+    const patches = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        scim("PATCH", `/Users/${id}`, {
+          schemas: [PATCH_OP],
+          Operations: [{ op: "add", path: "entitlements", value: [{ value: `badge-${i}` }] }],
+        }),
+      ),
+    );
+    expect(patches.every((p) => p.status === 200)).toBe(true);
+    const user = await scim("GET", `/Users/${id}`);
+    expect(user.body.entitlements.map((e: any) => e.value).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `badge-${i}`));
+  });
+});
+
 describe("hostile callers", () => {
   it("refuses a wrong or missing token (401), an unknown system (404), a foreign Origin, a huge or malformed body, storing nothing", async () => {
     const before = await h.services.db.prisma.inboxEntry.count();
