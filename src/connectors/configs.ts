@@ -3,6 +3,7 @@ import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import { CsvConfigSchema, csvSecretFields } from "./csv/config.ts";
 import { LdapConfigSchema, ldapEndpoint, ldapSecretFields } from "./ldap/config.ts";
 import { ScimConfigSchema, scimEndpoint, scimRequiredSecrets, scimSecretFields } from "./scim/config.ts";
+import { ScimInboundConfigSchema, scimInboundSecretFields } from "./scim-inbound/config.ts";
 import { SqlConfigSchema, sqlEndpoint, sqlSecretFields } from "./sql/config.ts";
 
 export interface ConnectorConfigSpec {
@@ -79,5 +80,14 @@ export const connectorConfigs: Record<ConnectorKind, ConnectorConfigSpec> = {
     fileFields: [],
     endpoint: scimEndpoint,
     endpointFields: ["baseUrl"],
+  },
+  SCIM_INBOUND: {
+    schema: withoutNul(ScimInboundConfigSchema),
+    documented: ScimInboundConfigSchema,
+    secretFields: scimInboundSecretFields,
+    fileFields: [],
+    // Nothing is contacted: the token is what clients must send here, never sent anywhere.
+    endpoint: () => null,
+    endpointFields: [],
   },
 };

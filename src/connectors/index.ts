@@ -11,6 +11,7 @@ const factories: Record<ConnectorKind, () => Promise<Factory>> = {
   SQL: async () => (await import("./sql/index.ts")).createSqlConnector as Factory,
   LDAP: async () => (await import("./ldap/index.ts")).createLdapConnector as Factory,
   SCIM: async () => (await import("./scim/index.ts")).createScimConnector as Factory,
+  SCIM_INBOUND: async () => (await import("./scim-inbound/index.ts")).createScimInboundConnector as unknown as Factory,
 };
 
 /** A connector for `kind` from a full (secrets included) config, validated again here. */

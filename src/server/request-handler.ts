@@ -9,6 +9,7 @@ import { createHookRoute } from "./hooks.ts";
 import { healthz, metricsRoute, refuseBody, sendError, sendRefusal } from "./http.ts";
 import type { Metrics } from "./metrics.ts";
 import { type OriginPolicy, originRefusal } from "./origin.ts";
+import { createScimRoute } from "./scim.ts";
 
 export interface RequestHandlerDeps {
   services: Services;
@@ -34,6 +35,7 @@ export function createRequestHandler({
   callers,
 }: RequestHandlerDeps) {
   const hooks = createHookRoute(services, authenticateRequest);
+  const scim = createScimRoute(services);
   return async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return healthz(services, res);
@@ -43,6 +45,7 @@ export function createRequestHandler({
     if (path && (dashboard(req, res, path) || graphiqlAssets(req, res, path))) return;
     if (path === "/metrics") return metricsRoute(metrics, await authenticateRequest(req), res);
     if (path && (await hooks(req, res, path))) return;
+    if (path && (await scim(req, res, path))) return;
     if (refuseBody(req, res)) return;
     // The GraphiQL page itself is public (it holds no data); a preflight carries no credentials.
     // Other GraphQL requests are authenticated before Yoga parses or validates them, so a refused

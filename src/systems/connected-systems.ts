@@ -57,7 +57,9 @@ export class ConnectedSystems {
 
   async create(input: ConnectedSystemInput): Promise<ConnectedSystem> {
     const rateLimit = storedRateLimit(input.rateLimit) ?? Prisma.DbNull;
-    const realtime = parseRealtime(input.realtime, this.deps.secrets);
+    // A SCIM service provider takes its data by push only: real-time is on unless the input says otherwise.
+    const implied = input.realtime === undefined && input.kind === "SCIM_INBOUND" ? { enabled: true } : input.realtime;
+    const realtime = parseRealtime(implied, this.deps.secrets);
     const { config, secrets } = await this.splitConfig(input, {});
     try {
       return await this.deps.prisma.connectedSystem.create({

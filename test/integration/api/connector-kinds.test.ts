@@ -18,7 +18,7 @@ describe("connectorKinds", () => {
   const kind = (k: string) => kinds.find((x) => x.kind === k)!;
 
   it("lists every connector kind with a JSON Schema whose every field explains itself", () => {
-    expect(kinds.map((k) => k.kind).sort()).toEqual(["CSV", "LDAP", "SCIM", "SQL"]);
+    expect(kinds.map((k) => k.kind).sort()).toEqual(["CSV", "LDAP", "SCIM", "SCIM_INBOUND", "SQL"]);
     for (const k of kinds) {
       expect(k.configSchema).toMatchObject({ type: "object", additionalProperties: false });
       const undescribed = Object.entries(k.configSchema.properties).filter(([, p]: [string, any]) => !p.description);
@@ -32,6 +32,8 @@ describe("connectorKinds", () => {
     expect(kind("LDAP").secretFields).toEqual(["bindPassword"]);
     expect(kind("SQL").secretFields).toEqual(["connectionString"]);
     expect(kind("CSV").secretFields).toEqual([]);
+    expect(kind("SCIM_INBOUND").secretFields).toEqual(["bearerToken"]);
+    expect(kind("SCIM_INBOUND").configSchema.properties.bearerToken.writeOnly).toBe(true);
     expect(kind("LDAP").configSchema.properties.bindPassword.writeOnly).toBe(true);
     expect(kind("LDAP").configSchema.properties.bindDn.writeOnly).toBeUndefined();
   });

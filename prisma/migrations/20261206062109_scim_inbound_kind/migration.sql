@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "connector_kind" ADD VALUE 'SCIM_INBOUND';
