@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Services } from "../services.ts";
+import { inboxWakeup } from "../systems/inbox-wakeup.ts";
 import type { Caller } from "./auth.ts";
 import type { AuthenticateRequest } from "./context.ts";
 import type { DashboardRoute } from "./dashboard.ts";
@@ -34,8 +35,12 @@ export function createRequestHandler({
   authenticateRequest,
   callers,
 }: RequestHandlerDeps) {
-  const hooks = createHookRoute(services, authenticateRequest);
-  const scim = createScimRoute(services);
+  // Webhook and SCIM writes wake the workers through one coalescing notifier per process.
+  const wake = inboxWakeup(services.bus, (err) =>
+    services.logger.warn({ err }, "waking the workers after a push failed; their sweep will find it"),
+  );
+  const hooks = createHookRoute(services, authenticateRequest, wake);
+  const scim = createScimRoute(services, wake);
   return async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return healthz(services, res);

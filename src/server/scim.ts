@@ -13,6 +13,7 @@ import {
   USER,
 } from "../connectors/scim-inbound/schemas.ts";
 import type { Services } from "../services.ts";
+import type { InboxWakeup } from "../systems/inbox-wakeup.ts";
 import { type ListParams, ScimProvider } from "../systems/scim-provider/service.ts";
 import { MAX_BODY_BYTES } from "./http.ts";
 
@@ -53,7 +54,7 @@ function send(res: ServerResponse, status: number, body: Json | null, headers: J
  * check; bodies bounded like GraphQL's. Writes are pushes into the system's real-time inbox,
  * durable before the answer (src/systems/scim-provider). Returns false for other paths.
  */
-export function createScimRoute(services: Services) {
+export function createScimRoute(services: Services, wake: InboxWakeup) {
   const { prisma, pool } = services.db;
   // A client provisioning thousands of users names the same system each time: its row, config and
   // token are read once a second at most (a token change applies within that second).
@@ -128,7 +129,7 @@ export function createScimRoute(services: Services) {
     const url = new URL(req.url ?? "/", "http://local");
     const scheme = (req.socket as TLSSocket).encrypted ? "https" : "http";
     const base = `${scheme}://${req.headers.host ?? "localhost"}/scim/v2/${encodeURIComponent(target.name)}`;
-    const provider = new ScimProvider(pool, { systemId: target.systemId, config: target.config }, base);
+    const provider = new ScimProvider(pool, wake, { systemId: target.systemId, config: target.config }, base);
     const parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? "GET";
     const [collection, id, ...extra] = parts;

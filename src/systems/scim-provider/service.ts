@@ -4,6 +4,7 @@
  * (value-filter paths included) and matches filters; failures are scimmy's SCIMError (status and
  * scimType), which the route answers as RFC 7644 3.12 errors.
  */
+
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import SCIMMY from "scimmy";
@@ -11,6 +12,7 @@ import { flatten } from "../../connectors/scim/resources.ts";
 import type { ScimInboundConfig } from "../../connectors/scim-inbound/config.ts";
 import { RESOURCE_ATTRIBUTE, type ResourceKind, USER } from "../../connectors/scim-inbound/schemas.ts";
 import type { PushedRecord } from "../../engine/realtime/inbox-store.ts";
+import type { InboxWakeup } from "../inbox-wakeup.ts";
 import { existingIds, type Json, readResources, writeLocked } from "./store.ts";
 
 const ScimError = SCIMMY.Types.Error;
@@ -38,6 +40,8 @@ const notFound = (kind: ResourceKind, id: string) =>
 export class ScimProvider {
   constructor(
     private readonly pool: pg.Pool,
+    /** Wakes the workers once a write has committed (see inbox-wakeup.ts). */
+    private readonly wake: InboxWakeup,
     private readonly target: ScimProviderTarget,
     /** Absolute URL of /scim/v2/<system>, for meta.location. */
     private readonly base: string,
@@ -122,7 +126,7 @@ export class ScimProvider {
   async create(kind: ResourceKind, body: unknown): Promise<Json> {
     const resource = this.inbound(kind, body);
     const stored = this.stamp(kind, randomUUID(), resource);
-    return writeLocked(this.pool, this.target.systemId, async (q, lock) => {
+    return writeLocked(this.pool, this.wake, this.target.systemId, async (q, lock) => {
       await this.checkUnique(q, kind, stored, lock);
       await this.checkMembers(q, kind, stored);
       return { record: this.upsert(kind, stored), result: this.out(kind, stored) };
@@ -138,7 +142,7 @@ export class ScimProvider {
   /** PUT (3.5.1): the whole resource replaced; id and meta.created kept. */
   async replace(kind: ResourceKind, id: string, body: unknown): Promise<Json> {
     const resource = this.inbound(kind, body);
-    return writeLocked(this.pool, this.target.systemId, async (q, lock) => {
+    return writeLocked(this.pool, this.wake, this.target.systemId, async (q, lock) => {
       await lock(`id:${id}`);
       const previous = await this.current(q, kind, id);
       const stored = this.stamp(kind, id, resource, (previous.meta as Json | undefined)?.created as string | undefined);
@@ -156,7 +160,7 @@ export class ScimProvider {
     } catch (e) {
       return scimErrorOf(e);
     }
-    return writeLocked(this.pool, this.target.systemId, async (q, lock) => {
+    return writeLocked(this.pool, this.wake, this.target.systemId, async (q, lock) => {
       await lock(`id:${id}`);
       const previous = await this.current(q, kind, id);
       let patched: unknown;
@@ -176,7 +180,7 @@ export class ScimProvider {
 
   /** DELETE (3.6). */
   async remove(kind: ResourceKind, id: string): Promise<void> {
-    await writeLocked(this.pool, this.target.systemId, async (q, lock) => {
+    await writeLocked(this.pool, this.wake, this.target.systemId, async (q, lock) => {
       await lock(`id:${id}`);
       await this.current(q, kind, id);
       return { record: { op: "delete", objectType: this.objectType(kind), anchor: id }, result: undefined };

@@ -7,8 +7,8 @@
  */
 import type pg from "pg";
 import { RESOURCE_ATTRIBUTE } from "../../connectors/scim-inbound/schemas.ts";
-import { INBOX_TOPIC, type PushedRecord, pushEntries } from "../../engine/realtime/inbox-store.ts";
-import { busNotification } from "../../events/bus.ts";
+import { type PushedRecord, pushEntries } from "../../engine/realtime/inbox-store.ts";
+import type { InboxWakeup } from "../inbox-wakeup.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 export type Json = Record<string, unknown>;
@@ -76,6 +76,7 @@ export async function existingIds(q: Q, systemId: string, objectTypes: string[],
  */
 export async function writeLocked<T>(
   pool: pg.Pool,
+  wake: InboxWakeup,
   systemId: string,
   decide: (q: Q, lock: (key: string) => Promise<void>) => Promise<{ record: PushedRecord | null; result: T }>,
 ): Promise<T> {
@@ -91,9 +92,10 @@ export async function writeLocked<T>(
       await client.query(sql);
     };
     const { record, result } = await decide(client, lock);
-    if (record) await pushEntries(client, systemId, [record], busNotification(INBOX_TOPIC, { connectedSystemId: systemId }));
+    if (record) await pushEntries(client, systemId, [record]);
     if (open) await client.query("COMMIT");
     open = false;
+    if (record) void wake(systemId);
     return result;
   } catch (e) {
     if (open) await client.query("ROLLBACK").catch(() => undefined);
