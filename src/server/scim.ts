@@ -15,7 +15,9 @@ import {
 import type { Services } from "../services.ts";
 import type { InboxWakeup } from "../systems/inbox-wakeup.ts";
 import { type ListParams, ScimProvider } from "../systems/scim-provider/service.ts";
+import { RateLimiter } from "../util/rate-limiter.ts";
 import { MAX_BODY_BYTES } from "./http.ts";
+import { serverLimits } from "./limits.ts";
 
 const TARGET_TTL_MS = 1000;
 const SCIM_PATH = /^\/scim\/v2\/([^/]+)(\/.*)?$/;
@@ -56,6 +58,12 @@ function send(res: ServerResponse, status: number, body: Json | null, headers: J
  */
 export function createScimRoute(services: Services, wake: InboxWakeup) {
   const { prisma, pool } = services.db;
+  // Wrong tokens are counted per client address, as bad API keys are (auth.ts): past the limit the
+  // address is answered 429 before its token is even compared, so guessing a token slows to a crawl.
+  const perMinute = serverLimits(services.config).authFailuresPerMinute;
+  const failures = new RateLimiter({ capacity: perMinute, refillPerSecond: perMinute / 60 });
+  // Tokens seen valid: their holder is never throttled for a guesser's failures on the same address.
+  const provenTokens = new Set<string>();
   // A client provisioning thousands of users names the same system each time: its row, config and
   // token are read once a second at most (a token change applies within that second).
   const cache = new Map<string, { at: number; target: Promise<Target | null> }>();
@@ -107,6 +115,13 @@ export function createScimRoute(services: Services, wake: InboxWakeup) {
     // Who is calling comes first: without a bearer token nothing is said, not even whether the system exists.
     const presented = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "")?.[1];
     if (!presented) return sendScimError(res, 401, null, "send Authorization: Bearer <the system's bearerToken>", bearer);
+    const address = req.socket.remoteAddress ?? "unknown";
+    const presentedDigest = digest(presented);
+    const wait = provenTokens.has(presentedDigest.toString("hex")) ? 0 : failures.waitMs(address);
+    if (wait > 0)
+      return sendScimError(res, 429, null, "too many wrong bearer tokens from this address; try again later", {
+        "retry-after": String(Math.ceil(wait / 1000)),
+      });
     let name: string;
     try {
       name = decodeURIComponent(segment);
@@ -116,8 +131,12 @@ export function createScimRoute(services: Services, wake: InboxWakeup) {
     const target = await targets(name);
     if (!target)
       return sendScimError(res, 404, null, `no SCIM_INBOUND connected system named ${JSON.stringify(name.slice(0, 200))}`);
-    if (!timingSafeEqual(digest(presented), target.tokenDigest))
+    if (!timingSafeEqual(presentedDigest, target.tokenDigest)) {
+      failures.take(address);
       return sendScimError(res, 401, null, "the bearer token is not this system's bearerToken", bearer);
+    }
+    if (provenTokens.size > 1000) provenTokens.clear();
+    provenTokens.add(presentedDigest.toString("hex"));
     if (!target.realtime)
       return sendScimError(
         res,

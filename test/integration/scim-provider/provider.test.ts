@@ -376,4 +376,19 @@ describe("hostile callers", () => {
     expect((await scim("GET", "/Spaceships")).status).toBe(404);
     expect(await h.services.db.prisma.inboxEntry.count()).toBe(before);
   });
+
+  it("slows a token guesser down: past 10 wrong tokens from one address it is answered 429 without a comparison; the real token still works", async () => {
+    const guesses: number[] = [];
+    for (let i = 0; i < 12; i++)
+      guesses.push((await scim("GET", "/Users", undefined, { authorization: `Bearer guess-${i}` })).status);
+    // The earlier test's one wrong token counts too: 9 more are 401, the rest 429.
+    expect(guesses.filter((s) => s === 401)).toHaveLength(9);
+    expect(guesses.slice(9)).toEqual([429, 429, 429]);
+    const throttled = await scim("GET", "/Users", undefined, { authorization: "Bearer guess-13" });
+    expect(throttled).toMatchObject({ status: 429, body: { schemas: [ERROR], status: "429" } });
+    expect(Number(throttled.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Even the right token would be answered 429 without comparison for a stranger, but the
+    // client that has used it already keeps working from the same address.
+    expect((await scim("GET", "/Users")).status).toBe(200);
+  });
 });
