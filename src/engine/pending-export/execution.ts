@@ -56,8 +56,8 @@ export interface ReadyExport {
 
 /**
  * Claim the next exports of a system that may run now (PENDING, or FAILED whose retry time
- * came, approved or never needing approval, past their not-before time): EXECUTING, stamped with
- * the run. Creates first and references last, so referenced objects exist before references.
+ * came, approved or never needing approval, past their not-before time, their planning run
+ * ended): EXECUTING, stamped with the run. Creates first and references last, so referenced objects exist before references.
  * Exports this run claimed before a crash are taken again.
  *
  * One query per change type, each walking the open-exports index (system, type,
@@ -65,6 +65,12 @@ export interface ReadyExport {
  * backlog by a CASE over the type cost a sort of every open export per claim.
  */
 const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
+/**
+ * A run still planning (or paused, or handed back mid-way) has not been judged whole by the
+ * mass-change breaker: its exports wait for its end, or a later batch crossing a limit could no
+ * longer hold the ones an export run running meanwhile had already sent.
+ */
+export const PLANNING_ACTIVE = "('QUEUED', 'RUNNING', 'CANCELLING', 'PAUSED')";
 
 export async function claimReadyExports(
   tx: Q,
@@ -85,6 +91,7 @@ export async function claimReadyExports(
             AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
                  OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
             AND (p.not_before IS NULL OR p.not_before <= now())
+            AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = p.planning_run_id AND r.status IN ${PLANNING_ACTIVE})
             AND p.id <> ALL($5::uuid[])
             AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id <> ALL($6::uuid[]))
           ORDER BY p.awaiting_reference, p.created_at, p.id

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type pg from "pg";
 import type { Attributes } from "../../connectors/connector.ts";
 import { canonicalJson } from "../../util/canonical-json.ts";
+import { PLANNING_ACTIVE } from "../pending-export/execution.ts";
 
 /** The real-time inbox (inbox_entry): changes pushed for a system, kept until a REALTIME run applies them. */
 
@@ -197,7 +198,7 @@ export async function realtimeExportTargets(q: Q): Promise<string[]> {
     `SELECT cs.id FROM connected_system cs
       WHERE NOT cs.staging
         AND EXISTS (SELECT 1 FROM pending_export pe JOIN run r ON r.id = pe.planning_run_id
-                     WHERE pe.connected_system_id = cs.id AND r.profile = 'REALTIME'
+                     WHERE pe.connected_system_id = cs.id AND r.profile = 'REALTIME' AND r.status NOT IN ${PLANNING_ACTIVE}
                        AND (pe.status = 'PENDING' OR (pe.status = 'FAILED' AND pe.next_retry_at <= now()))
                        AND (pe.not_before IS NULL OR pe.not_before <= now()))`,
   );

@@ -1,4 +1,9 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { createConnector } from "../../../src/connectors/index.ts";
+import { createExportExecutor } from "../../../src/engine/outbound/run-export.ts";
 import { createSyncExecutor } from "../../../src/engine/sync/run-sync.ts";
 import type { Services } from "../../../src/services.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
@@ -25,10 +30,11 @@ async function setup() {
       { target: "givenName", source: "givenName" },
     ],
   });
+  const targetConfig = { path: path.join(mkdtempSync(path.join(tmpdir(), "metasync-breaker-")), "target.csv"), anchor: "id" };
   const target = await services.systems.create({
     name: "target",
     kind: "CSV",
-    config: { path: "/tmp/target.csv", anchor: "id" },
+    config: targetConfig,
     breaker: { maxCreates: 7 },
   });
   await services.syncRules.create({
@@ -52,7 +58,14 @@ async function setup() {
     (
       await services.db.prisma.pendingExport.groupBy({ by: ["status"], where: { connectedSystemId: target.id }, _count: true })
     ).map((r) => [r.status, r._count]);
-  return { sync, statuses, targetId: target.id };
+  const exportRun = async () =>
+    runEngine(services, {
+      connector: await createConnector("CSV", targetConfig, { logger: services.logger, fileRoots: [tmpdir()] }),
+      systemId: target.id,
+      profile: "EXPORT",
+      executor: createExportExecutor({ batchSize: 50, retryBaseMs: 10 }),
+    });
+  return { sync, statuses, exportRun, targetId: target.id };
 }
 
 describe("mass-change breaker across planning batches", () => {
@@ -79,6 +92,19 @@ describe("mass-change breaker across planning batches", () => {
     expect(await statuses()).toEqual([["AWAITING_APPROVAL", 20]]);
     const hold = await services.db.prisma.breakerHold.findFirstOrThrow({ where: { runId: crashed.id } });
     expect(hold.reason).toBe("mass-change breaker: 10 creates > maxCreates 7");
+  });
+
+  it("an export run while the planning run is unfinished sends none of its exports, so a later crossing still holds them all", async () => {
+    const { sync, statuses, exportRun } = await setup();
+    await expect(sync({ crashAfterBatches: 2 })).rejects.toThrow("simulated crash");
+    expect(await statuses()).toEqual([["PENDING", 5]]);
+    // The crashed run is still RUNNING (until recovery hands it back): its 5 exports are not due.
+    const sent = await exportRun();
+    expect(sent.status).toBe("COMPLETED");
+    expect(await statuses()).toEqual([["PENDING", 5]]);
+    const crashed = await services.db.prisma.run.findFirstOrThrow({ where: { profile: "FULL_SYNC" } });
+    await sync({ runId: crashed.id });
+    expect(await statuses()).toEqual([["AWAITING_APPROVAL", 20]]);
   });
 
   it("a dry run holds nothing and writes nothing, and says the breaker would hold, with the figures", async () => {
