@@ -103,7 +103,7 @@ afterAll(async () => {
   await closeTestServices(services);
 });
 
-describe("the API process killed (SIGKILL) under graphql-ws subscribers", () => {
+describe("the API process killed (SIGKILL) under graphql-ws subscribers", { timeout: 240_000 }, () => {
   it("clients reconnect, get each run's current state first, and the final status of runs that ended while the API was down", async () => {
     const start = async (name: string) => {
       const system = await createReadySystem(services, name);

@@ -139,7 +139,7 @@ const CSV: Record<string, unknown> = {
   },
 };
 
-describe("hostile files imported and exported to a real slapd", () => {
+describe("hostile files imported and exported to a real slapd", { timeout: 180_000 }, () => {
   let world: World;
   beforeAll(async () => {
     world = await createWorld([], { import: 25, sync: 30, export: 20 });

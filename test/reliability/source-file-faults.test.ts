@@ -89,7 +89,7 @@ describe("a CSV file rewritten in place while it is read", () => {
   });
 });
 
-describe("an HR file cut short", () => {
+describe("an HR file cut short", { timeout: 180_000 }, () => {
   let world: World;
   const rows = people(PEOPLE);
   let whole: string;

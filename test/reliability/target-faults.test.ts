@@ -99,7 +99,8 @@ afterAll(async () => {
   await world?.close();
 });
 
-describe("a directory that goes away, hangs or changes its password", () => {
+// Each test is several runs through a worker process: generous on a loaded machine.
+describe("a directory that goes away, hangs or changes its password", { timeout: 240_000 }, () => {
   it("slapd stopped mid-export: the run FAILS as unreachable with every unsent export kept; after a restart the next export applies the rest once", async () => {
     // Two batches a second: slapd is stopped once the first answered batch is stored.
     await pace("ldap", BATCHES.export / 2);
@@ -208,7 +209,7 @@ describe("a directory that goes away, hangs or changes its password", () => {
   });
 });
 
-describe("a SQL table that refuses some rows", () => {
+describe("a SQL table that refuses some rows", { timeout: 240_000 }, () => {
   it("PARTIAL with per-row errors naming each row, the rest applied; foreign key refusals retried with backoff until they apply or reach ERROR", async () => {
     const { sql } = world;
     // Departments the table knows; HR moves some people to one that comes later (NEW) and some
