@@ -27,6 +27,13 @@ export function connectDatabase(url: string, options: { max?: number; onClose?: 
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, options: "-c random_page_cost=1.1" });
   // An idle client that loses its server (restart) must not crash the process.
   pool.on("error", () => {});
+  // Nor one that is checked out: pg-pool listens for errors only while a client is idle, and a
+  // connection that ends between two statements of a transaction (a batch waiting on its
+  // connector when PostgreSQL restarts) emits 'error' with no listener, which kills the worker.
+  // Its holder sees the failure on its next statement and releases it.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   const prisma = new PrismaClient({
     adapter: new PrismaPg(pool),
     log: [{ emit: "event", level: "query" }],

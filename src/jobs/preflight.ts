@@ -15,6 +15,7 @@ export interface PreflightFailure {
     | "CONNECTION_FAILED"
     | "AUTH_FAILED"
     | "PERMISSION_DENIED"
+    | "INVALID_INPUT"
     | "TIMEOUT"
     | "CONNECTOR_UNAVAILABLE"
     | "UNSUPPORTED_OPERATION"
@@ -181,6 +182,17 @@ function connectionFailure(system: ConnectedSystem, e: unknown, timeoutMs: numbe
       reason: `${system.name} accepted the credentials but refused access: ${message}`,
       nextSteps: [
         `Grant the configured account (or token) the rights to read and write what ${system.name} syncs, or configure one that has them with ${where}`,
+        `Then run testConnection(id: "${system.id}")`,
+      ],
+    };
+  // The system answered, with data that cannot be read (a file that is not valid UTF-8): no
+  // address or credential to check, the data itself is to fix; the message locates it.
+  if (code === "INVALID_INPUT")
+    return {
+      reasonCode: "INVALID_INPUT",
+      reason: `${system.name} cannot be read: ${message}`,
+      nextSteps: [
+        `Fix the data at the place named above, or the settings that say how to read it, with ${where}`,
         `Then run testConnection(id: "${system.id}")`,
       ],
     };

@@ -57,6 +57,11 @@ export interface Slapd {
    * came back); `whileDown` runs in between, e.g. to see what a client does meanwhile.
    */
   restart(whileDown?: () => Promise<void>): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing is answered (a hung server); resume() continues it. */
+  pause(): void;
+  resume(): void;
+  /** The administrator's password changed (rootpw), as an operator would: restart with the new one. */
+  changePassword(next: string): Promise<void>;
 }
 
 const SLAPD = "/usr/sbin/slapd";
@@ -213,7 +218,6 @@ export function loadLdif(url: string, bindDn: string, password: string, file: st
 export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   const baseDn = options.baseDn ?? (options.sample === "openldap" ? "dc=example,dc=com" : "dc=example,dc=org");
   const bindDn = `cn=admin,${baseDn}`;
-  const password = "secret";
   const dir = mkdtempSync(path.join(tmpdir(), "metasync-slapd-"));
   chmodSync(dir, 0o755);
   mkdirSync(path.join(dir, "db"));
@@ -221,6 +225,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   const conf = path.join(dir, "slapd.conf");
   const tls = options.tls === true;
   if (tls) makeCertificate(dir);
+  let password = "secret";
   writeFileSync(conf, slapdConf(dir, baseDn, bindDn, password, options.overlays ?? [], tls));
 
   let child: ChildProcess | undefined;
@@ -245,15 +250,22 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   else await addBaseEntries(url, baseDn, bindDn, password);
 
   let running: ChildProcess | undefined = child;
+  const signal = (name: NodeJS.Signals) => {
+    if (!running?.pid) throw new Error("slapd is not running");
+    process.kill(running.pid, name);
+  };
   return {
     url,
     port,
     baseDn,
     bindDn,
-    password,
+    get password() {
+      return password;
+    },
     dir,
     ...(tls ? { ldapsUrl: `ldaps://127.0.0.1:${tlsPort}`, caCert: readFileSync(path.join(dir, "cert.pem"), "utf8") } : {}),
     async stop() {
+      if (running) signal("SIGCONT");
       if (running) await stopChild(running);
       running = undefined;
       rmSync(dir, { recursive: true, force: true });
@@ -266,6 +278,15 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
       } finally {
         running = await launch(conf, port, bindDn, password, tlsPort);
       }
+    },
+    pause: () => signal("SIGSTOP"),
+    resume: () => signal("SIGCONT"),
+    async changePassword(next) {
+      if (running) await stopChild(running);
+      running = undefined;
+      password = next;
+      writeFileSync(conf, slapdConf(dir, baseDn, bindDn, password, options.overlays ?? [], tls));
+      running = await launch(conf, port, bindDn, password, tlsPort);
     },
   };
 }

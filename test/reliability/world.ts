@@ -56,6 +56,9 @@ export interface World {
   slapd: Slapd;
   sql: pg.Client;
   ids: Record<SystemName, string>;
+  /** The HR source file and the SQL target's database. */
+  hrFile: string;
+  sqlUrl: string;
   kills: KillRecord[];
   /** Run a profile to its end, through every kill point of the plan that falls in it. */
   run(system: SystemName, profile: RunProfile): Promise<Record<string, number | string>>;
@@ -114,6 +117,8 @@ export async function createWorld(rows: Person[], batches: BatchSizes, killPlan:
     slapd,
     sql,
     ids,
+    hrFile,
+    sqlUrl,
     kills,
     async run(system, profile) {
       const operation = operationForProfile(profile).type;

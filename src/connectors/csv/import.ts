@@ -1,5 +1,12 @@
 import { stat } from "node:fs/promises";
-import type { Attributes, ConnectorObject, ImportContext, ImportPage, RecordError } from "../connector.ts";
+import {
+  type Attributes,
+  ConnectorError,
+  type ConnectorObject,
+  type ImportContext,
+  type ImportPage,
+  type RecordError,
+} from "../connector.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
 import { type DataRow, readRows } from "./rows.ts";
@@ -43,6 +50,24 @@ function sameFile(a: Partial<CsvFingerprint> | null, b: CsvFingerprint): boolean
   return !!a && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
+/**
+ * The file must still be the version the read started on before its last page, which lets the
+ * engine infer deletes (full import: every anchor not seen; delta: stored anchors not in the
+ * file). A file rewritten or truncated in place while it was read gives part of one version and
+ * part of another, or half a file: taken as the truth, it would delete everyone after the cut.
+ * Transient: the run is retried, and the retry reads the new version from its start.
+ */
+async function unchangedSince(path: string, read: CsvFingerprint): Promise<void> {
+  const now = await fingerprint(path);
+  if (sameFile(read, now)) return;
+  const name = path.split("/").pop() ?? path;
+  throw new ConnectorError(
+    "INVALID_INPUT",
+    `${name} changed while it was read (${read.size} bytes when the read started, ${now.size} now): nothing is inferred from this read; the import starts over on the new version`,
+    true,
+  );
+}
+
 export async function* importFull(config: CsvConfig, checkpoint: unknown): AsyncGenerator<ImportPage> {
   const file = await fingerprint(config.path);
   const start = resumeFrom(checkpoint, file).row;
@@ -62,6 +87,7 @@ export async function* importFull(config: CsvConfig, checkpoint: unknown): Async
       }
     }
   }
+  await unchangedSince(config.path, file);
   yield { objects, deletes: [], errors, checkpoint: { ...file, row: Math.max(row, start) }, watermark: file };
 }
 
@@ -112,6 +138,7 @@ export async function* importDelta(
     }
   }
   if (candidates.length + errors.length > 0) yield await page();
+  await unchangedSince(config.path, file);
 
   if (malformed > 0) {
     // A malformed row's anchor is unknown: deleting what it may hold would drop a real identity.

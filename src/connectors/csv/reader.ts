@@ -6,6 +6,7 @@ import { ConnectorError } from "../connector.ts";
 import { openRegularFile } from "../file-roots.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
+import { utf8Position } from "./utf8.ts";
 
 const MAX_RECORD_CHARS = 1024 * 1024;
 
@@ -145,6 +146,20 @@ class RowSplitter {
 }
 
 /**
+ * Why a row may have too many fields: it holds a line break that is not the file's own (a file
+ * mixing CRLF and LF, or CR), so the parser read two lines as one row. Said plainly, with the
+ * lines it spans, instead of leaving "found 9 fields" to puzzle over.
+ */
+function mixedEndings(raw: string, record: string[]): string {
+  const body = raw.replace(/(\r\n|\n|\r)$/, "");
+  const breaks = body.match(/\r\n|\n|\r/g)?.length ?? 0;
+  // Line breaks inside quoted cells are values, not the cause.
+  const unquoted = record.filter((cell) => /[\r\n]/.test(cell) && !body.includes(`"${cell}`));
+  if (breaks === 0 || unquoted.length === 0) return "";
+  return ` (the row runs over ${breaks + 1} lines: the file mixes line endings, e.g. CRLF and LF; use one kind throughout)`;
+}
+
+/**
  * Past an unclosed quote the rest of the file is one cell: everything after it would be
  * silently missing, and a full import would take those objects for deleted. Fail instead.
  */
@@ -192,14 +207,16 @@ function toEvent(
 ): CsvEvent {
   const { names, sorted, multiValued } = columns;
   if (record.length !== names.length)
-    return rowError(file, line, index, `expected ${names.length} fields, found ${record.length}`);
+    return rowError(file, line, index, `expected ${names.length} fields, found ${record.length}${mixedEndings(raw, record)}`);
   // PostgreSQL text and jsonb cannot hold U+0000: stored, it would fail the whole batch. One
   // search of the row's text finds it; the cells are looked at only then.
   if (raw.includes("\u0000")) {
     const column = names[record.findIndex((cell) => cell.includes("\u0000"))];
     if (column !== undefined) return rowError(file, line, index, `column "${column}" contains a NUL character`);
   }
-  const attributes: Attributes = {};
+  // No prototype: a column named "__proto__" is an attribute like any other (on a plain object
+  // assigning it would change the object's prototype, or drop a string value silently).
+  const attributes: Attributes = Object.create(null);
   for (const i of sorted) {
     const cell = record[i]!;
     // An empty cell is an absent attribute: no `null`s, so hashes match what the engine stores.
@@ -262,15 +279,21 @@ function lineBreaks(raw: string): number {
 function textDecoder(encoding: string, file: string): { write(bytes: Buffer): string; end(): string } {
   if (/^utf-?8$/i.test(encoding)) {
     const text = new TextDecoder("utf-8", { fatal: true });
-    let offset = 0;
+    const position = utf8Position();
     const decode = (bytes: Buffer | undefined): string => {
+      let decoded: string;
       try {
-        return bytes ? text.decode(bytes, { stream: true }) : text.decode();
+        decoded = bytes ? text.decode(bytes, { stream: true }) : text.decode();
       } catch {
-        throw new ConnectorError("INVALID_INPUT", `${file} is not valid UTF-8 (after byte ${offset}); set "encoding"`, false);
-      } finally {
-        offset += bytes?.length ?? 0;
+        const { byte, line } = position.locate(bytes);
+        throw new ConnectorError(
+          "INVALID_INPUT",
+          `${file}:${line}: not valid UTF-8 at byte ${byte} (counting from 0); fix the file or set "encoding" to its character set`,
+          false,
+        );
       }
+      if (bytes) position.advance(bytes);
+      return decoded;
     };
     return { write: decode, end: () => decode(undefined) };
   }

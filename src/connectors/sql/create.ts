@@ -3,7 +3,7 @@ import { applyAttributeChanges, valuesOf } from "../attribute-changes.ts";
 import type { Attributes, AttributeValue, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
-import { toConnectorError } from "./errors.ts";
+import { rowFailure, rowName, toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
 import type { Column, TableInfo } from "./table.ts";
 import { rowToAttributes, toParameter } from "./values.ts";
@@ -192,12 +192,11 @@ export async function insertIsolated(
   } catch (error) {
     const failed = toConnectorError(
       error,
-      `CREATE in ${config.table} ${changes.length === 1 ? (changes[0]?.anchor ?? "") : ""}`.trim(),
+      `CREATE in ${config.table} ${changes.length === 1 ? rowName(config.anchor, changes[0]!) : ""}`.trim(),
     );
     if (failed.transient) throw failed;
     await client.query("ROLLBACK TO SAVEPOINT metasync_run");
-    if (changes.length === 1)
-      return [{ id: changes[0]!.id, status: "PERMANENT_FAILURE", code: failed.code, message: failed.message }];
+    if (changes.length === 1) return [rowFailure(changes[0]!.id, failed)];
     const half = Math.ceil(changes.length / 2);
     return [
       ...(await insertIsolated(client, config, table, changes.slice(0, half))),

@@ -1,8 +1,10 @@
-import { ConnectorError } from "../connector.ts";
+import { ConnectorError, type ExportChange, type ExportResult } from "../connector.ts";
 
 interface PgLikeError {
   code?: string;
   message?: string;
+  /** PostgreSQL's DETAIL, e.g. `Key (department)=(D9) is not present in table "departments".` */
+  detail?: string;
 }
 
 /**
@@ -11,8 +13,8 @@ interface PgLikeError {
  */
 export function toConnectorError(error: unknown, what: string): ConnectorError {
   if (error instanceof ConnectorError) return error;
-  const { code = "", message = String(error) } = (error ?? {}) as PgLikeError;
-  const text = `${what}: ${message}`;
+  const { code = "", message = String(error), detail } = (error ?? {}) as PgLikeError;
+  const text = `${what}: ${message}${detail ? ` (${detail})` : ""}`;
   const make = (c: ConstructorParameters<typeof ConnectorError>[0], transient?: boolean) =>
     new ConnectorError(c, text, transient, { cause: error });
   if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENETUNREACH"].includes(code))
@@ -33,4 +35,29 @@ export function toConnectorError(error: unknown, what: string): ConnectorError {
     if (/terminated|not queryable|connection.*(closed|ended|error)|socket/i.test(message)) return make("CONNECTION_FAILED");
   }
   return make("INTERNAL", false);
+}
+
+/**
+ * One change the table refused, inside a batch that goes on. A foreign key violation is retried
+ * with backoff (ERROR after the maximum): the row it references may be written later, by
+ * another system or a later export. Other refusals (check, not-null, type) are permanent.
+ */
+export function rowFailure(id: string, failed: ConnectorError): ExportResult {
+  const laterMaybe = (failed.cause as PgLikeError | undefined)?.code === "23503";
+  return {
+    id,
+    status: failed.transient || laterMaybe ? "TRANSIENT_FAILURE" : "PERMANENT_FAILURE",
+    code: failed.code,
+    message: failed.message,
+  };
+}
+
+/**
+ * The row a change is about, for its error: its anchor, or for a CREATE whose key the engine
+ * has not stored yet, the anchor column's value it sets (`id=E00042`), so a refusal names its row.
+ */
+export function rowName(anchorColumn: string, change: ExportChange): string {
+  if (change.anchor !== undefined) return change.anchor;
+  const key = change.attributes.find((a) => a.attribute === anchorColumn && a.operation !== "REMOVE");
+  return key?.values?.length ? `${anchorColumn}=${key.values.map(String).join(",")}` : "";
 }

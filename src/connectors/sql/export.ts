@@ -5,7 +5,7 @@ import { ConnectorError } from "../connector.ts";
 import type { SqlConfig } from "./config.ts";
 import { connect } from "./connection.ts";
 import { checkColumns, insertIsolated, insertMany, insertOne } from "./create.ts";
-import { toConnectorError } from "./errors.ts";
+import { rowFailure, rowName, toConnectorError } from "./errors.ts";
 import { qualifiedName, quoteIdent } from "./identifiers.ts";
 import { loadTable, type TableInfo } from "./table.ts";
 import { bulkRun, deleteMany, updateMany } from "./update.ts";
@@ -102,7 +102,7 @@ async function runBatch(
       else results.push(await applyChange(client, config, table, change));
       if (savepoints) await client.query("RELEASE SAVEPOINT metasync_change");
     } catch (error) {
-      const failed = toConnectorError(error, `${change.changeType} ${config.table} ${change.anchor ?? ""}`.trim());
+      const failed = toConnectorError(error, `${change.changeType} ${config.table} ${rowName(config.anchor, change)}`.trim());
       // Lost connection, timeout, deadlock: the whole transaction is gone, the batch fails as one.
       if (failed.transient) throw failed;
       if (!savepoints) {
@@ -110,7 +110,7 @@ async function runBatch(
         return null;
       }
       await client.query("ROLLBACK TO SAVEPOINT metasync_change");
-      results.push({ id: change.id, status: "PERMANENT_FAILURE", code: failed.code, message: failed.message });
+      results.push(rowFailure(change.id, failed));
     }
     i += many?.length ?? 1;
   }

@@ -34,7 +34,9 @@ export function validateObject(object: ConnectorObject, schema: ImportSchema, lo
   const rules = schema.get(object.objectType);
   if (!rules) return null;
   for (const [name, rule] of rules) {
-    const value = object.attributes[name];
+    // Own values only: an attribute named "__proto__" or "constructor" that the object lacks is
+    // missing, not Object.prototype's.
+    const value = Object.hasOwn(object.attributes, name) ? object.attributes[name] : undefined;
     if (isEmpty(value)) {
       if (rule.required)
         return {

@@ -173,18 +173,14 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
         );
         throw e;
       }
-      const unreachable =
-        results.length > 0 && results.every((r) => r.status === "TRANSIENT_FAILURE" && r.code === "CONNECTION_FAILED");
-      if (unreachable) {
+      const refusal = targetRefusal(results);
+      if (refusal) {
+        // Sent again by the next run: what the target did apply of this batch joins as APPLIED.
         await releaseExports(
           ctx.pool,
           claimed.map((c) => c.id),
         );
-        const first = results[0] as { message?: string };
-        throw new ConnectorError(
-          "CONNECTION_FAILED",
-          `target unreachable: ${first.message ?? "connection failed"}; exports kept for the next run`,
-        );
+        throw refusal;
       }
       return { claimed, changes, results, unresolved };
     }
@@ -202,6 +198,29 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
       });
     }
   };
+}
+
+/**
+ * Answers that say the target, not an object, is the problem: the run fails and the batch's
+ * exports stay as they were (no error counted, no retry used up), instead of every remaining
+ * export failing one by one. Refused credentials (a password changed after the system was
+ * accepted) are never about one object; every change of a batch (two or more) timing out is a
+ * server that stopped answering, like every change unable to connect.
+ */
+function targetRefusal(results: ExportResult[]): ConnectorError | null {
+  const refused = results.find((r) => r.status !== "APPLIED" && r.code === "AUTH_FAILED");
+  if (refused && refused.status !== "APPLIED")
+    return new ConnectorError(
+      "AUTH_FAILED",
+      `the target refused the credentials: ${refused.message}; exports kept for the next run`,
+      false,
+    );
+  const down = (r: ExportResult) =>
+    r.status === "TRANSIENT_FAILURE" && (r.code === "CONNECTION_FAILED" || (r.code === "TIMEOUT" && results.length > 1));
+  const first = results[0];
+  if (!first || first.status === "APPLIED" || !results.every(down)) return null;
+  const what = first.code === "TIMEOUT" ? "target not answering" : "target unreachable";
+  return new ConnectorError(first.code, `${what}: ${first.message}; exports kept for the next run`);
 }
 
 /**
