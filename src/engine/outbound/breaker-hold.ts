@@ -250,3 +250,17 @@ async function holdExports(
   );
   return { holdId: hold.rows[0]!.id, reason, count: rows.length };
 }
+
+/**
+ * Partitions of one run plan on several workers: before each batch, the run's figures are read
+ * again from what every partition committed (not counted in this process's memory), and the
+ * scopes another partition already held are known as held.
+ */
+export async function reloadRunBreakerState(q: Q, state: BreakerState, runId: string): Promise<void> {
+  state.tallies.clear();
+  const { rows } = await q.query<{ scope_key: string; reason: string }>(
+    "SELECT scope_key, reason FROM breaker_hold WHERE run_id = $1",
+    [runId],
+  );
+  state.held = new Map(rows.map((r) => [r.scope_key, r.reason]));
+}
