@@ -4,7 +4,7 @@ import { RunEventType } from "../engine/run-events.ts";
 import { type ExecuteDeps, readSystem } from "./execute-deps.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { createRunContext, LeaseLostError, RunPausedError, WorkerStoppingError } from "./managed-run-context.ts";
-import { cancelQueuedPartitions } from "./partition-store.ts";
+import { endPartitionedRun } from "./partition-store.ts";
 import { coordinatePartitions, partitionable } from "./partitions.ts";
 import { insertRunEvents, publishRunChanged } from "./progress.ts";
 import { resubmitRun } from "./recovery.ts";
@@ -182,7 +182,7 @@ async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: 
     const final = decideFinalStatus({ ending, cancelRequested: current.status === "CANCELLING", counts: current.counts });
     const done = await finishRun(client, lease, final);
     if (!done) return null;
-    await cancelQueuedPartitions(client, run.id);
+    await endPartitionedRun(client, run.id);
     const durationMs = Math.round(Number(done.duration_ms));
     await insertRunEvents(client, run.id, [
       {

@@ -208,10 +208,11 @@ export async function partitionProgress(client: QueryClient, runId: string) {
   };
 }
 
-/** A finished run's partitions nobody claimed end with it. */
-export async function cancelQueuedPartitions(client: QueryClient, runId: string): Promise<void> {
+/** A finished run's partitions nobody claimed end with it, and its key claims go (src/engine/sync/concurrent.ts). */
+export async function endPartitionedRun(client: QueryClient, runId: string): Promise<void> {
   await client.query(
     "UPDATE run_partition SET status = 'CANCELLED', finished_at = now() WHERE run_id = $1 AND status = 'QUEUED'",
     [runId],
   );
+  await client.query("DELETE FROM sync_key_claim WHERE run_id = $1", [runId]);
 }

@@ -251,16 +251,20 @@ async function processPartition(
   log.info({ status: end.status }, "partition finished");
 }
 
-/** Why a partition must stop at this boundary: the run is no longer RUNNING, or is being paused. */
+/**
+ * Why a partition must stop at this boundary. Cancelled or ended (a partition failed): stop.
+ * Being paused, paused, or queued again after a pause: hand the partition back; the coordinator
+ * queues it again when the run resumes.
+ */
 async function runStopReason(client: pg.PoolClient, runId: string): Promise<Error | null> {
   const { rows } = await client.query<{ status: string; pause: boolean }>(
     "SELECT status::text AS status, pause_requested_at IS NOT NULL AS pause FROM run WHERE id = $1",
     [runId],
   );
   const run = rows[0];
-  if (run?.status !== "RUNNING") return new RunCancelledError(runId);
-  if (run.pause) return new RunPausedError(runId);
-  return null;
+  if (run?.status === "RUNNING") return run.pause ? new RunPausedError(runId) : null;
+  if (run?.status === "PAUSED" || run?.status === "QUEUED") return new RunPausedError(runId);
+  return new RunCancelledError(runId);
 }
 
 /** Times a batch that lost a deadlock to another partition is run again before the partition fails. */

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { deleteThresholds } from "../connected-system/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
-import { loadBreakerState, reloadRunBreakerState } from "../outbound/breaker-hold.ts";
+import { loadBreakerState, reloadHeldScopes } from "../outbound/breaker-hold.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { loadOutboundRules } from "../outbound/rules.ts";
 import { insertRunChanges } from "../run-changes.ts";
@@ -141,7 +141,7 @@ async function syncRange(ctx: RunContext, range: PartitionRange, batchSize: numb
     let done = false;
     await ctx.batch(async (tx) => {
       await commitWithoutFlushWait(tx);
-      if (plan.breaker) await reloadRunBreakerState(tx, plan.breaker, scope.runId);
+      if (plan.breaker) await reloadHeldScopes(tx, plan.breaker, scope.runId);
       breakerEvents();
       const objects = await nextFullSyncPage(tx, ctx.system.id, cp.afterId, batchSize, range.toId);
       done = objects.length < batchSize;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cancelRun } from "../../../src/jobs/cancel.ts";
+import { pauseRun } from "../../../src/jobs/pause.ts";
 import { createPartitionedWorld, hrRows, type PartitionedWorld } from "../../fixtures/partitioned-world.ts";
 import { waitFor, waitForStatus } from "../../fixtures/runs.ts";
 
@@ -111,6 +112,31 @@ describe("a FULL_SYNC split into partitions", () => {
       const processed = partitions.reduce((n, p) => n + p.processed, 0);
       expect(after.processed).toBe(processed);
       expect(processed).toBeLessThan(after.total ?? 0);
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
+
+  it("paused mid-run, hands every partition back; resumed, ends like the unpartitioned sync", async () => {
+    const world = await partitionedWorld();
+    try {
+      const runId = await world.start("FULL_SYNC");
+      await waitFor(async () => (await partitionsOf(world, runId)).some((p) => p.processed > 0), 60_000, 20);
+      await pauseRun({ ...world.services, pool: world.services.db.pool }, runId);
+      await waitForStatus(world.services, runId, ["PAUSED"], 60_000);
+      const paused = await waitFor(async () => {
+        const list = await partitionsOf(world, runId);
+        return list.every((p) => p.status !== "RUNNING") ? list : null;
+      }, 30_000);
+      // Nothing is cancelled by a pause: what was not done waits, with its checkpoint, for the resume.
+      expect(paused.filter((p) => !["QUEUED", "COMPLETED"].includes(p.status))).toEqual([]);
+      expect(paused.some((p) => p.status === "QUEUED")).toBe(true);
+      expect((await world.services.startGate.resume(runId)).outcome).toBe("ACCEPTED");
+      const sync = await waitForStatus(world.services, runId, ENDED, 120_000);
+      const partitions = await partitionsOf(world, runId);
+      expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
+      expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual(referenceState);
     } finally {
       await world.close();
     }

@@ -32,9 +32,6 @@ CREATE TABLE "sync_key_claim" (
 -- AddForeignKey
 ALTER TABLE "run_partition" ADD CONSTRAINT "run_partition_run_id_fkey" FOREIGN KEY ("run_id") REFERENCES "run"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
--- AddForeignKey
-ALTER TABLE "sync_key_claim" ADD CONSTRAINT "sync_key_claim_run_id_fkey" FOREIGN KEY ("run_id") REFERENCES "run"("id") ON DELETE CASCADE ON UPDATE CASCADE;
-
 
 
 
