@@ -3,6 +3,7 @@ import { cancelRun } from "../../../src/jobs/cancel.ts";
 import { pauseRun } from "../../../src/jobs/pause.ts";
 import { createPartitionedWorld, hrRows, type PartitionedWorld } from "../../fixtures/partitioned-world.ts";
 import { waitFor, waitForStatus } from "../../fixtures/runs.ts";
+import { startTestApp } from "../../helpers/app.ts";
 
 // A FULL_SYNC larger than the partition size, split into partitions that two real worker
 // processes claim: the same end state as the same sync in one piece, cancel reaching every
@@ -81,6 +82,22 @@ describe("a FULL_SYNC split into partitions", () => {
       expect(sync.created).toBe(sum("created"));
       expect(sync.failed).toBeGreaterThanOrEqual(sum("failed"));
       expect(sync.processed).toBe(sync.total);
+      // What the API shows of it.
+      const app = await startTestApp(world.services);
+      try {
+        const { data, errors } = await app.gql(
+          `query ($id: ID!) { run(id: $id) { progress { processed total } counts { fetched } partitions { index workerId status processed } } }`,
+          { id: sync.id },
+        );
+        expect(errors).toBeUndefined();
+        expect(data.run.partitions).toEqual(
+          partitions.map((p) => ({ index: p.index, workerId: p.workerId, status: "COMPLETED", processed: p.size })),
+        );
+        expect(data.run.progress).toEqual({ processed: OBJECTS, total: OBJECTS });
+        expect(data.run.counts.fetched).toBe(sum("fetched"));
+      } finally {
+        await app.stop();
+      }
       expectSameCounts(sync);
       expect(referenceSync.failed).toBe(OBJECTS - PEOPLE);
       expect(await world.snapshot()).toEqual(referenceState);
