@@ -163,7 +163,11 @@ async function syncRange(ctx: RunContext, range: PartitionRange, batchSize: numb
 }
 
 /** The rules, keys and outbound planning state a sync decides with. */
-async function syncScope(ctx: RunContext, mode: "full" | "delta", concurrent = false) {
+export async function syncScope(
+  ctx: Pick<RunContext, "pool" | "run" | "system" | "publish">,
+  mode: "full" | "delta",
+  concurrent = false,
+) {
   const rules = await loadInboundRules(ctx.pool);
   const plan: PlanScope = {
     runId: ctx.run.id,
