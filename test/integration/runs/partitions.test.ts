@@ -188,4 +188,31 @@ describe("a FULL_SYNC split into partitions", () => {
       await world.close();
     }
   }, 180_000);
+
+  it("loses nothing when the coordinating worker is SIGKILLed: the other one takes the run over and its partitions", async () => {
+    const world = await partitionedWorld();
+    try {
+      const runId = await world.start("FULL_SYNC");
+      const coordinator = await waitFor(
+        async () => {
+          const run = await world.services.db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
+          const started = (await partitionsOf(world, runId)).some((p) => p.processed > 0);
+          return started && run.workerId ? world.workers.find((w) => w.workerId === run.workerId) : null;
+        },
+        60_000,
+        10,
+      );
+      coordinator!.child.kill("SIGKILL");
+      await coordinator!.exited;
+      const sync = await waitForStatus(world.services, runId, ENDED, 120_000);
+      // Recovered (a second claim of the run) by the survivor, which finished every partition.
+      expect(sync.attempt).toBeGreaterThan(1);
+      const partitions = await partitionsOf(world, runId);
+      expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
+      expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual(referenceState);
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
 });
