@@ -41,6 +41,10 @@ const EnvSchema = z.object({
   METASYNC_MAX_QUERY_COST: z.coerce.number().int().min(1).optional(),
   /** Failed authentications per client address before it is answered 429 (a burst, refilled per minute). */
   METASYNC_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).optional(),
+  /** Scale-out: objects per partition of a large FULL_SYNC (0: never partition), runs per worker, connections per process. */
+  METASYNC_PARTITION_SIZE: z.coerce.number().int().min(0).optional(),
+  METASYNC_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  METASYNC_DB_POOL_SIZE: z.coerce.number().int().min(2).max(500).optional(),
 });
 
 export interface Config {
@@ -62,6 +66,10 @@ export interface Config {
   allowedOrigins?: string[];
   /** Server limits; an absent field takes its default (src/server/limits.ts). */
   limits?: Partial<ServerLimits>;
+  /** Run machinery settings from the environment; absent: the defaults of src/jobs/options.ts. */
+  runTuning?: { partitionSize?: number; concurrency?: number };
+  /** PostgreSQL connections this process keeps at most (default 10). */
+  poolSize?: number;
 }
 
 export interface ServerLimits {
@@ -115,6 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueryCost: e.METASYNC_MAX_QUERY_COST,
       authFailuresPerMinute: e.METASYNC_AUTH_FAILURES_PER_MINUTE,
     },
+    runTuning: { partitionSize: e.METASYNC_PARTITION_SIZE, concurrency: e.METASYNC_WORKER_CONCURRENCY },
+    poolSize: e.METASYNC_DB_POOL_SIZE,
   };
 }
 

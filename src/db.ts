@@ -65,14 +65,14 @@ export function connectDatabase(url: string, options: { max?: number; onClose?: 
  * The database named by DATABASE_URL, or the embedded PostgreSQL under DATA_DIR/pg
  * (started, or attached to when another Metasync process already runs it).
  */
-export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir">): Promise<Database> {
+export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir" | "poolSize">): Promise<Database> {
   if (config.databaseUrl) {
-    const db = connectDatabase(config.databaseUrl);
+    const db = connectDatabase(config.databaseUrl, { max: config.poolSize });
     await assertReachable(db, config.databaseUrl);
     return db;
   }
   const embedded = await startEmbeddedPostgres(path.join(config.dataDir, "pg"), "metasync");
-  return connectDatabase(embedded.url, { onClose: () => embedded.stop() });
+  return connectDatabase(embedded.url, { max: config.poolSize, onClose: () => embedded.stop() });
 }
 
 async function assertReachable(db: Database, url: string) {

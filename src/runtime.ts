@@ -22,7 +22,9 @@ export async function openRuntime(config: Config, logger: Logger, options: { mig
     }
     const bus = await createEventBus(db.pool);
     const secrets = createSecretBox(loadSecretKey(config.secretKey, config.dataDir));
-    return createServices({ config, db, bus, logger, secrets });
+    // Only the settings given: the rest keep the run machinery's defaults.
+    const tuning = Object.fromEntries(Object.entries(config.runTuning ?? {}).filter(([, v]) => v !== undefined));
+    return createServices({ config, db, bus, logger, secrets, runOptions: tuning });
   } catch (e) {
     await db.close().catch(() => {});
     throw e;

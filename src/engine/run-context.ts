@@ -86,6 +86,42 @@ export interface RunContext {
    * with { id, connectedSystemId, runId }); pass the batch's `tx` to deliver on its commit.
    */
   publish?(topic: string, payload: Record<string, unknown>, tx?: pg.PoolClient): Promise<void>;
+  /**
+   * Present when the machinery can spread this run over several workers (the operation has a
+   * `partition` step, the run is not a dry run, METASYNC_PARTITION_SIZE > 0).
+   */
+  readonly partitions?: PartitionControl;
+}
+
+/** One slice of a partitioned run: connector space object ids in (afterId, toId]. */
+export interface PartitionRange {
+  /** null: from the first object. */
+  afterId: string | null;
+  /** null: to the last object. */
+  toId: string | null;
+  /** Objects in the range when it was cut. */
+  size: number;
+}
+
+/**
+ * The machinery's side of a partitioned run: the operation cuts its work into ranges, `run`
+ * has every range processed (by this worker and any other that claims one, each with its own
+ * checkpoint) and resolves once all are done. Called again after a resume, it continues the
+ * ranges recorded the first time (the ones passed are then ignored).
+ */
+export interface PartitionControl {
+  /** Objects per partition (METASYNC_PARTITION_SIZE). */
+  readonly size: number;
+  /** Resolves to the objects processed across all partitions. */
+  run(ranges: PartitionRange[]): Promise<number>;
+}
+
+/**
+ * An operation that can be partitioned: besides the whole run, it can process one range, in a
+ * context whose checkpoint and batches are the partition's (any worker may call it).
+ */
+export interface PartitionedExecutor extends OperationExecutor {
+  partition(ctx: RunContext, range: PartitionRange): Promise<void>;
 }
 
 /** An operation's batch work. Returning normally completes the run (PARTIAL when counts.failed > 0). */

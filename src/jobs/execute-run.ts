@@ -1,41 +1,18 @@
-import type pg from "pg";
-import type { AlertRaiser } from "../alerts/raise.ts";
-import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
-import { type OperationExecutor, RunCancelledError, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
+import { RunCancelledError, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import { RunEventType } from "../engine/run-events.ts";
-import type { EventBus } from "../events/bus.ts";
-import type { Logger } from "../logger.ts";
-import type { ConnectedSystems } from "../systems/connected-systems.ts";
+import { type ExecuteDeps, readSystem } from "./execute-deps.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { createRunContext, LeaseLostError, RunPausedError, WorkerStoppingError } from "./managed-run-context.ts";
-import type { OperationType } from "./operations.ts";
-import type { RunOptions } from "./options.ts";
+import { endPartitionedRun } from "./partition-store.ts";
+import { coordinatePartitions, partitionable } from "./partitions.ts";
 import { insertRunEvents, publishRunChanged } from "./progress.ts";
-import type { RunQueue } from "./queue.ts";
 import { resubmitRun } from "./recovery.ts";
 import { backoffDelay, errorCode, isTransient, sleep } from "./retry.ts";
 import { decideFinalStatus, type OperationEnding } from "./run-status.ts";
 import { type ClaimedRun, claimRun, finishRun, type Lease, lockLeasedRun, pauseLeasedRun, readCheckpoint } from "./run-store.ts";
 
-export type ExecutorMap = Partial<Record<OperationType, OperationExecutor>>;
-
-export interface ExecuteDeps {
-  pool: pg.Pool;
-  bus: EventBus;
-  queue: RunQueue;
-  logger: Logger;
-  systems: ConnectedSystems;
-  connectorFactory: ConnectorFactory;
-  executors: ExecutorMap;
-  options: RunOptions;
-  workerId: string;
-  stopping(): boolean;
-  /** Aborted when the worker stops. */
-  shutdown: AbortSignal;
-  /** Raises the run's alerts (FAILED, PARTIAL, exports in ERROR, holds) with its final status. */
-  alerts?: AlertRaiser;
-}
+export type { ExecuteDeps, ExecutorMap } from "./execute-deps.ts";
 
 /** How the operation ended; RELEASED: handed back to the queue (worker stopping), not finished. */
 type Ending = OperationEnding | { status: "RELEASED" } | { status: "PAUSED" };
@@ -110,15 +87,6 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
     );
 }
 
-async function readSystem(deps: ExecuteDeps, id: string): Promise<SystemInfo | undefined> {
-  const { rows } = await deps.pool.query<SystemInfo>(
-    `SELECT id, name, kind::text AS kind, delete_threshold AS "deleteThreshold", staging,
-            rate_limit AS "rateLimit" FROM connected_system WHERE id = $1`,
-    [id],
-  );
-  return rows[0];
-}
-
 async function claim(deps: ExecuteDeps, runId: string, jobId: string): Promise<ClaimedRun | null> {
   const run = await claimRun(deps.pool, { runId, jobId, workerId: deps.workerId });
   if (!run) return null;
@@ -159,9 +127,14 @@ async function runWithRetries(
       checkpoint: await readCheckpoint(deps.pool, run.id),
       attempt: run.attempt,
     };
+    // A large run spread over the workers: this job coordinates, and processes partitions too.
+    const partitions = partitionable(deps, run, executor)
+      ? coordinatePartitions(deps, run, executor, system, config, { interruption: () => ctx.interruption(), signal })
+      : undefined;
     const ctx = createRunContext({ ...deps, importBatchSize: deps.options.importBatchSize }, lease, info, system, config, {
       signal,
       stopping: deps.stopping,
+      partitions,
     });
     try {
       await executor(ctx);
@@ -209,6 +182,7 @@ async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: 
     const final = decideFinalStatus({ ending, cancelRequested: current.status === "CANCELLING", counts: current.counts });
     const done = await finishRun(client, lease, final);
     if (!done) return null;
+    await endPartitionedRun(client, run.id);
     const durationMs = Math.round(Number(done.duration_ms));
     await insertRunEvents(client, run.id, [
       {

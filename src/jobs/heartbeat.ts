@@ -17,6 +17,8 @@ export function startHeartbeat(deps: {
   intervalMs: number;
   onCancelRequested(): void;
   onLeaseLost(): void;
+  /** What a beat writes (default: the run's heartbeat); a partition beats its own row. */
+  touch?: () => Promise<string | null>;
 }): Heartbeat {
   const { lease } = deps;
   let stopped = false;
@@ -25,7 +27,7 @@ export function startHeartbeat(deps: {
     if (stopped || inFlight) return;
     inFlight = true;
     try {
-      const status = await touchHeartbeat(deps.pool, lease);
+      const status = await (deps.touch ? deps.touch() : touchHeartbeat(deps.pool, lease));
       if (stopped) return;
       if (status === null) deps.onLeaseLost();
       else if (status === "CANCELLING") deps.onCancelRequested();

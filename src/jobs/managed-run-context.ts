@@ -4,7 +4,14 @@ import type { ConnectorFactory } from "../connectors/deps.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { rateLimited } from "../engine/connected-system/rate-limited-connector.ts";
 import { SystemRateLimiter } from "../engine/connected-system/rate-limiter.ts";
-import { type BatchOutcome, RunCancelledError, type RunContext, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
+import {
+  type BatchOutcome,
+  type PartitionControl,
+  RunCancelledError,
+  type RunContext,
+  type RunInfo,
+  type SystemInfo,
+} from "../engine/run-context.ts";
 import { RunEventType } from "../engine/run-events.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
@@ -64,7 +71,7 @@ export function createRunContext(
   run: RunInfo,
   system: SystemInfo,
   config: Record<string, unknown>,
-  control: { signal: AbortSignal; stopping(): boolean },
+  control: { signal: AbortSignal; stopping(): boolean; partitions?: PartitionControl },
 ): ManagedRunContext {
   let connector: Promise<Connector> | null = null;
   const logger = deps.logger.child({ runId: run.id, operation: run.operation });
@@ -104,6 +111,7 @@ export function createRunContext(
     logger,
     importBatchSize: deps.importBatchSize ?? DEFAULT_RUN_OPTIONS.importBatchSize,
     signal: control.signal,
+    partitions: control.partitions,
     connector() {
       // Every call of every run goes at the system's pace and heeds its Retry-After.
       const limiter = new SystemRateLimiter({

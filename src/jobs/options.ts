@@ -21,6 +21,11 @@ export interface RunOptions {
   schedulerIntervalMs: number;
   /** Records per import batch (one transaction): connector pages are merged up to this many. */
   importBatchSize: number;
+  /**
+   * A FULL_SYNC of more objects than this is cut into partitions of this many that any worker
+   * can claim (METASYNC_PARTITION_SIZE; 0: never). Default chosen by bench/partitions.ts.
+   */
+  partitionSize: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -34,6 +39,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   connectionTestTimeoutMs: 5_000,
   schedulerIntervalMs: 1_000,
   importBatchSize: 5_000,
+  partitionSize: 10_000,
 };
 
 export function runOptions(overrides: Partial<RunOptions> = {}): RunOptions {

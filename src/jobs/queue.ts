@@ -19,6 +19,8 @@ export function priorityOf(trigger: string): number {
 export interface RunJobData {
   runId: string;
   connectionSettingsId: string;
+  /** A partition of a partitioned run (src/jobs/partitions.ts), not the run itself. */
+  partition?: number;
 }
 
 type Queryable = Pick<pg.PoolClient, "query">;

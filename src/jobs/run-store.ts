@@ -189,7 +189,7 @@ export function holdsLease(run: RunOwnership, lease: Lease): boolean {
 }
 
 /** The run's counter columns, by RunCounts key. */
-const COUNT_COLUMNS = [
+export const COUNT_COLUMNS = [
   ["fetched", "fetched"],
   ["created", "created"],
   ["updated", "updated"],

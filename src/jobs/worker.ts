@@ -5,6 +5,7 @@ import type { Services } from "../services.ts";
 import { type ExecutorMap, executeRun } from "./execute-run.ts";
 import { housekeepingOptions, startHousekeeping } from "./housekeeping.ts";
 import { RUN_QUEUE } from "./operations.ts";
+import { executePartitionJob } from "./partitions.ts";
 import { RUNS_QUEUED_TOPIC } from "./progress.ts";
 import type { RunJobData } from "./queue.ts";
 import { startRealtimeDrainer } from "./realtime-drainer.ts";
@@ -58,9 +59,13 @@ export async function startWorker({
 
   const handle = async (jobs: Job<RunJobData>[]) => {
     for (const job of jobs) {
-      const run = executeRun(deps, job.data.runId, job.id).catch((err) =>
-        log.error({ err, runId: job.data.runId }, "run execution failed"),
-      );
+      // A partition of a partitioned run (partitions.ts), or a run.
+      const { partition } = job.data;
+      const run = (
+        partition === undefined
+          ? executeRun(deps, job.data.runId, job.id)
+          : executePartitionJob(deps, job.data.runId, partition, job.id)
+      ).catch((err) => log.error({ err, runId: job.data.runId, partition }, "run execution failed"));
       inFlight.add(run);
       try {
         await run;

@@ -47,10 +47,34 @@ export const RunRef = builder.prismaNode("Run", {
       resolve: (query, run, _args, ctx) =>
         ctx.services.db.prisma.runChange.findMany({ ...query, where: { runId: run.id }, orderBy: { id: "asc" } }),
     }),
+    partitions: t.relation("partitions", {
+      description:
+        "A FULL_SYNC larger than METASYNC_PARTITION_SIZE is split into id ranges that any worker claims; empty for any other run. The run's progress and counts are their sum.",
+      query: { orderBy: { index: "asc" } },
+    }),
     events: t.relation("events", {
       args: { last: t.arg.int({ defaultValue: 100, description: "The newest this many events (1-1000)." }) },
       query: (args) => ({ orderBy: { id: "desc" }, take: Math.min(Math.max(args.last ?? 100, 1), 1000) }),
     }),
+  }),
+});
+
+const RunPartitionStatusEnum = builder.enumType("RunPartitionStatus", {
+  values: ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] as const,
+});
+
+builder.prismaObject("RunPartition", {
+  fields: (t) => ({
+    index: t.exposeInt("index", { description: "0-based, in connector space id order." }),
+    workerId: t.exposeString("workerId", {
+      nullable: true,
+      description: "The worker processing it, or the one that ended it; null while queued.",
+    }),
+    status: t.field({ type: RunPartitionStatusEnum, resolve: (p) => p.status as "QUEUED" }),
+    processed: t.exposeInt("processed", { description: "Objects of this partition done (committed)." }),
+    size: t.exposeInt("size", { description: "Objects in the partition when the run was split." }),
+    attempt: t.exposeInt("attempt", { description: "Claims so far (more than 1: resumed after its worker stopped)." }),
+    error: t.exposeString("error", { nullable: true }),
   }),
 });
 

@@ -250,3 +250,19 @@ async function holdExports(
   );
   return { holdId: hold.rows[0]!.id, reason, count: rows.length };
 }
+
+/**
+ * Partitions of one run plan on several workers. Each keeps its own figures the way a whole run
+ * does (read once from what the run committed, at its first batch, then counted in memory: the
+ * table is not read again per batch, which at 100,000 objects cost as much as the planning), and
+ * before each batch learns the scopes another partition already held, so its new exports there
+ * wait too. Limit: a crossing is judged on the run's figures when the partition started plus the
+ * partition's own, so it can come up to (workers - 1) partitions later than in one piece.
+ */
+export async function reloadHeldScopes(q: Q, state: BreakerState, runId: string): Promise<void> {
+  const { rows } = await q.query<{ scope_key: string; reason: string }>(
+    "SELECT scope_key, reason FROM breaker_hold WHERE run_id = $1",
+    [runId],
+  );
+  for (const r of rows) state.held.set(r.scope_key, r.reason);
+}

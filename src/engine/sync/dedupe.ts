@@ -68,6 +68,9 @@ export async function findDuplicate(
   rule: InboundRule,
   joinValues: string[][],
   projected: BatchProjections,
+  /** How keys are looked up (a partitioned sync claims them first: concurrent.ts). */
+  find: (lookups: { type: string; attribute: string; value: string }[]) => ReturnType<typeof findKeyHolders> = (l) =>
+    findKeyHolders(tx, cso.systemId, l),
 ): Promise<{ mvoId: string; reason: string } | null> {
   const shared = projected.sharingJoinKey(rule, joinValues);
   if (shared) return { mvoId: shared.item.mvoId, reason: `same ${shared.attribute} as ${shared.item.cso.anchor} in this batch` };
@@ -95,7 +98,7 @@ export async function findDuplicate(
       field: attribute,
     }));
   });
-  const holders = await findKeyHolders(tx, cso.systemId, lookups);
+  const holders = await find(lookups);
   const candidates = lookups.flatMap((l) =>
     (holders.get(lookupKey(l.type, l.attribute, l.value)) ?? []).map((h) => ({ ...l, mvoId: h.mvoId })),
   );

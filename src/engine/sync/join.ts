@@ -2,11 +2,12 @@ import type pg from "pg";
 import type { DedupeStrategy } from "../rule-config.ts";
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
+import { findHolders } from "./concurrent.ts";
 import { BatchProjections, findDuplicate } from "./dedupe.ts";
 import { newMetaverseId } from "./metaverse-id.ts";
 import type { InboundRule } from "./rules.ts";
 import type { LinkChange, SyncScope } from "./scope.ts";
-import { findKeyHolders, lookupKey, type SyncObject } from "./store.ts";
+import { lookupKey, type SyncObject } from "./store.ts";
 
 interface Pending {
   cso: SyncObject;
@@ -50,7 +51,7 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
       if (join)
         for (const value of values) lookups.push({ type: p.rule.metaverseType, attribute: join.metaverseAttribute, value });
     }
-    const holders = await findKeyHolders(tx, scope.systemId, lookups);
+    const holders = await findHolders(tx, scope, lookups);
     const next: Pending[] = [];
     for (const p of pending) {
       if (joinFailed.has(p)) continue;
@@ -106,7 +107,7 @@ export async function resolveJoins(tx: pg.PoolClient, scope: SyncScope, unjoined
     if (!p.rule.projectToMetaverse) continue;
     let duplicate: Awaited<ReturnType<typeof findDuplicate>>;
     try {
-      duplicate = await findDuplicate(tx, p.cso, p.rule, p.joinValues, projected);
+      duplicate = await findDuplicate(tx, p.cso, p.rule, p.joinValues, projected, (l) => findHolders(tx, scope, l));
     } catch (e) {
       // A deduplication key that cannot be computed: projecting could duplicate an identity.
       if (!(e instanceof RuleExpressionError)) throw e;

@@ -1,11 +1,12 @@
 import type pg from "pg";
 import { deleteThresholds } from "../connected-system/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
-import { loadBreakerState } from "../outbound/breaker-hold.ts";
+import { loadBreakerState, reloadHeldScopes } from "../outbound/breaker-hold.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { loadOutboundRules } from "../outbound/rules.ts";
 import { insertRunChanges } from "../run-changes.ts";
-import type { OperationExecutor, RunContext, RunCounts } from "../run-context.ts";
+import type { OperationExecutor, PartitionedExecutor, PartitionRange, RunContext, RunCounts } from "../run-context.ts";
+import { dropKeyClaims } from "./concurrent.ts";
 import { type KeySpec, keySpecs } from "./keys.ts";
 import { planLateReferences } from "./late-references.ts";
 import { loadInboundRules } from "./rules.ts";
@@ -14,6 +15,7 @@ import {
   deleteCsoChanges,
   deleteKeys,
   dueDeletions,
+  fullSyncRanges,
   indexKeyIfMissing,
   loadMetaverseObjects,
   markMetaverseObjectsDeleted,
@@ -35,35 +37,26 @@ interface SyncCheckpoint {
   coveredChangeId: string;
   processed: number;
   dueDone: boolean;
+  /** FULL_SYNC: cut into partitions (decided at the start, kept on resume). */
+  partitioned?: boolean;
+  /** FULL_SYNC in partitions: the final step committed. */
+  finished?: boolean;
+}
+
+/** A partition's own checkpoint. */
+interface RangeCheckpoint {
+  afterId: string | null;
+  processed: number;
 }
 
 /** FULL_SYNC (every object of the system) and DELTA_SYNC (the queued changes only). */
 export function createSyncExecutor(
   mode: "full" | "delta",
   options: { batchSize: number } = { batchSize: BATCH },
-): OperationExecutor {
+): OperationExecutor | PartitionedExecutor {
   const batchSize = options.batchSize;
-  return async (ctx) => {
-    const rules = await loadInboundRules(ctx.pool);
-    const plan: PlanScope = {
-      runId: ctx.run.id,
-      dryRun: ctx.run.dryRun,
-      publish: ctx.publish?.bind(ctx),
-      rules: await loadOutboundRules(ctx.pool),
-      deleteThresholds: await deleteThresholds(ctx.pool),
-      breaker: await loadBreakerState(ctx.pool, ctx.run.dryRun),
-    };
-    // Holds the breaker made in a batch go out as run events with that batch (a failed batch's are dropped).
-    const breakerEvents = () => plan.breaker?.events.splice(0) ?? [];
-    const scope: SyncScope = {
-      runId: ctx.run.id,
-      systemId: ctx.system.id,
-      dryRun: ctx.run.dryRun,
-      full: mode === "full",
-      plan,
-      rules,
-      keySpecs: keySpecs(rules),
-    };
+  const executor: OperationExecutor = async (ctx) => {
+    const { scope, breakerEvents } = await syncScope(ctx, mode);
     let cp: SyncCheckpoint = (ctx.run.checkpoint as SyncCheckpoint | null) ?? {
       afterId: null,
       afterChangeId: "0",
@@ -71,6 +64,10 @@ export function createSyncExecutor(
       processed: 0,
       dueDone: false,
     };
+    if (cp.finished) return;
+    // A large FULL_SYNC is cut into id ranges that several workers sync at once (decided once, at the start).
+    const partitions = mode === "full" && !scope.dryRun ? ctx.partitions : undefined;
+    if (partitions && !cp.dueDone) cp.partitioned = (await fullSyncRanges(ctx.pool, ctx.system.id, partitions.size)).length > 1;
     if (!cp.dueDone) {
       if (!scope.dryRun) await indexMissingKeys(ctx.pool, scope.keySpecs);
       await ctx.batch(async (tx) => {
@@ -85,6 +82,17 @@ export function createSyncExecutor(
           events: breakerEvents(),
         };
       });
+    }
+    if (partitions && cp.partitioned) {
+      const processed = await partitions.run(await fullSyncRanges(ctx.pool, ctx.system.id, partitions.size));
+      // What must see the whole run, once, after its last partition.
+      await ctx.batch(async (tx) => {
+        const counts = await finishSync(tx, scope, "full", cp);
+        await dropKeyClaims(tx, scope.runId);
+        cp = { ...cp, processed, finished: true };
+        return { counts, processed, total: processed, phase: "syncing", checkpoint: cp, events: breakerEvents() };
+      });
+      return;
     }
     for (;;) {
       let done = false;
@@ -105,12 +113,7 @@ export function createSyncExecutor(
         }
         if (mode === "full") done = objects.length < batchSize;
         const counts: Partial<RunCounts> = objects.length ? await syncBatch(tx, scope, objects) : {};
-        if (done && !scope.dryRun) {
-          const late = await planLateReferences(tx, plan);
-          counts.exportsQueued = (counts.exportsQueued ?? 0) + late.exportsQueued;
-          counts.failed = (counts.failed ?? 0) + late.failed;
-        }
-        if (done && mode === "full" && !scope.dryRun) await deleteCsoChanges(tx, ctx.system.id, cp.coveredChangeId);
+        if (done) addCounts(counts, await finishSync(tx, scope, mode, cp));
         next.processed = cp.processed + objects.length;
         cp = next;
         return {
@@ -124,6 +127,83 @@ export function createSyncExecutor(
       if (done) return;
     }
   };
+  if (mode === "delta") return executor;
+  const partition = (ctx: RunContext, range: PartitionRange) => syncRange(ctx, range, batchSize);
+  return Object.assign(executor, { partition });
+}
+
+/** One partition of a FULL_SYNC: the objects in (afterId, toId], with the partition's own checkpoint. */
+async function syncRange(ctx: RunContext, range: PartitionRange, batchSize: number) {
+  const { scope, plan, breakerEvents } = await syncScope(ctx, "full", true);
+  let cp = (ctx.run.checkpoint as RangeCheckpoint | null) ?? { afterId: range.afterId, processed: 0 };
+  for (;;) {
+    let next = cp;
+    let done = false;
+    await ctx.batch(async (tx) => {
+      await commitWithoutFlushWait(tx);
+      if (plan.breaker) await reloadHeldScopes(tx, plan.breaker, scope.runId);
+      breakerEvents();
+      const objects = await nextFullSyncPage(tx, ctx.system.id, cp.afterId, batchSize, range.toId);
+      done = objects.length < batchSize;
+      const counts: Partial<RunCounts> = objects.length ? await syncBatch(tx, scope, objects) : {};
+      next = { afterId: objects.at(-1)?.id ?? cp.afterId, processed: cp.processed + objects.length };
+      return {
+        counts,
+        processed: next.processed,
+        total: range.size,
+        phase: "syncing",
+        checkpoint: next,
+        events: breakerEvents(),
+      };
+    });
+    // Only once committed: a batch run again (a deadlock with another partition) starts from the same place.
+    cp = next;
+    if (done) return;
+  }
+}
+
+/** The rules, keys and outbound planning state a sync decides with. */
+export async function syncScope(
+  ctx: Pick<RunContext, "pool" | "run" | "system" | "publish">,
+  mode: "full" | "delta",
+  concurrent = false,
+) {
+  const rules = await loadInboundRules(ctx.pool);
+  const plan: PlanScope = {
+    runId: ctx.run.id,
+    dryRun: ctx.run.dryRun,
+    publish: ctx.publish?.bind(ctx),
+    rules: await loadOutboundRules(ctx.pool),
+    deleteThresholds: await deleteThresholds(ctx.pool),
+    breaker: await loadBreakerState(ctx.pool, ctx.run.dryRun),
+  };
+  // Holds the breaker made in a batch go out as run events with that batch (a failed batch's are dropped).
+  const breakerEvents = () => plan.breaker?.events.splice(0) ?? [];
+  const scope: SyncScope = {
+    runId: ctx.run.id,
+    systemId: ctx.system.id,
+    dryRun: ctx.run.dryRun,
+    full: mode === "full",
+    plan,
+    rules,
+    keySpecs: keySpecs(rules),
+    concurrent,
+  };
+  return { scope, plan, breakerEvents };
+}
+
+/** The end of a sync, in its last batch: late references, and the change queue it covered. */
+async function finishSync(tx: pg.PoolClient, scope: SyncScope, mode: "full" | "delta", cp: SyncCheckpoint) {
+  const counts: Partial<RunCounts> = {};
+  if (scope.dryRun) return counts;
+  const late = await planLateReferences(tx, scope.plan);
+  addCounts(counts, late);
+  if (mode === "full") await deleteCsoChanges(tx, scope.systemId, cp.coveredChangeId);
+  return counts;
+}
+
+function addCounts(into: Partial<RunCounts>, more: Partial<RunCounts>) {
+  for (const [key, value] of Object.entries(more) as [keyof RunCounts, number][]) into[key] = (into[key] ?? 0) + value;
 }
 
 /** Identities whose deletion grace period ended: deleted now, and deprovisioned. */

@@ -15,6 +15,8 @@ export interface SyncScope {
   rules: InboundRule[];
   /** metaverse type -> how its attributes are indexed in metaverse_key for joins and dedupe. */
   keySpecs: Map<string, KeySpec[]>;
+  /** Other partitions of this run sync at the same time: claim keys and lock identities (concurrent.ts). */
+  concurrent?: boolean;
 }
 
 /** A change of one object's link to the metaverse decided by a sync batch. */

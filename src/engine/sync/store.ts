@@ -62,14 +62,44 @@ const toSyncObject = (r: CsoRow): SyncObject => ({
  * FULL_SYNC pages: every object of the system by id (placeholders awaiting provisioning excluded).
  * Two statements, not `($2 IS NULL OR id > $2)`: that form cannot use the (system, id) index.
  */
-export async function nextFullSyncPage(q: Q, systemId: string, afterId: string | null, limit: number): Promise<SyncObject[]> {
+export async function nextFullSyncPage(
+  q: Q,
+  systemId: string,
+  afterId: string | null,
+  limit: number,
+  /** A partition's upper bound (inclusive). */
+  toId: string | null = null,
+): Promise<SyncObject[]> {
   const { rows } = await q.query<CsoRow>(
     `SELECT ${CSO_COLUMNS} FROM connector_space_object
-      WHERE connected_system_id = $1 AND status <> 'PENDING_PROVISIONING'${afterId === null ? "" : " AND id > $3::uuid"}
+      WHERE connected_system_id = $1 AND status <> 'PENDING_PROVISIONING'
+        AND ($3::uuid IS NULL OR id > $3::uuid) AND ($4::uuid IS NULL OR id <= $4::uuid)
       ORDER BY id LIMIT $2`,
-    afterId === null ? [systemId, limit] : [systemId, limit, afterId],
+    [systemId, limit, afterId, toId],
   );
   return rows.map(toSyncObject);
+}
+
+/**
+ * Cut a FULL_SYNC's objects into id ranges of `size` (the last one takes the rest): each
+ * boundary is the id of every size-th object in the order the sync pages them.
+ */
+export async function fullSyncRanges(q: Q, systemId: string, size: number) {
+  const { rows } = await q.query<{ id: string | null; total: number }>(
+    `WITH o AS (SELECT id, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS total FROM connector_space_object
+                 WHERE connected_system_id = $1 AND status <> 'PENDING_PROVISIONING')
+     SELECT id, total::int AS total FROM o WHERE n % $2 = 0 AND n < total
+     UNION ALL SELECT NULL, (SELECT count(*)::int FROM o) ORDER BY 1 NULLS LAST`,
+    [systemId, size],
+  );
+  const total = rows.at(-1)!.total;
+  const bounds = rows.flatMap((r) => (r.id ? [r.id] : []));
+  const ends: (string | null)[] = [...bounds, null];
+  return ends.map((toId, i) => ({
+    afterId: i === 0 ? null : bounds[i - 1]!,
+    toId,
+    size: toId ? size : total - bounds.length * size,
+  }));
 }
 
 /**

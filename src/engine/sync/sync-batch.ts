@@ -5,6 +5,7 @@ import { planExports } from "../outbound/plan.ts";
 import { expressionFailure } from "../rule-expression-error.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
+import { lockIdentities } from "./concurrent.ts";
 import { resolveJoins } from "./join.ts";
 import { keysFor } from "./keys.ts";
 import { recomputeMetaverseObjects } from "./recompute.ts";
@@ -76,6 +77,11 @@ export async function syncBatch(tx: pg.PoolClient, scope: SyncScope, objects: Sy
   changes.push(...joins.changes);
   failed += joins.failed;
 
+  await lockIdentities(
+    tx,
+    scope,
+    [...reflow, ...links.flatMap((l) => [l.mvoId, l.previousMvoId])].filter((id): id is string => !!id),
+  );
   const result = await recomputeMetaverseObjects(tx, scope, links, reflow);
   changes.push(...result.changes);
   failed += result.failed;

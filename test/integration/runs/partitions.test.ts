@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cancelRun } from "../../../src/jobs/cancel.ts";
+import { pauseRun } from "../../../src/jobs/pause.ts";
+import { createPartitionedWorld, hrRows, type PartitionedWorld } from "../../fixtures/partitioned-world.ts";
+import { waitFor, waitForStatus } from "../../fixtures/runs.ts";
+import { startTestApp } from "../../helpers/app.ts";
+
+// A FULL_SYNC larger than the partition size, split into partitions that two real worker
+// processes claim: the same end state as the same sync in one piece, cancel reaching every
+// partition, and a worker SIGKILLed mid-partition replaced by the other.
+const PEOPLE = 300;
+const SIZE = 50;
+const SYNC_BATCH = 10;
+const ENDED = ["COMPLETED", "PARTIAL", "FAILED", "CANCELLED"];
+
+const partitionsOf = (world: PartitionedWorld, runId: string) =>
+  world.services.db.prisma.runPartition.findMany({ where: { runId }, orderBy: { index: "asc" } });
+
+const countsOf = (run: Awaited<ReturnType<PartitionedWorld["run"]>>) => ({
+  status: run.status,
+  fetched: run.fetched,
+  created: run.created,
+  updated: run.updated,
+  deleted: run.deleted,
+  unchanged: run.unchanged,
+  failed: run.failed,
+  exportsQueued: run.exportsQueued,
+});
+
+/** HR rows (a few people twice under another anchor). */
+const OBJECTS = hrRows(PEOPLE).length - 1;
+
+/**
+ * Exports queued can be more: a partition may plan a report before the manager's partition
+ * committed, and the final step plans it again with the reference (the open export is revised:
+ * the pending exports compared in the snapshot are the same).
+ */
+function expectSameCounts(run: Awaited<ReturnType<PartitionedWorld["run"]>>) {
+  const { exportsQueued, ...counts } = countsOf(run);
+  const { exportsQueued: expected, ...want } = referenceSync;
+  expect(counts).toEqual(want);
+  expect(exportsQueued).toBeGreaterThanOrEqual(expected);
+}
+
+let reference: PartitionedWorld;
+let referenceSync: ReturnType<typeof countsOf>;
+let referenceState: Awaited<ReturnType<PartitionedWorld["snapshot"]>>;
+
+beforeAll(async () => {
+  // The same data synced in one piece (partitions off) by one worker.
+  reference = await createPartitionedWorld(PEOPLE, { partitionSize: 0, syncBatch: SYNC_BATCH });
+  await reference.spawnWorker();
+  expect((await reference.run("FULL_IMPORT")).status).toBe("COMPLETED");
+  const sync = await reference.run("FULL_SYNC");
+  referenceSync = countsOf(sync);
+  referenceState = await reference.snapshot();
+  expect(await partitionsOf(reference, sync.id)).toEqual([]);
+}, 120_000);
+afterAll(() => reference?.close());
+
+async function partitionedWorld() {
+  const world = await createPartitionedWorld(PEOPLE, { partitionSize: SIZE, syncBatch: SYNC_BATCH });
+  // A killed worker's partition is taken over soon (12 missed heartbeats of 250 ms).
+  for (let i = 0; i < 2; i++) await world.spawnWorker({ WORKER_STALE_MS: "3000" });
+  expect((await world.run("FULL_IMPORT")).status).toBe("COMPLETED");
+  return world;
+}
+
+describe("a FULL_SYNC split into partitions", () => {
+  it("is processed by both workers and ends like the unpartitioned sync", async () => {
+    const world = await partitionedWorld();
+    try {
+      const sync = await world.run("FULL_SYNC");
+      const partitions = await partitionsOf(world, sync.id);
+      // 300 people, some listed twice: partitions of 50, the last one the rest.
+      expect(partitions.map((p) => p.size)).toEqual([50, 50, 50, 50, 50, 50, OBJECTS - 300]);
+      expect(partitions.map((p) => [p.status, p.processed, p.error])).toEqual(partitions.map((p) => ["COMPLETED", p.size, null]));
+      expect(new Set(partitions.map((p) => p.workerId))).toEqual(new Set(world.workers.map((w) => w.workerId)));
+      // The run's counts are the partitions' sums (plus the once-per-run final step's late references).
+      const sum = (key: string) => partitions.reduce((n, p) => n + ((p.counts as Record<string, number>)[key] ?? 0), 0);
+      expect(sync.fetched).toBe(sum("fetched"));
+      expect(sync.created).toBe(sum("created"));
+      expect(sync.failed).toBeGreaterThanOrEqual(sum("failed"));
+      expect(sync.processed).toBe(sync.total);
+      // What the API shows of it.
+      const app = await startTestApp(world.services);
+      try {
+        const { data, errors } = await app.gql(
+          `query ($id: ID!) { run(id: $id) { progress { processed total } counts { fetched } partitions { index workerId status processed } } }`,
+          { id: sync.id },
+        );
+        expect(errors).toBeUndefined();
+        expect(data.run.partitions).toEqual(
+          partitions.map((p) => ({ index: p.index, workerId: p.workerId, status: "COMPLETED", processed: p.size })),
+        );
+        expect(data.run.progress).toEqual({ processed: OBJECTS, total: OBJECTS });
+        expect(data.run.counts.fetched).toBe(sum("fetched"));
+      } finally {
+        await app.stop();
+      }
+      expectSameCounts(sync);
+      expect(referenceSync.failed).toBe(OBJECTS - PEOPLE);
+      expect(await world.snapshot()).toEqual(referenceState);
+      // Per person one identity and one planned account, with its manager resolved after the last partition.
+      expect(referenceState.metaverse).toHaveLength(PEOPLE);
+      expect(referenceState.pendingExports.filter((e) => e.includes('"manager"'))).toHaveLength(PEOPLE - 10);
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
+
+  it("cancelled mid-run, stops every partition", async () => {
+    const world = await partitionedWorld();
+    try {
+      const runId = await world.start("FULL_SYNC");
+      await waitFor(async () => (await partitionsOf(world, runId)).some((p) => p.processed > 0), 60_000, 20);
+      await cancelRun({ ...world.services, pool: world.services.db.pool, staleAfterMs: 3000 }, runId);
+      const run = await waitForStatus(world.services, runId, ENDED, 60_000);
+      expect(run.status).toBe("CANCELLED");
+      // Every partition stops at its next batch boundary: none is left running or queued.
+      const partitions = await waitFor(async () => {
+        const list = await partitionsOf(world, runId);
+        return list.every((p) => p.status !== "RUNNING") ? list : null;
+      }, 30_000);
+      expect(partitions.some((p) => p.status === "CANCELLED")).toBe(true);
+      expect(partitions.filter((p) => p.status === "QUEUED")).toEqual([]);
+      // Nothing committed after the cancel: the run's counts are still what the partitions committed.
+      const after = await world.services.db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
+      const processed = partitions.reduce((n, p) => n + p.processed, 0);
+      expect(after.processed).toBe(processed);
+      expect(processed).toBeLessThan(after.total ?? 0);
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
+
+  it("paused mid-run, hands every partition back; resumed, ends like the unpartitioned sync", async () => {
+    const world = await partitionedWorld();
+    try {
+      const runId = await world.start("FULL_SYNC");
+      await waitFor(async () => (await partitionsOf(world, runId)).some((p) => p.processed > 0), 60_000, 20);
+      await pauseRun({ ...world.services, pool: world.services.db.pool }, runId);
+      await waitForStatus(world.services, runId, ["PAUSED"], 60_000);
+      const paused = await waitFor(async () => {
+        const list = await partitionsOf(world, runId);
+        return list.every((p) => p.status !== "RUNNING") ? list : null;
+      }, 30_000);
+      // Nothing is cancelled by a pause: what was not done waits, with its checkpoint, for the resume.
+      expect(paused.filter((p) => !["QUEUED", "COMPLETED"].includes(p.status))).toEqual([]);
+      expect(paused.some((p) => p.status === "QUEUED")).toBe(true);
+      expect((await world.services.startGate.resume(runId)).outcome).toBe("ACCEPTED");
+      const sync = await waitForStatus(world.services, runId, ENDED, 120_000);
+      const partitions = await partitionsOf(world, runId);
+      expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
+      expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual(referenceState);
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
+
+  it("loses nothing when a worker is SIGKILLed mid-partition: the other one finishes it from its checkpoint", async () => {
+    const world = await partitionedWorld();
+    try {
+      const runId = await world.start("FULL_SYNC");
+      // A partition the non-coordinating worker is in the middle of.
+      const victim = await waitFor(
+        async () => {
+          const run = await world.services.db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
+          const busy = (await partitionsOf(world, runId)).find(
+            (p) => p.status === "RUNNING" && p.workerId && p.workerId !== run.workerId && p.processed > 0 && p.processed < p.size,
+          );
+          return busy ? world.workers.find((w) => w.workerId === busy.workerId) : null;
+        },
+        60_000,
+        10,
+      );
+      victim!.child.kill("SIGKILL");
+      await victim!.exited;
+      const sync = await waitForStatus(world.services, runId, ENDED, 120_000);
+      const partitions = await partitionsOf(world, runId);
+      expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
+      // At least the killed one was claimed again (resumed from its checkpoint) by the survivor.
+      expect(partitions.some((p) => p.attempt > 1)).toBe(true);
+      expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual(referenceState);
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
+
+  it("loses nothing when the coordinating worker is SIGKILLed: the other one takes the run over and its partitions", async () => {
+    const world = await partitionedWorld();
+    try {
+      const runId = await world.start("FULL_SYNC");
+      const coordinator = await waitFor(
+        async () => {
+          const run = await world.services.db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
+          const started = (await partitionsOf(world, runId)).some((p) => p.processed > 0);
+          return started && run.workerId ? world.workers.find((w) => w.workerId === run.workerId) : null;
+        },
+        60_000,
+        10,
+      );
+      coordinator!.child.kill("SIGKILL");
+      await coordinator!.exited;
+      const sync = await waitForStatus(world.services, runId, ENDED, 120_000);
+      // Recovered (a second claim of the run) by the survivor, which finished every partition.
+      expect(sync.attempt).toBeGreaterThan(1);
+      const partitions = await partitionsOf(world, runId);
+      expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
+      expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual(referenceState);
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
+});
