@@ -69,7 +69,7 @@ export function createScimRoute(services: Services, wake: InboxWakeup) {
   const cache = new Map<string, { at: number; target: Promise<Target | null> }>();
   const load = async (name: string): Promise<Target | null> => {
     const system = await prisma.connectedSystem.findUnique({ where: { name } });
-    if (!system || system.kind !== "SCIM_INBOUND") return null;
+    if (system?.kind !== "SCIM_INBOUND") return null;
     const settings = await prisma.connectionSettings.findUniqueOrThrow({
       where: { connectedSystemId_version: { connectedSystemId: system.id, version: system.currentSettingsVersion } },
     });

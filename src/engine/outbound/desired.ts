@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { AttributeValue } from "../../connectors/connector.ts";
 import type { FlowValue } from "../expressions.ts";
+import { RuleExpressionError } from "../rule-expression-error.ts";
 import type { Contribution } from "../sync/merge.ts";
 import { checkedDn, escapedForDn } from "./dn-flow.ts";
 import { isMissing } from "./inputs.ts";
@@ -37,6 +38,20 @@ export interface MissingInput {
 }
 
 const MAX_UNIQUE_TRIES = 100;
+
+/**
+ * A unique flow that found no free value: this object's failure (a located run change naming the
+ * rule and flow), not the run's. E.g. people projected again after a truncated HR file came back
+ * whole, whose DNs are still held by their old directory entries.
+ */
+function notUnique(rule: OutboundRule, flow: OutboundRule["flows"][number], taken: string, why: string) {
+  return new RuleExpressionError(
+    { id: rule.id, name: rule.name },
+    `attribute flow "${flow.target}"`,
+    flow.expression ?? flow.source ?? flow.target,
+    new Error(`is unique but ${JSON.stringify(taken)} is taken by another object ${why}`),
+  );
+}
 
 type ReferenceTarget = { mvoId: string; dn: string | null; anchor: string; ready: boolean };
 
@@ -137,9 +152,12 @@ export async function desiredState(
           options.batch.reserved.add(reservedKey);
           break;
         }
-        if (n > MAX_UNIQUE_TRIES) throw new Error(`no unique ${flow.target} for ${identity.id} after ${MAX_UNIQUE_TRIES} tries`);
+        if (n > MAX_UNIQUE_TRIES) throw notUnique(rule, flow, v, `after ${MAX_UNIQUE_TRIES} tries`);
         value = await compute(n);
         if (value === null) break;
+        // An expression that ignores the try number gives the taken value again: no use asking 99 more times.
+        if (String(value).toLowerCase() === v.toLowerCase())
+          throw notUnique(rule, flow, v, "and the expression gives the same value on every try (it does not use $n)");
       }
     }
     if (flow.reference && value !== null) {

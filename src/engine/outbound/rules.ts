@@ -11,6 +11,8 @@ export interface OutboundFlow {
   target: string;
   /** The metaverse attribute copied, when the flow is a plain copy (loop prevention reads it). */
   source: string | null;
+  /** The flow's expression as written, for errors that name it. */
+  expression: string | null;
   unique: boolean;
   initialOnly: boolean;
   reference: boolean;
@@ -101,6 +103,7 @@ export async function loadOutboundRules(pool: Pick<pg.Pool, "query">): Promise<O
           return {
             target: f.target,
             source: flow.source,
+            expression: f.expression ?? null,
             unique: f.unique ?? false,
             initialOnly: f.initialOnly ?? false,
             reference: f.reference ?? false,
