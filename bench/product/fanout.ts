@@ -97,3 +97,30 @@ export async function subscribeMany(wsUrl: string, count: number, connectedSyste
     },
   };
 }
+
+/**
+ * Asks `GET /healthz` one request at a time, every `everyMs`, until stopped: how long the API
+ * keeps a health check waiting while it fans a run out to its subscribers.
+ */
+export function probeHealth(url: string, everyMs = 100) {
+  const latencies: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      const res = await fetch(`${url}/healthz`).catch(() => null);
+      await res?.arrayBuffer().catch(() => null);
+      latencies.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
+      return { probes: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: Math.round(sorted.at(-1) ?? 0) };
+    },
+  };
+}

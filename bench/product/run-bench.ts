@@ -11,7 +11,7 @@ import { HrData, writeGroupsCsv, writePeopleCsv } from "../../src/cli/demo/hr-da
 import { startEmbeddedPostgres } from "../../src/db/embedded-postgres.ts";
 import { loadLdif, type Slapd, startSlapd } from "../../test/helpers/slapd.ts";
 import { ProductApi, type RunResult } from "./api.ts";
-import { subscribeMany } from "./fanout.ts";
+import { probeHealth, subscribeMany } from "./fanout.ts";
 import { memorySampler, type ProductProcess, startProduct } from "./processes.ts";
 import * as ref from "./references.ts";
 import { type BenchResults, machine, PHASES, type PhaseName, type PhaseResult, phaseResult, round } from "./results.ts";
@@ -402,6 +402,7 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
       const count = options.subscribers ?? 1000;
       const fanout = await subscribeMany(api.wsUrl, count, id(SYSTEMS.hrPeople));
       stops.push(() => fanout.close());
+      const healthDuringFanout = probeHealth(api.url);
       const {
         value: runId,
         seconds,
@@ -411,6 +412,7 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
         await fanout.deliveredFinal(runId, 300_000);
         return runId;
       });
+      const health = await healthDuringFanout.stop();
       const stats = fanout.stats(runId);
       await fanout.close();
       report(
@@ -418,6 +420,9 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
           subscribers: count,
           lagP50Ms: stats.lagP50Ms,
           lagP99Ms: stats.lagP99Ms,
+          healthzP50Ms: health.p50Ms,
+          healthzP99Ms: health.p99Ms,
+          healthzMaxMs: health.maxMs,
           notes: "objects = messages delivered (subscribers x run updates) during a full sync of the people",
         }),
       );
