@@ -316,7 +316,14 @@ describe("dashboard", () => {
     const { key } = await app.services.apiKeys.create({ role: "OPERATOR", name: "dashboard-operator" });
     const page = await browser.newPage();
     await page.goto(`${app.url}/`);
+    // The key goes into the dashboard's own storage: its document must be the one loaded, not the
+    // blank page before it (on a loaded machine goto can return first, and the key was lost).
+    await page.waitFor(
+      `location.origin === ${JSON.stringify(app.url)} && document.readyState === "complete"`,
+      "the dashboard loaded",
+    );
     await page.evaluate(`sessionStorage.setItem("metasync.apiKey", ${JSON.stringify(key)})`);
+    await page.waitFor(`sessionStorage.getItem("metasync.apiKey") === ${JSON.stringify(key)}`, "the key stored");
 
     const running = await make("RUNNING");
     await page.goto(`${app.url}/#/runs/${running.id}`);

@@ -116,6 +116,11 @@ describe("metasync demo", () => {
     expect(status).toMatch(/leaver\s+demo-hr · rule demo-hr-in · delta sync run/);
 
     await page.goto(`${url}/#/objects/${encodeURIComponent(await firstWith("employeeId", "E0000001"))}`);
+    // The same page follows the hash: until the new object has loaded it still shows the leaver.
+    await page.waitFor(
+      `document.querySelector('tr[data-attribute="employeeId"]')?.innerText.includes("E0000001")`,
+      "the active person's page",
+    );
     const active = await page.waitFor<string>(
       `document.querySelector('#provisioning tr[data-rule="demo-phonebook-out"]')?.dataset.state`,
       "an active person's phone book decision",
