@@ -1,13 +1,14 @@
 import type pg from "pg";
 import type { AlertRaiser } from "../alerts/raise.ts";
 import type { ConnectorFactory } from "../connectors/deps.ts";
-import type { OperationExecutor, SystemInfo } from "../engine/run-context.ts";
+import type { OperationExecutor, RunInfo, SystemInfo } from "../engine/run-context.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import type { ConnectedSystems } from "../systems/connected-systems.ts";
 import type { OperationType } from "./operations.ts";
 import type { RunOptions } from "./options.ts";
 import type { RunQueue } from "./queue.ts";
+import type { ClaimedRun } from "./run-store.ts";
 
 // What executing a run or a partition needs (execute-run.ts, partitions.ts).
 
@@ -37,4 +38,24 @@ export async function readSystem(deps: Pick<ExecuteDeps, "pool">, id: string): P
     [id],
   );
   return rows[0];
+}
+
+/** The run as the engine sees it (RunInfo), from its claimed row and the checkpoint to resume from. */
+export function runInfo(
+  run: Pick<
+    ClaimedRun,
+    "id" | "operation" | "profile" | "connected_system_id" | "connection_settings_id" | "dry_run" | "attempt"
+  >,
+  checkpoint: unknown,
+): RunInfo {
+  return {
+    id: run.id,
+    operation: run.operation,
+    profile: run.profile,
+    connectedSystemId: run.connected_system_id,
+    connectionSettingsId: run.connection_settings_id,
+    dryRun: run.dry_run,
+    checkpoint: checkpoint ?? null,
+    attempt: run.attempt,
+  };
 }

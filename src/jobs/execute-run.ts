@@ -1,7 +1,7 @@
 import { inTransaction } from "../db/transaction.ts";
 import { RunCancelledError, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
 import { RunEventType } from "../engine/run-events.ts";
-import { type ExecuteDeps, readSystem } from "./execute-deps.ts";
+import { type ExecuteDeps, readSystem, runInfo } from "./execute-deps.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { createRunContext, LeaseLostError, RunPausedError, WorkerStoppingError } from "./managed-run-context.ts";
 import { endPartitionedRun } from "./partition-store.ts";
@@ -117,16 +117,7 @@ async function runWithRetries(
   // The pinned version, never the system's current one: settings edited after acceptance do not apply.
   const config = await deps.systems.resolveConfig(run.connection_settings_id);
   for (let retry = 0; ; retry++) {
-    const info: RunInfo = {
-      id: run.id,
-      operation: run.operation,
-      profile: run.profile,
-      connectedSystemId: run.connected_system_id,
-      connectionSettingsId: run.connection_settings_id,
-      dryRun: run.dry_run,
-      checkpoint: await readCheckpoint(deps.pool, run.id),
-      attempt: run.attempt,
-    };
+    const info = runInfo(run, await readCheckpoint(deps.pool, run.id));
     // A large run spread over the workers: this job coordinates, and processes partitions too.
     const partitions = partitionable(deps, run, executor)
       ? coordinatePartitions(deps, run, executor, system, config, { interruption: () => ctx.interruption(), signal })

@@ -12,7 +12,7 @@ import {
   type SystemInfo,
 } from "../engine/run-context.ts";
 import { RunEventType } from "../engine/run-events.ts";
-import { type ExecuteDeps, readSystem } from "./execute-deps.ts";
+import { type ExecuteDeps, readSystem, runInfo } from "./execute-deps.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { createRunContext, RunPausedError, WorkerStoppingError } from "./managed-run-context.ts";
 import {
@@ -185,16 +185,7 @@ async function processPartition(
     onCancelRequested: () => abort.abort(),
     onLeaseLost: () => abort.abort(),
   });
-  const info: RunInfo = {
-    id: run.id,
-    operation: run.operation,
-    profile: run.profile,
-    connectedSystemId: run.connected_system_id,
-    connectionSettingsId: run.connection_settings_id,
-    dryRun: run.dry_run,
-    checkpoint: row.checkpoint ?? null,
-    attempt: run.attempt,
-  };
+  const info = runInfo(run, row.checkpoint);
   const base = createRunContext(
     { ...deps, importBatchSize: deps.options.importBatchSize },
     { runId: run.id, attempt: run.attempt, workerId: deps.workerId },
