@@ -89,6 +89,31 @@ async function referencesOf(
 }
 
 /**
+ * Fills the batch's reference cache before its identities are planned: one query per rule for
+ * the values of its plain-copy reference flows (a manager), where looking them up identity by
+ * identity cost a round trip per new value (2,323 statements, 3.3 s of 20,810 identities).
+ * Planning writes nothing until the batch is decided, so this is what each lookup would have read.
+ */
+export async function prefetchReferences(
+  q: Pick<pg.PoolClient, "query">,
+  batch: PlanningBatch,
+  rules: OutboundRule[],
+  identities: Identity[],
+) {
+  for (const rule of rules)
+    for (const flow of rule.flows) {
+      if (!flow.reference || !flow.source || flow.expression) continue;
+      const keys = new Set<string>();
+      for (const identity of identities) {
+        if (identity.type !== rule.metaverseType) continue;
+        const value = identity.attributes[flow.source];
+        for (const k of Array.isArray(value) ? value : isMissing(value) ? [] : [value]) keys.add(String(k));
+      }
+      if (keys.size) await referencesOf(q, batch, rule.metaverseType, rule.systemId, [...keys]);
+    }
+}
+
+/**
  * What the target object should hold for this identity under this rule. Loop prevention: an
  * attribute copied from a metaverse attribute that this same system contributed is not exported
  * back. Unique flows retry with $n = 2, 3... until no other object of the system holds the value

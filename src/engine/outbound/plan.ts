@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { contentHash } from "../../connectors/content-hash.ts";
 import { deletePlaceholders, disconnectObjects, insertPlaceholders } from "../connector-space/store.ts";
@@ -12,9 +11,10 @@ import {
 import { expressionFailure, RuleExpressionError } from "../rule-expression-error.ts";
 import type { RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
+import { timeOrderedId } from "../time-ordered-id.ts";
 import { applyBreakers, type BreakerState } from "./breaker-hold.ts";
 import { decide, type PlanSink } from "./decide.ts";
-import { desiredState, type Identity, newPlanningBatch } from "./desired.ts";
+import { desiredState, type Identity, newPlanningBatch, prefetchReferences } from "./desired.ts";
 import { DnFlowError } from "./dn-flow.ts";
 import { isMissing } from "./inputs.ts";
 import { notifyExportChanges } from "./notify.ts";
@@ -52,7 +52,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     dropped: [],
     failed: 0,
     record: (row) => changes.push(row),
-    newId: randomUUID,
+    newId: timeOrderedId,
     now: Date.now,
   };
   const { inserts, revisions, placeholders, disconnects, dropped } = sink;
@@ -94,6 +94,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
     }
   };
   // One lookup per identity and rule (a search of every target per pair was quadratic in the batch).
+  await prefetchReferences(tx, batch, scope.rules, identities);
   const targetOf = new Map(targets.map((t) => [targetKey(t.mvoId, t.systemId, t.objectType), t]));
   const rulesByType = new Map<string, OutboundRule[]>();
   for (const rule of scope.rules) rulesByType.set(rule.metaverseType, [...(rulesByType.get(rule.metaverseType) ?? []), rule]);
