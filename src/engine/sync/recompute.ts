@@ -251,7 +251,7 @@ function attributeDiffs(
   contributions: MergeResult["contributions"],
   row: ChangeOrigin,
 ) {
-  const diffs: Record<string, unknown>[] = [];
+  const diffs: ReturnType<typeof compactAttributeChange>[] = [];
   for (const attribute of new Set([...Object.keys(mvo.attributes), ...Object.keys(after)])) {
     const b = mvo.attributes[attribute] ?? null;
     const a = after[attribute] ?? null;

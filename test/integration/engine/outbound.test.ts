@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { createExportExecutor } from "../../../src/engine/outbound/run-export.ts";
+import { expandAttributeChanges } from "../../../src/engine/run-changes.ts";
 import type { Services } from "../../../src/services.ts";
 import { MemoryTarget } from "../../fixtures/memory-target.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
@@ -103,6 +104,30 @@ describe("export planning and export runs", () => {
     expect(
       (await services.db.prisma.pendingExport.findUniqueOrThrow({ where: { id: second!.id } })).metaverseObjectId,
     ).toBeNull();
+  });
+
+  it("records each planned export in its run change, stored compact and read back exactly as planned", async () => {
+    const { hr, exports } = await setup();
+    await hr.importAndSync();
+    const planned = await services.db.prisma.runChange.findMany({ where: { changeType: "EXPORT_PLANNED" } });
+    expect(planned).toHaveLength(3);
+    for (const change of planned) {
+      const created = (await exports({ connectorSpaceObjectId: change.connectorSpaceObjectId }))[0]!;
+      const stored = change.attributeChanges as { changes: unknown[] };
+      // [attribute, operation, values] (status fourth unless PENDING): no key names per change.
+      expect(stored.changes.every(Array.isArray)).toBe(true);
+      expect(expandAttributeChanges(change.attributeChanges, change)).toEqual({
+        changeType: "CREATE",
+        status: "PENDING",
+        dn: expect.stringMatching(/^uid=/),
+        changes: created.attributeChanges,
+      });
+    }
+    // E2's manager (E1) is provisioned in the same run: that change waits for its reference.
+    const waiting = planned.flatMap(
+      (c) => (expandAttributeChanges(c.attributeChanges, c) as { changes: { status: string }[] }).changes,
+    );
+    expect(waiting.filter((c) => c.status === "AWAITING_REFERENCE")).toHaveLength(1);
   });
 
   it("provisions with unique identifiers and references, exports, and the next import confirms", async () => {

@@ -64,7 +64,7 @@ describe("full and delta sync into the metaverse", () => {
       where: { runId: run.id, metaverseObjectId: ada?.id, changeType: "PROJECTED" },
     });
     // Stored compact (rule and source are the row's), read back whole.
-    expect(change.attributeChanges).toContainEqual({ attribute: "sn", after: "Lovelace" });
+    expect(change.attributeChanges).toContainEqual(["sn", "Lovelace"]);
     expect(expandAttributeChanges(change.attributeChanges, change)).toContainEqual({
       attribute: "sn",
       before: null,
