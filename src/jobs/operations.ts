@@ -127,18 +127,14 @@ export function operationForProfile(profile: RunProfile): OperationDefinition {
 /** Dedupe key: the same operation on the same system is one piece of work. */
 export const dedupeKey = (type: OperationType, systemId: string) => `${type}:${systemId}`;
 
+// Run statuses are the engine's (an export run reads them too); the jobs layer uses them from here.
+export { ACTIVE_STATUSES, FINAL_STATUSES, isFinalStatus } from "../engine/run-statuses.ts";
+
 /** Whether two operations (on systems a and b) may not be active at the same time. */
 export function conflicts(a: OperationType, systemA: string, b: OperationType, systemB: string): boolean {
   const held = new Set(operations[a].scopes(systemA));
   return operations[b].scopes(systemB).some((s) => held.has(s));
 }
-
-/** Statuses that hold a run's scopes. */
-/** A PAUSED run is active too: it keeps its scopes (and dedupes its operation) until resumed or cancelled. */
-export const ACTIVE_STATUSES = ["QUEUED", "RUNNING", "CANCELLING", "PAUSED"] as const;
-/** Statuses a run never leaves. */
-export const FINAL_STATUSES = ["COMPLETED", "PARTIAL", "FAILED", "CANCELLED", "BLOCKED"] as const;
-export const isFinalStatus = (status: string) => (FINAL_STATUSES as readonly string[]).includes(status);
 
 /** Accepts FULL_IMPORT, full_import, full-import, connector.full_import. */
 export function parseProfile(input: string): RunProfile | null {

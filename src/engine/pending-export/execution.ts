@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { AttributeChange, Attributes } from "../../connectors/connector.ts";
+import { ACTIVE_STATUSES_SQL } from "../run-statuses.ts";
 
 /**
  * Pending exports as an export run moves them: claimed, released, settled (EXPORTED, FAILED,
@@ -70,7 +71,7 @@ const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
  * mass-change breaker: its exports wait for its end, or a later batch crossing a limit could no
  * longer hold the ones an export run running meanwhile had already sent.
  */
-export const PLANNING_ACTIVE = "('QUEUED', 'RUNNING', 'CANCELLING', 'PAUSED')";
+export const PLANNING_ACTIVE = ACTIVE_STATUSES_SQL;
 
 export async function claimReadyExports(
   tx: Q,
