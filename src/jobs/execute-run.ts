@@ -1,5 +1,5 @@
 import { inTransaction } from "../db/transaction.ts";
-import { RunCancelledError, type RunInfo, type SystemInfo } from "../engine/run-context.ts";
+import { RunCancelledError, type SystemInfo } from "../engine/run-context.ts";
 import { RunEventType } from "../engine/run-events.ts";
 import { type ExecuteDeps, readSystem, runInfo } from "./execute-deps.ts";
 import { startHeartbeat } from "./heartbeat.ts";

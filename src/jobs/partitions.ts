@@ -8,7 +8,6 @@ import {
   RunCancelledError,
   type RunContext,
   type RunCounts,
-  type RunInfo,
   type SystemInfo,
 } from "../engine/run-context.ts";
 import { RunEventType } from "../engine/run-events.ts";
