@@ -16,9 +16,10 @@ interface Waiting extends Push {
  * committed. A push costs the API a statement and PostgreSQL a transaction: at 1,000 single-record
  * pushes a second that was 1.1 ms of PostgreSQL CPU per push, more than all of the worker's
  * database work for it. A failed group is stored again push by push, so one push's bad record
- * (or any error) is that push's answer only.
+ * (or any error) is that push's answer only. One statement in flight by default: a push waits at
+ * most one statement (a few ms) and groups are as large as the arrival rate makes them.
  */
-export function inboxWriter(pool: Pick<pg.Pool, "query">, maxInFlight = 2) {
+export function inboxWriter(pool: Pick<pg.Pool, "query">, maxInFlight = 1) {
   const queue: Waiting[] = [];
   let inFlight = 0;
 
