@@ -31,6 +31,9 @@ const SINGLES = Number(values.singles);
 const BURST = Number(values.burst);
 const RATE = Number(values.rate);
 
+// PostgreSQL's CPU is split by whose connections it served: this process's (the API's) and the
+// worker's, by their application_name (libpq's PGAPPNAME, read by node-postgres).
+process.env.PGAPPNAME = "metasync-api";
 const secretKey = randomBytes(32).toString("hex");
 const WEBHOOK_SECRET = randomBytes(24).toString("hex");
 const bench = await openBenchServices({ secretKey });
@@ -106,6 +109,7 @@ worker = startProduct("worker", ["worker"], {
   DATA_DIR: dir,
   METASYNC_FILE_ROOTS: tmpdir(),
   LOG_LEVEL: "info",
+  PGAPPNAME: "metasync-worker",
 });
 await worker.waitFor(/worker started/, 60_000);
 
@@ -160,8 +164,12 @@ const sender = spawn(
     String(BURST),
     String(RATE),
   ],
-  { stdio: ["ignore", "pipe", "inherit"] },
+  { stdio: ["ignore", "pipe", "pipe"] },
 );
+let senderErr = "";
+sender.stderr.on("data", (d: Buffer) => {
+  senderErr = (senderErr + d.toString()).slice(-4000);
+});
 const postgresPid = pidFromFile(path.join(dir, "pg", "postmaster.pid"));
 const slapdPid = pidFromFile(path.join(slapd.dir, "slapd.pid"));
 const cpu = () => ({
@@ -170,6 +178,17 @@ const cpu = () => ({
   postgres: cpuSecondsTree(postgresPid),
   slapd: cpuSecondsTree(slapdPid),
 });
+// CPU seconds of the live PostgreSQL backends by application name (a backend that exits meanwhile
+// is left out of the split, not of the PostgreSQL total).
+const backendCpu = async () => {
+  const { rows } = await services.db.pool.query<{ pid: number; app: string }>(
+    "SELECT pid, application_name AS app FROM pg_stat_activity WHERE application_name LIKE 'metasync-%'",
+  );
+  const seconds = new Map<number, { app: string; s: number }>();
+  for (const r of rows) seconds.set(r.pid, { app: r.app, s: cpuSecondsTree(r.pid) });
+  return seconds;
+};
+const backendsBefore = await backendCpu();
 const cpuBefore = cpu();
 const burstStart = performance.now();
 let senderOut = "";
@@ -177,7 +196,10 @@ sender.stdout.on("data", (d: Buffer) => {
   senderOut += d.toString();
 });
 const senderExit = await new Promise<number | null>((resolve) => sender.once("exit", resolve));
-if (senderExit !== 0) throw new Error(`the sender exited ${senderExit}`);
+if (senderExit !== 0) {
+  await stopAll();
+  throw new Error(`the sender exited ${senderExit}: ${senderErr}`);
+}
 const { seconds: senderSeconds } = JSON.parse(senderOut.trim().split("\n").at(-1)!) as { seconds: number };
 const pushSeconds = senderSeconds;
 // Until every burst record's CREATE is exported (or 5 minutes).
@@ -193,6 +215,13 @@ for (;;) {
 }
 const drainedSeconds = (performance.now() - burstStart) / 1000;
 const cpuAfter = cpu();
+const backendsAfter = await backendCpu();
+const pgBy = (app: string) =>
+  ([...backendsAfter]
+    .filter(([, b]) => b.app === app)
+    .reduce((sum, [pid, b]) => sum + b.s - (backendsBefore.get(pid)?.s ?? 0), 0) *
+    1000) /
+  BURST;
 const { rows: latency } = await services.db.pool.query<{ p50: number; p99: number; max: number; n: number }>(
   `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::float8 AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY s)::float8 AS p99,
           max(s)::float8 AS max, count(*)::int AS n
@@ -236,12 +265,17 @@ console.log(
 // exported: the cost that decides how many pushes a second fit on the machine, whatever its load.
 const perPush = (k: keyof typeof cpuAfter) => ((cpuAfter[k] - cpuBefore[k]) * 1000) / BURST;
 console.log(
-  `CPU per burst push: API ${perPush("api").toFixed(2)} ms, worker ${perPush("worker").toFixed(2)} ms, PostgreSQL ${perPush("postgres").toFixed(2)} ms, slapd ${perPush("slapd").toFixed(2)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
+  `CPU per burst push: API ${perPush("api").toFixed(2)} ms, worker ${perPush("worker").toFixed(2)} ms, PostgreSQL ${perPush("postgres").toFixed(2)} ms (API's connections ${pgBy("metasync-api").toFixed(2)}, worker's ${pgBy("metasync-worker").toFixed(2)}), slapd ${perPush("slapd").toFixed(2)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
 );
 
-await reader.unbind();
-await worker.stop();
-await app.stop();
-await services.queue.stop().catch(() => {});
-await slapd.stop();
-await bench.close();
+await stopAll();
+
+async function stopAll() {
+  clearInterval(sampler);
+  await reader.unbind().catch(() => {});
+  await worker?.stop();
+  await app.stop();
+  await services.queue.stop().catch(() => {});
+  await slapd.stop();
+  await bench.close();
+}

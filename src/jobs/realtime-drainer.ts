@@ -9,8 +9,9 @@ import {
 } from "../engine/realtime/inbox-store.ts";
 import type { RunProfile } from "../generated/prisma/enums.ts";
 import type { Services } from "../services.ts";
-import { isFinalStatus } from "./operations.ts";
+import { isFinalStatus, operationForProfile } from "./operations.ts";
 import { RUNS_TOPIC, type RunChangedPayload } from "./progress.ts";
+import { findActiveRunHolding } from "./run-store.ts";
 
 export const DEFAULT_WINDOW_MS = 25;
 /** A start refused as BLOCKED is tried again after this, doubling up to the cap (no run record storm). */
@@ -46,10 +47,35 @@ export function startRealtimeDrainer(
   const blocked = new Map<string, { until: number; delayMs: number }>();
   let stopped = false;
 
+  // One start attempt per system and profile at a time in this worker: a push's drain and a
+  // run end's sweep often came together, and the second was answered DEDUPED by the gate after
+  // its preflight. Skipping it loses nothing: whatever the first attempt's answer, a run that
+  // will read what waits is queued, or the run in the way will sweep again when it ends.
+  const starting = new Set<string>();
   const start = async (systemId: string, profile: RunProfile) => {
     const key = `${profile}:${systemId}`;
     const hold = blocked.get(key);
-    if (hold && hold.until > Date.now()) return;
+    if ((hold && hold.until > Date.now()) || starting.has(key)) return;
+    starting.add(key);
+    try {
+      await attempt(systemId, profile, key, hold);
+    } finally {
+      starting.delete(key);
+    }
+  };
+  const attempt = async (
+    systemId: string,
+    profile: RunProfile,
+    key: string,
+    hold: { until: number; delayMs: number } | undefined,
+  ) => {
+    // A run holding the scopes (the same operation, or one in its way) would make the gate answer
+    // DEDUPED or SCOPE_BUSY, after a preflight that for an export target opens a connection to
+    // it: one read instead. That run's end brings the next sweep.
+    if (await findActiveRunHolding(pool, operationForProfile(profile).scopes(systemId))) {
+      if (profile === "REALTIME") awaitingEnd.add(systemId);
+      return;
+    }
     const result = await startGate.start({ connectedSystemId: systemId, profile, trigger: "REALTIME" });
     if (profile === "REALTIME" && result.outcome !== "BLOCKED") awaitingEnd.add(systemId);
     if (result.outcome === "BLOCKED") {

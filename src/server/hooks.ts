@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { AppError } from "../errors.ts";
 import type { Services } from "../services.ts";
 import type { InboxWakeup } from "../systems/inbox-wakeup.ts";
+import { inboxWriter } from "../systems/inbox-writer.ts";
 import { acceptPush, type PushTarget, pushTarget, signatureValid } from "../systems/pushes.ts";
 import type { AuthenticateRequest } from "./context.ts";
 import { refuseBody, sendError, sendRefusal } from "./http.ts";
@@ -16,7 +17,7 @@ const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CO
  * operator (an API key, or loopback while no key exists). Returns false for other paths.
  */
 export function createHookRoute(services: Services, authenticateRequest: AuthenticateRequest, wake: InboxWakeup) {
-  const deps = { prisma: services.db.prisma, pool: services.db.pool, wake, secrets: services.secrets };
+  const deps = { prisma: services.db.prisma, write: inboxWriter(services.db.pool), wake, secrets: services.secrets };
   // A sender pushing hundreds of times a second names the same system each time: its row and object
   // types are read once a second at most (a settings change, real-time off included, applies
   // within that second).

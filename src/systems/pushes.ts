@@ -1,17 +1,18 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type pg from "pg";
 import { z } from "zod";
-import { type PushedRecord, pushEntries } from "../engine/realtime/inbox-store.ts";
+import type { PushedRecord } from "../engine/realtime/inbox-store.ts";
 import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
 import type { SecretBox } from "../secrets.ts";
 import type { InboxWakeup } from "./inbox-wakeup.ts";
+import type { InboxWriter } from "./inbox-writer.ts";
 import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
 
 /** What accepting a push needs. */
 export interface PushDeps {
   prisma: PrismaClient;
-  pool: pg.Pool;
+  /** Stores a push's records, durable when it resolves (see inbox-writer.ts). */
+  write: InboxWriter;
   /** Called after the records commit (see inbox-wakeup.ts). */
   wake: InboxWakeup;
   secrets: SecretBox;
@@ -109,7 +110,7 @@ export async function acceptPush(deps: PushDeps, { system, objectTypes: types }:
       `records[${unknown}].objectType: ${system.name} has no object type "${records[unknown]!.objectType}" (known: ${[...types].join(", ") || "none; discover its schema first"})`,
       `records[${unknown}].objectType`,
     );
-  const ids = await pushEntries(deps.pool, system.id, records);
+  const ids = await deps.write(system.id, records);
   void deps.wake(system.id);
   return ids;
 }
