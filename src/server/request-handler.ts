@@ -41,7 +41,7 @@ export function createRequestHandler({
   );
   const hooks = createHookRoute(services, authenticateRequest, wake);
   const scim = createScimRoute(services, wake);
-  return async (req: IncomingMessage, res: ServerResponse) => {
+  const route = async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
     if (path === "/healthz") return healthz(services, res);
     // A page of another origin must not reach the API at all (see origin.ts).
@@ -62,5 +62,16 @@ export function createRequestHandler({
       callers.set(req, caller);
     }
     return yoga(req, res);
+  };
+  // A defect in a route must answer its request, not leave it hanging (nor reject into the
+  // server, which nothing awaits): 500 with a stable code, the cause in the log only.
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      await route(req, res);
+    } catch (err) {
+      services.logger.error({ err, method: req.method, path: req.url?.split("?")[0] }, "request failed unexpectedly");
+      if (!res.headersSent) sendError(res, 500, "INTERNAL_SERVER_ERROR", "unexpected error; see the server log");
+      else res.destroy();
+    }
   };
 }

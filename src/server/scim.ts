@@ -226,9 +226,22 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     throw new ScimError(415, "invalidSyntax", `send the body as Content-Type: ${CONTENT_TYPE} (or application/json)`);
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
+  let nul = false;
+  let body: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    // PostgreSQL stores no U+0000 in text or jsonb: found while parsing, refused as the client's value.
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"), (key, value) => {
+      if (key.includes("\u0000") || (typeof value === "string" && value.includes("\u0000"))) nul = true;
+      return value;
+    });
   } catch (e) {
     throw new ScimError(400, "invalidSyntax", `the body is not JSON: ${(e as Error).message}`);
   }
+  if (nul)
+    throw new ScimError(
+      400,
+      "invalidValue",
+      "a value or attribute name contains a NUL character (U+0000), which cannot be stored",
+    );
+  return body;
 }

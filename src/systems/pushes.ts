@@ -22,23 +22,30 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A signature older (or newer) than this is a replay: refused. */
 export const SIGNATURE_TOLERANCE_S = 300;
 
-const AttributeValue = z.union([z.string(), z.number(), z.boolean()]);
+/** PostgreSQL stores no U+0000 in text or jsonb: such a record would fail its whole statement. */
+const Text = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((s) => !s.includes("\u0000"), "contains a NUL character (U+0000), which cannot be stored");
+const AttributeValue = z.union([Text(0, Number.MAX_SAFE_INTEGER), z.number(), z.boolean()]);
 const RecordSchema = z.discriminatedUnion("op", [
   z
     .object({
       op: z.literal("upsert"),
-      objectType: z.string().min(1).max(200),
-      anchor: z.string().min(1).max(1024),
-      attributes: z.record(z.string().min(1).max(200), z.union([AttributeValue, z.array(AttributeValue), z.null()])),
-      id: z.string().min(1).max(200).optional(),
+      objectType: Text(1, 200),
+      anchor: Text(1, 1024),
+      attributes: z.record(Text(1, 200), z.union([AttributeValue, z.array(AttributeValue), z.null()])),
+      id: Text(1, 200).optional(),
     })
     .strict(),
   z
     .object({
       op: z.literal("delete"),
-      objectType: z.string().min(1).max(200),
-      anchor: z.string().min(1).max(1024),
-      id: z.string().min(1).max(200).optional(),
+      objectType: Text(1, 200),
+      anchor: Text(1, 1024),
+      id: Text(1, 200).optional(),
     })
     .strict(),
 ]);

@@ -54,6 +54,9 @@ const HOOKS: Record<string, { status: number; code: string; path: string }> = {
   "deep-nesting.json": { status: 400, code: "BAD_USER_INPUT", path: "records[0]" },
   "empty-anchor.json": { status: 400, code: "BAD_USER_INPUT", path: "records[0].anchor" },
   "not-json.txt": { status: 400, code: "BAD_USER_INPUT", path: "body" },
+  // PostgreSQL cannot store U+0000 in text or jsonb: refused before the inbox, naming the value.
+  "nul-in-anchor.json": { status: 400, code: "BAD_USER_INPUT", path: "records[0].anchor" },
+  "nul-in-value.json": { status: 400, code: "BAD_USER_INPUT", path: "records[0].attributes.name" },
   // An attribute holding an object is refused by the schema (values are scalars or lists).
   "proto-attributes.json": { status: 400, code: "BAD_USER_INPUT", path: "records[0].attributes.constructor" },
   // "__proto__" as a plain key with a string: an attribute like any other.
@@ -138,6 +141,34 @@ const CSV: Record<string, unknown> = {
     located: ["hr.csv:2 INVALID_INPUT", "hr.csv:4 INVALID_INPUT"],
   },
 };
+
+describe("a fault nobody planned for", () => {
+  it("answers 500 with a stable code instead of leaving the request hanging, and the server goes on answering", async () => {
+    const app = await startTestApp();
+    try {
+      // The database failing in a way no route expects (here: the system lookup of a push).
+      const systems = app.services.db.prisma.connectedSystem;
+      const findUnique = systems.findUnique;
+      systems.findUnique = (() => Promise.reject(new Error("connection reset by peer"))) as unknown as typeof findUnique;
+      const res = await fetch(`${app.url}/hooks/anything`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ records: [{ op: "delete", objectType: "person", anchor: "P1" }] }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      systems.findUnique = findUnique;
+      expect(res.status).toBe(500);
+      const body = (await res.json()) as { errors: { message: string; extensions: { code: string } }[] };
+      expect(body.errors[0]).toEqual({
+        message: "unexpected error; see the server log",
+        extensions: { code: "INTERNAL_SERVER_ERROR" },
+      });
+      expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+    } finally {
+      await app.stop();
+    }
+  });
+});
 
 describe("hostile files imported and exported to a real slapd", { timeout: 180_000 }, () => {
   let world: World;

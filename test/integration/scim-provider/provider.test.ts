@@ -352,7 +352,7 @@ describe("concurrent clients", () => {
 });
 
 describe("hostile callers", () => {
-  it("refuses a wrong or missing token (401), an unknown system (404), a foreign Origin, a huge or malformed body, storing nothing", async () => {
+  it("refuses a wrong or missing token (401), an unknown system (404), a foreign Origin, a huge or malformed body, a NUL character, storing nothing", async () => {
     const before = await h.services.db.prisma.inboxEntry.count();
     const user = { schemas: [USER_SCHEMA], userName: "mallory" };
     const wrong = await scim("POST", "/Users", user, { authorization: "Bearer not-the-token-at-all" });
@@ -371,6 +371,9 @@ describe("hostile callers", () => {
     expect(malformed).toMatchObject({ status: 400, body: { schemas: [ERROR], status: "400", scimType: "invalidSyntax" } });
     const form = await scim("POST", "/Users", "userName=mallory", { "content-type": "application/x-www-form-urlencoded" });
     expect(form.status).toBe(415);
+    // U+0000 cannot be stored: the client's invalid value, not a server error.
+    const nul = await scim("POST", "/Users", { ...user, displayName: "Mal\u0000lory" });
+    expect(nul).toMatchObject({ status: 400, body: { scimType: "invalidValue" } });
     const noUserName = await scim("POST", "/Users", { schemas: [USER_SCHEMA], title: "nobody" });
     expect(noUserName).toMatchObject({ status: 400, body: { scimType: "invalidValue" } });
     expect((await scim("GET", "/Spaceships")).status).toBe(404);
