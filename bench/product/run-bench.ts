@@ -413,7 +413,7 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
         return runId;
       });
       const health = await healthDuringFanout.stop();
-      const stats = fanout.stats(runId);
+      const stats = await fanout.stats(runId);
       await fanout.close();
       report(
         phaseResult("subscription_fanout", stats.deliveries, seconds, mem, null, {
