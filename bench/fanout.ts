@@ -113,6 +113,8 @@ try {
       subscribersDone: stats.subscribersDone,
       lagP50Ms: stats.lagP50Ms,
       lagP99Ms: stats.lagP99Ms,
+      finalStatusLagP50Ms: stats.finalLagP50Ms,
+      finalStatusLagP99Ms: stats.finalLagP99Ms,
       healthz,
       apiPeakRssMb: memory.read().apiMb,
       loadAverage: { start: loadStart, end: os.loadavg()[0] },

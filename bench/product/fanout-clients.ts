@@ -21,7 +21,7 @@ export type ClientsCommand = { type: "stats"; runId: string } | { type: "close" 
 export type ClientsReport =
   | { type: "connected" }
   | { type: "finals"; runId: string; subscribers: number }
-  | { type: "stats"; runId: string; lags: number[]; subscribersDone: number }
+  | { type: "stats"; runId: string; lags: number[]; finalLags: number[]; subscribersDone: number }
   | { type: "closed" };
 
 export const FINAL = new Set(["COMPLETED", "PARTIAL", "FAILED", "CANCELLED"]);
@@ -35,6 +35,7 @@ async function main() {
   const clients: Client[] = [];
   const lags = new Map<string, number[]>();
   const done = new Map<string, Set<number>>();
+  const finalLags = new Map<string, number[]>();
   // Final-status counts go to the parent once per event-loop turn, not once per subscriber.
   const dirty = new Set<string>();
   const flush = () => {
@@ -72,6 +73,9 @@ async function main() {
             let set = done.get(run.id);
             if (!set) done.set(run.id, (set = new Set()));
             set.add(n);
+            let finals = finalLags.get(run.id);
+            if (!finals) finalLags.set(run.id, (finals = []));
+            finals.push(arrived - stamp);
             if (dirty.size === 0) setImmediate(flush);
             dirty.add(run.id);
           }
@@ -89,7 +93,13 @@ async function main() {
   send({ type: "connected" });
   process.on("message", async (m: ClientsCommand) => {
     if (m.type === "stats")
-      send({ type: "stats", runId: m.runId, lags: lags.get(m.runId) ?? [], subscribersDone: done.get(m.runId)?.size ?? 0 });
+      send({
+        type: "stats",
+        runId: m.runId,
+        lags: lags.get(m.runId) ?? [],
+        finalLags: finalLags.get(m.runId) ?? [],
+        subscribersDone: done.get(m.runId)?.size ?? 0,
+      });
     if (m.type === "close") {
       await Promise.all(clients.map((c) => c.dispose()));
       send({ type: "closed" });

@@ -14,7 +14,15 @@ const PER_PROCESS = 500;
 export interface Fanout {
   /** Resolves when every subscriber has seen the run's final status. */
   deliveredFinal(runId: string, timeoutMs: number): Promise<void>;
-  stats(runId: string): Promise<{ deliveries: number; lagP50Ms: number; lagP99Ms: number; subscribersDone: number }>;
+  /** Lag of every delivery, and of the final status alone (its row's finishedAt to arrival). */
+  stats(runId: string): Promise<{
+    deliveries: number;
+    lagP50Ms: number;
+    lagP99Ms: number;
+    finalLagP50Ms: number;
+    finalLagP99Ms: number;
+    subscribersDone: number;
+  }>;
   close(): Promise<void>;
 }
 
@@ -78,10 +86,18 @@ export async function subscribeMany(wsUrl: string, count: number, connectedSyste
     },
     async stats(runId) {
       const answers = await Promise.all(children.map((c) => ask(c, { type: "stats", runId }, "stats")));
-      const list = answers.flatMap((a) => a.lags).sort((a, b) => a - b);
-      const at = (q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))] ?? 0;
-      const subscribersDone = answers.reduce((s, a) => s + a.subscribersDone, 0);
-      return { deliveries: list.length, lagP50Ms: at(0.5), lagP99Ms: at(0.99), subscribersDone };
+      const sorted = (lists: number[][]) => lists.flat().sort((a, b) => a - b);
+      const at = (list: number[], q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))] ?? 0;
+      const all = sorted(answers.map((a) => a.lags));
+      const finals = sorted(answers.map((a) => a.finalLags));
+      return {
+        deliveries: all.length,
+        lagP50Ms: at(all, 0.5),
+        lagP99Ms: at(all, 0.99),
+        finalLagP50Ms: at(finals, 0.5),
+        finalLagP99Ms: at(finals, 0.99),
+        subscribersDone: answers.reduce((s, a) => s + a.subscribersDone, 0),
+      };
     },
     async close() {
       await Promise.all(

@@ -420,6 +420,8 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
           subscribers: count,
           lagP50Ms: stats.lagP50Ms,
           lagP99Ms: stats.lagP99Ms,
+          finalStatusLagP50Ms: stats.finalLagP50Ms,
+          finalStatusLagP99Ms: stats.finalLagP99Ms,
           healthzP50Ms: health.p50Ms,
           healthzP99Ms: health.p99Ms,
           healthzMaxMs: health.maxMs,
