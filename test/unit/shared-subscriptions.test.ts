@@ -28,6 +28,12 @@ function setup() {
       },
       times: { type: GraphQLInt, args: { by: { type: GraphQLInt } }, resolve: (e, { by }) => e.n * by },
       secret: { type: GraphQLString, resolve: (e, _a, ctx) => (ctx.role === "ADMIN" ? `secret of ${e.n}` : null) },
+      boom: {
+        type: GraphQLString,
+        resolve: () => {
+          throw new Error("internal detail");
+        },
+      },
     },
   });
   const schema = new GraphQLSchema({
@@ -116,6 +122,19 @@ describe("subscription events executed once per kind of subscriber", () => {
       9, 9, 9, 9, 9, 18, 90,
     ]);
     for (const s of all.slice(1)) await s.return?.();
+  });
+
+  it("still passes every event's result through the server's error masking, for each subscriber", async () => {
+    const { subscribe, publish, subscribers } = setup();
+    const streams = await Promise.all([1, 2].map(() => subscribe("ADMIN", "subscription { events { n boom } }")));
+    const firsts = streams.map((s) => s.next());
+    await expect.poll(() => subscribers.size).toBe(2);
+    publish({ n: 4 });
+    for (const { value } of await Promise.all(firsts)) {
+      expect(value.data.events).toEqual({ n: 4, boom: null });
+      expect(value.errors.map((e: { message: string }) => e.message)).toEqual(["Unexpected error."]);
+    }
+    for (const s of streams) await s.return?.();
   });
 
   it("answers a subscribe resolver's failure with an error result, not a stream", async () => {
