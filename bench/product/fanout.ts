@@ -1,99 +1,113 @@
 // subscription_fanout: N graphql-ws clients (one connection each, as N dashboards would be)
 // subscribe to runsChanged of one system before a run starts; every message they receive about
-// that run is a delivery, its lag the time from the run row's latest timestamp to arrival.
-import { type Client, createClient } from "graphql-ws";
-import WebSocket from "ws";
+// that run is a delivery, its lag the time from the run row's latest timestamp to arrival. The
+// clients run in child processes (bench/product/fanout-clients.ts), so the bench runner's own
+// work (and the clients' parsing) is not counted as the API's delay.
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { ClientsCommand, ClientsReport } from "./fanout-clients.ts";
 
-interface RunMessage {
-  id: string;
-  status: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  progress: { updatedAt: string };
-}
-
-const FINAL = new Set(["COMPLETED", "PARTIAL", "FAILED", "CANCELLED"]);
+const CLIENTS = fileURLToPath(new URL("./fanout-clients.ts", import.meta.url));
+/** Subscribers per child process. */
+const PER_PROCESS = 500;
 
 export interface Fanout {
   /** Resolves when every subscriber has seen the run's final status. */
   deliveredFinal(runId: string, timeoutMs: number): Promise<void>;
-  stats(runId: string): { deliveries: number; lagP50Ms: number; lagP99Ms: number; subscribersDone: number };
+  /** Lag of every delivery, and of the final status alone (its row's finishedAt to arrival). */
+  stats(runId: string): Promise<{
+    deliveries: number;
+    lagP50Ms: number;
+    lagP99Ms: number;
+    finalLagP50Ms: number;
+    finalLagP99Ms: number;
+    subscribersDone: number;
+  }>;
   close(): Promise<void>;
 }
 
 export async function subscribeMany(wsUrl: string, count: number, connectedSystemId: string): Promise<Fanout> {
-  const clients: Client[] = [];
-  const lags = new Map<string, number[]>();
-  const done = new Map<string, Set<number>>();
-  const waiters: (() => void)[] = [];
+  const children: ChildProcess[] = [];
+  // Per run, per child: how many of its subscribers have seen the final status.
+  const finals = new Map<string, number[]>();
+  const waiters = new Set<() => void>();
+  const doneCount = (runId: string) => (finals.get(runId) ?? []).reduce((s, n) => s + (n ?? 0), 0);
   const connected: Promise<void>[] = [];
-  for (let n = 0; n < count; n++) {
-    let onConnected!: () => void;
-    connected.push(new Promise((r) => (onConnected = r)));
-    const client = createClient({
-      url: wsUrl,
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-      lazy: false,
-      on: { connected: () => onConnected() },
+  for (let first = 0, k = 0; first < count; first += PER_PROCESS, k++) {
+    const child = fork(CLIENTS, [wsUrl, String(Math.min(PER_PROCESS, count - first)), connectedSystemId], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
-    clients.push(client);
-    client.subscribe<{ runsChanged: RunMessage }>(
-      {
-        query:
-          "subscription ($s: ID) { runsChanged(connectedSystemId: $s) { id status createdAt startedAt finishedAt progress { updatedAt } } }",
-        variables: { s: connectedSystemId },
-      },
-      {
-        next: ({ data }) => {
-          const run = data?.runsChanged;
-          if (!run) return;
-          const stamp = Math.max(
-            ...[run.createdAt, run.startedAt, run.finishedAt, run.progress.updatedAt].map((t) => (t ? Date.parse(t) : 0)),
-          );
-          const list = lags.get(run.id) ?? [];
-          list.push(Date.now() - stamp);
-          lags.set(run.id, list);
-          if (FINAL.has(run.status)) {
-            const set = done.get(run.id) ?? new Set();
-            set.add(n);
-            done.set(run.id, set);
+    children.push(child);
+    connected.push(
+      new Promise((resolve, reject) => {
+        child.once("exit", (code) => reject(new Error(`fan-out clients exited (${code}) before connecting`)));
+        child.on("message", (m: ClientsReport) => {
+          if (m.type === "connected") resolve();
+          if (m.type === "finals") {
+            const list = finals.get(m.runId) ?? [];
+            list[k] = m.subscribers;
+            finals.set(m.runId, list);
             for (const w of [...waiters]) w();
           }
-        },
-        error: () => {},
-        complete: () => {},
-      },
+        });
+      }),
     );
   }
   await Promise.all(connected);
   // Subscribe messages follow each connection's ack: give the server a moment to register them all.
   await new Promise((r) => setTimeout(r, 1000));
+  const ask = <T extends ClientsReport["type"]>(child: ChildProcess, command: ClientsCommand, answer: T) =>
+    new Promise<Extract<ClientsReport, { type: T }>>((resolve) => {
+      const on = (m: ClientsReport) => {
+        if (m.type !== answer) return;
+        child.off("message", on);
+        resolve(m as Extract<ClientsReport, { type: T }>);
+      };
+      child.on("message", on);
+      child.send(command);
+    });
   return {
     deliveredFinal(runId, timeoutMs) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(check), 1);
-          reject(new Error(`only ${done.get(runId)?.size ?? 0} of ${count} subscribers saw run ${runId} end`));
+          waiters.delete(check);
+          reject(new Error(`only ${doneCount(runId)} of ${count} subscribers saw run ${runId} end`));
         }, timeoutMs);
         const check = () => {
-          if ((done.get(runId)?.size ?? 0) < count) return;
+          if (doneCount(runId) < count) return;
           clearTimeout(timer);
-          waiters.splice(waiters.indexOf(check), 1);
+          waiters.delete(check);
           resolve();
         };
-        waiters.push(check);
+        waiters.add(check);
         check();
       });
     },
-    stats(runId) {
-      const list = [...(lags.get(runId) ?? [])].sort((a, b) => a - b);
-      const at = (q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))] ?? 0;
-      return { deliveries: list.length, lagP50Ms: at(0.5), lagP99Ms: at(0.99), subscribersDone: done.get(runId)?.size ?? 0 };
+    async stats(runId) {
+      const answers = await Promise.all(children.map((c) => ask(c, { type: "stats", runId }, "stats")));
+      const sorted = (lists: number[][]) => lists.flat().sort((a, b) => a - b);
+      const at = (list: number[], q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))] ?? 0;
+      const all = sorted(answers.map((a) => a.lags));
+      const finals = sorted(answers.map((a) => a.finalLags));
+      return {
+        deliveries: all.length,
+        lagP50Ms: at(all, 0.5),
+        lagP99Ms: at(all, 0.99),
+        finalLagP50Ms: at(finals, 0.5),
+        finalLagP99Ms: at(finals, 0.99),
+        subscribersDone: answers.reduce((s, a) => s + a.subscribersDone, 0),
+      };
     },
     async close() {
-      await Promise.all(clients.map((c) => c.dispose()));
+      await Promise.all(
+        children.map(async (c) => {
+          if (c.exitCode !== null || c.signalCode !== null || !c.connected) return;
+          const exited = new Promise((r) => c.once("exit", r));
+          await ask(c, { type: "close" }, "closed");
+          await exited;
+        }),
+      );
     },
   };
 }

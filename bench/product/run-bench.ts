@@ -413,13 +413,15 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
         return runId;
       });
       const health = await healthDuringFanout.stop();
-      const stats = fanout.stats(runId);
+      const stats = await fanout.stats(runId);
       await fanout.close();
       report(
         phaseResult("subscription_fanout", stats.deliveries, seconds, mem, null, {
           subscribers: count,
           lagP50Ms: stats.lagP50Ms,
           lagP99Ms: stats.lagP99Ms,
+          finalStatusLagP50Ms: stats.finalLagP50Ms,
+          finalStatusLagP99Ms: stats.finalLagP99Ms,
           healthzP50Ms: health.p50Ms,
           healthzP99Ms: health.p99Ms,
           healthzMaxMs: health.maxMs,

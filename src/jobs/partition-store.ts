@@ -60,7 +60,7 @@ export async function createOrRequeuePartitions(
       ).rows;
   // The run's total is every partition's objects; processed counts up as their batches commit.
   await client.query(
-    `UPDATE run SET total = p.total, processed = p.processed, phase = 'syncing', progress_updated_at = now()
+    `UPDATE run SET total = p.total, processed = p.processed, phase = 'syncing', progress_updated_at = clock_timestamp()
        FROM (SELECT sum(size)::int AS total, sum(processed)::int AS processed FROM run_partition WHERE run_id = $1) p
       WHERE id = $1`,
     [runId],
@@ -117,7 +117,8 @@ export async function recordPartitionBatch(
  * Add a partition batch's counts and progress to its run: the last statement of the batch, so
  * the run row is locked only for the commit (partitions' batches otherwise run side by side).
  * Only while the run is RUNNING and not asked to pause: otherwise nothing is returned and the
- * caller rolls the batch back (a cancel or pause that committed first wins).
+ * caller rolls the batch back (a cancel or pause that committed first wins). Progress is stamped
+ * when written (clock_timestamp()), not when the batch's transaction began (now()).
  */
 export async function addPartitionBatchToRun(
   client: QueryClient,
@@ -127,7 +128,7 @@ export async function addPartitionBatchToRun(
 ): Promise<{ batch: number; connected_system_id: string; status: string } | null> {
   const sets = COUNT_COLUMNS.map(([, column], i) => `${column} = ${column} + $${i + 2}`).join(", ");
   const { rows } = await client.query<{ batch: number; connected_system_id: string; status: string }>(
-    `UPDATE run SET ${sets}, processed = processed + $9, batch = batch + 1, progress_updated_at = now()
+    `UPDATE run SET ${sets}, processed = processed + $9, batch = batch + 1, progress_updated_at = clock_timestamp()
       WHERE id = $1 AND status = 'RUNNING' AND pause_requested_at IS NULL
       RETURNING batch, connected_system_id, status::text AS status`,
     [runId, ...COUNT_COLUMNS.map(([key]) => Math.trunc(counts[key] ?? 0)), Math.trunc(processed)],

@@ -204,7 +204,9 @@ const COUNTS_JSON = `json_build_object(${COUNT_COLUMNS.map(([key, column]) => `'
 
 /**
  * Record one committed batch: add its counts, set progress and checkpoint. Called inside the
- * batch's transaction, after lockRun, so the checkpoint commits with the batch's data.
+ * batch's transaction, after lockRun, so the checkpoint commits with the batch's data. Progress
+ * is stamped with clock_timestamp(), the moment it is written at the end of the batch: now()
+ * is when the batch's transaction began, seconds earlier for a large batch.
  */
 export async function recordBatch(
   client: QueryClient,
@@ -215,7 +217,7 @@ export async function recordBatch(
   const values = COUNT_COLUMNS.map(([key]) => Math.trunc(outcome.counts[key] ?? 0));
   const { rows } = await client.query<{ batch: number; connected_system_id: string; status: string }>(
     `UPDATE run SET ${sets}, phase = $9, processed = $10, total = $11, checkpoint = $12::jsonb, batch = batch + 1,
-       progress_updated_at = now(), heartbeat_at = now()
+       progress_updated_at = clock_timestamp(), heartbeat_at = now()
      WHERE id = $1 RETURNING batch, connected_system_id, status::text AS status`,
     [
       runId,

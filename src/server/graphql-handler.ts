@@ -12,6 +12,7 @@ import type { Metrics } from "./metrics.ts";
 import type { OriginPolicy } from "./origin.ts";
 import { persistedOperationsPlugin } from "./persisted-operations.ts";
 import { type CostLimits, queryCostPlugin } from "./query-cost.ts";
+import { sharedSubscriptionExecution } from "./shared-subscriptions.ts";
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
 
@@ -92,6 +93,8 @@ export function createGraphQLHandler({
       }),
       queryCostPlugin(costLimits),
       metrics.plugin,
+      // Resolvers of subscription payloads read only the role from the context (auth scopes).
+      sharedSubscriptionExecution<Context>((ctx) => String(ctx.role)),
       ...(services.config.persistedOperationsFile ? [persistedOperationsPlugin(services.config.persistedOperationsFile)] : []),
     ],
   });

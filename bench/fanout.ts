@@ -1,0 +1,126 @@
+// npm run bench:fanout [-- --subscribers 1000] [--seconds 20] [--batch-ms 50]
+// The subscription fan-out alone, in a minute instead of a product bench: `metasync serve
+// --no-worker` (its own embedded PostgreSQL in a temp DATA_DIR), the graphql-ws subscribers in
+// child processes, and a stand-in for a worker that commits a batch of progress on one RUNNING
+// run every --batch-ms and notifies (as a worker's batch transaction does), then completes it.
+// Prints delivery lag, /healthz latency meanwhile and the API's peak RSS as JSON.
+// BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the API process.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import os, { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
+import { busNotification } from "../src/events/bus.ts";
+import { RUNS_TOPIC, runTopic } from "../src/jobs/progress.ts";
+import { ProductApi } from "./product/api.ts";
+import { probeHealth, subscribeMany } from "./product/fanout.ts";
+import { memorySampler, startProduct } from "./product/processes.ts";
+
+const { values } = parseArgs({
+  options: {
+    subscribers: { type: "string", default: "1000" },
+    seconds: { type: "string", default: "20" },
+    "batch-ms": { type: "string", default: "50" },
+  },
+});
+const subscribers = Number(values.subscribers);
+const seconds = Number(values.seconds);
+const batchMs = Number(values["batch-ms"]);
+
+const base = mkdtempSync(path.join(tmpdir(), "metasync-fanout-"));
+chmodSync(base, 0o755); // as root the embedded PostgreSQL runs as "postgres", which must enter it
+const dataDir = path.join(base, "data");
+mkdirSync(path.join(dataDir, "files"), { recursive: true });
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  DATABASE_URL: undefined,
+  DATA_DIR: dataDir,
+  HOST: "127.0.0.1",
+  PORT: "0",
+  LOG_LEVEL: "warn",
+  METASYNC_FILE_ROOTS: path.join(dataDir, "files"),
+  METASYNC_WS_MAX_SUBSCRIPTIONS_PER_KEY: "100000",
+};
+const stops: (() => Promise<unknown>)[] = [];
+try {
+  const serve = startProduct("serve", ["serve", "--no-worker"], { ...env, LOG_LEVEL: "info" });
+  stops.push(() => serve.stop());
+  const url = (await serve.waitFor(/listening on http/, 120_000)).match(/listening on (http:\/\/[\d.]+:\d+)/)?.[1];
+  if (!url) throw new Error("serve did not log its URL");
+  const api = new ProductApi(url);
+  const db = new pg.Client({ connectionString: (await startEmbeddedPostgres(path.join(dataDir, "pg"), "metasync")).url });
+  await db.connect();
+  stops.push(() => db.end());
+
+  const { createConnectedSystem: system } = await api.gql<{ createConnectedSystem: { id: string } }>(
+    "mutation ($i: ConnectedSystemInput!) { createConnectedSystem(input: $i) { id } }",
+    { i: { name: "fanout", kind: "CSV", config: { path: path.join(dataDir, "files", "people.csv"), anchor: "id" } } },
+  );
+  const rawSystemId = (await db.query<{ id: string }>("SELECT id FROM connected_system WHERE name = 'fanout'")).rows[0]!.id;
+
+  const fanout = await subscribeMany(api.wsUrl, subscribers, system.id);
+  stops.push(() => fanout.close());
+  const memory = memorySampler(serve, []);
+  stops.push(async () => memory.stop());
+  memory.reset();
+  const health = probeHealth(url);
+  const loadStart = os.loadavg()[0];
+
+  // The run, as the start gate and a worker's claim would leave it, then its batches.
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO run (operation, profile, connected_system_id, connection_settings_id, scope_key, status, started_at, total)
+     SELECT 'connector.full_sync', 'FULL_SYNC', cs.id, s.id, 'bench-fanout', 'RUNNING', clock_timestamp(), $2
+       FROM connected_system cs JOIN connection_settings s ON s.connected_system_id = cs.id
+      WHERE cs.id = $1 LIMIT 1
+     RETURNING id`,
+    [rawSystemId, Math.ceil((seconds * 1000) / batchMs) * 500],
+  );
+  const runId = rows[0]!.id;
+  // Subscribers see the run's global ID (Relay: base64 of "Run:<id>").
+  const globalRunId = Buffer.from(`Run:${runId}`).toString("base64");
+  const notify = async (status: string) => {
+    const payload = { runId, connectedSystemId: rawSystemId, status };
+    for (const topic of [runTopic(runId), RUNS_TOPIC]) {
+      const n = busNotification(topic, payload);
+      await db.query("SELECT pg_notify($1, $2)", [n.channel, n.message]);
+    }
+  };
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await db.query("BEGIN");
+    await db.query(
+      "UPDATE run SET processed = processed + 500, batch = batch + 1, progress_updated_at = clock_timestamp() WHERE id = $1",
+      [runId],
+    );
+    await notify("RUNNING");
+    await db.query("COMMIT");
+    await new Promise((r) => setTimeout(r, batchMs));
+  }
+  await db.query("BEGIN");
+  await db.query("UPDATE run SET status = 'COMPLETED', finished_at = clock_timestamp() WHERE id = $1", [runId]);
+  await notify("COMPLETED");
+  await db.query("COMMIT");
+  await fanout.deliveredFinal(globalRunId, Number(process.env.FANOUT_TIMEOUT_MS ?? 120_000));
+  const healthz = await health.stop();
+  const stats = await fanout.stats(globalRunId);
+  console.log(
+    JSON.stringify({
+      subscribers,
+      seconds,
+      batchMs,
+      deliveries: stats.deliveries,
+      subscribersDone: stats.subscribersDone,
+      lagP50Ms: stats.lagP50Ms,
+      lagP99Ms: stats.lagP99Ms,
+      finalStatusLagP50Ms: stats.finalLagP50Ms,
+      finalStatusLagP99Ms: stats.finalLagP99Ms,
+      healthz,
+      apiPeakRssMb: memory.read().apiMb,
+      loadAverage: { start: loadStart, end: os.loadavg()[0] },
+    }),
+  );
+} finally {
+  for (const stop of stops.reverse()) await stop().catch((e) => console.error(`cleanup: ${e}`));
+  rmSync(base, { recursive: true, force: true });
+}

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addPartitionBatchToRun } from "../../../src/jobs/partition-store.ts";
+import { recordBatch } from "../../../src/jobs/run-store.ts";
+import type { Services } from "../../../src/services.ts";
+import { createReadySystem } from "../../fixtures/runs.ts";
+import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+
+// A run's progress.updatedAt is what subscribers (and the fan-out bench's lag) compare arrival
+// with: it must be when the batch's progress was written, at the end of its transaction, not
+// when that transaction began.
+
+let services: Services;
+beforeAll(async () => {
+  services = await createTestServices();
+});
+afterAll(() => closeTestServices(services));
+
+async function runningRun(name: string) {
+  const system = await createReadySystem(services, name);
+  const settings = await services.db.prisma.connectionSettings.findFirstOrThrow({ where: { connectedSystemId: system.id } });
+  return services.db.prisma.run.create({
+    data: {
+      operation: "connector.full_sync",
+      profile: "FULL_SYNC",
+      connectedSystemId: system.id,
+      connectionSettingsId: settings.id,
+      scopeKey: `connector.full_sync:${system.id}`,
+      status: "RUNNING",
+    },
+  });
+}
+
+/** Runs `write` at the end of a transaction that has already worked for 300 ms; returns the transaction's start. */
+async function afterLongBatch(write: (client: import("pg").PoolClient) => Promise<unknown>) {
+  const client = await services.db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    const began = (await client.query<{ now: Date }>("SELECT now()")).rows[0]!.now;
+    await client.query("SELECT pg_sleep(0.3)");
+    await write(client);
+    await client.query("COMMIT");
+    return began;
+  } finally {
+    client.release();
+  }
+}
+
+describe("progress timestamps", () => {
+  it("a batch's progress is stamped when it is written, not when its transaction began", async () => {
+    const run = await runningRun("stamp-batch");
+    const began = await afterLongBatch((c) =>
+      recordBatch(c, run.id, { counts: { created: 5 }, phase: "syncing", processed: 5, total: 10, checkpoint: null }),
+    );
+    const row = await services.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(row.processed).toBe(5);
+    expect(row.progressUpdatedAt.getTime() - began.getTime()).toBeGreaterThanOrEqual(300);
+  });
+
+  it("so is a partition's batch added to its run", async () => {
+    const run = await runningRun("stamp-partition");
+    const began = await afterLongBatch((c) => addPartitionBatchToRun(c, run.id, { created: 3 }, 3));
+    const row = await services.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(row.processed).toBe(3);
+    expect(row.progressUpdatedAt.getTime() - began.getTime()).toBeGreaterThanOrEqual(300);
+  });
+});
