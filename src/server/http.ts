@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Services } from "../services.ts";
 import type { Caller } from "./auth.ts";
 import { refusalResponse } from "./auth.ts";
+import type { DatabaseHealth } from "./health.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** Largest GraphQL request body accepted; anything bigger is refused before parsing. */
@@ -49,13 +50,10 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse): boolean {
   return false;
 }
 
-export async function healthz(services: Services, res: ServerResponse) {
-  const ok = await services.db.pool.query("SELECT 1").then(
-    () => true,
-    () => false,
-  );
+export async function healthz(database: () => Promise<DatabaseHealth>, res: ServerResponse) {
+  const { ok, ageMs } = await database();
   res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
-  res.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
+  res.end(JSON.stringify({ status: ok ? "ok" : "unavailable", database: { ok, checkedMsAgo: ageMs } }));
 }
 
 /** Prometheus text format; behind the same key check as GraphQL (any role may scrape). */

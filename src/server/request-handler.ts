@@ -6,6 +6,7 @@ import type { AuthenticateRequest } from "./context.ts";
 import type { DashboardRoute } from "./dashboard.ts";
 import type { GraphiQLAssetRoute } from "./graphiql.ts";
 import type { GraphQLHandler } from "./graphql-handler.ts";
+import { databaseHealth } from "./health.ts";
 import { createHookRoute } from "./hooks.ts";
 import { healthz, metricsRoute, refuseBody, sendError, sendRefusal } from "./http.ts";
 import type { Metrics } from "./metrics.ts";
@@ -40,10 +41,11 @@ export function createRequestHandler({
     services.logger.warn({ err }, "waking the workers after a push failed; their sweep will find it"),
   );
   const hooks = createHookRoute(services, authenticateRequest, wake);
+  const database = databaseHealth(() => services.db.pool.query("SELECT 1"));
   const scim = createScimRoute(services, wake);
   const route = async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split("?")[0];
-    if (path === "/healthz") return healthz(services, res);
+    if (path === "/healthz") return healthz(database, res);
     // A page of another origin must not reach the API at all (see origin.ts).
     const origin = req.headers.origin;
     if (!origins.allows(origin, req.headers.host)) return sendError(res, 403, "FORBIDDEN", originRefusal(String(origin)));
