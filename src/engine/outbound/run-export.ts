@@ -120,52 +120,105 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     // then claims batch N+1, so the target and the database work at the same time. The claim
     // leaves out N's exports and objects (still in flight): an object's next export waits until
     // the previous one's outcome is stored, so it starts from the object's current state.
+    // A target with an export session (a CSV file, rewritten whole to be durable) holds answered
+    // batches until a commit makes them durable; only then are their outcomes stored (EXPORTED).
+    // Until then they count as in flight. If the run stops first, they are given back and redone.
+    const session = connector.openExportSession?.() ?? null;
+    const held: Exported[] = [];
+    let heldSince = 0;
     const claim = async (inFlight: ReadyExport[]) => {
       let claimed: ReadyExport[] = [];
-      const exclude = { ids: inFlight.map((e) => e.id), csoIds: inFlight.flatMap((e) => (e.csoId ? [e.csoId] : [])) };
+      const busy = [...held.flatMap((b) => b.claimed), ...inFlight];
+      const exclude = { ids: busy.map((e) => e.id), csoIds: busy.flatMap((e) => (e.csoId ? [e.csoId] : [])) };
       await ctx.batch(async (tx) => {
         claimed = await claimReadyExports(tx, systemId, ctx.run.id, batchSize, exclude);
         return { counts: {}, processed, phase: "exporting", checkpoint: { processed } };
       });
       return claimed;
     };
-    let current = await claim([]);
-    let previous: Exported | null = null;
-    while (current.length) {
-      const done = previous;
-      const batch = current;
-      const database = (async () => {
-        if (done) await writeBatch(done);
-        return claim(batch);
-      })();
-      database.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
-      let exported: Exported;
+    /** The held batches once durable, their outcomes to store; each APPLIED one failed when the commit failed. */
+    const commitHeld = async (): Promise<Exported[]> => {
+      const batches = held.splice(0);
       try {
-        exported = await exportBatch(batch);
+        await session!.commit();
+        return batches;
       } catch (e) {
-        // Claimed meanwhile, never sent: back to the queue with the batch that failed.
-        const next = await database.catch(() => [] as ReadyExport[]);
+        const error = e instanceof ConnectorError ? e : new ConnectorError("INTERNAL", String(e), false);
+        const failed = batches.map((b) => ({
+          ...b,
+          results: b.results.map((r) => (r.status === "APPLIED" ? failureOf(r.id, error) : r)),
+        }));
+        const refusal = targetRefusal(failed.flatMap((b) => b.results));
+        if (refusal) {
+          await releaseExports(
+            ctx.pool,
+            batches.flatMap((b) => b.claimed.map((c) => c.id)),
+          );
+          throw refusal;
+        }
+        return failed;
+      }
+    };
+    let current = await claim([]);
+    // Answered and durable: outcomes the next database step stores.
+    let answered: Exported[] = [];
+    try {
+      while (current.length) {
+        const done = answered;
+        const batch = current;
+        answered = [];
+        const database = (async () => {
+          for (const b of done) await writeBatch(b);
+          return claim(batch);
+        })();
+        database.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+        let exported: Exported;
+        try {
+          exported = await exportBatch(batch);
+        } catch (e) {
+          // Claimed meanwhile, never sent: back to the queue with the batch that failed.
+          const next = await database.catch(() => [] as ReadyExport[]);
+          await releaseExports(
+            ctx.pool,
+            next.map((c) => c.id),
+          );
+          throw e;
+        }
+        if (session) {
+          if (!held.length) heldSince = Date.now();
+          held.push(exported);
+        }
+        current = await database;
+        if (!session) answered = [exported];
+        else {
+          const size = held.reduce((n, b) => n + b.claimed.length, 0);
+          if (!current.length || session.commitDue || size >= HOLD_LIMIT || Date.now() - heldSince >= HOLD_MS)
+            answered = await commitHeld();
+        }
+        if (!current.length) {
+          // The last batch's outcome may queue follow-ups (references): write it, then look again.
+          for (const b of answered) await writeBatch(b);
+          answered = [];
+          current = await claim([]);
+        }
+      }
+    } catch (e) {
+      if (held.length) {
+        // Never written to the target: the file keeps its last commit, the exports go again.
+        await session!.abort();
         await releaseExports(
           ctx.pool,
-          next.map((c) => c.id),
-        );
-        throw e;
+          held.flatMap((b) => b.claimed.map((c) => c.id)),
+        ).catch(() => {});
       }
-      current = await database;
-      previous = exported;
-      if (!current.length) {
-        // The last batch's outcome may queue follow-ups (references): write it, then look again.
-        await writeBatch(exported);
-        previous = null;
-        current = await claim([]);
-      }
+      throw e;
     }
 
     async function exportBatch(claimed: ReadyExport[]): Promise<Exported> {
       const { changes, unresolved } = await toConnectorChanges(ctx.pool, systemId, claimed);
       let results: ExportResult[];
       try {
-        results = await connector.export(changes);
+        results = await (session ?? connector).export(changes);
       } catch (e) {
         await releaseExports(
           ctx.pool,
@@ -198,6 +251,18 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
       });
     }
   };
+}
+
+/**
+ * Held by an export session until a commit: at most this many exports (their claims, results
+ * and the claim's exclusion list stay in memory), and at most this long (they show as exported,
+ * and the target has them, no later than that).
+ */
+const HOLD_LIMIT = 20_000;
+const HOLD_MS = 30_000;
+
+function failureOf(id: string, error: ConnectorError): ExportResult {
+  return { id, status: error.transient ? "TRANSIENT_FAILURE" : "PERMANENT_FAILURE", code: error.code, message: error.message };
 }
 
 /**
