@@ -117,7 +117,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
         };
       });
     // Pipelined: while batch N goes to the target, the database stores batch N-1's results and
-    // then claims batch N+1, so the target and the database work at the same time. The claim
+    // claims batch N+1 (two transactions at once), so the target and the database work at the same time. The claim
     // leaves out N's exports and objects (still in flight): an object's next export waits until
     // the previous one's outcome is stored, so it starts from the object's current state.
     // A target with an export session (a CSV file, rewritten whole to be durable) holds answered
@@ -126,15 +126,60 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     const session = connector.openExportSession?.() ?? null;
     const held: Exported[] = [];
     let heldSince = 0;
+    const excluding = (inFlight: ReadyExport[]) => {
+      const busy = [...held.flatMap((b) => b.claimed), ...inFlight];
+      return { ids: busy.map((e) => e.id), csoIds: busy.flatMap((e) => (e.csoId ? [e.csoId] : [])) };
+    };
     const claim = async (inFlight: ReadyExport[]) => {
       let claimed: ReadyExport[] = [];
-      const busy = [...held.flatMap((b) => b.claimed), ...inFlight];
-      const exclude = { ids: busy.map((e) => e.id), csoIds: busy.flatMap((e) => (e.csoId ? [e.csoId] : [])) };
       await ctx.batch(async (tx) => {
-        claimed = await claimReadyExports(tx, systemId, ctx.run.id, batchSize, exclude);
+        claimed = await claimReadyExports(tx, systemId, ctx.run.id, batchSize, excluding(inFlight));
         return { counts: {}, processed, phase: "exporting", checkpoint: { processed } };
       });
       return claimed;
+    };
+    /**
+     * The next claim while answered batches are being stored: in its own transaction, beside the
+     * run's batch transaction (which holds the run's row), so the two run at the same time. The
+     * batches being stored are left out like the ones in flight. The run's boundary (pause,
+     * cancel, a lost lease) is checked by the store beside it; if the store fails, this claim is
+     * given back. A claim lost with the database server is harmless (the exports are PENDING
+     * again, sent as a crash's EXECUTING leftovers would be), so it does not wait for its WAL flush.
+     */
+    const claimBeside = async (inFlight: ReadyExport[]) => {
+      const client = await ctx.pool.connect();
+      try {
+        await client.query("BEGIN");
+        await client.query("SET LOCAL synchronous_commit = off");
+        const claimed = await claimReadyExports(client, systemId, ctx.run.id, batchSize, excluding(inFlight));
+        await client.query("COMMIT");
+        return claimed;
+      } catch (e) {
+        await client.query("ROLLBACK").catch(() => {});
+        throw e;
+      } finally {
+        client.release();
+      }
+    };
+    /** Stores the answered batches and claims the next one at the same time. */
+    const storeAndClaim = async (done: Exported[], inFlight: ReadyExport[]) => {
+      if (!done.length) return claim(inFlight);
+      const [stored, next] = await Promise.allSettled([
+        (async () => {
+          for (const b of done) await writeBatch(b);
+        })(),
+        claimBeside([...inFlight, ...done.flatMap((b) => b.claimed)]),
+      ]);
+      if (stored.status === "rejected") {
+        if (next.status === "fulfilled")
+          await releaseExports(
+            ctx.pool,
+            next.value.map((c) => c.id),
+          ).catch(() => {});
+        throw stored.reason;
+      }
+      if (next.status === "rejected") throw next.reason;
+      return next.value;
     };
     /** The held batches once durable, their outcomes to store; each APPLIED one failed when the commit failed. */
     const commitHeld = async (): Promise<Exported[]> => {
@@ -167,10 +212,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
         const done = answered;
         const batch = current;
         answered = [];
-        const database = (async () => {
-          for (const b of done) await writeBatch(b);
-          return claim(batch);
-        })();
+        const database = storeAndClaim(done, batch);
         database.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
         let exported: Exported;
         try {
