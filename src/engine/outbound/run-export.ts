@@ -22,7 +22,6 @@ import {
   recordFailures,
   releaseExports,
 } from "../pending-export/execution.ts";
-import { exportOwners } from "../pending-export/planning.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { RunEventType } from "../run-events.ts";
@@ -421,14 +420,11 @@ async function applyResults(
   await queueReferenceFollowUps(tx, followUps);
   await recordFailures(tx, failures);
   await insertRunChanges(tx, ctx.run.id, runChanges);
-  const planned = await exportOwners(
-    tx,
-    claimed.map((e) => e.id),
-  );
+  // The claim read each export's planning run: no second read of the batch's rows.
   await notifyExportChanges(
     ctx.publish,
     tx,
-    planned.map((p) => ({ id: p.id, systemId: p.systemId, runId: p.planningRunId })),
+    claimed.map((e) => ({ id: e.id, systemId: ctx.system.id, runId: e.planningRunId })),
     ctx.run.id,
   );
   return counts;

@@ -55,6 +55,8 @@ export interface ReadyExport {
   csoAttributes: Attributes | null;
   csoStatus: string | null;
   mvoType: string | null;
+  /** The run that planned it: change notifications are filtered by it. */
+  planningRunId: string | null;
 }
 
 /**
@@ -102,7 +104,7 @@ export async function claimReadyExports(
        UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
          FROM ready WHERE p.id = ready.id
        RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id, p.metaverse_object_id,
-                 p.awaiting_reference, p.created_at`,
+                 p.awaiting_reference, p.created_at, p.planning_run_id`,
       [systemId, runId, limit - rows.length, changeType, exclude.ids, exclude.csoIds],
     );
     // RETURNING does not keep the CTE's order: restore it.
@@ -136,6 +138,7 @@ export async function claimReadyExports(
       csoAttributes: o?.attributes ?? null,
       csoStatus: o?.status ?? null,
       mvoType: o?.mvo_type ?? null,
+      planningRunId: r.planning_run_id,
     };
   });
 }
