@@ -84,7 +84,12 @@ const source = peopleSource(size);
 const { sync, seconds: syncSeconds } = await importAndSync(services, hr.id, source);
 
 const target = await createConnector("LDAP", { ...ldapConfig }, { logger });
-const { exported, seconds: exportSeconds } = await timedExport(services, ldap.id, target, 500);
+const { exported, seconds: exportSeconds } = await timedExport(
+  services,
+  ldap.id,
+  target,
+  Number(process.env.EXPORT_BATCH ?? 500),
+);
 await target.close();
 const rss = process.memoryUsage().rss / 2 ** 20;
 

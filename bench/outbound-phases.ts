@@ -4,6 +4,7 @@ import type { Connector } from "../src/connectors/connector.ts";
 import { createExportExecutor } from "../src/engine/outbound/run-export.ts";
 import type { Services } from "../src/services.ts";
 import { runEngine } from "../test/helpers/engine-run.ts";
+import { timeStatements } from "./statement-timing.ts";
 
 export async function importAndSync(services: Services, systemId: string, source: Connector) {
   await runEngine(services, { systemId, profile: "FULL_IMPORT", connector: source });
@@ -13,6 +14,7 @@ export async function importAndSync(services: Services, systemId: string, source
 }
 
 export async function timedExport(services: Services, systemId: string, connector: Connector, batchSize = 500) {
+  const statements = process.env.BENCH_STATEMENTS ? timeStatements() : null;
   const t0 = performance.now();
   const exported = await runEngine(services, {
     systemId,
@@ -20,5 +22,8 @@ export async function timedExport(services: Services, systemId: string, connecto
     connector,
     executor: createExportExecutor({ batchSize, retryBaseMs: 1000 }),
   });
-  return { exported, seconds: (performance.now() - t0) / 1000 };
+  const seconds = (performance.now() - t0) / 1000;
+  statements?.stop();
+  if (statements) console.log(statements.report(exported.processed || 1));
+  return { exported, seconds };
 }

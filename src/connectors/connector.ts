@@ -145,7 +145,27 @@ export interface Connector {
   importDelta(watermark: unknown | null, checkpoint: unknown | null, context: ImportContext): AsyncIterable<ImportPage>;
   /** One result per change, in any order; a failure of one change never throws for the batch. */
   export(changes: ExportChange[]): Promise<ExportResult[]>;
+  /**
+   * For a target where making changes durable costs a rewrite of the whole (a CSV file): batches
+   * applied together and made durable by one commit. The export run uses it when present.
+   */
+  openExportSession?(): ExportSession;
   close(): Promise<void>;
+}
+
+/**
+ * Export batches that become durable together. A change answered APPLIED by `export` is durable
+ * only once a later `commit` resolves; until then it must not be reported exported.
+ */
+export interface ExportSession {
+  /** As Connector.export, applied in the session only. */
+  export(changes: ExportChange[]): Promise<ExportResult[]>;
+  /** The connector's advice that enough is applied to be worth a commit now. */
+  readonly commitDue: boolean;
+  /** Makes every change applied since the last commit durable; throws a ConnectorError when none is. */
+  commit(): Promise<void>;
+  /** Drops what was applied since the last commit. */
+  abort(): Promise<void>;
 }
 
 export type ConnectorErrorCode =

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { withTimeout } from "../../util/timeout.ts";
-import type { Connector, DiscoveredSchema, ExportChange, ExportResult } from "../connector.ts";
+import type { Connector, DiscoveredSchema, ExportChange, ExportResult, ExportSession } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../deps.ts";
 import { FileRoots } from "../file-roots.ts";
@@ -9,7 +9,7 @@ import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
 import { fingerprint, importDelta, importFull } from "./import.ts";
 import { readCsv } from "./reader.ts";
-import { exportToCsv, newFileHeader } from "./writer.ts";
+import { CsvExportSession, exportToCsv, newFileHeader } from "./writer.ts";
 
 /**
  * A CSV file as a connected system: one object type, one row per object keyed by the anchor
@@ -21,6 +21,11 @@ export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps)
   const logger = deps.logger.child({ connector: "csv", file: basename(config.path) });
   // Exports of one connector rewrite the same file: one at a time, or the second loses the first.
   let exporting: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
+    const turn = exporting.then(work);
+    exporting = turn.catch(() => {});
+    return turn;
+  };
   const roots = deps.fileRoots ? new FileRoots(deps.fileRoots) : FileRoots.fromEnv();
   /**
    * The config with its path resolved and checked against the roots, before every use: the
@@ -76,22 +81,26 @@ export async function createCsvConnector(config: CsvConfig, deps: ConnectorDeps)
     },
 
     export(changes: ExportChange[]): Promise<ExportResult[]> {
-      const run = exporting.then(async () => {
-        let at: CsvConfig;
-        try {
-          at = await confined();
-        } catch (error) {
-          const e = error as ConnectorError;
-          const status = e.transient ? ("TRANSIENT_FAILURE" as const) : ("PERMANENT_FAILURE" as const);
-          return changes.map((c): ExportResult => ({ id: c.id, status, code: e.code, message: e.message }));
-        }
-        return exportToCsv(at, changes);
-      });
-      exporting = run.catch(() => {});
-      return run.then((results) => {
+      return inTurn(() => exportToCsv(confined, changes)).then((results) => {
         logger.debug({ changes: changes.length }, "csv export applied");
         return results;
       });
+    },
+
+    openExportSession(): ExportSession {
+      const session = new CsvExportSession(confined);
+      return {
+        export: (changes) => inTurn(() => session.export(changes)),
+        get commitDue() {
+          return session.commitDue;
+        },
+        commit: () =>
+          inTurn(async () => {
+            await session.commit();
+            logger.debug("csv export session written");
+          }),
+        abort: async () => session.abort(),
+      };
     },
 
     async close() {

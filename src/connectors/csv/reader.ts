@@ -234,6 +234,22 @@ function toEvent(
 }
 
 /**
+ * One row's text (a row event's `raw`, line break removed) read again as attributes: an export
+ * session keeps rows as text and parses only the ones a change touches. Null when the text is not
+ * one well-formed row of this header (the session refused such files when it read them).
+ */
+export function parseRow(config: CsvConfig, header: string[], raw: string, newline: string): Attributes | null {
+  const { data, errors } = Papa.parse<string[]>(raw, {
+    delimiter: config.delimiter,
+    quoteChar: config.quote,
+    newline: newline as "\n",
+  });
+  if (errors.length > 0 || data.length !== 1) return null;
+  const event = toEvent(data[0]!, raw, planColumns(header, config), config, basename(config.path), 0, 0);
+  return event.kind === "row" ? event.attributes : null;
+}
+
+/**
  * A row that is not imported, located `file:line`. (Not a closure in toEvent: creating and
  * naming one per row cost ~25 ms per 100k rows.)
  */

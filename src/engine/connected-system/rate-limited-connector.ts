@@ -27,20 +27,40 @@ export function rateLimited(connector: Connector, limiter: SystemRateLimiter): C
     },
     importFull: (checkpoint, context) => paced(() => connector.importFull(checkpoint, context), limiter),
     importDelta: (watermark, checkpoint, context) => paced(() => connector.importDelta(watermark, checkpoint, context), limiter),
-    async export(changes: ExportChange[]) {
-      const results: ExportResult[] = [];
-      for (let i = 0; i < changes.length; i += limiter.chunkSize) {
-        const chunk = changes.slice(i, i + limiter.chunkSize);
-        await limiter.take({ requests: chunk.length, objects: chunk.length });
-        const answered = await heeding(() => connector.export(chunk));
-        results.push(...answered);
-        const retryAfter = Math.max(0, ...answered.map((r) => (r.status === "APPLIED" ? 0 : (r.retryAfterMs ?? 0))));
-        await limiter.holdOff(retryAfter);
-      }
-      return results;
-    },
+    export: (changes: ExportChange[]) => pacedExport((chunk) => connector.export(chunk), changes, limiter),
+    openExportSession: connector.openExportSession
+      ? () => {
+          const session = connector.openExportSession!();
+          return {
+            export: (changes: ExportChange[]) => pacedExport((chunk) => session.export(chunk), changes, limiter),
+            get commitDue() {
+              return session.commitDue;
+            },
+            commit: () => session.commit(),
+            abort: () => session.abort(),
+          };
+        }
+      : undefined,
     close: () => connector.close(),
   };
+}
+
+/** Changes go in chunks the limit allows, each paid for before it is sent; a Retry-After holds the next. */
+async function pacedExport(
+  send: (chunk: ExportChange[]) => Promise<ExportResult[]>,
+  changes: ExportChange[],
+  limiter: SystemRateLimiter,
+): Promise<ExportResult[]> {
+  const results: ExportResult[] = [];
+  for (let i = 0; i < changes.length; i += limiter.chunkSize) {
+    const chunk = changes.slice(i, i + limiter.chunkSize);
+    await limiter.take({ requests: chunk.length, objects: chunk.length });
+    const answered = await heedRetryAfter(limiter, () => send(chunk));
+    results.push(...answered);
+    const retryAfter = Math.max(0, ...answered.map((r) => (r.status === "APPLIED" ? 0 : (r.retryAfterMs ?? 0))));
+    await limiter.holdOff(retryAfter);
+  }
+  return results;
 }
 
 /** Each page is fetched when its request may go, and its records are paid for before the next one. */

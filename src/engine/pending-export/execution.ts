@@ -12,23 +12,26 @@ type Q = Pick<pg.PoolClient, "query">;
  * Exports just applied close older FAILED/ERROR updates of the same objects for the attributes
  * they covered (a DELETE covers every attribute): an update left with nothing is CANCELLED, one
  * with other attributes keeps only those. Otherwise a stale error stays beside the newer success
- * and a retry would put the old value back.
+ * and a retry would put the old value back. The older failures are looked up first: the applied
+ * exports' attribute lists are read only for the objects that have one (usually none).
  */
 export async function closeSupersededFailures(tx: Q, appliedIds: string[]): Promise<string[]> {
   if (!appliedIds.length) return [];
   const { rows } = await tx.query<{ id: string }>(
-    `WITH applied AS (
+    `WITH failed AS (
+       SELECT o.id, o.connector_space_object_id AS cso, o.created_at, o.attribute_changes FROM pending_export o
+        WHERE o.connector_space_object_id IN (SELECT d.connector_space_object_id FROM pending_export d WHERE d.id = ANY($1::uuid[]))
+          AND o.status IN ('FAILED', 'ERROR') AND o.change_type = 'UPDATE' AND NOT (o.id = ANY($1::uuid[]))),
+     applied AS (
        SELECT d.connector_space_object_id AS cso, d.created_at, d.change_type,
               ARRAY(SELECT c->>'attribute' FROM jsonb_array_elements(d.attribute_changes) c) AS attrs
-         FROM pending_export d WHERE d.id = ANY($1::uuid[]) AND d.connector_space_object_id IS NOT NULL),
+         FROM pending_export d WHERE d.id = ANY($1::uuid[]) AND d.connector_space_object_id IN (SELECT cso FROM failed)),
      older AS (
        SELECT o.id, o.attribute_changes,
               COALESCE((SELECT jsonb_agg(c) FROM jsonb_array_elements(o.attribute_changes) c
-                         WHERE NOT EXISTS (SELECT 1 FROM applied a WHERE a.cso = o.connector_space_object_id AND a.created_at > o.created_at
+                         WHERE NOT EXISTS (SELECT 1 FROM applied a WHERE a.cso = o.cso AND a.created_at > o.created_at
                                               AND (a.change_type = 'DELETE' OR c->>'attribute' = ANY(a.attrs)))), '[]'::jsonb) AS remaining
-         FROM pending_export o
-        WHERE o.connector_space_object_id IN (SELECT cso FROM applied) AND o.status IN ('FAILED', 'ERROR')
-          AND o.change_type = 'UPDATE' AND NOT (o.id = ANY($1::uuid[])))
+         FROM failed o)
      UPDATE pending_export p
         SET attribute_changes = older.remaining,
             status = CASE WHEN jsonb_array_length(older.remaining) = 0 THEN 'CANCELLED'::pending_export_status ELSE p.status END,
@@ -53,6 +56,8 @@ export interface ReadyExport {
   csoAttributes: Attributes | null;
   csoStatus: string | null;
   mvoType: string | null;
+  /** The run that planned it: change notifications are filtered by it. */
+  planningRunId: string | null;
 }
 
 /**
@@ -100,7 +105,7 @@ export async function claimReadyExports(
        UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
          FROM ready WHERE p.id = ready.id
        RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id, p.metaverse_object_id,
-                 p.awaiting_reference, p.created_at`,
+                 p.awaiting_reference, p.created_at, p.planning_run_id`,
       [systemId, runId, limit - rows.length, changeType, exclude.ids, exclude.csoIds],
     );
     // RETURNING does not keep the CTE's order: restore it.
@@ -134,6 +139,7 @@ export async function claimReadyExports(
       csoAttributes: o?.attributes ?? null,
       csoStatus: o?.status ?? null,
       mvoType: o?.mvo_type ?? null,
+      planningRunId: r.planning_run_id,
     };
   });
 }

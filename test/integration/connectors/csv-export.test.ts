@@ -154,4 +154,51 @@ describe("CSV connector: export", () => {
     expect(Object.keys(await rowsOf(csv)).sort()).toEqual(["1", "2", "3"]);
     await csv.close();
   });
+
+  it("a session applies batches in memory and writes the file once per commit; commitDue doubles the file", async () => {
+    const { file, csv } = await setup(START);
+    const session = csv.openExportSession!();
+    expect(session.commitDue).toBe(false);
+    expect(await session.export([create("a", "4", { name: ["D"] }), create("b", "5", { name: ["E"] })])).toEqual([
+      { id: "a", status: "APPLIED", anchor: "4" },
+      { id: "b", status: "APPLIED", anchor: "5" },
+    ]);
+    // Two changes on a three-row file: not due, and nothing is in the file yet.
+    expect(session.commitDue).toBe(false);
+    expect(readFileSync(file, "utf8")).toBe(START);
+    await session.export([{ id: "d", changeType: "DELETE", objectType: "person", anchor: "4", attributes: [] }]);
+    expect(session.commitDue).toBe(true);
+    await session.commit();
+    expect(session.commitDue).toBe(false);
+    expect(readFileSync(file, "utf8")).toBe(`${START}5,E,,\r\n`);
+    // Aborted: what was applied since the commit never reaches the file.
+    await session.export([create("c", "6", { name: ["F"] })]);
+    await session.abort();
+    await session.commit();
+    expect(readFileSync(file, "utf8")).toBe(`${START}5,E,,\r\n`);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("a session never writes over a file another writer changed since it read it: the commit fails, transient", async () => {
+    const { file, csv } = await setup(START);
+    const session = csv.openExportSession!();
+    await session.export([create("a", "4", { name: ["D"] })]);
+    const edited = `${START}9,Hand,,\r\n`;
+    writeFileSync(file, edited);
+    await expect(session.commit()).rejects.toMatchObject({ code: "INVALID_INPUT", transient: true });
+    expect(readFileSync(file, "utf8")).toBe(edited);
+    // The next batch starts from the file as it is now.
+    await session.export([create("a", "4", { name: ["D"] })]);
+    await session.commit();
+    expect(readFileSync(file, "utf8")).toBe(`${edited}4,D,,\r\n`);
+  });
+
+  it("a CREATE meeting the very row it writes (its outcome lost in a crash) is applied again; another row is ALREADY_EXISTS", async () => {
+    const { csv } = await setup(START);
+    const again = create("again", "2", { name: ["Bob, Jr"], mail: ["bob@x"], groups: ["staff"] });
+    const other = create("other", "3", { name: ["Someone else"] });
+    const results = await csv.export([again, other]);
+    expect(results.map((r) => (r.status === "APPLIED" ? r.status : r.code))).toEqual(["APPLIED", "ALREADY_EXISTS"]);
+    expect(Object.keys(await rowsOf(csv))).toEqual(["1", "2", "3"]);
+  });
 });
