@@ -8,7 +8,8 @@ interface Totals {
   ms: number;
 }
 
-export function timeStatements(): { stop(): void; report(objects: number): string } {
+/** Times statements from now until stop(); report() lists the costliest, per object when given. */
+export function timeStatements(): { stop(): void; report(objects?: number): string } {
   const totals = new Map<string, Totals>();
   const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const query = proto.query;
@@ -33,7 +34,10 @@ export function timeStatements(): { stop(): void; report(objects: number): strin
       return query.apply(this, args);
     }
     const answer = query.apply(this, args);
-    if (answer && typeof (answer as Promise<unknown>).then === "function")
+    // A COPY ... FROM STDIN is a stream: timed until it has been written through.
+    const stream = first as { on?: (event: string, listener: () => void) => void };
+    if (typeof stream?.on === "function" && text.startsWith("COPY")) stream.on("finish", () => note(text, started));
+    else if (answer && typeof (answer as Promise<unknown>).then === "function")
       (answer as Promise<unknown>).then(
         () => note(text, started),
         () => note(text, started),
@@ -47,11 +51,12 @@ export function timeStatements(): { stop(): void; report(objects: number): strin
     report(objects) {
       const rows = [...totals].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
       const all = [...totals.values()].reduce((n, t) => n + t.ms, 0);
+      const perObject = (ms: number) => (objects ? ((ms * 1000) / objects).toFixed(0) : "-");
       return [
-        `statements: ${all.toFixed(0)} ms in all, ${((all * 1000) / objects).toFixed(0)} us per object`,
+        `statements: ${all.toFixed(0)} ms in all, ${perObject(all)} us per object`,
         ...rows.map(
           ([text, t]) =>
-            `${t.ms.toFixed(0).padStart(7)} ms ${String(t.calls).padStart(6)} calls ${((t.ms * 1000) / objects).toFixed(0).padStart(5)} us/obj  ${text}`,
+            `${t.ms.toFixed(0).padStart(7)} ms ${String(t.calls).padStart(6)} calls ${perObject(t.ms).padStart(5)} us/obj  ${text}`,
         ),
       ].join("\n");
     },
