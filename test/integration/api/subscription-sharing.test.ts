@@ -2,7 +2,7 @@ import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { publishRunChanged } from "../../../src/jobs/progress.ts";
-import { createReadySystem } from "../../fixtures/runs.ts";
+import { createRunningRun } from "../../fixtures/runs.ts";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
 import { createTestServices } from "../../helpers/services.ts";
 
@@ -26,18 +26,7 @@ afterAll(() => app?.stop());
 const globalId = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString("base64");
 
 async function runningRun(name: string) {
-  const system = await createReadySystem(app.services, name);
-  const settings = await app.services.db.prisma.connectionSettings.findFirstOrThrow({ where: { connectedSystemId: system.id } });
-  const run = await app.services.db.prisma.run.create({
-    data: {
-      operation: "connector.full_import",
-      profile: "FULL_IMPORT",
-      connectedSystemId: system.id,
-      connectionSettingsId: settings.id,
-      scopeKey: `connector.full_import:${system.id}`,
-      status: "RUNNING",
-    },
-  });
+  const { system, run } = await createRunningRun(app.services, name);
   return { system, run, runGid: globalId("Run", run.id), systemGid: globalId("ConnectedSystem", system.id) };
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addPartitionBatchToRun } from "../../../src/jobs/partition-store.ts";
 import { recordBatch } from "../../../src/jobs/run-store.ts";
 import type { Services } from "../../../src/services.ts";
-import { createReadySystem } from "../../fixtures/runs.ts";
+import { createRunningRun } from "../../fixtures/runs.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
 
 // A run's progress.updatedAt is what subscribers (and the fan-out bench's lag) compare arrival
@@ -14,21 +14,6 @@ beforeAll(async () => {
   services = await createTestServices();
 });
 afterAll(() => closeTestServices(services));
-
-async function runningRun(name: string) {
-  const system = await createReadySystem(services, name);
-  const settings = await services.db.prisma.connectionSettings.findFirstOrThrow({ where: { connectedSystemId: system.id } });
-  return services.db.prisma.run.create({
-    data: {
-      operation: "connector.full_sync",
-      profile: "FULL_SYNC",
-      connectedSystemId: system.id,
-      connectionSettingsId: settings.id,
-      scopeKey: `connector.full_sync:${system.id}`,
-      status: "RUNNING",
-    },
-  });
-}
 
 /** Runs `write` at the end of a transaction that has already worked for 300 ms; returns the transaction's start. */
 async function afterLongBatch(write: (client: import("pg").PoolClient) => Promise<unknown>) {
@@ -47,7 +32,7 @@ async function afterLongBatch(write: (client: import("pg").PoolClient) => Promis
 
 describe("progress timestamps", () => {
   it("a batch's progress is stamped when it is written, not when its transaction began", async () => {
-    const run = await runningRun("stamp-batch");
+    const run = (await createRunningRun(services, "stamp-batch", "FULL_SYNC")).run;
     const began = await afterLongBatch((c) =>
       recordBatch(c, run.id, { counts: { created: 5 }, phase: "syncing", processed: 5, total: 10, checkpoint: null }),
     );
@@ -57,7 +42,7 @@ describe("progress timestamps", () => {
   });
 
   it("so is a partition's batch added to its run", async () => {
-    const run = await runningRun("stamp-partition");
+    const run = (await createRunningRun(services, "stamp-partition", "FULL_SYNC")).run;
     const began = await afterLongBatch((c) => addPartitionBatchToRun(c, run.id, { created: 3 }, 3));
     const row = await services.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(row.processed).toBe(3);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishRunChanged } from "../../../src/jobs/progress.ts";
 import { createRunFeed } from "../../../src/jobs/run-stream.ts";
 import type { Services } from "../../../src/services.ts";
-import { createReadySystem } from "../../fixtures/runs.ts";
+import { createRunningRun } from "../../fixtures/runs.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
 
 let services: Services;
@@ -12,24 +12,9 @@ beforeAll(async () => {
 });
 afterAll(() => closeTestServices(services));
 
-async function runningRun(name: string) {
-  const system = await createReadySystem(services, name);
-  const settings = await services.db.prisma.connectionSettings.findFirstOrThrow({ where: { connectedSystemId: system.id } });
-  return services.db.prisma.run.create({
-    data: {
-      operation: "connector.full_import",
-      profile: "FULL_IMPORT",
-      connectedSystemId: system.id,
-      connectionSettingsId: settings.id,
-      scopeKey: `connector.full_import:${system.id}`,
-      status: "RUNNING",
-    },
-  });
-}
-
 describe("run feed (one process's run subscribers)", () => {
   it("reloads a run once per change for 2,000 subscribers and lets other work run between chunks of them", async () => {
-    const run = await runningRun("feed-many");
+    const run = (await createRunningRun(services, "feed-many")).run;
     const loads: string[] = [];
     const feed = createRunFeed(services.bus, (id) => {
       loads.push(id);
@@ -71,7 +56,7 @@ describe("run feed (one process's run subscribers)", () => {
   });
 
   it("gives a busy subscriber only the newest row of each run, never a backlog", async () => {
-    const run = await runningRun("feed-slow");
+    const run = (await createRunningRun(services, "feed-slow")).run;
     const feed = createRunFeed(services.bus, (id) => services.db.prisma.run.findUnique({ where: { id } }), { intervalMs: 0 });
     const stream = feed.runs(async () => [run.id], null);
     const first = await stream.next();
