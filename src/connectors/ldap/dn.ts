@@ -57,6 +57,8 @@ function trimDnPart(s: string): string {
 export function unescapeDnValue(raw: string): string {
   const value = trimDnPart(raw);
   if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) return value.slice(1, -1);
+  // Most values escape nothing: returned as they are (the byte walk below is for \XX escapes).
+  if (!value.includes("\\")) return value;
   const bytes: number[] = [];
   for (let i = 0; i < value.length; i++) {
     const ch = value[i]!;
