@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Services } from "../services.ts";
 import type { Caller } from "./auth.ts";
 import { refusalResponse } from "./auth.ts";
 import type { DatabaseHealth } from "./health.ts";
