@@ -1,6 +1,7 @@
 // npm run bench [-- --size 2000|10000|100000|1000000] [--phases a,b] [--workers 2] [--subscribers 1000] [--json] [--readme]
 // The product-path benchmark (bench/product/run-bench.ts): prints a table and writes
-// bench/results.json; --json prints the results as JSON on stdout instead of the table;
+// bench/results.json (a run of chosen --phases writes only to an explicit --out, so a partial run
+// never replaces the published results); --json prints the results as JSON on stdout instead of the table;
 // --readme also rewrites the README table from them (as `npm run bench:readme` does).
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -15,7 +16,7 @@ const { values } = parseArgs({
     subscribers: { type: "string", default: "1000" },
     json: { type: "boolean", default: false },
     readme: { type: "boolean", default: false },
-    out: { type: "string", default: fileURLToPath(new URL("./results.json", import.meta.url)) },
+    out: { type: "string" },
   },
 });
 const size = Number(values.size);
@@ -31,8 +32,9 @@ const results = await runProductBench({
   workers: Number(values.workers),
   subscribers: Number(values.subscribers),
 });
-writeResults(values.out, results);
+const out = values.out ?? (phases.length ? undefined : fileURLToPath(new URL("./results.json", import.meta.url)));
+if (out) writeResults(out, results);
 if (values.json) console.log(JSON.stringify(results, null, 2));
 else printTable(results);
 if (values.readme) updateReadme(fileURLToPath(new URL("../README.md", import.meta.url)), results);
-console.error(`wrote ${values.out}`);
+console.error(out ? `wrote ${out}` : "a run of chosen phases: results not written (give --out to keep them)");

@@ -221,7 +221,7 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
     }
 
     // full_sync: projection, flows and export planning to the directory, the table and the file.
-    {
+    if (runs("full_sync")) {
       const {
         value,
         seconds,
@@ -264,7 +264,7 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
     }
 
     // The exports, one target at a time; each compared with the bare tool writing the same data.
-    {
+    if (runs("export_ldap")) {
       const { value, seconds, memory: mem } = await timed(() => api.run(id(SYSTEMS.ldap), "EXPORT"));
       expectCount("export_ldap created", value.counts.created, identities);
       const raw = await ref.ldapaddSameEntries(rawLdap, data, path.join(base, "raw.ldif"));
@@ -281,13 +281,13 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
         ),
       );
     }
-    {
+    if (runs("export_sql")) {
       const { value, seconds, memory: mem } = await timed(() => api.run(id(SYSTEMS.sql), "EXPORT"));
       expectCount("export_sql created", value.counts.created, people);
       const raw = await ref.insertSelect(target, sqlName);
       report(phaseResult("export_sql", people, seconds, mem, { name: "INSERT ... SELECT", objects: people, seconds: raw }));
     }
-    {
+    if (runs("export_csv")) {
       const { value, seconds, memory: mem } = await timed(() => api.run(id(SYSTEMS.csv), "EXPORT"));
       expectCount("export_csv created", value.counts.created, people);
       const raw = await ref.rewriteFile(csvTarget, path.join(base, "accounts-copy.csv"));
