@@ -11,7 +11,7 @@ import { loadMetaverseObjects } from "./store.ts";
  * that now resolve (nothing changes for those that still do not). Runs in the last batch's
  * transaction, so a crash before it commits redoes it with that batch.
  */
-export async function planLateReferences(tx: pg.PoolClient, plan: PlanScope) {
+export async function planLateReferences(tx: pg.PoolClient, plan: PlanScope, sliceSize: number) {
   const rules = plan.rules.flatMap((r) => r.flows.filter((f) => f.reference).map((f) => ({ rule: r.id, attribute: f.target })));
   if (!rules.length) return { exportsQueued: 0, failed: 0 };
   const { rows } = await tx.query<{ id: string }>(
@@ -22,15 +22,16 @@ export async function planLateReferences(tx: pg.PoolClient, plan: PlanScope) {
         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.attribute_changes) c WHERE c->>'attribute' = r.attribute)`,
     [plan.runId, rules.map((r) => r.rule), rules.map((r) => r.attribute)],
   );
-  const identities = [
-    ...(
-      await loadMetaverseObjects(
-        tx,
-        rows.map((r) => r.id),
-      )
-    ).values(),
-  ].filter((m) => m.status !== "DELETED");
-  const planned = await planExports(tx, plan, identities);
-  await insertRunChanges(tx, plan.runId, planned.changes);
-  return { exportsQueued: planned.exportsQueued, failed: planned.failed };
+  // In slices of a sync batch: at 100,000 people tens of thousands can wait for a manager another
+  // partition planned, and only one slice of identities and their planned exports is held at a time.
+  const totals = { exportsQueued: 0, failed: 0 };
+  for (let i = 0; i < rows.length; i += sliceSize) {
+    const ids = rows.slice(i, i + sliceSize).map((r) => r.id);
+    const identities = [...(await loadMetaverseObjects(tx, ids)).values()].filter((m) => m.status !== "DELETED");
+    const planned = await planExports(tx, plan, identities);
+    await insertRunChanges(tx, plan.runId, planned.changes);
+    totals.exportsQueued += planned.exportsQueued;
+    totals.failed += planned.failed;
+  }
+  return totals;
 }

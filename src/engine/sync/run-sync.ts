@@ -87,7 +87,7 @@ export function createSyncExecutor(
       const processed = await partitions.run(await fullSyncRanges(ctx.pool, ctx.system.id, partitions.size));
       // What must see the whole run, once, after its last partition.
       await ctx.batch(async (tx) => {
-        const counts = await finishSync(tx, scope, "full", cp);
+        const counts = await finishSync(tx, scope, "full", cp, batchSize);
         await dropKeyClaims(tx, scope.runId);
         cp = { ...cp, processed, finished: true };
         return { counts, processed, total: processed, phase: "syncing", checkpoint: cp, events: breakerEvents() };
@@ -113,7 +113,7 @@ export function createSyncExecutor(
         }
         if (mode === "full") done = objects.length < batchSize;
         const counts: Partial<RunCounts> = objects.length ? await syncBatch(tx, scope, objects) : {};
-        if (done) addCounts(counts, await finishSync(tx, scope, mode, cp));
+        if (done) addCounts(counts, await finishSync(tx, scope, mode, cp, batchSize));
         next.processed = cp.processed + objects.length;
         cp = next;
         return {
@@ -193,10 +193,10 @@ export async function syncScope(
 }
 
 /** The end of a sync, in its last batch: late references, and the change queue it covered. */
-async function finishSync(tx: pg.PoolClient, scope: SyncScope, mode: "full" | "delta", cp: SyncCheckpoint) {
+async function finishSync(tx: pg.PoolClient, scope: SyncScope, mode: "full" | "delta", cp: SyncCheckpoint, batchSize: number) {
   const counts: Partial<RunCounts> = {};
   if (scope.dryRun) return counts;
-  const late = await planLateReferences(tx, scope.plan);
+  const late = await planLateReferences(tx, scope.plan, batchSize);
   addCounts(counts, late);
   if (mode === "full") await deleteCsoChanges(tx, scope.systemId, cp.coveredChangeId);
   return counts;
