@@ -1,5 +1,6 @@
 import jsonata from "jsonata";
 import type { AttributeValue, AttributeValues } from "../connectors/connector.ts";
+import { fastPath, NOT_HANDLED } from "./expression-fast-path.ts";
 
 /**
  * Bounds of one evaluation. JSONata evaluates through chains of promises that never yield to
@@ -75,9 +76,12 @@ export function compileExpression(source: string, limits: ExpressionLimits = pro
     throw new ExpressionError(source, err.position, err.message ?? "invalid expression", "EXPRESSION_FAILED", err.code ?? null);
   }
   let timeouts = 0;
+  // String building (the common flow) is answered without JSONata's machinery: same answers.
+  const fast = fastPath(compiled.ast() as Parameters<typeof fastPath>[0]);
   const once = async (input: Record<string, unknown>, bindings?: Record<string, unknown>) => {
     try {
-      return await compiled.evaluate(input, bindings);
+      const quick = fast ? fast(input, bindings) : NOT_HANDLED;
+      return quick !== NOT_HANDLED ? quick : await compiled.evaluate(input, bindings);
     } catch (e) {
       throw toExpressionError(source, e, limits);
     } finally {

@@ -116,8 +116,13 @@ export function expandAttributeChanges(stored: unknown, row: ChangeOrigin & { ch
 /** Change types whose attribute changes are stored compacted. */
 const COMPACTED = new Set(["PROJECTED", "MVO_UPDATED"]);
 
-/** Change types whose detail lists planned changes: `{ changeType, changes: [{ attribute, operation, values, status }] }`. */
-const PLANNED = new Set(["EXPORT_PLANNED", "EXPORT_SUPERSEDED", "EXPORT_CANCELLED"]);
+/**
+ * Change types whose detail lists planned (or sent) changes: `{ changeType, changes: [{ attribute,
+ * operation, values, status }] }`. EXPORTED rows carry the changes sent, the same shape without
+ * a status: stored as tuples too (each record of a real-time chain wrote them as objects, the
+ * largest of its four run changes). Rows stored before as objects are read back as they are.
+ */
+const PLANNED = new Set(["EXPORT_PLANNED", "EXPORT_SUPERSEDED", "EXPORT_CANCELLED", "EXPORTED"]);
 const PLANNED_KEYS = new Set(["attribute", "operation", "values", "status"]);
 
 type PlannedChange = { attribute: string; operation: string; values: unknown[]; status?: string };

@@ -160,6 +160,22 @@ describe("export planning and export runs", () => {
     const lovelace = [...target.entries.values()].find((e) => e.attributes.sn === "Lovelace");
     expect(byron?.attributes.manager).toBe(lovelace?.dn);
     expect((await exports({ status: "EXPORTED" })).length).toBe(4);
+    // Each EXPORTED run change keeps the changes sent, stored as tuples and read back as sent.
+    const sent = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "EXPORTED" } });
+    expect(sent).toHaveLength(4);
+    for (const change of sent) {
+      expect((change.attributeChanges as { changes: unknown[] }).changes.every(Array.isArray)).toBe(true);
+      const detail = expandAttributeChanges(change.attributeChanges, change) as { changes: Record<string, unknown>[] };
+      expect(detail.changes.length).toBeGreaterThan(0);
+      for (const c of detail.changes) expect(Object.keys(c).sort()).toEqual(["attribute", "operation", "values"]);
+    }
+    const byronSent = sent
+      .map((c) => expandAttributeChanges(c.attributeChanges, c) as { changeType: string; dn: string; changes: unknown[] })
+      .find((d) => d.changeType === "CREATE" && d.changes.some((c) => (c as { values: unknown[] }).values.includes("Byron")));
+    expect(byronSent).toMatchObject({
+      dn: byron?.dn,
+      changes: expect.arrayContaining([{ attribute: "sn", operation: "ADD", values: ["Byron"] }]),
+    });
     await new Promise((r) => setTimeout(r, 200));
     expect((await exports()).every((e) => heard.has(e.id))).toBe(true);
     await events.return?.();
