@@ -3,7 +3,10 @@
 // --no-worker` (its own embedded PostgreSQL in a temp DATA_DIR), the graphql-ws subscribers in
 // child processes, and a stand-in for a worker that commits a batch of progress on one RUNNING
 // run every --batch-ms and notifies (as a worker's batch transaction does), then completes it.
-// Prints delivery lag, /healthz latency meanwhile and the API's peak RSS as JSON.
+// Prints delivery lag, /healthz latency meanwhile and the API's peak RSS as JSON. A message's lag
+// is arrival minus the newest timestamp of the row it carries; commitLag is, per committed batch,
+// the wait until a subscriber first saw it (or a later batch), which also counts batches folded
+// into a later message by the coalescing window.
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the API process.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
@@ -86,13 +89,18 @@ try {
       await db.query("SELECT pg_notify($1, $2)", [n.channel, n.message]);
     }
   };
+  // Every batch's progress timestamp, as subscribers see it (milliseconds).
+  const commits: number[] = [];
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     await db.query("BEGIN");
-    await db.query(
-      "UPDATE run SET processed = processed + 500, batch = batch + 1, progress_updated_at = clock_timestamp() WHERE id = $1",
+    // The column has no time zone; Prisma (and so the API) reads it as UTC, as extract(epoch) does.
+    const stamped = await db.query<{ at: string }>(
+      `UPDATE run SET processed = processed + 500, batch = batch + 1, progress_updated_at = clock_timestamp() WHERE id = $1
+       RETURNING extract(epoch FROM progress_updated_at) * 1000 AS at`,
       [runId],
     );
+    commits.push(Math.round(Number(stamped.rows[0]!.at)));
     await notify("RUNNING");
     await db.query("COMMIT");
     await new Promise((r) => setTimeout(r, batchMs));
@@ -103,7 +111,7 @@ try {
   await db.query("COMMIT");
   await fanout.deliveredFinal(globalRunId, Number(process.env.FANOUT_TIMEOUT_MS ?? 120_000));
   const healthz = await health.stop();
-  const stats = await fanout.stats(globalRunId);
+  const stats = await fanout.stats(globalRunId, commits);
   console.log(
     JSON.stringify({
       subscribers,
@@ -115,6 +123,8 @@ try {
       lagP99Ms: stats.lagP99Ms,
       finalStatusLagP50Ms: stats.finalLagP50Ms,
       finalStatusLagP99Ms: stats.finalLagP99Ms,
+      commitLagP50Ms: stats.commitLagP50Ms,
+      commitLagP99Ms: stats.commitLagP99Ms,
       healthz,
       apiPeakRssMb: memory.read().apiMb,
       loadAverage: { start: loadStart, end: os.loadavg()[0] },
