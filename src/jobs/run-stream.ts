@@ -21,10 +21,11 @@ type Loader<T> = (runId: string) => Promise<T | null>;
  * Run changes for every subscriber of one process, from one bus subscription. A change of a run
  * schedules ONE reload of its row, no earlier than `intervalMs` after the previous one (changes
  * arriving meanwhile fold into it, and it always runs after the last change it covers, so a
- * final status is never dropped); that row is then handed to every subscriber of the run, a
- * chunk per event-loop turn. Per subscriber and per change there is no query and no timer:
- * 2,000 subscribers of one run used to mean 2,000 reloads per change, and their delivery held
- * the event loop for seconds.
+ * final status is never dropped); a change of the run's status is not held back (a run has a
+ * handful of them, and the final one is what a dashboard waits for). That row is then handed to
+ * every subscriber of the run, a chunk per event-loop turn. Per subscriber and per change there
+ * is no query and no timer: 2,000 subscribers of one run used to mean 2,000 reloads per change,
+ * and their delivery held the event loop for seconds.
  */
 export interface RunFeed<T extends RunRow> {
   /** One run: its current state at once, then its changes; ends after a final status. */
@@ -51,7 +52,9 @@ export function createRunFeed<T extends RunRow>(
   const chunk = options.chunk ?? FAN_OUT_CHUNK;
   const ofRun = new Map<string, Set<Watcher<T>>>();
   const ofAll = new Set<Watcher<T>>();
-  const timing = new Map<string, { last: number; timer: NodeJS.Timeout | null }>();
+  // Per run: when its last reload began, the reload waiting for its window, whether a reload is
+  // queued but has not read the row yet, and the status the last change announced.
+  const timing = new Map<string, { last: number; timer: NodeJS.Timeout | null; queued: boolean; status: string | null }>();
   let chain: Promise<unknown> = Promise.resolve();
   let events: AsyncIterableIterator<Record<string, unknown>> | null = null;
   let pump: Promise<void> | null = null;
@@ -63,10 +66,12 @@ export function createRunFeed<T extends RunRow>(
   ];
 
   const reload = (runId: string) => {
+    const queued = timing.get(runId);
+    if (queued) Object.assign(queued, { timer: null, queued: true });
     chain = chain
       .then(async () => {
         const t = timing.get(runId);
-        if (t) Object.assign(t, { timer: null, last: Date.now() });
+        if (t) Object.assign(t, { queued: false, last: Date.now() });
         const row = closed ? null : await load(runId);
         if (!row) return;
         // Nobody listens to a finished run any more once this row is out: forget its timing.
@@ -81,10 +86,18 @@ export function createRunFeed<T extends RunRow>(
       .catch(() => {});
   };
 
-  const changed = (runId: string) => {
+  const changed = ({ runId, status }: RunChangedPayload) => {
     if (closed || (!ofRun.has(runId) && ofAll.size === 0)) return;
     let t = timing.get(runId);
-    if (!t) timing.set(runId, (t = { last: 0, timer: null }));
+    if (!t) timing.set(runId, (t = { last: 0, timer: null, queued: false, status: null }));
+    const newStatus = status !== t.status;
+    t.status = status;
+    // A reload that has not read the row yet will see this change too.
+    if (t.queued) return;
+    if (newStatus) {
+      if (t.timer) clearTimeout(t.timer);
+      return reload(runId);
+    }
     if (t.timer) return;
     t.timer = setTimeout(() => reload(runId), Math.max(0, t.last + intervalMs - Date.now()));
   };
@@ -95,7 +108,7 @@ export function createRunFeed<T extends RunRow>(
     const subscription = bus.subscribe(RUNS_TOPIC);
     events = subscription;
     pump = (async () => {
-      for await (const raw of subscription) changed((raw as RunChangedPayload).runId);
+      for await (const raw of subscription) changed(raw as RunChangedPayload);
     })().catch(() => {});
   };
 
