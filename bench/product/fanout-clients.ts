@@ -16,12 +16,12 @@ export interface RunMessage {
 }
 
 /** Parent -> child. */
-export type ClientsCommand = { type: "stats"; runId: string } | { type: "close" };
+export type ClientsCommand = { type: "stats"; runId: string; commits?: number[] } | { type: "close" };
 /** Child -> parent. */
 export type ClientsReport =
   | { type: "connected" }
   | { type: "finals"; runId: string; subscribers: number }
-  | { type: "stats"; runId: string; lags: number[]; finalLags: number[]; subscribersDone: number }
+  | { type: "stats"; runId: string; lags: number[]; finalLags: number[]; commitLags: number[]; subscribersDone: number }
   | { type: "closed" };
 
 export const FINAL = new Set(["COMPLETED", "PARTIAL", "FAILED", "CANCELLED"]);
@@ -36,6 +36,8 @@ async function main() {
   const lags = new Map<string, number[]>();
   const done = new Map<string, Set<number>>();
   const finalLags = new Map<string, number[]>();
+  // Per run, per subscriber: [row timestamp, arrival] of every message, in arrival order.
+  const arrivals = new Map<string, [number, number][][]>();
   // Final-status counts go to the parent once per event-loop turn, not once per subscriber.
   const dirty = new Set<string>();
   const flush = () => {
@@ -69,6 +71,9 @@ async function main() {
           let list = lags.get(run.id);
           if (!list) lags.set(run.id, (list = []));
           list.push(arrived - stamp);
+          let byClient = arrivals.get(run.id);
+          if (!byClient) arrivals.set(run.id, (byClient = []));
+          (byClient[n] ??= []).push([stamp, arrived]);
           if (FINAL.has(run.status)) {
             let set = done.get(run.id);
             if (!set) done.set(run.id, (set = new Set()));
@@ -98,6 +103,7 @@ async function main() {
         runId: m.runId,
         lags: lags.get(m.runId) ?? [],
         finalLags: finalLags.get(m.runId) ?? [],
+        commitLags: commitLags(arrivals.get(m.runId) ?? [], m.commits ?? []),
         subscribersDone: done.get(m.runId)?.size ?? 0,
       });
     if (m.type === "close") {
@@ -106,6 +112,25 @@ async function main() {
       process.disconnect();
     }
   });
+}
+
+/**
+ * Per subscriber and per committed batch (its progress timestamp): the wait until the first
+ * message showing that batch or a later one. Unlike a message's own lag this counts a batch
+ * that was folded into a later message, i.e. the coalescing hold.
+ */
+function commitLags(byClient: [number, number][][], commits: number[]): number[] {
+  const lags: number[] = [];
+  for (const seen of byClient) {
+    if (!seen) continue;
+    let i = 0;
+    for (const commit of commits) {
+      while (i < seen.length && seen[i]![0] < commit) i++;
+      if (i === seen.length) break;
+      lags.push(seen[i]![1] - commit);
+    }
+  }
+  return lags;
 }
 
 await main();

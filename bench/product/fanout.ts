@@ -14,13 +14,22 @@ const PER_PROCESS = 500;
 export interface Fanout {
   /** Resolves when every subscriber has seen the run's final status. */
   deliveredFinal(runId: string, timeoutMs: number): Promise<void>;
-  /** Lag of every delivery, and of the final status alone (its row's finishedAt to arrival). */
-  stats(runId: string): Promise<{
+  /**
+   * Lag of every delivery, and of the final status alone (its row's finishedAt to arrival); with
+   * `commits` (the progress timestamps of every committed batch), also each batch's wait until a
+   * subscriber first saw it or a later one (commitLag: the coalescing hold included).
+   */
+  stats(
+    runId: string,
+    commits?: number[],
+  ): Promise<{
     deliveries: number;
     lagP50Ms: number;
     lagP99Ms: number;
     finalLagP50Ms: number;
     finalLagP99Ms: number;
+    commitLagP50Ms: number;
+    commitLagP99Ms: number;
     subscribersDone: number;
   }>;
   close(): Promise<void>;
@@ -84,18 +93,21 @@ export async function subscribeMany(wsUrl: string, count: number, connectedSyste
         check();
       });
     },
-    async stats(runId) {
-      const answers = await Promise.all(children.map((c) => ask(c, { type: "stats", runId }, "stats")));
+    async stats(runId, commits) {
+      const answers = await Promise.all(children.map((c) => ask(c, { type: "stats", runId, commits }, "stats")));
       const sorted = (lists: number[][]) => lists.flat().sort((a, b) => a - b);
       const at = (list: number[], q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))] ?? 0;
       const all = sorted(answers.map((a) => a.lags));
       const finals = sorted(answers.map((a) => a.finalLags));
+      const commitLags = sorted(answers.map((a) => a.commitLags));
       return {
         deliveries: all.length,
         lagP50Ms: at(all, 0.5),
         lagP99Ms: at(all, 0.99),
         finalLagP50Ms: at(finals, 0.5),
         finalLagP99Ms: at(finals, 0.99),
+        commitLagP50Ms: at(commitLags, 0.5),
+        commitLagP99Ms: at(commitLags, 0.99),
         subscribersDone: answers.reduce((s, a) => s + a.subscribersDone, 0),
       };
     },

@@ -4,8 +4,14 @@ import type { EventBus } from "../events/bus.ts";
 import { isFinalStatus } from "./operations.ts";
 import { RUNS_TOPIC, type RunChangedPayload } from "./progress.ts";
 
-/** At most one message per this many ms per run reaches a subscriber (~5/s). */
+/** On average at most one message per this many ms per run reaches a subscriber (~5/s). */
 export const COALESCE_MS = 200;
+/**
+ * Messages of a run that may go out back to back before the window applies: the partitions of a
+ * full sync commit their batches independently, often a few ms apart, and with a burst of one the
+ * second batch of such a pair waited out the whole window.
+ */
+export const COALESCE_BURST = 2;
 /** Subscribers served per event-loop turn: between chunks, requests (/healthz, queries) get their turn. */
 export const FAN_OUT_CHUNK = 100;
 
@@ -19,12 +25,13 @@ type Loader<T> = (runId: string) => Promise<T | null>;
 
 /**
  * Run changes for every subscriber of one process, from one bus subscription. A change of a run
- * schedules ONE reload of its row, no earlier than `intervalMs` after the previous one (changes
- * arriving meanwhile fold into it, and it always runs after the last change it covers, so a
- * final status is never dropped); that row is then handed to every subscriber of the run, a
- * chunk per event-loop turn. Per subscriber and per change there is no query and no timer:
- * 2,000 subscribers of one run used to mean 2,000 reloads per change, and their delivery held
- * the event loop for seconds.
+ * schedules ONE reload of its row, at most one per `intervalMs` on average with up to `burst` in
+ * a row (a token bucket: changes arriving while it waits fold into it, and it always runs after
+ * the last change it covers, so a final status is never dropped); a change of the run's status
+ * is not held back (a run has a handful of them, and the final one is what a dashboard waits
+ * for). That row is then handed to every subscriber of the run, a chunk per event-loop turn. Per subscriber and per change there
+ * is no query and no timer: 2,000 subscribers of one run used to mean 2,000 reloads per change,
+ * and their delivery held the event loop for seconds.
  */
 export interface RunFeed<T extends RunRow> {
   /** One run: its current state at once, then its changes; ends after a final status. */
@@ -45,13 +52,17 @@ interface Watcher<T> {
 export function createRunFeed<T extends RunRow>(
   bus: EventBus,
   load: Loader<T>,
-  options: { intervalMs?: number; chunk?: number } = {},
+  options: { intervalMs?: number; burst?: number; chunk?: number } = {},
 ): RunFeed<T> {
   const intervalMs = options.intervalMs ?? COALESCE_MS;
+  // A reload may begin once now >= due - slack (generic cell rate algorithm).
+  const slack = ((options.burst ?? COALESCE_BURST) - 1) * intervalMs;
   const chunk = options.chunk ?? FAN_OUT_CHUNK;
   const ofRun = new Map<string, Set<Watcher<T>>>();
   const ofAll = new Set<Watcher<T>>();
-  const timing = new Map<string, { last: number; timer: NodeJS.Timeout | null }>();
+  // Per run: when its next reload is due at the average rate, the reload waiting for its turn,
+  // whether a reload is queued but has not read the row yet, the status the last change announced.
+  const timing = new Map<string, { due: number; timer: NodeJS.Timeout | null; queued: boolean; status: string | null }>();
   let chain: Promise<unknown> = Promise.resolve();
   let events: AsyncIterableIterator<Record<string, unknown>> | null = null;
   let pump: Promise<void> | null = null;
@@ -63,10 +74,12 @@ export function createRunFeed<T extends RunRow>(
   ];
 
   const reload = (runId: string) => {
+    const queued = timing.get(runId);
+    if (queued) Object.assign(queued, { timer: null, queued: true });
     chain = chain
       .then(async () => {
         const t = timing.get(runId);
-        if (t) Object.assign(t, { timer: null, last: Date.now() });
+        if (t) Object.assign(t, { queued: false, due: Math.max(t.due, Date.now()) + intervalMs });
         const row = closed ? null : await load(runId);
         if (!row) return;
         // Nobody listens to a finished run any more once this row is out: forget its timing.
@@ -81,12 +94,20 @@ export function createRunFeed<T extends RunRow>(
       .catch(() => {});
   };
 
-  const changed = (runId: string) => {
+  const changed = ({ runId, status }: RunChangedPayload) => {
     if (closed || (!ofRun.has(runId) && ofAll.size === 0)) return;
     let t = timing.get(runId);
-    if (!t) timing.set(runId, (t = { last: 0, timer: null }));
+    if (!t) timing.set(runId, (t = { due: 0, timer: null, queued: false, status: null }));
+    const newStatus = status !== t.status;
+    t.status = status;
+    // A reload that has not read the row yet will see this change too.
+    if (t.queued) return;
+    if (newStatus) {
+      if (t.timer) clearTimeout(t.timer);
+      return reload(runId);
+    }
     if (t.timer) return;
-    t.timer = setTimeout(() => reload(runId), Math.max(0, t.last + intervalMs - Date.now()));
+    t.timer = setTimeout(() => reload(runId), Math.max(0, t.due - slack - Date.now()));
   };
 
   // The bus subscription opens with the first subscriber and stays for the feed's life.
@@ -95,7 +116,7 @@ export function createRunFeed<T extends RunRow>(
     const subscription = bus.subscribe(RUNS_TOPIC);
     events = subscription;
     pump = (async () => {
-      for await (const raw of subscription) changed((raw as RunChangedPayload).runId);
+      for await (const raw of subscription) changed(raw as RunChangedPayload);
     })().catch(() => {});
   };
 

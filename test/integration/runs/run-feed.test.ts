@@ -55,6 +55,35 @@ describe("run feed (one process's run subscribers)", () => {
     await feed.close();
   });
 
+  it("sends two batches in a row at once, holds the next for the window, and never holds a status change", async () => {
+    const run = (await createRunningRun(services, "feed-status")).run;
+    // A window no test waits out: a row that arrives came through without it.
+    const feed = createRunFeed(services.bus, (id) => services.db.prisma.run.findUnique({ where: { id } }), {
+      intervalMs: 3_600_000,
+      burst: 2,
+    });
+    const received: { processed: number; status: string }[] = [];
+    const reading = (async () => {
+      for await (const row of feed.run(run.id)) received.push({ processed: row.processed, status: row.status });
+    })();
+    await expect.poll(() => received.length).toBe(1); // the current state
+    // Two batches committed close together (as two partitions' often are) both go at once...
+    for (const processed of [10, 20, 30]) {
+      await services.db.prisma.run.update({ where: { id: run.id }, data: { processed } });
+      await publishRunChanged(services.bus, run);
+      if (processed < 30) await expect.poll(() => received.at(-1)?.processed).toBe(processed);
+    }
+    // ...the third waits for the window, unless the status changes: then the row (with the held
+    // progress) goes out at once.
+    await services.db.prisma.run.update({ where: { id: run.id }, data: { status: "COMPLETED" } });
+    await publishRunChanged(services.bus, { ...run, status: "COMPLETED" });
+    await expect.poll(() => received.at(-1)?.status).toBe("COMPLETED");
+    await reading;
+    expect(received.at(-1)).toEqual({ processed: 30, status: "COMPLETED" });
+    expect(received.some((r) => r.processed === 30 && r.status === "RUNNING")).toBe(false);
+    await feed.close();
+  });
+
   it("gives a busy subscriber only the newest row of each run, never a backlog", async () => {
     const run = (await createRunningRun(services, "feed-slow")).run;
     const feed = createRunFeed(services.bus, (id) => services.db.prisma.run.findUnique({ where: { id } }), { intervalMs: 0 });
