@@ -9,9 +9,14 @@ export default defineConfig({
   test: {
     globalSetup: ["test/helpers/global-setup.ts"],
     include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
+    // Generous: with two files at a time on two cores, a test that starts servers and CLI processes
+    // can take half a minute; the limit only catches a test that hangs.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Two test files at a time, also on a 2-core machine (vitest's default there is one): most
+    // files wait on PostgreSQL, slapd or a child process rather than on their own CPU.
+    maxWorkers: 2,
     // Tests keep their CSV files in temp dirs (systems behind fake connectors name files in /data):
     // the file roots of connectors built without services and of the CLI processes tests start
     // (services take theirs from test/helpers/services.ts).
