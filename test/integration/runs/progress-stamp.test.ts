@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addPartitionBatchToRun } from "../../../src/jobs/partition-store.ts";
-import { recordBatch } from "../../../src/jobs/run-store.ts";
+import { recordBatch, touchHeartbeat } from "../../../src/jobs/run-store.ts";
 import type { Services } from "../../../src/services.ts";
 import { createRunningRun } from "../../fixtures/runs.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
 
 // A run's progress.updatedAt is what subscribers (and the fan-out bench's lag) compare arrival
 // with: it must be when the batch's progress was written, at the end of its transaction, not
-// when that transaction began.
+// when that transaction began. The heartbeat likewise is what recovery judges a run alive by.
 
 let services: Services;
 beforeAll(async () => {
@@ -47,5 +47,34 @@ describe("progress timestamps", () => {
     const row = await services.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(row.processed).toBe(3);
     expect(row.progressUpdatedAt.getTime() - began.getTime()).toBeGreaterThanOrEqual(300);
+  });
+
+  it("a batch's heartbeat is when it was written too, and so is a beat that waited for the batch's row lock", async () => {
+    const run = (await createRunningRun(services, "stamp-heartbeat", "FULL_SYNC")).run;
+    const began = await afterLongBatch((c) =>
+      recordBatch(c, run.id, { counts: {}, phase: "syncing", processed: 0, total: null, checkpoint: null }),
+    );
+    const heartbeat = async () => (await services.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).heartbeatAt!;
+    expect((await heartbeat()).getTime() - began.getTime()).toBeGreaterThanOrEqual(300);
+
+    // A beat sent while a batch holds the run row (locked, then its progress written) waits for the
+    // batch's commit: stamped when it was sent, it would overwrite the batch's fresh heartbeat with an
+    // older one, as old as the wait.
+    await services.db.pool.query("UPDATE run SET worker_id = 'w1', attempt = 1 WHERE id = $1", [run.id]);
+    let released = new Date(0);
+    const batch = await services.db.pool.connect();
+    try {
+      await batch.query("BEGIN");
+      await batch.query("SELECT 1 FROM run WHERE id = $1 FOR UPDATE", [run.id]);
+      const beat = touchHeartbeat(services.db.pool, { runId: run.id, attempt: 1, workerId: "w1" });
+      await batch.query("SELECT pg_sleep(0.3)");
+      await recordBatch(batch, run.id, { counts: {}, phase: "syncing", processed: 0, total: null, checkpoint: null });
+      released = (await batch.query<{ t: Date }>("SELECT clock_timestamp() AS t")).rows[0]!.t;
+      await batch.query("COMMIT");
+      expect(await beat).toBe("RUNNING");
+    } finally {
+      batch.release();
+    }
+    expect((await heartbeat()).getTime()).toBeGreaterThanOrEqual(released.getTime());
   });
 });
