@@ -39,6 +39,23 @@ export async function sourceSystem(services: Services, name: string, objects: Co
   };
 }
 
+/** A CSV target "dir" (anchor uid) provisioned from the person identities by one outbound rule with these flows. */
+export async function csvTarget(services: Services, attributeFlows: Record<string, unknown>[]) {
+  const system = await services.systems.create({ name: "dir", kind: "CSV", config: { path: "/tmp/dir.csv", anchor: "uid" } });
+  await services.db.prisma.syncRule.create({
+    data: {
+      name: "dir-out",
+      connectedSystemId: system.id,
+      direction: "OUTBOUND",
+      objectType: "person",
+      metaverseObjectType: "person",
+      provisionToConnector: true,
+      attributeFlows: attributeFlows as never,
+    },
+  });
+  return system;
+}
+
 export const person = (id: string, attributes: Record<string, string | string[] | null>): ConnectorObject => ({
   objectType: "person",
   anchor: id,

@@ -3,7 +3,7 @@ import { createSyncExecutor } from "../../../src/engine/sync/run-sync.ts";
 import type { Services } from "../../../src/services.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
-import { person, sourceSystem } from "../../helpers/sync-fixtures.ts";
+import { csvTarget, person, sourceSystem } from "../../helpers/sync-fixtures.ts";
 
 // A full sync works in batches: a report synced in an earlier batch than their manager was
 // planned before the manager's identity existed, and its manager reference was dropped for good
@@ -28,22 +28,11 @@ describe("references to identities projected later in the same sync", () => {
         { target: "manager", source: "manager" },
       ],
     });
-    const dir = await services.systems.create({ name: "dir", kind: "CSV", config: { path: "/tmp/dir.csv", anchor: "uid" } });
-    await services.db.prisma.syncRule.create({
-      data: {
-        name: "dir-out",
-        connectedSystemId: dir.id,
-        direction: "OUTBOUND",
-        objectType: "person",
-        metaverseObjectType: "person",
-        provisionToConnector: true,
-        attributeFlows: [
-          { target: "uid", source: "employeeId" },
-          { target: "sn", source: "sn" },
-          { target: "manager", source: "manager", reference: true },
-        ],
-      },
-    });
+    const dir = await csvTarget(services, [
+      { target: "uid", source: "employeeId" },
+      { target: "sn", source: "sn" },
+      { target: "manager", source: "manager", reference: true },
+    ]);
     await hr.run("FULL_IMPORT");
     const sync = await runEngine(services, {
       systemId: hr.id,

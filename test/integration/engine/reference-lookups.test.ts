@@ -2,7 +2,7 @@ import pg from "pg";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import type { Services } from "../../../src/services.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
-import { person, sourceSystem } from "../../helpers/sync-fixtures.ts";
+import { csvTarget, person, sourceSystem } from "../../helpers/sync-fixtures.ts";
 
 let services: Services;
 beforeEach(async () => {
@@ -29,22 +29,11 @@ it("looks up the references of a batch's identities once, not once per reference
       return { target, source: source ?? target };
     }),
   });
-  const dir = await services.systems.create({ name: "dir", kind: "CSV", config: { path: "/tmp/dir.csv", anchor: "uid" } });
-  await services.db.prisma.syncRule.create({
-    data: {
-      name: "dir-out",
-      connectedSystemId: dir.id,
-      direction: "OUTBOUND",
-      objectType: "person",
-      metaverseObjectType: "person",
-      provisionToConnector: true,
-      attributeFlows: [
-        { target: "uid", expression: "$lowercase(employeeId)" },
-        { target: "sn", source: "sn" },
-        { target: "manager", source: "manager", reference: true },
-      ],
-    },
-  });
+  const dir = await csvTarget(services, [
+    { target: "uid", expression: "$lowercase(employeeId)" },
+    { target: "sn", source: "sn" },
+    { target: "manager", source: "manager", reference: true },
+  ]);
 
   const query = vi.spyOn(pg.Client.prototype, "query");
   await hr.importAndSync();
