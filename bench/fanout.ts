@@ -20,7 +20,7 @@ import { busNotification } from "../src/events/bus.ts";
 import { RUNS_TOPIC, runTopic } from "../src/jobs/progress.ts";
 import { ProductApi } from "./product/api.ts";
 import { probeHealth, subscribeMany } from "./product/fanout.ts";
-import { memorySampler, startProduct } from "./product/processes.ts";
+import { memorySampler, productEnv, startProduct } from "./product/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -39,16 +39,7 @@ const base = mkdtempSync(path.join(tmpdir(), "metasync-fanout-"));
 chmodSync(base, 0o755); // as root the embedded PostgreSQL runs as "postgres", which must enter it
 const dataDir = path.join(base, "data");
 mkdirSync(path.join(dataDir, "files"), { recursive: true });
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  DATABASE_URL: undefined,
-  DATA_DIR: dataDir,
-  HOST: "127.0.0.1",
-  PORT: "0",
-  LOG_LEVEL: "warn",
-  METASYNC_FILE_ROOTS: path.join(dataDir, "files"),
-  METASYNC_WS_MAX_SUBSCRIPTIONS_PER_KEY: "100000",
-};
+const env = productEnv(dataDir, path.join(dataDir, "files"), { LOG_LEVEL: "warn" });
 const stops: (() => Promise<unknown>)[] = [];
 try {
   const serve = startProduct("serve", ["serve", "--no-worker"], { ...env, LOG_LEVEL: "info" });

@@ -20,6 +20,24 @@ export interface ProductProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * The environment of a product process on `dataDir` (its own embedded PostgreSQL, a free port on
+ * loopback, files under `files`), with a benchmark's thousand subscribers from one address allowed.
+ */
+export function productEnv(dataDir: string, files: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    DATABASE_URL: undefined,
+    DATA_DIR: dataDir,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    LOG_LEVEL: "info",
+    METASYNC_FILE_ROOTS: files,
+    METASYNC_WS_MAX_SUBSCRIPTIONS_PER_KEY: "100000",
+    ...extra,
+  };
+}
+
 export function startProduct(name: string, args: string[], env: NodeJS.ProcessEnv): ProductProcess {
   const child = spawn(process.execPath, [...NODE_ARGS, ...EXTRA_NODE_ARGS, BIN, ...args], {
     env,

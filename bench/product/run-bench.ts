@@ -12,7 +12,7 @@ import { startEmbeddedPostgres } from "../../src/db/embedded-postgres.ts";
 import { loadLdif, type Slapd, startSlapd } from "../../test/helpers/slapd.ts";
 import { ProductApi, type RunResult } from "./api.ts";
 import { probeHealth, subscribeMany } from "./fanout.ts";
-import { memorySampler, type ProductProcess, startProduct } from "./processes.ts";
+import { memorySampler, type ProductProcess, productEnv, startProduct } from "./processes.ts";
 import * as ref from "./references.ts";
 import { type BenchResults, machine, PHASES, type PhaseName, type PhaseResult, phaseResult, round } from "./results.ts";
 import { applyDocument, departmentOus, SQL_COLUMNS, SYSTEMS } from "./setup.ts";
@@ -89,19 +89,11 @@ export async function runProductBench(options: BenchOptions): Promise<BenchResul
     writeFileSync(path.join(base, "ous.ldif"), departmentOus(slapd.baseDn));
     loadLdif(slapd.url, slapd.bindDn, slapd.password, path.join(base, "ous.ldif"));
 
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      DATABASE_URL: undefined,
-      DATA_DIR: dataDir,
-      HOST: "127.0.0.1",
-      PORT: "0",
-      LOG_LEVEL: "info",
-      METASYNC_FILE_ROOTS: files,
-      // Two dozen runs in a few minutes, and a thousand subscribers from one address.
+    const env = productEnv(dataDir, files, {
+      // Two dozen runs in a few minutes.
       METASYNC_START_RUN_BURST: "1000",
-      METASYNC_WS_MAX_SUBSCRIPTIONS_PER_KEY: "100000",
       BENCH_LDAP_PASSWORD: slapd.password,
-    };
+    });
     log("starting metasync serve and workers");
     const serve = startProduct("serve", ["serve", "--no-worker"], env);
     stops.push(() => serve.stop());
