@@ -125,8 +125,10 @@ describe("dashboard: run chart and explanations", () => {
     expect(sn).toMatch(/hr · rule hr-in · full sync run/);
 
     await page.goto(`${app.url}/#/objects/${encodeURIComponent(await mvoIdOf("E1004"))}`);
+    // Only once Katherine's page is drawn: until then the rows on screen are still Ada's (a hash
+    // change re-renders in place; reading at once once gave Ada's PROVISIONED row).
     const katherine = await page.waitFor<{ state: string; inScope: string; text: string }>(
-      `(() => { const r = document.querySelector('#provisioning tr[data-rule="phonebook-out"]'); return r && { state: r.dataset.state, inScope: r.dataset.inScope, text: r.innerText }; })()`,
+      `(() => { const r = document.querySelector('#provisioning tr[data-rule="phonebook-out"]'); const sn = document.querySelector('tr[data-attribute="sn"]'); return r && sn?.innerText.includes("Johnson") && { state: r.dataset.state, inScope: r.dataset.inScope, text: r.innerText }; })()`,
       "Katherine's provisioning row",
     );
     expect(katherine).toMatchObject({ state: "OUT_OF_SCOPE", inScope: "false" });
