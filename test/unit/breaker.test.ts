@@ -3,6 +3,7 @@ import {
   BreakerSchema,
   evaluateBreaker,
   holdReason,
+  objectsDeciding,
   type RunFigures,
   ruleLimits,
   systemLimits,
@@ -67,6 +68,32 @@ describe("mass-change breaker evaluation", () => {
     expect(crossed).toEqual([{ field: "attributes.department", limit: 2, actual: 2.1, unit: "percent" }]);
     expect(holdReason(crossed, figures({ attributes: { department: 21 } }), false)).toBe(
       "mass-change breaker: 21 changes of department (2.1% of 1000 objects) > attributes.department 2%",
+    );
+  });
+
+  it("objectsDeciding is the fewest objects at which no percentage limit is crossed", () => {
+    const limits = systemLimits({ maxUpdatePercent: 2, attributes: [{ name: "department", maxChangePercent: 10 }] });
+    const cases: Omit<RunFigures, "objects">[] = [
+      { creates: 0, updates: 21, deletes: 0, attributes: {} },
+      { creates: 5, updates: 3, deletes: 51, attributes: { department: 3 } },
+      { creates: 0, updates: 7, deletes: 0, attributes: { department: 333 } },
+    ];
+    for (const tally of cases) {
+      const fewest = objectsDeciding(limits, tally);
+      const percentCrossed = (objects: number) =>
+        evaluateBreaker(limits, { ...tally, objects }).some((c) => c.unit === "percent");
+      expect(percentCrossed(fewest)).toBe(false);
+      expect(percentCrossed(fewest + 1000)).toBe(false);
+      expect(percentCrossed(fewest - 1)).toBe(true);
+    }
+    // 21 updates are more than 2% below 1,050 objects; 51 deletes more than the default 5% below 1,020.
+    expect(objectsDeciding(limits, cases[0]!)).toBe(1050);
+    expect(objectsDeciding(systemLimits(null), { creates: 0, updates: 0, deletes: 51, attributes: {} })).toBe(1020);
+    // Nothing to judge: no figure, or no percentage limit for it.
+    expect(objectsDeciding(systemLimits(null), { creates: 900, updates: 900, deletes: 0, attributes: {} })).toBe(0);
+    // 0% is crossed by any change of a non-empty system: one object decides.
+    expect(objectsDeciding(systemLimits({ maxCreatePercent: 0 }), { creates: 1, updates: 0, deletes: 0, attributes: {} })).toBe(
+      1,
     );
   });
 

@@ -120,7 +120,11 @@ export interface RunFigures {
   deletes: number;
   /** Updates per attribute name (lower-cased), for attribute limits. */
   attributes: Record<string, number>;
-  /** The target system's objects when the run first planned for it (connector space, NORMAL only: no placeholders, no objects an import found gone): the base of percentages. */
+  /**
+   * The target system's objects (connector space, NORMAL only: no placeholders, no objects an
+   * import found gone): the base of percentages. Counted only as far as a decision needs it
+   * (objectsDeciding), and exactly whenever a figure is reported.
+   */
   objects: number;
 }
 
@@ -134,6 +138,27 @@ export interface Crossing {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 const share = (n: number, of: number) => (n / of) * 100;
+
+/**
+ * The fewest objects at which the figures cross no percentage limit: a system known to hold at
+ * least this many needs no exact count to be judged (0: no percentage can be crossed). A limit
+ * of 0% is crossed by any change of a non-empty system, so knowing it holds one object decides.
+ */
+export function objectsDeciding(limits: BreakerLimits, figures: Omit<RunFigures, "objects">): number {
+  const percents: [number | null, number][] = [
+    [limits.maxCreatePercent, figures.creates],
+    [limits.maxUpdatePercent, figures.updates],
+    [limits.maxDeletePercent, figures.deletes],
+    ...limits.attributes.map((a): [number, number] => [a.maxChangePercent, figures.attributes[a.name.toLowerCase()] ?? 0]),
+  ];
+  let fewest = 0;
+  for (const [limit, n] of percents) {
+    if (limit === null || n === 0) continue;
+    // share(n, objects) > limit  <=>  objects < n * 100 / limit
+    fewest = Math.max(fewest, limit <= 0 ? 1 : Math.ceil((n * 100) / limit));
+  }
+  return fewest;
+}
 
 /**
  * The limits a run's figures cross. Percentages are of the system's objects and only judged

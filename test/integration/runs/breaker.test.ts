@@ -201,6 +201,20 @@ describe("mass-change breaker", () => {
     expect(await exportAndConfirm()).toMatchObject({ updated: 5 });
   });
 
+  it("a hold's figures carry the system's exact objects even when its percentages were judged on a partial count", async () => {
+    // 2 updates can cross 50% only in a system of 4 objects or fewer: counting 5 decides that,
+    // but the count limit crossed too, and the figures recorded with the hold are the whole 40.
+    await setBreaker({ maxUpdates: 1, maxUpdatePercent: 50 });
+    people = people.map((p, i) => (i === 5 || i === 6 ? { ...p, givenName: `${p.givenName}d` } : p));
+    const run = await syncHr();
+    expect(await statuses(run)).toEqual({ "UPDATE AWAITING_APPROVAL": 2 });
+    const [hold] = (await ok(app, HOLDS, { run })).breakerHolds;
+    expect(hold.reason).toBe("mass-change breaker: 2 updates > maxUpdates 1");
+    expect(hold.figures).toMatchObject({ updates: 2, objects: 40 });
+    expect(await ok(app, APPROVE, { run })).toEqual({ approvePendingExports: 2 });
+    expect(await exportAndConfirm()).toMatchObject({ updated: 2 });
+  });
+
   it("default protection: with no breaker, 2 deletes of 40 (5%) go out, 3 of 38 (7.9%) are held and can be rejected", async () => {
     const cleared = await setBreaker(null);
     expect(cleared).toMatchObject({ breaker: null, effectiveBreaker: { isDefault: true, maxDeletes: 500, maxDeletePercent: 5 } });
