@@ -47,6 +47,7 @@ const desired = (attributes: DesiredState["attributes"], extra: Partial<DesiredS
   dn: "uid=ada,dc=x",
   attributes,
   awaiting: {},
+  unresolved: false,
   blocked: [],
   missing: [],
   tooMany: [],

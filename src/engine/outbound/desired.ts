@@ -22,6 +22,11 @@ export interface DesiredState {
   /** Reference attributes whose targets do not exist in the system yet: identity ids per attribute. */
   awaiting: Record<string, string[]>;
   /**
+   * A reference value matched no identity: one projected later in the same run (a report synced
+   * before their manager) resolves it then (late-references.ts).
+   */
+  unresolved: boolean;
+  /**
    * The DN or anchor flows whose inputs are missing (a leaver's emptied identity): the target
    * object must be left as it is rather than renamed to "uid=,ou=people" or stripped of its anchor.
    */
@@ -127,7 +132,15 @@ export async function desiredState(
   identity: Identity,
   options: { creating: boolean; current: Record<string, unknown> | null; batch: PlanningBatch },
 ): Promise<DesiredState> {
-  const out: DesiredState = { dn: null, attributes: {}, awaiting: {}, blocked: [], missing: [], tooMany: [] };
+  const out: DesiredState = {
+    dn: null,
+    attributes: {},
+    awaiting: {},
+    unresolved: false,
+    blocked: [],
+    missing: [],
+    tooMany: [],
+  };
   // Earlier flows' values are visible to later expressions by target name (e.g. $uid in the DN).
   const bindings: Record<string, FlowValue> = {};
   const flowTargets = new Set(rule.flows.map((f) => f.target));
@@ -193,6 +206,7 @@ export async function desiredState(
         const target = found.get(k.trim().toLowerCase());
         if (target?.ready) ready.push(target.dn ?? target.anchor);
         else if (target) (out.awaiting[flow.target] ??= []).push(target.mvoId);
+        else out.unresolved = true;
       }
       value = ready.length === 0 ? null : Array.isArray(value) ? ready : (ready[0] ?? null);
     }

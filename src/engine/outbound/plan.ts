@@ -31,6 +31,11 @@ export interface PlanScope {
   deleteThresholds: Map<string, number | null>;
   /** Mass-change breakers of the target systems and rules, and the run's figures (breaker-hold.ts). */
   breaker?: BreakerState;
+  /**
+   * Identities planned with a reference that matched no identity, when this scope plans every
+   * batch of its run (late-references.ts); absent, the late pass finds them in what was planned.
+   */
+  unresolvedReferences?: Set<string>;
 }
 
 /**
@@ -124,6 +129,7 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
               batch,
             })
           : null;
+      if (desired?.unresolved) scope.unresolvedReferences?.add(identity.id);
       decide(sink, { identity, rule, cso, exportsOf, live, empty, desired });
     }
   }

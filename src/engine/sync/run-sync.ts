@@ -85,6 +85,8 @@ export function createSyncExecutor(
     }
     if (partitions && cp.partitioned) {
       const processed = await partitions.run(await fullSyncRanges(ctx.pool, ctx.system.id, partitions.size));
+      // The partitions planned on other workers: the late pass reads what they planned.
+      scope.plan.unresolvedReferences = undefined;
       // What must see the whole run, once, after its last partition.
       await ctx.batch(async (tx) => {
         const counts = await finishSync(tx, scope, "full", cp, batchSize);
@@ -176,6 +178,8 @@ export async function syncScope(
     rules: await loadOutboundRules(ctx.pool),
     deleteThresholds: await deleteThresholds(ctx.pool),
     breaker: await loadBreakerState(ctx.pool, ctx.run.dryRun),
+    // Kept only by a scope that plans every batch of its run from the start (late-references.ts).
+    unresolvedReferences: ctx.run.checkpoint == null && !concurrent ? new Set<string>() : undefined,
   };
   // Holds the breaker made in a batch go out as run events with that batch (a failed batch's are dropped).
   const breakerEvents = () => plan.breaker?.events.splice(0) ?? [];
