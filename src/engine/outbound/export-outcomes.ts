@@ -38,6 +38,8 @@ export async function applyResults(
   const runChanges: RunChangeRow[] = [];
   const exported: string[] = [];
   const objects: { id: string; anchor: string | null; dn: string | null; attributes: string; hash: string }[] = [];
+  /** Objects the target gave another anchor than the one stored (a CREATE's placeholder took the entry's). */
+  const reanchored: { id: string; anchor: string }[] = [];
   const followUps: { id: string; changes: string }[] = [];
   const failures: ExportFailure[] = [];
   for (const e of claimed) {
@@ -62,6 +64,7 @@ export async function applyResults(
           attributes: JSON.stringify(attributes),
           hash: contentHash(attributes),
         });
+        if (result.anchor && result.anchor !== e.anchor) reanchored.push({ id: e.csoId, anchor: result.anchor });
       }
       const later = unresolved.get(e.id);
       if (later?.length) followUps.push({ id: e.id, changes: JSON.stringify(later) });
@@ -92,7 +95,7 @@ export async function applyResults(
       runChanges.push({ ...base, changeType: "EXPORT_FAILED", errorCode: result.code, message: result.message });
     }
   }
-  await mergeJoinedEntries(tx, ctx.system.id, objects, exported, failures, runChanges, counts);
+  await mergeJoinedEntries(tx, ctx.system.id, reanchored, objects, exported, failures, runChanges, counts);
   // A handful of set-based statements per batch, whatever its size.
   await markExported(tx, exported);
   await closeSupersededFailures(tx, exported);
@@ -124,13 +127,14 @@ export async function applyResults(
 async function mergeJoinedEntries(
   tx: pg.PoolClient,
   systemId: string,
+  // Only a new anchor can be held by another object: the one an object has is unique to it.
+  anchored: { id: string; anchor: string }[],
   objects: { id: string; anchor: string | null }[],
   exported: string[],
   failures: ExportFailure[],
   runChanges: RunChangeRow[],
   counts: { created: number; failed: number },
 ) {
-  const anchored = objects.filter((o): o is { id: string; anchor: string } => o.anchor !== null);
   if (!anchored.length) return;
   const rows = await anchorHolders(tx, systemId, anchored);
   if (!rows.length) return;
