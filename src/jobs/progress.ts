@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { EventBus } from "../events/bus.ts";
+import { busNotification, type EventBus } from "../events/bus.ts";
 
 /**
  * Bus topics of the run machinery. Payloads carry ids only: every listener reloads the run
@@ -22,10 +22,22 @@ export async function publishRunChanged(
   run: { id: string; connectedSystemId: string; status: string },
   client?: Pick<pg.PoolClient, "query">,
 ): Promise<void> {
-  const payload: RunChangedPayload = { runId: run.id, connectedSystemId: run.connectedSystemId, status: run.status };
+  const payload = runChangedPayload(run);
   await bus.publish(runTopic(run.id), payload, client);
   await bus.publish(RUNS_TOPIC, payload, client);
 }
+
+/** A run change as pg_notify arguments, for a statement that notifies as part of its own work (a batch's record). */
+export function runChangedNotifications(run: { id: string; connectedSystemId: string; status: string }) {
+  const payload = runChangedPayload(run);
+  return [busNotification(runTopic(run.id), payload), busNotification(RUNS_TOPIC, payload)];
+}
+
+const runChangedPayload = (run: { id: string; connectedSystemId: string; status: string }): RunChangedPayload => ({
+  runId: run.id,
+  connectedSystemId: run.connectedSystemId,
+  status: run.status,
+});
 
 /** Append run events through `client` (inside the caller's transaction when it has one). */
 export async function insertRunEvents(

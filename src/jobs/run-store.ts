@@ -172,6 +172,8 @@ export interface RunOwnership {
   /** pauseRun asked the owner to stop at its next batch boundary. */
   pause_requested: boolean;
   connected_system_id: string;
+  /** Batches recorded so far: the next one is this + 1 (the row lock keeps it so until commit). */
+  batch: number;
 }
 
 /**
@@ -180,7 +182,8 @@ export interface RunOwnership {
  */
 export async function lockRun(client: QueryClient, runId: string): Promise<RunOwnership | null> {
   const { rows } = await client.query<RunOwnership>(
-    "SELECT status::text AS status, attempt, worker_id, pause_requested_at IS NOT NULL AS pause_requested, connected_system_id FROM run WHERE id = $1 FOR UPDATE",
+    `SELECT status::text AS status, attempt, worker_id, pause_requested_at IS NOT NULL AS pause_requested, connected_system_id, batch
+       FROM run WHERE id = $1 FOR UPDATE`,
     [runId],
   );
   return rows[0] ?? null;
@@ -204,8 +207,16 @@ export const COUNT_COLUMNS = [
 /** The counts as one JSON object keyed like RunCounts. */
 const COUNTS_JSON = `json_build_object(${COUNT_COLUMNS.map(([key, column]) => `'${key}', ${column}`).join(", ")})`;
 
+/** A run event as the batch's statement writes it. */
+export interface BatchEvent {
+  type: string;
+  data?: Record<string, unknown>;
+}
+
 /**
- * Record one committed batch: add its counts, set progress and checkpoint. Called inside the
+ * Record one committed batch: add its counts, set progress and checkpoint, and in the same
+ * statement append its run events and send its notifications (pg_notify arguments, delivered on
+ * commit): one round trip instead of four, on every batch of every run. Called inside the
  * batch's transaction, after lockRun, so the checkpoint commits with the batch's data. Progress
  * is stamped with clock_timestamp(), the moment it is written at the end of the batch: now()
  * is when the batch's transaction began, seconds earlier for a large batch.
@@ -214,13 +225,23 @@ export async function recordBatch(
   client: QueryClient,
   runId: string,
   outcome: Pick<BatchOutcome, "counts" | "phase" | "processed" | "total" | "checkpoint">,
+  also: { events?: BatchEvent[]; notifications?: { channel: string; message: string }[] } = {},
 ): Promise<{ batch: number; connected_system_id: string; status: string }> {
   const sets = COUNT_COLUMNS.map(([, column], i) => `${column} = ${column} + $${i + 2}`).join(", ");
   const values = COUNT_COLUMNS.map(([key]) => Math.trunc(outcome.counts[key] ?? 0));
+  const events = also.events ?? [];
+  const notifications = also.notifications ?? [];
   const { rows } = await client.query<{ batch: number; connected_system_id: string; status: string }>(
-    `UPDATE run SET ${sets}, phase = $9, processed = $10, total = $11, checkpoint = $12::jsonb, batch = batch + 1,
-       progress_updated_at = clock_timestamp(), heartbeat_at = clock_timestamp()
-     WHERE id = $1 RETURNING batch, connected_system_id, status::text AS status`,
+    `WITH batch AS (
+       UPDATE run SET ${sets}, phase = $9, processed = $10, total = $11, checkpoint = $12::jsonb, batch = batch + 1,
+         progress_updated_at = clock_timestamp(), heartbeat_at = clock_timestamp()
+       WHERE id = $1 RETURNING batch, connected_system_id, status::text AS status),
+     events AS (
+       INSERT INTO run_event (run_id, type, data)
+       SELECT $1, t, d::jsonb FROM unnest($13::text[], $14::text[]) AS e(t, d))
+     SELECT batch, connected_system_id, status,
+            (SELECT count(pg_notify(n.channel, n.message)) FROM unnest($15::text[], $16::text[]) AS n(channel, message)) AS notified
+       FROM batch`,
     [
       runId,
       ...values,
@@ -228,6 +249,10 @@ export async function recordBatch(
       Math.trunc(outcome.processed),
       outcome.total ?? null,
       JSON.stringify(outcome.checkpoint ?? null),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data ?? {})),
+      notifications.map((n) => n.channel),
+      notifications.map((n) => n.message),
     ],
   );
   return rows[0]!;
