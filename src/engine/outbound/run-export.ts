@@ -146,7 +146,9 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     };
     /** Stores the answered batches and claims the next one at the same time. */
     const storeAndClaim = async (done: Exported[], inFlight: ReadyExport[]) => {
-      if (!done.length) return claim(inFlight);
+      // A batch claimed short found all that was ready a moment ago: the look after the last
+      // batch takes what came since (in a real-time burst the look beside it found nothing).
+      if (!done.length) return inFlight.length < batchSize ? [] : claim(inFlight);
       const [stored, next] = await Promise.allSettled([
         (async () => {
           for (const b of done) await writeBatch(b);
