@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { busNotification, type EventBus } from "../events/bus.ts";
+import { busNotification, busNotificationSql, type EventBus } from "../events/bus.ts";
 
 /**
  * Bus topics of the run machinery. Payloads carry ids only: every listener reloads the run
@@ -51,4 +51,20 @@ export async function insertRunEvents(
      SELECT $1, t, d::jsonb FROM unnest($2::text[], $3::text[]) AS e(t, d)`,
     [runId, events.map((e) => e.type), events.map((e) => JSON.stringify(e.data ?? {}))],
   );
+}
+
+/** The result columns runChangedNotifySql adds (void): a caller leaves them out of its row. */
+export const RUN_CHANGED_NOTIFIED = ["run_notified", "runs_notified"] as const;
+
+/**
+ * A run change as SQL pg_notify calls (select-list items), from SQL expressions of the run's id, system and status
+ * (e.g. a RETURNING row's columns): the messages publishRunChanged sends, built by the statement
+ * that changes the run.
+ */
+export function runChangedNotifySql(run: { id: string; connectedSystemId: string; status: string }): string {
+  const payload = `json_build_object('runId', ${run.id}, 'connectedSystemId', ${run.connectedSystemId}, 'status', ${run.status})`;
+  return [`'${runTopic("")}' || ${run.id}`, `'${RUNS_TOPIC}'`]
+    .map((topic) => busNotificationSql(topic, payload))
+    .map((n, i) => `pg_notify(${n.channel}, ${n.message}) AS ${RUN_CHANGED_NOTIFIED[i]}`)
+    .join(", ");
 }
