@@ -31,6 +31,13 @@ export interface BatchOutcome {
   checkpoint: unknown;
   /** Run events written in the same transaction (seed 003: records fetched, batch processed...). */
   events?: { type: string; data?: Record<string, unknown> }[];
+  /**
+   * The batch found nothing to do and wrote nothing (e.g. an export claim that found no export):
+   * no batch is recorded (no counts, progress, checkpoint, event or run change), the boundary
+   * (cancel, pause, lease) was still checked. Each recorded batch costs a run update, an event
+   * and two notifications, heard by every subscriber.
+   */
+  empty?: boolean;
 }
 
 export interface RunInfo {

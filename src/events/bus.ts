@@ -12,6 +12,16 @@ export const busNotification = (topic: string, payload: Record<string, unknown> 
   message: JSON.stringify({ topic, payload } satisfies BusMessage),
 });
 
+/**
+ * busNotification's pg_notify arguments as SQL, for a statement whose own result decides the
+ * message (e.g. a row's new status): the channel, and the expression of the message from SQL
+ * expressions of its topic (text) and payload (json).
+ */
+export const busNotificationSql = (topic: string, payload: string) => ({
+  channel: `'${CHANNEL}'`,
+  message: `json_build_object('topic', ${topic}, 'payload', ${payload})::text`,
+});
+
 export interface BusMessage {
   topic: string;
   payload: Record<string, unknown>;

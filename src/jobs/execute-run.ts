@@ -88,13 +88,8 @@ export async function executeRun(deps: ExecuteDeps, runId: string, jobId: string
 }
 
 async function claim(deps: ExecuteDeps, runId: string, jobId: string): Promise<ClaimedRun | null> {
-  const run = await claimRun(deps.pool, { runId, jobId, workerId: deps.workerId });
-  if (!run) return null;
-  await insertRunEvents(deps.pool, runId, [
-    { type: RunEventType.started, data: { workerId: deps.workerId, attempt: run.attempt } },
-  ]);
-  await publishRunChanged(deps.bus, { id: runId, connectedSystemId: run.connected_system_id, status: run.status });
-  return run;
+  // With its run.started event and run change, in one statement.
+  return claimRun(deps.pool, { runId, jobId, workerId: deps.workerId });
 }
 
 async function runWithRetries(
@@ -171,23 +166,12 @@ async function finish(deps: ExecuteDeps, run: ClaimedRun, lease: Lease, ending: 
     const current = await lockLeasedRun(client, lease);
     if (!current) return null; // taken over meanwhile: the new owner finishes it
     const final = decideFinalStatus({ ending, cancelRequested: current.status === "CANCELLING", counts: current.counts });
-    const done = await finishRun(client, lease, final);
+    // With its run.completed event and run change, in one statement (the change is heard on commit).
+    const done = await finishRun(client, lease, final, { reasonCode: failed?.reasonCode ?? null });
     if (!done) return null;
     await endPartitionedRun(client, run.id);
     const durationMs = Math.round(Number(done.duration_ms));
-    await insertRunEvents(client, run.id, [
-      {
-        type: RunEventType.completed,
-        data: {
-          status: done.status,
-          counts: done.counts,
-          durationMs,
-          reasonCode: failed?.reasonCode ?? null,
-        },
-      },
-    ]);
     await deps.alerts?.forRunEnd(client, run.id);
-    await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: run.connected_system_id, status: done.status }, client);
     return { status: done.status, counts: done.counts, durationMs, reasonCode: failed?.reasonCode ?? null };
   });
 }

@@ -16,7 +16,7 @@ import { RunEventType } from "../engine/run-events.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../logger.ts";
 import { DEFAULT_RUN_OPTIONS } from "./options.ts";
-import { insertRunEvents, publishRunChanged } from "./progress.ts";
+import { insertRunEvents, runChangedNotifications } from "./progress.ts";
 import { holdsLease, type Lease, lockRun, recordBatch } from "./run-store.ts";
 
 export type { Lease } from "./run-store.ts";
@@ -83,23 +83,30 @@ export function createRunContext(
     if (current.status === "CANCELLING") throw new RunCancelledError(run.id);
     if (current.pause_requested) throw new RunPausedError(run.id);
     if (control.stopping()) throw new WorkerStoppingError(run.id);
+    return current;
   };
 
   const batch = async (work: (tx: pg.PoolClient) => Promise<BatchOutcome>) => {
     await inTransaction(deps.pool, async (client) => {
       // The row lock orders this batch against cancelRun and recovery: both see it whole or not at all.
-      await checkBoundary(client);
+      const current = await checkBoundary(client);
       const outcome = await work(client);
+      if (outcome.empty) return;
       const counts = outcome.counts ?? {};
-      const row = await recordBatch(client, run.id, { ...outcome, counts });
+      // The row stays locked until commit: its batch number, status and system are as read.
+      const number = current.batch + 1;
       const events = [...(outcome.events ?? [])];
-      if (counts.fetched) events.push({ type: RunEventType.recordsFetched, data: { count: counts.fetched, batch: row.batch } });
+      if (counts.fetched) events.push({ type: RunEventType.recordsFetched, data: { count: counts.fetched, batch: number } });
       events.push({
         type: RunEventType.batchProcessed,
-        data: { batch: row.batch, phase: outcome.phase, processed: outcome.processed, total: outcome.total ?? null, counts },
+        data: { batch: number, phase: outcome.phase, processed: outcome.processed, total: outcome.total ?? null, counts },
       });
-      await insertRunEvents(client, run.id, events);
-      await publishRunChanged(deps.bus, { id: run.id, connectedSystemId: row.connected_system_id, status: row.status }, client);
+      const notifications = runChangedNotifications({
+        id: run.id,
+        connectedSystemId: current.connected_system_id,
+        status: current.status,
+      });
+      await recordBatch(client, run.id, { ...outcome, counts }, { events, notifications });
     });
   };
 

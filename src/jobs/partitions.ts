@@ -272,6 +272,7 @@ async function partitionBatch(
       await inTransaction(deps.pool, async (client) => {
         const current = await boundary(client);
         const outcome = await work(client);
+        if (outcome.empty) return;
         const counts = outcome.counts ?? {};
         await recordPartitionBatch(client, lease, {
           checkpoint: outcome.checkpoint,

@@ -103,7 +103,7 @@ export function startRealtimeDrainer(
     );
   };
   const exportTargets = async () => {
-    for (const target of await realtimeExportTargets(pool)) await start(target, "EXPORT");
+    for (const target of await inTransaction(pool, realtimeExportTargets)) await start(target, "EXPORT");
   };
   const sweep = async () => {
     for (const systemId of await systemsWithWaiting(pool)) await drain(systemId);

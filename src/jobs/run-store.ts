@@ -1,6 +1,8 @@
 import type pg from "pg";
 import type { BatchOutcome, RunCounts, RunInfo } from "../engine/run-context.ts";
+import { RunEventType } from "../engine/run-events.ts";
 import { ACTIVE_STATUSES, type OperationType } from "./operations.ts";
+import { type RUN_CHANGED_NOTIFIED, runChangedNotifySql } from "./progress.ts";
 import type { FinalRunState } from "./run-status.ts";
 
 /**
@@ -125,21 +127,36 @@ export interface ClaimedRun {
  * Claim a run for a worker: only through the job the run currently points at (a superseded job
  * claims nothing), only while it is active. A run being cancelled stays CANCELLING, so its
  * worker ends it at once. Each claim is a new attempt: the lease of every earlier one is void.
+ * The same statement appends its run.started event and publishes the run change (on commit):
+ * one round trip per run start instead of four.
  */
 export async function claimRun(
   client: QueryClient,
   claim: { runId: string; jobId: string; workerId: string },
 ): Promise<ClaimedRun | null> {
   const { rows } = await client.query<ClaimedRun>(
-    `UPDATE run SET status = CASE WHEN status = 'CANCELLING' THEN status ELSE 'RUNNING' END, worker_id = $3,
-       attempt = attempt + 1, heartbeat_at = now(), started_at = coalesce(started_at, now()),
-       phase = CASE WHEN phase = 'queued' THEN 'starting' ELSE phase END
-     WHERE id = $1 AND job_id = $2 AND status IN ('QUEUED', 'RUNNING', 'CANCELLING')
-     RETURNING id, operation, profile::text AS profile, status::text AS status, trigger, connected_system_id, connection_settings_id,
-       dry_run, attempt, max_attempts`,
-    [claim.runId, claim.jobId, claim.workerId],
+    `WITH claimed AS (
+       UPDATE run SET status = CASE WHEN status = 'CANCELLING' THEN status ELSE 'RUNNING' END, worker_id = $3,
+         attempt = attempt + 1, heartbeat_at = now(), started_at = coalesce(started_at, now()),
+         phase = CASE WHEN phase = 'queued' THEN 'starting' ELSE phase END
+       WHERE id = $1 AND job_id = $2 AND status IN ('QUEUED', 'RUNNING', 'CANCELLING')
+       RETURNING id, operation, profile::text AS profile, status::text AS status, trigger, connected_system_id, connection_settings_id,
+         dry_run, attempt, max_attempts),
+     started AS (
+       INSERT INTO run_event (run_id, type, data)
+       SELECT id, $4, jsonb_build_object('workerId', $3::text, 'attempt', attempt) FROM claimed)
+     SELECT claimed.*, ${runChangedNotifySql({ id: "id::text", connectedSystemId: "connected_system_id::text", status: "status" })}
+       FROM claimed`,
+    [claim.runId, claim.jobId, claim.workerId, RunEventType.started],
   );
-  return rows[0] ?? null;
+  const row = rows[0];
+  if (!row) return null;
+  const {
+    run_notified: _run,
+    runs_notified: _runs,
+    ...run
+  } = row as ClaimedRun & Record<(typeof RUN_CHANGED_NOTIFIED)[number], unknown>;
+  return run;
 }
 
 /** Where the run resumes: the checkpoint of its last committed batch (null before the first). */
@@ -172,6 +189,8 @@ export interface RunOwnership {
   /** pauseRun asked the owner to stop at its next batch boundary. */
   pause_requested: boolean;
   connected_system_id: string;
+  /** Batches recorded so far: the next one is this + 1 (the row lock keeps it so until commit). */
+  batch: number;
 }
 
 /**
@@ -180,7 +199,8 @@ export interface RunOwnership {
  */
 export async function lockRun(client: QueryClient, runId: string): Promise<RunOwnership | null> {
   const { rows } = await client.query<RunOwnership>(
-    "SELECT status::text AS status, attempt, worker_id, pause_requested_at IS NOT NULL AS pause_requested, connected_system_id FROM run WHERE id = $1 FOR UPDATE",
+    `SELECT status::text AS status, attempt, worker_id, pause_requested_at IS NOT NULL AS pause_requested, connected_system_id, batch
+       FROM run WHERE id = $1 FOR UPDATE`,
     [runId],
   );
   return rows[0] ?? null;
@@ -204,8 +224,16 @@ export const COUNT_COLUMNS = [
 /** The counts as one JSON object keyed like RunCounts. */
 const COUNTS_JSON = `json_build_object(${COUNT_COLUMNS.map(([key, column]) => `'${key}', ${column}`).join(", ")})`;
 
+/** A run event as the batch's statement writes it. */
+export interface BatchEvent {
+  type: string;
+  data?: Record<string, unknown>;
+}
+
 /**
- * Record one committed batch: add its counts, set progress and checkpoint. Called inside the
+ * Record one committed batch: add its counts, set progress and checkpoint, and in the same
+ * statement append its run events and send its notifications (pg_notify arguments, delivered on
+ * commit): one round trip instead of four, on every batch of every run. Called inside the
  * batch's transaction, after lockRun, so the checkpoint commits with the batch's data. Progress
  * is stamped with clock_timestamp(), the moment it is written at the end of the batch: now()
  * is when the batch's transaction began, seconds earlier for a large batch.
@@ -214,13 +242,23 @@ export async function recordBatch(
   client: QueryClient,
   runId: string,
   outcome: Pick<BatchOutcome, "counts" | "phase" | "processed" | "total" | "checkpoint">,
+  also: { events?: BatchEvent[]; notifications?: { channel: string; message: string }[] } = {},
 ): Promise<{ batch: number; connected_system_id: string; status: string }> {
   const sets = COUNT_COLUMNS.map(([, column], i) => `${column} = ${column} + $${i + 2}`).join(", ");
   const values = COUNT_COLUMNS.map(([key]) => Math.trunc(outcome.counts[key] ?? 0));
+  const events = also.events ?? [];
+  const notifications = also.notifications ?? [];
   const { rows } = await client.query<{ batch: number; connected_system_id: string; status: string }>(
-    `UPDATE run SET ${sets}, phase = $9, processed = $10, total = $11, checkpoint = $12::jsonb, batch = batch + 1,
-       progress_updated_at = clock_timestamp(), heartbeat_at = clock_timestamp()
-     WHERE id = $1 RETURNING batch, connected_system_id, status::text AS status`,
+    `WITH batch AS (
+       UPDATE run SET ${sets}, phase = $9, processed = $10, total = $11, checkpoint = $12::jsonb, batch = batch + 1,
+         progress_updated_at = clock_timestamp(), heartbeat_at = clock_timestamp()
+       WHERE id = $1 RETURNING batch, connected_system_id, status::text AS status),
+     events AS (
+       INSERT INTO run_event (run_id, type, data)
+       SELECT $1, t, d::jsonb FROM unnest($13::text[], $14::text[]) AS e(t, d))
+     SELECT batch, connected_system_id, status,
+            (SELECT count(pg_notify(n.channel, n.message)) FROM unnest($15::text[], $16::text[]) AS n(channel, message)) AS notified
+       FROM batch`,
     [
       runId,
       ...values,
@@ -228,6 +266,10 @@ export async function recordBatch(
       Math.trunc(outcome.processed),
       outcome.total ?? null,
       JSON.stringify(outcome.checkpoint ?? null),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data ?? {})),
+      notifications.map((n) => n.channel),
+      notifications.map((n) => n.message),
     ],
   );
   return rows[0]!;
@@ -246,18 +288,29 @@ export async function lockLeasedRun(client: QueryClient, lease: Lease): Promise<
 /**
  * Write the final state of a leased run (see decideFinalStatus) and release the lease. Returns
  * the counts and duration for the completion event, or null when the lease was lost meanwhile.
+ * The same statement appends the run.completed event (with `reasonCode`) and publishes the run
+ * change (on commit): one round trip instead of four at every run end.
  */
 export async function finishRun(
   client: QueryClient,
   lease: Lease,
   final: FinalRunState,
+  completed: { reasonCode: string | null },
 ): Promise<{ status: string; counts: RunCounts; duration_ms: number } | null> {
   const { rows } = await client.query<{ status: string; counts: RunCounts; duration_ms: number }>(
-    `UPDATE run SET status = $4::run_status, phase = $9, reason_code = $5, reason = $6, error = $7, next_steps = $8,
-       finished_at = now(), heartbeat_at = now(), worker_id = NULL
-     WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status IN ('RUNNING', 'CANCELLING')
-     RETURNING status::text AS status, extract(epoch FROM finished_at - started_at) * 1000 AS duration_ms,
-       ${COUNTS_JSON} AS counts`,
+    `WITH finished AS (
+       UPDATE run SET status = $4::run_status, phase = $9, reason_code = $5, reason = $6, error = $7, next_steps = $8,
+         finished_at = now(), heartbeat_at = now(), worker_id = NULL
+       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND status IN ('RUNNING', 'CANCELLING')
+       RETURNING id, connected_system_id, status::text AS status,
+         round(extract(epoch FROM finished_at - started_at) * 1000) AS duration_ms, ${COUNTS_JSON} AS counts),
+     completed AS (
+       INSERT INTO run_event (run_id, type, data)
+       SELECT id, $10, jsonb_build_object('status', status, 'counts', counts, 'durationMs', duration_ms, 'reasonCode', $11::text)
+         FROM finished)
+     SELECT status, counts, duration_ms,
+            ${runChangedNotifySql({ id: "id::text", connectedSystemId: "connected_system_id::text", status: "status" })}
+       FROM finished`,
     [
       lease.runId,
       lease.attempt,
@@ -268,9 +321,12 @@ export async function finishRun(
       final.error,
       final.nextSteps,
       final.status.toLowerCase(),
+      RunEventType.completed,
+      completed.reasonCode,
     ],
   );
-  return rows[0] ?? null;
+  const row = rows[0];
+  return row ? { status: row.status, counts: row.counts, duration_ms: row.duration_ms } : null;
 }
 
 /**

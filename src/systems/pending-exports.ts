@@ -3,6 +3,7 @@ import { inTransaction } from "../db/transaction.ts";
 // The topic and its payload are the engine's (it publishes from export runs); the API publishes the same.
 import { PENDING_EXPORTS_TOPIC, type PendingExportEvent } from "../engine/outbound/notify.ts";
 import { planUndo } from "../engine/outbound/undo.ts";
+import { unsettleRealtimeRuns } from "../engine/realtime/inbox-store.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
@@ -63,6 +64,7 @@ export class PendingExports {
       data: { status: "PENDING", errorCount: 0, nextRetryAt: null },
       select: RETURNED,
     });
+    await unsettleRealtimeRuns(this.deps.pool, [...new Set(rows.flatMap((r) => (r.planningRunId ? [r.planningRunId] : [])))]);
     await this.publish(rows);
     return rows.map((r) => r.id);
   }

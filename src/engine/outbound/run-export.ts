@@ -95,6 +95,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
           phase: "checking delete threshold",
           checkpoint: { processed },
           events: held ? [{ type: RunEventType.deletesHeld, data: { held } }] : [],
+          empty: !held,
         };
       });
     // Pipelined: while batch N goes to the target, the database stores batch N-1's results and
@@ -115,7 +116,8 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
       let claimed: ReadyExport[] = [];
       await ctx.batch(async (tx) => {
         claimed = await claimReadyExports(tx, systemId, ctx.run.id, batchSize, excluding(inFlight));
-        return { counts: {}, processed, phase: "exporting", checkpoint: { processed } };
+        // Nothing found (most often the look after the last batch): not a batch of the run.
+        return { counts: {}, processed, phase: "exporting", checkpoint: { processed }, empty: !claimed.length };
       });
       return claimed;
     };
@@ -144,7 +146,9 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     };
     /** Stores the answered batches and claims the next one at the same time. */
     const storeAndClaim = async (done: Exported[], inFlight: ReadyExport[]) => {
-      if (!done.length) return claim(inFlight);
+      // A batch claimed short found all that was ready a moment ago: the look after the last
+      // batch takes what came since (in a real-time burst the look beside it found nothing).
+      if (!done.length) return inFlight.length < batchSize ? [] : claim(inFlight);
       const [stored, next] = await Promise.allSettled([
         (async () => {
           for (const b of done) await writeBatch(b);

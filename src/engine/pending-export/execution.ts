@@ -66,9 +66,12 @@ export interface ReadyExport {
  * ended): EXECUTING, stamped with the run. Creates first and references last, so referenced objects exist before references.
  * Exports this run claimed before a crash are taken again.
  *
- * One query per change type, each walking the open-exports index (system, type,
- * awaiting_reference, created_at, id) in order and stopping at the limit: ordering the whole
- * backlog by a CASE over the type cost a sort of every open export per claim.
+ * One walk per change type, each along the open-exports index (system, type,
+ * awaiting_reference, created_at, id) in order and stopping at what the types before it left of
+ * the limit: ordering the whole backlog by a CASE over the type cost a sort of every open
+ * export per claim. The three walks, the claim and the read of the claimed exports' objects are
+ * one statement: an export run of a real-time burst claims three times or so (its batch, the
+ * look beside the send, the look after the last batch), and each claim was four round trips.
  */
 const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
 /**
@@ -78,6 +81,36 @@ const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
  */
 export const PLANNING_ACTIVE = ACTIVE_STATUSES_SQL;
 
+/** The ready exports of one change type, in claim order, up to what `before` (earlier walks) left of $3. */
+const readyWalk = (changeType: (typeof CLAIM_ORDER)[number], before: string[]) => `
+  SELECT p.id, ${CLAIM_ORDER.indexOf(changeType)} AS type_order FROM pending_export p
+   WHERE p.connected_system_id = $1 AND p.change_type = '${changeType}'
+     AND p.status IN ('PENDING', 'FAILED', 'EXECUTING')
+     AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
+          OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
+     AND (p.not_before IS NULL OR p.not_before <= now())
+     AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = p.planning_run_id AND r.status IN ${PLANNING_ACTIVE})
+     AND p.id <> ALL($4::uuid[])
+     AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id <> ALL($5::uuid[]))
+   ORDER BY p.awaiting_reference, p.created_at, p.id
+   LIMIT greatest(0, $3${before.map((w) => ` - (SELECT count(*) FROM ${w})`).join("")}) FOR UPDATE SKIP LOCKED`;
+
+const CLAIM_SQL = `
+  WITH creates AS (${readyWalk("CREATE", [])}),
+  updates AS (${readyWalk("UPDATE", ["creates"])}),
+  deletes AS (${readyWalk("DELETE", ["creates", "updates"])}),
+  ready AS (SELECT * FROM creates UNION ALL SELECT * FROM updates UNION ALL SELECT * FROM deletes),
+  claimed AS (
+    UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
+      FROM ready WHERE p.id = ready.id
+    RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id,
+              p.awaiting_reference, p.created_at, p.planning_run_id, ready.type_order)
+  SELECT k.*, c.object_type, c.anchor, c.distinguished_name, c.attributes AS cso_attributes, c.status AS cso_status,
+         m.type AS mvo_type
+    FROM claimed k
+    LEFT JOIN connector_space_object c ON c.id = k.connector_space_object_id
+    LEFT JOIN metaverse_object m ON m.id = c.metaverse_object_id`;
+
 export async function claimReadyExports(
   tx: Q,
   systemId: string,
@@ -86,62 +119,34 @@ export async function claimReadyExports(
   /** Exports still in flight in this run, and their objects: not claimed again meanwhile. */
   exclude: { ids: string[]; csoIds: string[] } = { ids: [], csoIds: [] },
 ): Promise<ReadyExport[]> {
-  const rows: pg.QueryResultRow[] = [];
-  for (const changeType of CLAIM_ORDER) {
-    if (rows.length >= limit) break;
-    const claimed = await tx.query(
-      `WITH ready AS (
-         SELECT p.id FROM pending_export p
-          WHERE p.connected_system_id = $1 AND p.change_type = $4::pending_export_change_type
-            AND p.status IN ('PENDING', 'FAILED', 'EXECUTING')
-            AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
-                 OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
-            AND (p.not_before IS NULL OR p.not_before <= now())
-            AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = p.planning_run_id AND r.status IN ${PLANNING_ACTIVE})
-            AND p.id <> ALL($5::uuid[])
-            AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id <> ALL($6::uuid[]))
-          ORDER BY p.awaiting_reference, p.created_at, p.id
-          LIMIT $3 FOR UPDATE SKIP LOCKED)
-       UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
-         FROM ready WHERE p.id = ready.id
-       RETURNING p.id, p.change_type, p.attribute_changes, p.error_count, p.max_retries, p.connector_space_object_id, p.metaverse_object_id,
-                 p.awaiting_reference, p.created_at, p.planning_run_id`,
-      [systemId, runId, limit - rows.length, changeType, exclude.ids, exclude.csoIds],
-    );
-    // RETURNING does not keep the CTE's order: restore it.
-    claimed.rows.sort(
-      (a, b) =>
-        Number(a.awaiting_reference) - Number(b.awaiting_reference) ||
-        a.created_at - b.created_at ||
-        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-    );
-    rows.push(...claimed.rows);
-  }
-  if (!rows.length) return [];
-  const objects = await tx.query(
-    `SELECT c.id, c.object_type, c.anchor, c.distinguished_name, c.attributes, c.status, m.type AS mvo_type
-       FROM connector_space_object c LEFT JOIN metaverse_object m ON m.id = c.metaverse_object_id WHERE c.id = ANY($1::uuid[])`,
-    [rows.map((r) => r.connector_space_object_id).filter(Boolean)],
-  );
-  const byId = new Map(objects.rows.map((o) => [o.id, o]));
-  return rows.map((r) => {
-    const o = byId.get(r.connector_space_object_id);
-    return {
-      id: r.id,
-      changeType: r.change_type,
-      attributeChanges: r.attribute_changes,
-      errorCount: r.error_count,
-      maxRetries: r.max_retries,
-      csoId: r.connector_space_object_id,
-      objectType: o?.object_type ?? null,
-      anchor: o?.anchor ?? null,
-      dn: o?.distinguished_name ?? null,
-      csoAttributes: o?.attributes ?? null,
-      csoStatus: o?.status ?? null,
-      mvoType: o?.mvo_type ?? null,
-      planningRunId: r.planning_run_id,
-    };
+  const { rows } = await tx.query({
+    name: "claim-ready-exports",
+    text: CLAIM_SQL,
+    values: [systemId, runId, limit, exclude.ids, exclude.csoIds],
   });
+  // RETURNING does not keep the walks' order: restore it (types in claim order, then each walk's).
+  rows.sort(
+    (a, b) =>
+      a.type_order - b.type_order ||
+      Number(a.awaiting_reference) - Number(b.awaiting_reference) ||
+      a.created_at - b.created_at ||
+      (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    changeType: r.change_type,
+    attributeChanges: r.attribute_changes,
+    errorCount: r.error_count,
+    maxRetries: r.max_retries,
+    csoId: r.connector_space_object_id,
+    objectType: r.object_type ?? null,
+    anchor: r.anchor ?? null,
+    dn: r.distinguished_name ?? null,
+    csoAttributes: r.cso_attributes ?? null,
+    csoStatus: r.cso_status ?? null,
+    mvoType: r.mvo_type ?? null,
+    planningRunId: r.planning_run_id,
+  }));
 }
 
 /** An unreachable target: give the claimed exports back untouched, to run next time. */

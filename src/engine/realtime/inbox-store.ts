@@ -216,22 +216,59 @@ export interface RealtimeSettings {
   pollIntervalMs?: number | null;
 }
 
+/** Statuses an export can leave for PENDING without an operator: a run that planned one is not settled. */
+const OPEN_EXPORT_STATUSES = "('AWAITING_APPROVAL', 'PENDING', 'EXECUTING', 'FAILED')";
+
 /**
  * Target systems (not in staging) holding exports a REALTIME run planned that are due now
  * (PENDING, or FAILED with their retry time passed): the export runs that finish what a push
  * started, and retry it when the target failed it for a while. As claimReadyExports would take
  * them, so a finished export run never leaves one behind that starts another.
+ *
+ * Read from the REALTIME runs not yet settled (run.exports_settled; a partial index holds only
+ * them), each one's exports by the planning-run index: every worker asks every 2 s and at every
+ * run end, and joining every open export with its run to find the real-time ones read all of a
+ * full sync's (300,000 rows a call after a full sync of 100,000 people). A finished run none of
+ * whose exports is open any more is marked settled here, so the set stays the few recent runs.
+ *
+ * Call it in a transaction: the runs are locked first (another worker's sweep skips them and
+ * reports their targets itself), then their exports are read by a second statement, whose
+ * snapshot comes after the locks: an operator's retry committed meanwhile is seen, or its
+ * unsettleRealtimeRuns, which waits for the lock, comes after this settles.
  */
-export async function realtimeExportTargets(q: Q): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>(
-    `SELECT cs.id FROM connected_system cs
-      WHERE NOT cs.staging
-        AND EXISTS (SELECT 1 FROM pending_export pe JOIN run r ON r.id = pe.planning_run_id
-                     WHERE pe.connected_system_id = cs.id AND r.profile = 'REALTIME' AND r.status NOT IN ${PLANNING_ACTIVE}
-                       AND (pe.status = 'PENDING' OR (pe.status = 'FAILED' AND pe.next_retry_at <= now()))
-                       AND (pe.not_before IS NULL OR pe.not_before <= now()))`,
+export async function realtimeExportTargets(tx: Q): Promise<string[]> {
+  const { rows: watched } = await tx.query<{ id: string }>(
+    `SELECT r.id FROM run r WHERE r.profile = 'REALTIME' AND NOT r.exports_settled AND r.status NOT IN ${PLANNING_ACTIVE}
+        FOR UPDATE SKIP LOCKED`,
+  );
+  if (!watched.length) return [];
+  const { rows } = await tx.query<{ id: string }>(
+    `WITH open AS (
+       SELECT pe.planning_run_id AS run_id, pe.connected_system_id AS system_id,
+              bool_or((pe.status = 'PENDING' OR (pe.status = 'FAILED' AND pe.next_retry_at <= now()))
+                      AND (pe.not_before IS NULL OR pe.not_before <= now())) AS due
+         FROM pending_export pe
+        WHERE pe.planning_run_id = ANY($1::uuid[]) AND pe.status IN ${OPEN_EXPORT_STATUSES}
+        GROUP BY 1, 2),
+     settled AS (
+       UPDATE run SET exports_settled = true
+        WHERE id = ANY($1::uuid[]) AND id NOT IN (SELECT run_id FROM open))
+     SELECT cs.id FROM connected_system cs
+      WHERE NOT cs.staging AND cs.id IN (SELECT system_id FROM open WHERE due)`,
+    [watched.map((r) => r.id)],
   );
   return rows.map((r) => r.id);
+}
+
+/**
+ * Exports an operator put back to PENDING (a retry of FAILED or ERROR ones), after that commit:
+ * the REALTIME runs that planned them are watched again, so the sweep starts their export.
+ */
+export async function unsettleRealtimeRuns(q: Q, runIds: string[]): Promise<void> {
+  if (!runIds.length) return;
+  // Unconditional: a sweep holding the run's lock (about to settle it from a snapshot taken
+  // before the retry) is waited for, and its settling overwritten.
+  await q.query("UPDATE run SET exports_settled = false WHERE id = ANY($1::uuid[]) AND profile = 'REALTIME'", [runIds]);
 }
 
 /**
