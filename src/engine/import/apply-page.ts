@@ -219,8 +219,14 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
   }
 
   const inserts: NewObject[] = [];
-  const updates: { id: string; dn: string | null; attributes: ConnectorObject["attributes"]; hash: string; anchor: string }[] =
-    [];
+  const updates: {
+    id: string;
+    dn: string | null;
+    attributes: ConnectorObject["attributes"];
+    attributesJson?: string;
+    hash: string;
+    anchor: string;
+  }[] = [];
   for (const [key, { object, hash }] of valid) {
     const row = stored.get(key);
     if (!row)
@@ -229,6 +235,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
         anchor: object.anchor,
         dn: object.dn ?? null,
         attributes: object.attributes,
+        attributesJson: object.attributesJson,
         hash,
       });
     else if (row.contentHash !== hash || row.dn !== (object.dn ?? null) || row.status === "OBSOLETE")
@@ -236,6 +243,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
         id: row.id,
         dn: object.dn ?? null,
         attributes: object.attributes,
+        attributesJson: object.attributesJson,
         hash,
         anchor: object.anchor,
       });
