@@ -10,9 +10,10 @@ import type { OperationExecutor, RunContext } from "../run-context.ts";
 import { applyImportPage, pageKeys, prepareImportPage, readStoredAhead } from "./apply-page.ts";
 import { coalescePages } from "./coalesce.ts";
 import { createImportContext, loadImportSchema } from "./context.ts";
+import { FirstImportKeys } from "./first-import.ts";
 import { distrustStored, recordValidated, schemaFingerprint, trustsUnchanged } from "./schema-trust.ts";
 import { SeenObjects } from "./seen.ts";
-import { clearSeen, loadWatermark, queueForSync, saveWatermark } from "./store.ts";
+import { clearSeen, hasObjects, loadWatermark, queueForSync, saveWatermark } from "./store.ts";
 
 /** Where a resumed import continues: the connector's page position, or the sweep. */
 interface ImportCheckpoint {
@@ -61,6 +62,9 @@ export function createImportExecutor(mode: "full" | "delta", source?: PageSource
       confirming: await hasExportsAwaitingConfirmation(ctx.pool, ctx.system.id),
       // Only the import phase needs it in memory; a run resumed in its sweep reads the pages in SQL.
       seen: mode === "full" && checkpoint.phase === "import" ? await SeenObjects.load(ctx.pool, ctx.run.id) : null,
+      // A first import (not resumed: the pages before a checkpoint were not met here) looks up nothing it need not.
+      firstImport:
+        mode === "full" && !saved && !source && !(await hasObjects(ctx.pool, ctx.system.id)) ? new FirstImportKeys() : null,
     };
 
     if (checkpoint.phase === "import") {

@@ -179,6 +179,32 @@ describe("full and delta import into connector space", () => {
     ]);
   });
 
+  it("a first import (empty connector space, no lookups) still flags an anchor met again in the next or a later page", async () => {
+    const id = await system("hr-first-import-duplicates");
+    // Pages of 2: E0001 again in the next page (read ahead while the first is written), E0002
+    // again two pages later.
+    const source = new ArrayConnector(
+      [person(1), person(2), person(3), person(1, { sn: "Again" }), person(4), person(2, { sn: "Again" })],
+      2,
+    );
+    const run = await fullImport(id, source);
+    expect(run).toMatchObject({ fetched: 6, created: 4, updated: 0, unchanged: 0, failed: 2, deleted: 0 });
+    const errors = await services.db.prisma.runChange.findMany({
+      where: { runId: run.id, changeType: "RECORD_ERROR" },
+      orderBy: { id: "asc" },
+    });
+    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([
+      ["DUPLICATE_ANCHOR", "E0001"],
+      ["DUPLICATE_ANCHOR", "E0002"],
+    ]);
+    expect((await csoRows(id)).map((r) => [r.anchor, r.status, r.attributes.sn])).toEqual([
+      ["E0001", "NORMAL", "Sur1"],
+      ["E0002", "NORMAL", "Sur2"],
+      ["E0003", "NORMAL", "Sur3"],
+      ["E0004", "NORMAL", "Sur4"],
+    ]);
+  });
+
   it("flags a duplicate of an object created or updated earlier in the same full import, and sweeps only the unseen", async () => {
     const id = await system("hr-written-duplicate");
     const source = new ArrayConnector([person(1), person(2), person(3)], 2);
