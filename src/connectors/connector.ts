@@ -32,6 +32,11 @@ export interface ConnectorObject {
    * off the main thread: the engine then does not hash again. Exactly that function, or unset.
    */
   contentHash?: string;
+  /**
+   * JSON.stringify(attributes), when the connector has it already (CSV: the text its content
+   * hash was taken of): the engine stores it as is instead of serialising the attributes again.
+   */
+  attributesJson?: string;
 }
 
 /** A record that could not be read: located, so the run can say where and why. */

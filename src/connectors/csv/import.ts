@@ -175,11 +175,11 @@ class CsvObject implements ConnectorObject {
     readonly objectType: string,
     readonly anchor: string,
     readonly contentHash: string,
-    private readonly json: string,
+    readonly attributesJson: string,
   ) {}
 
   get attributes(): Attributes {
-    this.parsed ??= JSON.parse(this.json) as Attributes;
+    this.parsed ??= JSON.parse(this.attributesJson) as Attributes;
     return this.parsed;
   }
 }

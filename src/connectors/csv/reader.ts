@@ -12,7 +12,15 @@ const MAX_RECORD_CHARS = 1024 * 1024;
 
 /** One data row of the file, in file order. `index` counts data rows, header excluded, errors included. */
 export type CsvEvent =
-  | { kind: "row"; index: number; line: number; anchor: string; attributes: Attributes; raw: string }
+  | {
+      kind: "row";
+      index: number;
+      line: number;
+      anchor: string;
+      /** The row's attributes as their canonical JSON (rowJson): what its content hash is taken of. */
+      json: string;
+      raw: string;
+    }
   | { kind: "error"; index: number; line: number; error: RecordError };
 
 export interface CsvReadOptions {
@@ -184,16 +192,56 @@ function lineEnding(text: string, last: boolean): "\n" | "\r\n" | "\r" | null {
 interface Columns {
   names: string[];
   /**
-   * Column indexes in the order of their sorted names: attributes built in that order serialise
-   * as canonicalJson would (contentHashOfJson).
+   * Column indexes in the order JSON.stringify lists the keys of attributes built in sorted
+   * order: array-index names ("2", "10") first, by value, then the others in sorted order. Rows
+   * serialised in this order are their canonical JSON (see rowJson).
    */
-  sorted: number[];
+  order: number[];
+  /** Each column's name as a JSON object key, `"name":`, serialised once per file. */
+  keys: string[];
   multiValued: boolean[];
+  anchor: number;
 }
 
+/** A name JavaScript orders as an array index, before every other key of an object. */
+const isArrayIndex = (name: string) => /^(0|[1-9]\d*)$/.test(name) && Number(name) < 2 ** 32 - 1;
+
 function planColumns(header: string[], config: CsvConfig): Columns {
-  const sorted = header.map((_, i) => i).sort((a, b) => (header[a]! < header[b]! ? -1 : 1));
-  return { names: header, sorted, multiValued: header.map((name) => config.multiValued.includes(name)) };
+  const rank = (i: number) => (isArrayIndex(header[i]!) ? Number(header[i]) : Number.POSITIVE_INFINITY);
+  const order = header
+    .map((_, i) => i)
+    .sort((a, b) => rank(a) - rank(b) || (header[a]! < header[b]! ? -1 : header[a]! > header[b]! ? 1 : 0));
+  return {
+    names: header,
+    order,
+    keys: header.map((name) => `${JSON.stringify(name)}:`),
+    multiValued: header.map((name) => config.multiValued.includes(name)),
+    anchor: header.indexOf(config.anchor),
+  };
+}
+
+/**
+ * A row's attributes as their canonical JSON, written straight from its cells: the same string
+ * as JSON.stringify of the attributes object built in sorted key order (which canonicalJson
+ * gives too), without building that object. An empty cell is an absent attribute (no `null`s,
+ * so hashes match what the engine stores); a multi-valued cell is an array of its non-empty
+ * values. Per row this is what a CSV import costs most: no object per row, one string.
+ */
+function rowJson(record: string[], columns: Columns, separator: string): string {
+  const { order, keys, multiValued } = columns;
+  let json = "{";
+  for (const i of order) {
+    const cell = record[i]!;
+    if (cell === "") continue;
+    let value: string;
+    if (multiValued[i]) {
+      const values = cell.split(separator).filter((v) => v !== "");
+      if (values.length === 0) continue;
+      value = JSON.stringify(values);
+    } else value = JSON.stringify(cell);
+    json += json.length === 1 ? keys[i] + value : `,${keys[i]}${value}`;
+  }
+  return `${json}}`;
 }
 
 function toEvent(
@@ -205,7 +253,7 @@ function toEvent(
   line: number,
   index: number,
 ): CsvEvent {
-  const { names, sorted, multiValued } = columns;
+  const { names } = columns;
   if (record.length !== names.length)
     return rowError(file, line, index, `expected ${names.length} fields, found ${record.length}${mixedEndings(raw, record)}`);
   // PostgreSQL text and jsonb cannot hold U+0000: stored, it would fail the whole batch. One
@@ -214,23 +262,10 @@ function toEvent(
     const column = names[record.findIndex((cell) => cell.includes("\u0000"))];
     if (column !== undefined) return rowError(file, line, index, `column "${column}" contains a NUL character`);
   }
-  // No prototype: a column named "__proto__" is an attribute like any other (on a plain object
-  // assigning it would change the object's prototype, or drop a string value silently).
-  const attributes: Attributes = Object.create(null);
-  for (const i of sorted) {
-    const cell = record[i]!;
-    // An empty cell is an absent attribute: no `null`s, so hashes match what the engine stores.
-    if (cell === "") continue;
-    if (multiValued[i]) {
-      const values = cell.split(config.valueSeparator).filter((v) => v !== "");
-      if (values.length > 0) attributes[names[i]!] = values;
-    } else {
-      attributes[names[i]!] = cell;
-    }
-  }
-  const anchor = attributes[config.anchor];
-  if (typeof anchor !== "string") return rowError(file, line, index, `empty anchor column "${config.anchor}"`);
-  return { kind: "row", index, line, anchor, attributes, raw };
+  // A multi-valued anchor column gives an array: no anchor.
+  const anchor = columns.multiValued[columns.anchor] ? "" : record[columns.anchor]!;
+  if (anchor === "") return rowError(file, line, index, `empty anchor column "${config.anchor}"`);
+  return { kind: "row", index, line, anchor, json: rowJson(record, columns, config.valueSeparator), raw };
 }
 
 /**
@@ -246,7 +281,9 @@ export function parseRow(config: CsvConfig, header: string[], raw: string, newli
   });
   if (errors.length > 0 || data.length !== 1) return null;
   const event = toEvent(data[0]!, raw, planColumns(header, config), config, basename(config.path), 0, 0);
-  return event.kind === "row" ? event.attributes : null;
+  // No prototype: a column named "__proto__" is an attribute like any other (assigned on a
+  // plain object it would change the object's prototype, or drop a string value silently).
+  return event.kind === "row" ? Object.assign(Object.create(null) as Attributes, JSON.parse(event.json)) : null;
 }
 
 /**

@@ -74,12 +74,10 @@ export async function* packedRows({ config, dedupe }: RowsJob): AsyncGenerator<P
       else {
         // Anchors only (not rows) are kept: memory grows by ~45 bytes a row.
         if (dedupe) anchors.add(event.anchor);
-        // Keys were inserted in sorted order: JSON.stringify gives the canonical JSON.
-        const json = JSON.stringify(event.attributes);
         lines.push(event.line);
         batch.anchors.push(event.anchor);
-        batch.jsons.push(json);
-        batch.hashes.push(contentHashOfJson(json));
+        batch.jsons.push(event.json);
+        batch.hashes.push(contentHashOfJson(event.json));
       }
     }
     batch.lines = Int32Array.from(lines);

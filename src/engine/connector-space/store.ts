@@ -26,6 +26,8 @@ export interface NewRow {
   anchor: string;
   dn: string | null;
   attributes: Attributes;
+  /** JSON.stringify(attributes) when the caller has it already (see ConnectorObject.attributesJson). */
+  attributesJson?: string;
   hash: string;
   status: "NORMAL" | "PENDING_PROVISIONING";
   joinType: JoinType | null;
@@ -64,7 +66,7 @@ async function copyObjects<T>(tx: Q, items: Iterable<T>, toRow: (item: T) => New
       r.objectType,
       r.anchor,
       r.dn,
-      JSON.stringify(r.attributes),
+      r.attributesJson ?? JSON.stringify(r.attributes),
       r.hash,
       r.status,
       r.joinType,
@@ -81,6 +83,7 @@ export interface NewObject {
   anchor: string;
   dn: string | null;
   attributes: Attributes;
+  attributesJson?: string;
   hash: string;
 }
 
@@ -102,6 +105,7 @@ export async function insertImported(tx: Q, systemId: string, runId: string, obj
       anchor: o.anchor,
       dn: o.dn,
       attributes: o.attributes,
+      attributesJson: o.attributesJson,
       hash: o.hash,
       status: "NORMAL",
       joinType: null,
@@ -136,7 +140,7 @@ export async function insertPlaceholders(tx: Q, rows: NewPlaceholder[]) {
 export async function updateImported(
   tx: Q,
   runId: string,
-  rows: { id: string; dn: string | null; attributes: Attributes; hash: string }[],
+  rows: { id: string; dn: string | null; attributes: Attributes; attributesJson?: string; hash: string }[],
 ) {
   if (rows.length === 0) return;
   await tx.query(
@@ -145,7 +149,13 @@ export async function updateImported(
             obsoleted_at = NULL, last_import_run_id = $1, imported_at = now(), updated_at = now()
        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS t(id, dn, attrs, hash)
       WHERE c.id = t.id`,
-    [runId, rows.map((r) => r.id), rows.map((r) => r.dn), rows.map((r) => JSON.stringify(r.attributes)), rows.map((r) => r.hash)],
+    [
+      runId,
+      rows.map((r) => r.id),
+      rows.map((r) => r.dn),
+      rows.map((r) => r.attributesJson ?? JSON.stringify(r.attributes)),
+      rows.map((r) => r.hash),
+    ],
   );
 }
 

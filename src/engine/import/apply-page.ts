@@ -5,6 +5,7 @@ import { insertImported, type NewObject, objectKey, obsoleteByAnchors, updateImp
 import { confirmExports } from "../outbound/confirm.ts";
 import { diffAttributes, insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunCounts } from "../run-context.ts";
+import type { FirstImportKeys } from "./first-import.ts";
 import type { SeenObjects } from "./seen.ts";
 import { loadAttributes, lookupObjects, queueForSync, type StoredObject } from "./store.ts";
 import { anchorError, type ImportSchema, validateObject } from "./validate.ts";
@@ -24,6 +25,8 @@ export interface PageScope {
   confirming: boolean;
   /** Full imports: what the run has seen so far. */
   seen: SeenObjects | null;
+  /** A full import started on an empty connector space: pages of keys not met before need no lookup. */
+  firstImport: FirstImportKeys | null;
 }
 
 const locate = (o: ConnectorObject) => o.dn ?? `${o.objectType}/${o.anchor}`;
@@ -75,10 +78,12 @@ export function pageKeys(prepared: PreparedPage): string[] {
  */
 export async function readStoredAhead(
   q: Pick<pg.Pool, "query">,
-  scope: Pick<PageScope, "systemId" | "runId">,
+  scope: Pick<PageScope, "systemId" | "runId" | "firstImport">,
   prepared: PreparedPage,
 ) {
-  prepared.stored = await lookupObjects(q, scope.systemId, scope.runId, prepared.valid);
+  prepared.stored = scope.firstImport?.allNew(prepared.valid.keys())
+    ? new Map()
+    : await lookupObjects(q, scope.systemId, scope.runId, prepared.valid);
   return prepared;
 }
 
@@ -219,8 +224,14 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
   }
 
   const inserts: NewObject[] = [];
-  const updates: { id: string; dn: string | null; attributes: ConnectorObject["attributes"]; hash: string; anchor: string }[] =
-    [];
+  const updates: {
+    id: string;
+    dn: string | null;
+    attributes: ConnectorObject["attributes"];
+    attributesJson?: string;
+    hash: string;
+    anchor: string;
+  }[] = [];
   for (const [key, { object, hash }] of valid) {
     const row = stored.get(key);
     if (!row)
@@ -229,6 +240,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
         anchor: object.anchor,
         dn: object.dn ?? null,
         attributes: object.attributes,
+        attributesJson: object.attributesJson,
         hash,
       });
     else if (row.contentHash !== hash || row.dn !== (object.dn ?? null) || row.status === "OBSOLETE")
@@ -236,6 +248,7 @@ export async function applyImportPage(tx: pg.PoolClient, scope: PageScope, prepa
         id: row.id,
         dn: object.dn ?? null,
         attributes: object.attributes,
+        attributesJson: object.attributesJson,
         hash,
         anchor: object.anchor,
       });

@@ -6,13 +6,14 @@ import { commitWithoutFlushWait } from "../durability.ts";
 import { confirmExports } from "../outbound/confirm.ts";
 import { hasExportsAwaitingConfirmation } from "../pending-export/confirmation.ts";
 import { insertRunChanges } from "../run-changes.ts";
-import type { OperationExecutor, RunContext } from "../run-context.ts";
-import { applyImportPage, pageKeys, prepareImportPage, readStoredAhead } from "./apply-page.ts";
+import type { OperationExecutor, RunContext, RunCounts } from "../run-context.ts";
+import { applyImportPage, type PreparedPage, pageKeys, prepareImportPage, readStoredAhead } from "./apply-page.ts";
 import { coalescePages } from "./coalesce.ts";
 import { createImportContext, loadImportSchema } from "./context.ts";
+import { FirstImportKeys } from "./first-import.ts";
 import { distrustStored, recordValidated, schemaFingerprint, trustsUnchanged } from "./schema-trust.ts";
 import { SeenObjects } from "./seen.ts";
-import { clearSeen, loadWatermark, queueForSync, saveWatermark } from "./store.ts";
+import { clearSeen, hasObjects, loadWatermark, queueForSync, saveWatermark } from "./store.ts";
 
 /** Where a resumed import continues: the connector's page position, or the sweep. */
 interface ImportCheckpoint {
@@ -26,6 +27,31 @@ interface ImportCheckpoint {
 }
 
 const SWEEP_SLICE = 5000;
+
+/**
+ * Pages that write nothing share one batch, up to this many pages' worth of objects, and while
+ * the batch is open for less than QUIET_BATCH_MS: it holds the run row, which a heartbeat or a
+ * cancel waits for, so it never waits long for a slow connector's next page.
+ */
+const QUIET_BATCH_PAGES = 10;
+const QUIET_BATCH_MS = 1000;
+
+/** A page whose batch wrote nothing but the ids it saw: no object, run change or export touched. */
+const quiet = (counts: Partial<RunCounts>, scope: { confirming: boolean }) =>
+  !scope.confirming && !counts.created && !counts.updated && !counts.deleted && !counts.failed;
+
+/** The result of `promise` if it settles within `ms`, else null (a rejection is thrown). */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Where a delta import's pages come from when not from the connector (the real-time inbox): the
@@ -61,6 +87,9 @@ export function createImportExecutor(mode: "full" | "delta", source?: PageSource
       confirming: await hasExportsAwaitingConfirmation(ctx.pool, ctx.system.id),
       // Only the import phase needs it in memory; a run resumed in its sweep reads the pages in SQL.
       seen: mode === "full" && checkpoint.phase === "import" ? await SeenObjects.load(ctx.pool, ctx.run.id) : null,
+      // A first import (not resumed: the pages before a checkpoint were not met here) looks up nothing it need not.
+      firstImport:
+        mode === "full" && !saved && !source && !(await hasObjects(ctx.pool, ctx.system.id)) ? new FirstImportKeys() : null,
     };
 
     if (checkpoint.phase === "import") {
@@ -69,33 +98,67 @@ export function createImportExecutor(mode: "full" | "delta", source?: PageSource
         : await connectorPages(ctx, mode, checkpoint.connector);
       let previousKeys = new Set<string>();
       const prepare = (page: ImportPage) => readStoredAhead(ctx.pool, scope, prepareImportPage(scope, page));
-      for await (const prepared of readAhead(coalescePages(pages, ctx.importBatchSize), prepare)) {
-        const { page } = prepared;
-        // Rows the previous batch wrote may have changed since they were read ahead.
-        const keys = pageKeys(prepared);
-        if (keys.some((k) => previousKeys.has(k))) prepared.stored = null;
-        previousKeys = new Set(keys);
-        const processed = checkpoint.processed + page.objects.length + page.errors.length + page.deletes.length;
-        const next: ImportCheckpoint = {
-          phase: "import",
-          connector: page.checkpoint,
-          processed,
-          watermark: page.watermark !== undefined ? page.watermark : checkpoint.watermark,
-        };
-        await ctx.batch(async (tx) => {
-          await commitWithoutFlushWait(tx);
-          const counts = await applyImportPage(tx, scope, prepared);
-          if (source && !scope.dryRun) await source.committed(tx, ctx, page);
-          next.failed = (checkpoint.failed ?? 0) + (counts.failed ?? 0);
-          return {
-            counts,
-            processed,
-            total: page.total ?? null,
-            phase: "importing",
-            checkpoint: next,
-          };
-        });
-        checkpoint = next;
+      const prepared = readAhead(coalescePages(pages, ctx.importBatchSize), prepare)[Symbol.asyncIterator]();
+      // Pages that write nothing (every object unchanged) share a batch: each batch costs the
+      // run's bookkeeping (row lock, counts, events, notifications: ~10 statements), which in an
+      // unchanged re-import took longer than the import's own work.
+      let upcoming: Promise<IteratorResult<PreparedPage>> | null = prepared.next();
+      let finished = false;
+      try {
+        for (;;) {
+          const first = await (upcoming ?? prepared.next());
+          if (first.done) {
+            finished = true;
+            break;
+          }
+          upcoming = null;
+          let at = checkpoint;
+          await ctx.batch(async (tx) => {
+            await commitWithoutFlushWait(tx);
+            const opened = performance.now();
+            const counts: Partial<RunCounts> = {};
+            let current = first.value;
+            let objects = 0;
+            let total: number | null = null;
+            for (;;) {
+              const { page } = current;
+              // Rows the previous batch wrote may have changed since they were read ahead.
+              const keys = pageKeys(current);
+              if (keys.some((k) => previousKeys.has(k))) current.stored = null;
+              previousKeys = new Set(keys);
+              const pageCounts = await applyImportPage(tx, scope, current);
+              if (source && !scope.dryRun) await source.committed(tx, ctx, page);
+              for (const [name, n] of Object.entries(pageCounts) as [keyof RunCounts, number][])
+                counts[name] = (counts[name] ?? 0) + n;
+              objects += page.objects.length + page.errors.length + page.deletes.length;
+              total = page.total ?? null;
+              at = {
+                phase: "import",
+                connector: page.checkpoint,
+                processed: at.processed + page.objects.length + page.errors.length + page.deletes.length,
+                watermark: page.watermark !== undefined ? page.watermark : at.watermark,
+                failed: (at.failed ?? 0) + (pageCounts.failed ?? 0),
+              };
+              const left = QUIET_BATCH_MS - (performance.now() - opened);
+              if (!quiet(pageCounts, scope) || objects >= QUIET_BATCH_PAGES * ctx.importBatchSize || left <= 0) break;
+              // Pulling a page starts the lookup of the one after it (read ahead): only once the
+              // pages written are committed, or wrote nothing (these quiet ones), is it exact.
+              upcoming = prepared.next();
+              // Never left unhandled: awaited by the next batch, or surfaced when the loop stops.
+              upcoming.catch(() => {});
+              const next = await settledWithin(upcoming, left);
+              if (!next || next.done) break;
+              current = next.value;
+              upcoming = null;
+            }
+            return { counts, processed: at.processed, total, phase: "importing", checkpoint: at };
+          });
+          checkpoint = at;
+        }
+      } finally {
+        // Stopped early (error, cancel): close the connector once its in-flight page settles.
+        const close = () => prepared.return(undefined);
+        if (!finished) void (upcoming ?? Promise.resolve()).then(close, close).catch(() => {});
       }
       checkpoint = { ...checkpoint, phase: "sweep" };
     }

@@ -55,6 +55,15 @@ export async function lookupObjects(
   return found;
 }
 
+/** Whether the system's connector space holds any object (of any status). */
+export async function hasObjects(q: Q, systemId: string): Promise<boolean> {
+  const { rows } = await q.query<{ found: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM connector_space_object WHERE connected_system_id = $1) AS found",
+    [systemId],
+  );
+  return rows[0]!.found;
+}
+
 export async function loadAttributes(tx: Q, ids: string[]): Promise<Map<string, Attributes>> {
   if (ids.length === 0) return new Map();
   const { rows } = await tx.query<{ id: string; attributes: Attributes }>(

@@ -74,6 +74,37 @@ describe("CSV rows, in this thread and in the worker", () => {
     for (const row of here) if (row.kind === "row") expect(row.contentHash).toBe(contentHash(JSON.parse(row.json)));
   });
 
+  it("write each row's JSON as JSON.stringify would write its attributes, whatever the column names", async () => {
+    // The JSON is written from the cells, not from an object: names an object treats apart
+    // (__proto__, constructor, array indexes up to 2^32 - 2, "01" which is none), names that need
+    // escaping, a multi-valued cell of separators only (absent), a value with a separator.
+    const header = ["id", "__proto__", "constructor", "4294967295", "4294967294", "01", "1", 'q"u\\o\u00e9', "groups", "a|b"];
+    const c = config(
+      `${header.map((h) => `"${h.replace(/"/g, '""')}"`).join(",")}\n1,p,c,big,index,zero,one,quoted,||,x|y\n2,,,,,,,,a||b,\n`,
+    );
+    const got = await inWorker(c);
+    expect(await inThread(c)).toEqual(got);
+    // What the reader built before: an object without prototype, keys set in sorted order.
+    const stringified = (entries: [string, unknown][]) => {
+      const attributes = Object.create(null) as Record<string, unknown>;
+      for (const [k, v] of entries.sort(([x], [y]) => (x < y ? -1 : 1))) attributes[k] = v;
+      return JSON.stringify(attributes);
+    };
+    const first: [string, unknown][] = [
+      ...header.slice(0, 7).map((h, i): [string, unknown] => [h, ["1", "p", "c", "big", "index", "zero", "one"][i]]),
+      ['q"u\\o\u00e9', "quoted"],
+      ["a|b", "x|y"],
+    ];
+    expect(got.map((r) => (r.kind === "row" ? r.json : r))).toEqual([
+      stringified(first),
+      stringified([
+        ["id", "2"],
+        ["groups", ["a", "b"]],
+      ]),
+    ]);
+    expect(JSON.parse((got[0] as { json: string }).json)).toEqual(Object.fromEntries(first));
+  });
+
   it("hash rows as contentHash does when the columns are not in sorted order", async () => {
     const c = config("id,name,mail\n1,Ann,a@x\n2,Bob,\n");
     for (const row of await inWorker(c))

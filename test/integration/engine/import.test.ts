@@ -179,6 +179,54 @@ describe("full and delta import into connector space", () => {
     ]);
   });
 
+  it("pages that change nothing share a batch; a crash after one resumes from its last page, nothing swept", async () => {
+    const id = await system("hr-quiet-batches");
+    const source = new ArrayConnector(
+      Array.from({ length: 50 }, (_, i) => person(i)),
+      5,
+    );
+    const first = await fullImport(id, source);
+    expect(first).toMatchObject({ created: 50 });
+    const again = await fullImport(id, source);
+    expect(again).toMatchObject({ unchanged: 50, created: 0, updated: 0, deleted: 0, failed: 0 });
+    // Up to 10 pages' worth of objects (importBatchSize 1 here) a batch: 2 pages of 5.
+    expect(again.batch).toBeLessThan(first.batch);
+    expect(again.batch).toBeGreaterThanOrEqual(6);
+
+    const crashed = await crashedImport(id, source, 1);
+    // Two pages (one if the next page took more than the batch's time budget to come).
+    expect(crashed).toMatchObject({ batch: 1, checkpoint: { phase: "import", connector: { index: crashed.unchanged } } });
+    expect([5, 10]).toContain(crashed.unchanged);
+    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({ unchanged: 50, deleted: 0, failed: 0 });
+    expect((await csoRows(id)).filter((r) => r.status !== "NORMAL")).toEqual([]);
+  });
+
+  it("a first import (empty connector space, no lookups) still flags an anchor met again in the next or a later page", async () => {
+    const id = await system("hr-first-import-duplicates");
+    // Pages of 2: E0001 again in the next page (read ahead while the first is written), E0002
+    // again two pages later.
+    const source = new ArrayConnector(
+      [person(1), person(2), person(3), person(1, { sn: "Again" }), person(4), person(2, { sn: "Again" })],
+      2,
+    );
+    const run = await fullImport(id, source);
+    expect(run).toMatchObject({ fetched: 6, created: 4, updated: 0, unchanged: 0, failed: 2, deleted: 0 });
+    const errors = await services.db.prisma.runChange.findMany({
+      where: { runId: run.id, changeType: "RECORD_ERROR" },
+      orderBy: { id: "asc" },
+    });
+    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([
+      ["DUPLICATE_ANCHOR", "E0001"],
+      ["DUPLICATE_ANCHOR", "E0002"],
+    ]);
+    expect((await csoRows(id)).map((r) => [r.anchor, r.status, r.attributes.sn])).toEqual([
+      ["E0001", "NORMAL", "Sur1"],
+      ["E0002", "NORMAL", "Sur2"],
+      ["E0003", "NORMAL", "Sur3"],
+      ["E0004", "NORMAL", "Sur4"],
+    ]);
+  });
+
   it("flags a duplicate of an object created or updated earlier in the same full import, and sweeps only the unseen", async () => {
     const id = await system("hr-written-duplicate");
     const source = new ArrayConnector([person(1), person(2), person(3)], 2);
@@ -215,20 +263,26 @@ describe("full and delta import into connector space", () => {
       2,
     );
     await fullImport(id, source);
-    // Unchanged objects only: what the first batch saw lives in import_seen_page, not in the rows.
-    source.objects = [person(0), person(1), person(2), person(3), person(0), person(4), person(5)];
+    // E0000 is unchanged: what the first batch saw lives in import_seen_page, not in the rows.
+    // (E0001 changes: a batch that writes nothing would go on with the next pages.)
+    source.objects = [person(0), person(1, { sn: "Changed" }), person(2), person(3), person(0), person(4), person(5)];
     const crashed = await crashedImport(id, source, 1);
-    expect(crashed.unchanged).toBe(2);
-    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({ unchanged: 6, failed: 1, deleted: 0 });
+    expect(crashed).toMatchObject({ unchanged: 1, updated: 1 });
+    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({
+      unchanged: 5,
+      updated: 1,
+      failed: 1,
+      deleted: 0,
+    });
     const errors = await services.db.prisma.runChange.findMany({ where: { runId: crashed.id, changeType: "RECORD_ERROR" } });
     expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0000"]]);
     expect(await services.db.prisma.importSeenPage.count({ where: { runId: crashed.id } })).toBe(0);
 
-    // Without a duplicate the sweep runs: E0004 is gone from the source, and E0000 and E0001,
-    // seen unchanged before the crash, are kept.
+    // Without a duplicate the sweep runs: E0004 is gone from the source, and E0000, seen
+    // unchanged before the crash, and E0001, changed back then, are kept.
     source.objects = [person(0), person(1), person(2), person(3), person(5)];
     const second = await crashedImport(id, source, 1);
-    expect(await fullImport(id, source, { runId: second.id })).toMatchObject({ unchanged: 5, failed: 0, deleted: 1 });
+    expect(await fullImport(id, source, { runId: second.id })).toMatchObject({ unchanged: 4, updated: 1, failed: 0, deleted: 1 });
     expect((await csoRows(id)).filter((r) => r.status !== "NORMAL").map((r) => r.anchor)).toEqual(["E0004"]);
   });
 

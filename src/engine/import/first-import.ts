@@ -1,0 +1,41 @@
+import { NumberSet } from "../../util/number-set.ts";
+
+/**
+ * A full import into a connector space that was empty when it started (a system's first
+ * import): none of its objects can be stored unless an earlier page of the same run wrote it.
+ * The keys of the pages prepared so far are kept as 53-bit fingerprints (8-16 bytes each, see
+ * NumberSet); a page none of whose keys was met before needs no lookup of its stored rows.
+ * A fingerprint hit (a key met twice, or a rare collision) sends the page to the real lookup,
+ * so the answer stays exact. Only the import writes its system's connector space while it runs.
+ */
+export class FirstImportKeys {
+  private readonly met = new NumberSet();
+
+  /**
+   * Whether none of `keys` was met by an earlier page; records them as met. Called once per page,
+   * in page order (pages are prepared in order, before the previous one is written).
+   */
+  allNew(keys: Iterable<string>): boolean {
+    let fresh = true;
+    for (const key of keys) {
+      const print = fingerprint(key);
+      if (this.met.has(print)) fresh = false;
+      else this.met.add(print);
+    }
+    return fresh;
+  }
+}
+
+/** A 53-bit hash of a string (cyrb53, public domain): its low bits are well mixed, as NumberSet needs. */
+function fingerprint(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
