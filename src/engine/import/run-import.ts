@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { ImportPage } from "../../connectors/connector.ts";
 import { readAhead } from "../../util/read-ahead.ts";
+import { withTimeout } from "../../util/timeout.ts";
 import { obsoleteUnseen } from "../connector-space/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
 import { confirmExports } from "../outbound/confirm.ts";
@@ -39,19 +40,6 @@ const QUIET_BATCH_MS = 1000;
 /** A page whose batch wrote nothing but the ids it saw: no object, run change or export touched. */
 const quiet = (counts: Partial<RunCounts>, scope: { confirming: boolean }) =>
   !scope.confirming && !counts.created && !counts.updated && !counts.deleted && !counts.failed;
-
-/** The result of `promise` if it settles within `ms`, else null (a rejection is thrown). */
-async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Where a delta import's pages come from when not from the connector (the real-time inbox): the
@@ -146,7 +134,7 @@ export function createImportExecutor(mode: "full" | "delta", source?: PageSource
               upcoming = prepared.next();
               // Never left unhandled: awaited by the next batch, or surfaced when the loop stops.
               upcoming.catch(() => {});
-              const next = await settledWithin(upcoming, left);
+              const next = await withTimeout(upcoming, left, () => null);
               if (!next || next.done) break;
               current = next.value;
               upcoming = null;
