@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ConnectorObject } from "../../../src/connectors/connector.ts";
 import { contentHash } from "../../../src/connectors/content-hash.ts";
 import { WORKER_MIN_BYTES } from "../../../src/connectors/csv/rows.ts";
 import { createConnector } from "../../../src/connectors/index.ts";
 import type { Services } from "../../../src/services.ts";
 import { ArrayConnector } from "../../fixtures/array-connector.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
+import { importHarness, person } from "../../helpers/import-harness.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
 
 let services: Services;
@@ -17,45 +17,8 @@ beforeAll(async () => {
 });
 afterAll(() => closeTestServices(services));
 
-const person = (i: number, extra: Record<string, string> = {}): ConnectorObject => ({
-  objectType: "person",
-  anchor: `E${String(i).padStart(4, "0")}`,
-  attributes: {
-    employeeId: `E${String(i).padStart(4, "0")}`,
-    givenName: `Given${i}`,
-    sn: `Sur${i}`,
-    age: String(20 + (i % 40)),
-    ...extra,
-  },
-});
+const { system, csoRows, fullImport } = importHarness(() => services);
 
-async function system(name: string) {
-  const sys = await services.systems.create({ name, kind: "CSV", config: { path: `/tmp/${name}.csv`, anchor: "employeeId" } });
-  return sys.id;
-}
-
-const csoRows = (systemId: string) =>
-  services.db.pool
-    .query(
-      "SELECT anchor, status, attributes, xmin::text AS xmin FROM connector_space_object WHERE connected_system_id = $1 ORDER BY anchor",
-      [systemId],
-    )
-    .then((r) => r.rows);
-
-/** A full import whose worker dies after `batches` committed batches: the run it leaves behind. */
-async function crashedImport(systemId: string, connector: ArrayConnector, batches: number, importBatchSize = 1) {
-  await expect(
-    runEngine(services, { importBatchSize, systemId, profile: "FULL_IMPORT", connector, crashAfterBatches: batches }),
-  ).rejects.toThrow("simulated crash");
-  return services.db.prisma.run.findFirstOrThrow({ where: { connectedSystemId: systemId }, orderBy: { createdAt: "desc" } });
-}
-
-/** Resume (runId) or start a full import, one batch per connector page unless told otherwise. */
-const fullImport = (systemId: string, connector: ArrayConnector, options: { runId?: string; importBatchSize?: number } = {}) =>
-  runEngine(services, { importBatchSize: 1, systemId, profile: "FULL_IMPORT", connector, ...options });
-
-// Every test here but the one about merging pages: one batch per connector page (importBatchSize
-// 1), so that batch boundaries, crashes between batches and cross-batch duplicates are exact.
 describe("full and delta import into connector space", () => {
   it("inserts every object, skips unchanged ones without a row write, updates changed ones, obsoletes unseen ones", async () => {
     const id = await system("hr-full");
@@ -162,144 +125,6 @@ describe("full and delta import into connector space", () => {
     expect(errors[2]?.location).toBe("person/E0004");
   });
 
-  it("flags an anchor already seen in an earlier page of the same full import as a duplicate", async () => {
-    const id = await system("hr-cross-page-duplicate");
-    const source = new ArrayConnector([person(1), person(2), person(3)], 2);
-    await fullImport(id, source);
-    // Re-import: E0001 again in the second page, after the first page saw the stored object.
-    source.objects = [person(1), person(2), person(1, { sn: "Again" }), person(3)];
-    const run = await fullImport(id, source);
-    expect(run).toMatchObject({ fetched: 4, unchanged: 3, updated: 0, failed: 1, deleted: 0 });
-    const errors = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
-    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0001"]]);
-    expect((await csoRows(id)).map((r) => [r.anchor, r.status, r.attributes.sn])).toEqual([
-      ["E0001", "NORMAL", "Sur1"],
-      ["E0002", "NORMAL", "Sur2"],
-      ["E0003", "NORMAL", "Sur3"],
-    ]);
-  });
-
-  it("pages that change nothing share a batch; a crash after one resumes from its last page, nothing swept", async () => {
-    const id = await system("hr-quiet-batches");
-    const source = new ArrayConnector(
-      Array.from({ length: 50 }, (_, i) => person(i)),
-      5,
-    );
-    const first = await fullImport(id, source);
-    expect(first).toMatchObject({ created: 50 });
-    const again = await fullImport(id, source);
-    expect(again).toMatchObject({ unchanged: 50, created: 0, updated: 0, deleted: 0, failed: 0 });
-    // Up to 10 pages' worth of objects (importBatchSize 1 here) a batch: 2 pages of 5.
-    expect(again.batch).toBeLessThan(first.batch);
-    expect(again.batch).toBeGreaterThanOrEqual(6);
-
-    const crashed = await crashedImport(id, source, 1);
-    // Two pages (one if the next page took more than the batch's time budget to come).
-    expect(crashed).toMatchObject({ batch: 1, checkpoint: { phase: "import", connector: { index: crashed.unchanged } } });
-    expect([5, 10]).toContain(crashed.unchanged);
-    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({ unchanged: 50, deleted: 0, failed: 0 });
-    expect((await csoRows(id)).filter((r) => r.status !== "NORMAL")).toEqual([]);
-  });
-
-  it("a first import (empty connector space, no lookups) still flags an anchor met again in the next or a later page", async () => {
-    const id = await system("hr-first-import-duplicates");
-    // Pages of 2: E0001 again in the next page (read ahead while the first is written), E0002
-    // again two pages later.
-    const source = new ArrayConnector(
-      [person(1), person(2), person(3), person(1, { sn: "Again" }), person(4), person(2, { sn: "Again" })],
-      2,
-    );
-    const run = await fullImport(id, source);
-    expect(run).toMatchObject({ fetched: 6, created: 4, updated: 0, unchanged: 0, failed: 2, deleted: 0 });
-    const errors = await services.db.prisma.runChange.findMany({
-      where: { runId: run.id, changeType: "RECORD_ERROR" },
-      orderBy: { id: "asc" },
-    });
-    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([
-      ["DUPLICATE_ANCHOR", "E0001"],
-      ["DUPLICATE_ANCHOR", "E0002"],
-    ]);
-    expect((await csoRows(id)).map((r) => [r.anchor, r.status, r.attributes.sn])).toEqual([
-      ["E0001", "NORMAL", "Sur1"],
-      ["E0002", "NORMAL", "Sur2"],
-      ["E0003", "NORMAL", "Sur3"],
-      ["E0004", "NORMAL", "Sur4"],
-    ]);
-  });
-
-  it("flags a duplicate of an object created or updated earlier in the same full import, and sweeps only the unseen", async () => {
-    const id = await system("hr-written-duplicate");
-    const source = new ArrayConnector([person(1), person(2), person(3)], 2);
-    await fullImport(id, source);
-    // E0002 changes (updated in page 1) and E0004 is new (created in page 1); both come again in
-    // page 2. E0003 is not in the source any more.
-    source.objects = [person(2, { sn: "Changed" }), person(4), person(2, { sn: "Other" }), person(4, { sn: "Other" }), person(1)];
-    const run = await fullImport(id, source);
-    expect(run).toMatchObject({ fetched: 5, created: 1, updated: 1, unchanged: 1, failed: 2 });
-    const errors = await services.db.prisma.runChange.findMany({ where: { runId: run.id, changeType: "RECORD_ERROR" } });
-    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([
-      ["DUPLICATE_ANCHOR", "E0002"],
-      ["DUPLICATE_ANCHOR", "E0004"],
-    ]);
-    // Records failed, so nothing is inferred deleted; the first occurrence of each anchor won.
-    expect((await csoRows(id)).map((r) => [r.anchor, r.status, r.attributes.sn])).toEqual([
-      ["E0001", "NORMAL", "Sur1"],
-      ["E0002", "NORMAL", "Changed"],
-      ["E0003", "NORMAL", "Sur3"],
-      ["E0004", "NORMAL", "Sur4"],
-    ]);
-    // A clean full import then sweeps exactly the object it did not see, whether the others
-    // were written by it (E0002 changed back, E0005 new) or left unchanged (E0001, E0004).
-    source.objects = [person(1), person(2), person(4), person(5)];
-    const clean = await fullImport(id, source);
-    expect(clean).toMatchObject({ fetched: 4, created: 1, updated: 1, unchanged: 2, deleted: 1, failed: 0 });
-    expect((await csoRows(id)).filter((r) => r.status === "OBSOLETE").map((r) => r.anchor)).toEqual(["E0003"]);
-  });
-
-  it("a resumed full import still knows what it saw before the crash: duplicates flagged, nothing swept", async () => {
-    const id = await system("hr-resume-seen");
-    const source = new ArrayConnector(
-      Array.from({ length: 6 }, (_, i) => person(i)),
-      2,
-    );
-    await fullImport(id, source);
-    // E0000 is unchanged: what the first batch saw lives in import_seen_page, not in the rows.
-    // (E0001 changes: a batch that writes nothing would go on with the next pages.)
-    source.objects = [person(0), person(1, { sn: "Changed" }), person(2), person(3), person(0), person(4), person(5)];
-    const crashed = await crashedImport(id, source, 1);
-    expect(crashed).toMatchObject({ unchanged: 1, updated: 1 });
-    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({
-      unchanged: 5,
-      updated: 1,
-      failed: 1,
-      deleted: 0,
-    });
-    const errors = await services.db.prisma.runChange.findMany({ where: { runId: crashed.id, changeType: "RECORD_ERROR" } });
-    expect(errors.map((e) => [e.errorCode, e.anchor])).toEqual([["DUPLICATE_ANCHOR", "E0000"]]);
-    expect(await services.db.prisma.importSeenPage.count({ where: { runId: crashed.id } })).toBe(0);
-
-    // Without a duplicate the sweep runs: E0004 is gone from the source, and E0000, seen
-    // unchanged before the crash, and E0001, changed back then, are kept.
-    source.objects = [person(0), person(1), person(2), person(3), person(5)];
-    const second = await crashedImport(id, source, 1);
-    expect(await fullImport(id, source, { runId: second.id })).toMatchObject({ unchanged: 4, updated: 1, failed: 0, deleted: 1 });
-    expect((await csoRows(id)).filter((r) => r.status !== "NORMAL").map((r) => r.anchor)).toEqual(["E0004"]);
-  });
-
-  it("merges connector pages into batches of the configured size, each committing its last page's checkpoint", async () => {
-    const id = await system("hr-merged");
-    const source = new ArrayConnector(
-      Array.from({ length: 500 }, (_, i) => person(i)),
-      100,
-    );
-    // 250 records a batch from 100-object pages: batches of 300, then 200.
-    const crashed = await crashedImport(id, source, 1, 250);
-    expect(crashed).toMatchObject({ created: 300, batch: 1, checkpoint: { phase: "import", connector: { index: 300 } } });
-    const resumed = await fullImport(id, source, { runId: crashed.id, importBatchSize: 250 });
-    expect(resumed).toMatchObject({ created: 500, failed: 0 });
-    expect(await csoRows(id)).toHaveLength(500);
-  });
-
   it("deleting a connected system deletes its connector space, sync queue and run changes", async () => {
     const id = await system("hr-deleted");
     const run = await runEngine(services, {
@@ -318,18 +143,6 @@ describe("full and delta import into connector space", () => {
     expect(await counts()).toEqual([2, 1, 2]);
     await services.systems.delete(id);
     expect(await counts()).toEqual([0, 0, 0]);
-  });
-
-  it("resumes a crashed full import from its checkpoint without duplicates or losses", async () => {
-    const id = await system("hr-crash");
-    const source = new ArrayConnector(
-      Array.from({ length: 500 }, (_, i) => person(i)),
-      100,
-    );
-    const crashed = await crashedImport(id, source, 2);
-    expect(crashed.created).toBe(200);
-    expect(await fullImport(id, source, { runId: crashed.id })).toMatchObject({ created: 500, failed: 0, deleted: 0 });
-    expect(await csoRows(id)).toHaveLength(500);
   });
 });
 
