@@ -14,25 +14,30 @@ beforeAll(async () => {
 });
 afterAll(() => closeTestServices(services));
 
+/** HR people projected by employeeId, with their manager's employeeId. */
+const HR_RULE = {
+  projectToMetaverse: true,
+  joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
+  attributeFlows: [
+    { target: "employeeId", source: "id" },
+    { target: "sn", source: "sn" },
+    { target: "manager", source: "manager" },
+  ],
+};
+/** The directory's accounts, whose manager is a reference to the manager's account. */
+const DIR_FLOWS = [
+  { target: "uid", source: "employeeId" },
+  { target: "sn", source: "sn" },
+  { target: "manager", source: "manager", reference: true },
+];
+
 describe("references to identities projected later in the same sync", () => {
   it("are planned once the run's last batch is in, whatever batch the referrer was in", async () => {
     // Reports first, managers last: with batches of 2, every report is planned before its manager exists.
     const reports = Array.from({ length: 6 }, (_, i) => person(`R${i}`, { sn: `Report${i}`, manager: `M${i % 2}` }));
     const managers = [person("M0", { sn: "Boss0" }), person("M1", { sn: "Boss1" })];
-    const hr = await sourceSystem(services, "hr", [...reports, ...managers], {
-      projectToMetaverse: true,
-      joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
-      attributeFlows: [
-        { target: "employeeId", source: "id" },
-        { target: "sn", source: "sn" },
-        { target: "manager", source: "manager" },
-      ],
-    });
-    const dir = await csvTarget(services, [
-      { target: "uid", source: "employeeId" },
-      { target: "sn", source: "sn" },
-      { target: "manager", source: "manager", reference: true },
-    ]);
+    const hr = await sourceSystem(services, "hr", [...reports, ...managers], HR_RULE);
+    const dir = await csvTarget(services, DIR_FLOWS);
     await hr.run("FULL_IMPORT");
     const sync = await runEngine(services, {
       systemId: hr.id,
@@ -61,20 +66,13 @@ describe("a delta sync's late references", () => {
   it("plan again only the identities whose reference matched no one: a renamed report is planned once, a new report before their new manager gets the manager", async () => {
     const own = await createTestServices();
     try {
-      const hr = await sourceSystem(own, "hr", [person("M0", { sn: "Boss0" }), person("R0", { sn: "Report0", manager: "M0" })], {
-        projectToMetaverse: true,
-        joinRules: [{ source: "id", metaverseAttribute: "employeeId" }],
-        attributeFlows: [
-          { target: "employeeId", source: "id" },
-          { target: "sn", source: "sn" },
-          { target: "manager", source: "manager" },
-        ],
-      });
-      const dir = await csvTarget(own, [
-        { target: "uid", source: "employeeId" },
-        { target: "sn", source: "sn" },
-        { target: "manager", source: "manager", reference: true },
-      ]);
+      const hr = await sourceSystem(
+        own,
+        "hr",
+        [person("M0", { sn: "Boss0" }), person("R0", { sn: "Report0", manager: "M0" })],
+        HR_RULE,
+      );
+      const dir = await csvTarget(own, DIR_FLOWS);
       await hr.importAndSync();
       // As an export run and its confirming import would leave the target: both people there,
       // R0 with M0 as manager.
