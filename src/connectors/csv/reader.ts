@@ -262,8 +262,9 @@ function toEvent(
     const column = names[record.findIndex((cell) => cell.includes("\u0000"))];
     if (column !== undefined) return rowError(file, line, index, `column "${column}" contains a NUL character`);
   }
-  // A multi-valued anchor column gives an array: no anchor.
-  const anchor = columns.multiValued[columns.anchor] ? "" : record[columns.anchor]!;
+  // A multi-valued anchor column gives an array: no anchor. (A header without the anchor column
+  // is refused before any row; a row never reads past its record.)
+  const anchor = columns.multiValued[columns.anchor] ? "" : (record[columns.anchor] ?? "");
   if (anchor === "") return rowError(file, line, index, `empty anchor column "${config.anchor}"`);
   return { kind: "row", index, line, anchor, json: rowJson(record, columns, config.valueSeparator), raw };
 }
