@@ -125,7 +125,8 @@ async function reconcile(
       if (missing.length) differences.push({ attribute: w.name, operation: "ADD", values: missing });
       continue;
     }
-    const same = have.length === want.length && want.every((v) => have.includes(v));
+    const held = new Set(have);
+    const same = have.length === want.length && want.every((v) => held.has(v));
     if (!same) differences.push({ attribute: w.name, operation: "REPLACE", values: w.values });
   }
   if (differences.length) await client.modify(dn, modifications(differences, schema));

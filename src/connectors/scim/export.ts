@@ -157,7 +157,8 @@ class Exporter {
         );
         const held = current[name];
         const have = (Array.isArray(held) ? held : held === undefined || held === null ? [] : [held]).map(String);
-        const same = want.length === have.length && want.every((v) => have.includes(v));
+        const haveSet = new Set(have);
+        const same = want.length === have.length && want.every((v) => haveSet.has(v));
         if (!same)
           differences.push({ attribute: name, operation: "REPLACE", values: want.length ? (wanted as AttributeValue[]) : [] });
       }

@@ -7,7 +7,7 @@ const norm = (v: unknown) => String(v).trim().toLowerCase();
 const values = (v: Attributes[string] | undefined) => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]).map(norm);
 
 /** The first planned change the imported object does not show, or null when all are there. */
-function mismatch(
+export function mismatch(
   changes: (AttributeChange & { status?: string })[],
   seen: { attributes: Attributes; dn: string | null },
 ): string | null {
@@ -15,18 +15,36 @@ function mismatch(
     if (c.status === "AWAITING_REFERENCE") continue;
     const have = c.attribute === "dn" ? (seen.dn ? [norm(seen.dn)] : []) : values(seen.attributes[c.attribute]);
     const want = c.values.map(norm);
+    // A set, not a scan of `have` per value: confirming a group created with 100,000 members
+    // compared every member with every other.
+    const held = new Set(have);
     const ok =
       c.operation === "REMOVE_ALL"
         ? have.length === 0
         : c.operation === "REMOVE"
-          ? want.every((v) => !have.includes(v))
+          ? want.every((v) => !held.has(v))
           : c.operation === "REPLACE"
-            ? want.length === have.length && want.every((v) => have.includes(v))
-            : want.every((v) => have.includes(v));
-    if (!ok)
-      return `${c.attribute}: expected ${c.operation} ${JSON.stringify(c.values)}, the system shows ${JSON.stringify(seen.attributes[c.attribute] ?? null)}`;
+            ? want.length === have.length && want.every((v) => held.has(v))
+            : want.every((v) => held.has(v));
+    if (!ok) return describe(c, want, have, held, seen.attributes[c.attribute]);
   }
   return null;
+}
+
+/** Values a message lists at most: a 100,000-member group's lists would make a message of megabytes. */
+const LISTED = 5;
+
+function describe(c: AttributeChange, want: string[], have: string[], held: Set<string>, shown: Attributes[string] | undefined) {
+  if (want.length <= LISTED && have.length <= LISTED)
+    return `${c.attribute}: expected ${c.operation} ${JSON.stringify(c.values)}, the system shows ${JSON.stringify(shown ?? null)}`;
+  const listed = (values: string[]) =>
+    `${JSON.stringify(values.slice(0, LISTED))}${values.length > LISTED ? ` and ${values.length - LISTED} more` : ""}`;
+  const expected = `${c.attribute}: expected ${c.operation} of ${want.length} values, the system shows ${have.length}`;
+  if (c.operation === "REMOVE") return `${expected}, still with ${listed(want.filter((v) => held.has(v)))}`;
+  const lacking = want.filter((v) => !held.has(v));
+  if (lacking.length) return `${expected}, lacking ${listed(lacking)}`;
+  const wanted = new Set(want);
+  return `${expected}, also ${listed(have.filter((v) => !wanted.has(v)))}`;
 }
 
 /**

@@ -42,10 +42,16 @@ export function applyChanges(current: Attributes, changes: AttributeChange[]): A
     if (c.operation === "REPLACE") out[c.attribute] = c.values.length === 1 ? c.values[0]! : c.values;
     else if (c.operation === "REMOVE_ALL") delete out[c.attribute];
     else if (c.operation === "ADD") {
-      const next = [...have, ...c.values.filter((v) => !have.map(key).includes(key(v)))];
+      // Sets, not list scans: a department group holds 100,000 members, and a scan per value
+      // added (or kept) was quadratic in the group's size.
+      const held = new Set(have.map(key));
+      const next = [...have, ...c.values.filter((v) => !held.has(key(v)))];
       // A single value added to an absent attribute stays single-valued.
       out[c.attribute] = next.length === 1 && !Array.isArray(current[c.attribute]) ? next[0]! : next;
-    } else out[c.attribute] = have.filter((v) => !c.values.map(key).includes(key(v)));
+    } else {
+      const removed = new Set(c.values.map(key));
+      out[c.attribute] = have.filter((v) => !removed.has(key(v)));
+    }
   }
   return out;
 }
