@@ -125,6 +125,40 @@ describe("planning decisions", () => {
     expect(cancelled.revisions).toEqual([{ id: "pe-1", attributeChanges: [], status: "CANCELLED" }]);
   });
 
+  it("a plan equal to an open export leaves it as it is, unless it failed", () => {
+    const mail: OpenExport["attributeChanges"] = [
+      { attribute: "mail", operation: "REPLACE", values: ["new@x"], status: "PENDING" },
+    ];
+    const update: OpenExport = {
+      id: "pe-1",
+      csoId: "cso-1",
+      changeType: "UPDATE",
+      status: "PENDING",
+      attributeChanges: [...mail],
+    };
+    const again = run({ exportsOf: [update], desired: desired({ uid: "ada", mail: "new@x" }) });
+    expect(again.revisions).toEqual([]);
+    expect(again.inserts).toEqual([]);
+    expect(again.changes).toEqual([]);
+    const failed = run({ exportsOf: [{ ...update, status: "FAILED" }], desired: desired({ uid: "ada", mail: "new@x" }) });
+    expect(failed.revisions).toEqual([{ id: "pe-1", attributeChanges: [...mail], status: "PENDING" }]);
+    expect(failed.changes).toMatchObject([{ changeType: "EXPORT_SUPERSEDED", pendingExportId: "pe-1" }]);
+    const create: OpenExport = {
+      id: "pe-2",
+      csoId: "cso-1",
+      changeType: "CREATE",
+      status: "AWAITING_APPROVAL",
+      attributeChanges: [
+        { attribute: "uid", operation: "ADD", values: ["ada"], status: "PENDING" },
+        { attribute: "sn", operation: "ADD", values: ["L"], status: "PENDING" },
+      ],
+    };
+    const placeholder: TargetObject = { ...cso, status: "PENDING_PROVISIONING", attributes: { uid: "ada" } };
+    const createAgain = run({ cso: placeholder, exportsOf: [create], desired: desired({ uid: "ada", sn: "L" }) });
+    expect(createAgain.revisions).toEqual([]);
+    expect(createAgain.changes).toEqual([]);
+  });
+
   it("a CREATE planned again before it was exported keeps its initial-only values (not recomputed once the placeholder exists)", () => {
     const initialOnly = { ...rule, flows: [{ target: "uid", initialOnly: true }, { target: "sn" }] } as unknown as OutboundRule;
     const placeholder: TargetObject = {

@@ -1,4 +1,5 @@
 import type { AttributeChange } from "../../connectors/connector.ts";
+import { canonicalJson } from "../../util/canonical-json.ts";
 import type { NewPlaceholder } from "../connector-space/store.ts";
 import type { NewExport, OpenExport } from "../pending-export/planning.ts";
 import type { RunChangeRow } from "../run-changes.ts";
@@ -111,6 +112,7 @@ export function decide(sink: PlanSink, { identity, rule, cso, exportsOf, live, e
           !recomputed.some((r) => r.attribute.toLowerCase() === c.attribute.toLowerCase()),
       );
       const merged = [...kept, ...recomputed];
+      if (unchanged(pendingCreate, merged)) return;
       sink.revisions.push({
         id: pendingCreate.id,
         attributeChanges: merged,
@@ -130,6 +132,7 @@ export function decide(sink: PlanSink, { identity, rule, cso, exportsOf, live, e
       ? [...planned, { attribute: "dn", operation: "REPLACE" as const, values: [rename], status: "PENDING" }]
       : planned;
     if (pendingUpdate) {
+      if (detail.length && unchanged(pendingUpdate, detail)) return;
       sink.revisions.push({
         id: pendingUpdate.id,
         attributeChanges: detail,
@@ -158,6 +161,15 @@ export function decide(sink: PlanSink, { identity, rule, cso, exportsOf, live, e
   } else if (!live && cso) {
     deprovision(rule, identity, cso, exportsOf, sink);
   }
+}
+
+/**
+ * An open export planned again to the very same changes (an identity planned twice in one run, or
+ * again by a later run before export) is left as it is: rewriting it would only add a revision and
+ * an EXPORT_SUPERSEDED change saying nothing. A FAILED one is still revised, back to PENDING.
+ */
+function unchanged(open: OpenExport, changes: OpenExport["attributeChanges"]): boolean {
+  return open.status !== "FAILED" && canonicalJson(open.attributeChanges) === canonicalJson(changes);
 }
 
 function withReferences(changes: AttributeChange[], desired: DesiredState): PlannedChange[] {
