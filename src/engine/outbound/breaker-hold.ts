@@ -35,8 +35,10 @@ export interface BreakerState {
   rules: Map<string, BreakerConfig | null>;
   /** Holds made in this batch, as run events (the run machinery writes them with the batch). */
   events: { type: string; data: Record<string, unknown> }[];
-  /** Figures so far per scope (system, or rule), kept in memory after a first read. */
+  /** A dry run's figures so far per scope (system, or rule): a real run keeps them in breaker_tally. */
   tallies: Map<string, Omit<RunFigures, "objects">>;
+  /** Where this run's batches count their figures: "run", or a partition's own slot (see tallyOf). */
+  slot: string;
   /**
    * Objects per target system, the base of percentages: counted once exactly, or only up to what
    * the figures so far need (objectsDeciding). A full count reads every object of the system
@@ -50,7 +52,7 @@ export interface BreakerState {
 
 type Q = Pick<pg.PoolClient, "query">;
 
-export async function loadBreakerState(q: Q, dryRun = false): Promise<BreakerState> {
+export async function loadBreakerState(q: Q, dryRun = false, slot = "run"): Promise<BreakerState> {
   const systems = await q.query<{ id: string; breaker: BreakerConfig | null }>("SELECT id, breaker FROM connected_system");
   const rules = await q.query<{ id: string; breaker: BreakerConfig }>(
     "SELECT id, breaker FROM sync_rule WHERE direction = 'OUTBOUND' AND breaker IS NOT NULL",
@@ -61,6 +63,7 @@ export async function loadBreakerState(q: Q, dryRun = false): Promise<BreakerSta
     rules: new Map(rules.rows.map((r) => [r.id, r.breaker])),
     events: [],
     tallies: new Map(),
+    slot,
     bases: new Map(),
     held: new Map(),
   };
@@ -83,54 +86,98 @@ export async function applyBreakers(
   publish?: RunContext["publish"],
 ): Promise<void> {
   if (!inserts.length) return;
-  for (const scope of scopesOf(state, inserts)) {
-    const tally = await tallyOf(tx, state, runId, scope);
-    if (state.held.has(scope.key)) {
-      if (state.dryRun) continue;
-      // Already held: this batch's new exports there wait too.
-      await holdExports(tx, runId, scope, state.held, await withBase(tx, state, scope, tally, null), [], publish);
-      continue;
-    }
-    let figures = await withBase(tx, state, scope, tally, objectsDeciding(scope.limits, tally));
-    let crossings = evaluateBreaker(scope.limits, figures);
-    if (!crossings.length) continue;
-    if (!state.bases.get(scope.systemId)?.exact) {
-      // Judged on a lower bound: the figures reported (and the judgement) take the exact count.
-      figures = await withBase(tx, state, scope, tally, null);
-      crossings = evaluateBreaker(scope.limits, figures);
-      if (!crossings.length) continue;
-    }
-    if (state.dryRun) {
-      const reason = holdReason(crossings, figures, scope.limits.isDefault);
-      state.held.set(scope.key, reason);
-      state.events.push({
-        type: RunEventType.breakerWouldHold,
-        data: {
-          connectedSystemId: scope.systemId,
-          syncRuleId: scope.ruleId,
-          reason,
-          isDefault: scope.limits.isDefault,
-          figures,
-          crossings,
-        },
-      });
-      continue;
-    }
-    const held = await holdExports(tx, runId, scope, state.held, figures, crossings, publish);
+  for (const scope of scopesOf(state, inserts))
+    await judge(tx, state, runId, scope, await tallyOf(tx, state, runId, scope), publish);
+}
+
+/**
+ * The last step of a run planned in partitions, once all of them committed: judge each scope on
+ * the sum of every partition's figures. Each batch judged the figures committed when it ran plus
+ * its own, so two partitions' last batches committing side by side could each stay under a
+ * limit that their sum crosses; here nothing is in flight any more. The run's exports wait for
+ * its end (claimReadyExports), so a hold made here still comes before any of them is sent.
+ */
+export async function judgeWholeRun(
+  tx: pg.PoolClient,
+  state: BreakerState,
+  runId: string,
+  publish?: RunContext["publish"],
+): Promise<void> {
+  const { rows } = await tx.query<Tally & { scope_key: string; connected_system_id: string }>(
+    "SELECT scope_key, connected_system_id, creates, updates, deletes, attributes FROM breaker_tally WHERE run_id = $1",
+    [runId],
+  );
+  const byScope = new Map<string, typeof rows>();
+  for (const r of rows) byScope.set(r.scope_key, [...(byScope.get(r.scope_key) ?? []), r]);
+  for (const [key, slots] of byScope) {
+    const systemId = slots[0]!.connected_system_id;
+    const ruleId = key.startsWith("rule:") ? key.slice("rule:".length) : null;
+    const limits = ruleId ? ruleLimits(state.rules.get(ruleId)) : systemLimits(state.systems.get(systemId));
+    if (!limits || !hasLimits(limits)) continue;
+    const scope = { key, systemId, ruleId, limits, inserts: [] };
+    const tally = sumTallies(slots);
+    // Held by a partition: a batch of another one that planned beside it, before it could see
+    // the hold, may have left exports there PENDING.
+    if (state.held.has(key))
+      await holdExports(tx, runId, scope, state.held, await withBase(tx, state, scope, tally, null), [], publish, true);
+    else await judge(tx, state, runId, scope, tally, publish);
+  }
+}
+
+/** Hold the scope's exports when the run's figures there cross a limit (or say so, in a dry run). */
+async function judge(
+  tx: pg.PoolClient,
+  state: BreakerState,
+  runId: string,
+  scope: Scope,
+  tally: Tally,
+  publish?: RunContext["publish"],
+) {
+  if (state.held.has(scope.key)) {
+    if (state.dryRun || !scope.inserts.length) return;
+    // Already held: this batch's new exports there wait too.
+    await holdExports(tx, runId, scope, state.held, await withBase(tx, state, scope, tally, null), [], publish);
+    return;
+  }
+  let figures = await withBase(tx, state, scope, tally, objectsDeciding(scope.limits, tally));
+  let crossings = evaluateBreaker(scope.limits, figures);
+  if (!crossings.length) return;
+  if (!state.bases.get(scope.systemId)?.exact) {
+    // Judged on a lower bound: the figures reported (and the judgement) take the exact count.
+    figures = await withBase(tx, state, scope, tally, null);
+    crossings = evaluateBreaker(scope.limits, figures);
+    if (!crossings.length) return;
+  }
+  if (state.dryRun) {
+    const reason = holdReason(crossings, figures, scope.limits.isDefault);
+    state.held.set(scope.key, reason);
     state.events.push({
-      type: RunEventType.breakerHeld,
+      type: RunEventType.breakerWouldHold,
       data: {
-        holdId: held.holdId,
         connectedSystemId: scope.systemId,
         syncRuleId: scope.ruleId,
-        reason: held.reason,
+        reason,
         isDefault: scope.limits.isDefault,
-        held: held.count,
         figures,
         crossings,
       },
     });
+    return;
   }
+  const held = await holdExports(tx, runId, scope, state.held, figures, crossings, publish);
+  state.events.push({
+    type: RunEventType.breakerHeld,
+    data: {
+      holdId: held.holdId,
+      connectedSystemId: scope.systemId,
+      syncRuleId: scope.ruleId,
+      reason: held.reason,
+      isDefault: scope.limits.isDefault,
+      held: held.count,
+      figures,
+      crossings,
+    },
+  });
 }
 
 function scopesOf(state: BreakerState, inserts: NewExport[]): Scope[] {
@@ -154,26 +201,66 @@ function scopesOf(state: BreakerState, inserts: NewExport[]): Scope[] {
   return [...scopes.values()];
 }
 
-/** The run's figures so far in one scope: read once from the table (a resumed run), then counted in memory. */
-async function tallyOf(tx: Q, state: BreakerState, runId: string, scope: Scope): Promise<Omit<RunFigures, "objects">> {
+type Tally = Omit<RunFigures, "objects">;
+
+/** What one batch's exports add to a scope's figures. */
+function batchTally(scope: Scope): Tally {
   const names = scope.limits.attributes.map((a) => a.name.toLowerCase());
-  let tally = state.tallies.get(scope.key);
-  if (!tally && !state.dryRun) {
-    // The batch's own exports are already written: the first read counts them.
-    tally = await readTally(tx, runId, scope.systemId, scope.ruleId, names);
-    state.tallies.set(scope.key, tally);
-  } else {
-    if (!tally) state.tallies.set(scope.key, (tally = { creates: 0, updates: 0, deletes: 0, attributes: {} }));
-    for (const e of scope.inserts) {
-      if (e.changeType === "CREATE") tally.creates++;
-      else if (e.changeType === "UPDATE") {
-        tally.updates++;
-        for (const name of changedAttributes(e))
-          if (names.includes(name)) tally.attributes[name] = (tally.attributes[name] ?? 0) + 1;
-      } else tally.deletes++;
-    }
+  const tally: Tally = { creates: 0, updates: 0, deletes: 0, attributes: {} };
+  for (const e of scope.inserts) {
+    if (e.changeType === "CREATE") tally.creates++;
+    else if (e.changeType === "UPDATE") {
+      tally.updates++;
+      for (const name of changedAttributes(e))
+        if (names.includes(name)) tally.attributes[name] = (tally.attributes[name] ?? 0) + 1;
+    } else tally.deletes++;
   }
   return tally;
+}
+
+/**
+ * The run's figures so far in one scope, this batch's included. A dry run writes nothing and
+ * counts in memory. Otherwise the batch adds its figures to its slot's breaker_tally row (in
+ * its own transaction: a batch rolled back adds nothing, a resumed run or partition continues
+ * from what it committed) and reads the other slots' rows: the figures of every partition of
+ * the run as committed, at the cost of a row per partition. Counting the run's pending exports
+ * instead read every export planned so far, once per partition and scope: quadratic in the run's
+ * size (a full sync of 1,000,000 identities has 100 partitions, each count up to a million rows).
+ */
+async function tallyOf(tx: Q, state: BreakerState, runId: string, scope: Scope): Promise<Tally> {
+  const added = batchTally(scope);
+  if (state.dryRun) {
+    const tally = state.tallies.get(scope.key) ?? { creates: 0, updates: 0, deletes: 0, attributes: {} };
+    state.tallies.set(scope.key, sumTallies([tally, added]));
+    return state.tallies.get(scope.key)!;
+  }
+  const { rows } = await tx.query<Tally>(
+    `WITH own AS (
+       INSERT INTO breaker_tally AS t (run_id, scope_key, slot, connected_system_id, creates, updates, deletes, attributes)
+       VALUES ($1, $2, $3, $8, $4, $5, $6, $7::jsonb)
+       ON CONFLICT (run_id, scope_key, slot) DO UPDATE SET
+         creates = t.creates + EXCLUDED.creates, updates = t.updates + EXCLUDED.updates, deletes = t.deletes + EXCLUDED.deletes,
+         attributes = (SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb) FROM (
+           SELECT k, sum(v::int) AS n FROM (SELECT * FROM jsonb_each_text(t.attributes)
+                                             UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.attributes)) a(k, v) GROUP BY k) s)
+       RETURNING creates, updates, deletes, attributes)
+     SELECT creates, updates, deletes, attributes FROM own
+     UNION ALL
+     SELECT creates, updates, deletes, attributes FROM breaker_tally WHERE run_id = $1 AND scope_key = $2 AND slot <> $3`,
+    [runId, scope.key, state.slot, added.creates, added.updates, added.deletes, JSON.stringify(added.attributes), scope.systemId],
+  );
+  return sumTallies(rows);
+}
+
+function sumTallies(tallies: Tally[]): Tally {
+  const sum: Tally = { creates: 0, updates: 0, deletes: 0, attributes: {} };
+  for (const t of tallies) {
+    sum.creates += t.creates;
+    sum.updates += t.updates;
+    sum.deletes += t.deletes;
+    for (const [name, n] of Object.entries(t.attributes)) sum.attributes[name] = (sum.attributes[name] ?? 0) + n;
+  }
+  return sum;
 }
 
 /**
@@ -182,13 +269,7 @@ async function tallyOf(tx: Q, state: BreakerState, runId: string, scope: Scope):
  * again to at least twice the last one, so a run whose figures keep growing reads the system's
  * objects no more than about twice in all.
  */
-async function withBase(
-  tx: Q,
-  state: BreakerState,
-  scope: Scope,
-  tally: Omit<RunFigures, "objects">,
-  atLeast: number | null,
-): Promise<RunFigures> {
+async function withBase(tx: Q, state: BreakerState, scope: Scope, tally: Tally, atLeast: number | null): Promise<RunFigures> {
   let base = state.bases.get(scope.systemId);
   const enough = base && (base.exact || (atLeast !== null && base.objects >= atLeast));
   if (!enough && atLeast !== 0) {
@@ -208,28 +289,6 @@ async function withBase(
 const changedAttributes = (e: NewExport) =>
   new Set((e.attributeChanges as { attribute?: string }[]).flatMap((c) => (c.attribute ? [c.attribute.toLowerCase()] : [])));
 
-async function readTally(q: Q, runId: string, systemId: string, ruleId: string | null, names: string[]) {
-  const { rows } = await q.query<{ change_type: string; n: number }>(
-    `SELECT change_type::text, count(*)::int AS n FROM pending_export
-      WHERE planning_run_id = $1 AND connected_system_id = $2 AND ($3::uuid IS NULL OR sync_rule_id = $3) GROUP BY change_type`,
-    [runId, systemId, ruleId],
-  );
-  const n = (t: string) => rows.find((r) => r.change_type === t)?.n ?? 0;
-  const attributes: Record<string, number> = {};
-  if (names.length) {
-    const counted = await q.query<{ name: string; n: number }>(
-      `SELECT lower(c->>'attribute') AS name, count(DISTINCT p.id)::int AS n
-         FROM pending_export p CROSS JOIN LATERAL jsonb_array_elements(p.attribute_changes) c
-        WHERE p.planning_run_id = $1 AND p.connected_system_id = $2 AND ($3::uuid IS NULL OR p.sync_rule_id = $3)
-          AND p.change_type = 'UPDATE' AND lower(c->>'attribute') = ANY($4::text[])
-        GROUP BY 1`,
-      [runId, systemId, ruleId, names],
-    );
-    for (const r of counted.rows) attributes[r.name] = r.n;
-  }
-  return { creates: n("CREATE"), updates: n("UPDATE"), deletes: n("DELETE"), attributes };
-}
-
 /**
  * Hold the scope's exports of this run that still wait to be sent (PENDING, not approved by an
  * operator since): every one on the first crossing, the batch's own afterwards. The default
@@ -244,6 +303,8 @@ async function holdExports(
   figures: RunFigures,
   crossings: Crossing[],
   publish?: RunContext["publish"],
+  /** Every export of the run still waiting there, not only the batch's own (the first crossing, the run's end). */
+  all = !heldScopes.has(scope.key),
 ) {
   const first = !heldScopes.has(scope.key);
   const reason = heldScopes.get(scope.key) ?? holdReason(crossings, figures, scope.limits.isDefault);
@@ -253,7 +314,7 @@ async function holdExports(
         AND status = 'PENDING' AND approved_at IS NULL AND ($5::uuid[] IS NULL OR id = ANY($5::uuid[]))
         AND (NOT $6 OR change_type = 'DELETE')
       RETURNING id`,
-    [runId, scope.systemId, scope.ruleId, reason, first ? null : scope.inserts.map((e) => e.id), scope.limits.isDefault],
+    [runId, scope.systemId, scope.ruleId, reason, all ? null : scope.inserts.map((e) => e.id), scope.limits.isDefault],
   );
   const hold = await tx.query<{ id: string }>(
     `INSERT INTO breaker_hold (run_id, connected_system_id, sync_rule_id, scope_key, reason, figures, crossings, is_default, held)
@@ -285,12 +346,9 @@ async function holdExports(
 }
 
 /**
- * Partitions of one run plan on several workers. Each keeps its own figures the way a whole run
- * does (read once from what the run committed, at its first batch, then counted in memory: the
- * table is not read again per batch, which at 100,000 objects cost as much as the planning), and
- * before each batch learns the scopes another partition already held, so its new exports there
- * wait too. Limit: a crossing is judged on the run's figures when the partition started plus the
- * partition's own, so it can come up to (workers - 1) partitions later than in one piece.
+ * Partitions of one run plan on several workers, each batch judging the run's committed figures
+ * plus its own (tallyOf), and before each batch learn the scopes another partition already
+ * held, so that their new exports there wait too.
  */
 export async function reloadHeldScopes(q: Q, state: BreakerState, runId: string): Promise<void> {
   const { rows } = await q.query<{ scope_key: string; reason: string }>(

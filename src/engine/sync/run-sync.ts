@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { deleteThresholds } from "../connected-system/store.ts";
 import { commitWithoutFlushWait } from "../durability.ts";
-import { loadBreakerState, reloadHeldScopes } from "../outbound/breaker-hold.ts";
+import { judgeWholeRun, loadBreakerState, reloadHeldScopes } from "../outbound/breaker-hold.ts";
 import { type PlanScope, planExports } from "../outbound/plan.ts";
 import { loadOutboundRules } from "../outbound/rules.ts";
 import { insertRunChanges } from "../run-changes.ts";
@@ -90,6 +90,10 @@ export function createSyncExecutor(
       // What must see the whole run, once, after its last partition.
       await ctx.batch(async (tx) => {
         const counts = await finishSync(tx, scope, "full", cp, batchSize);
+        if (scope.plan.breaker) {
+          await reloadHeldScopes(tx, scope.plan.breaker, scope.runId);
+          await judgeWholeRun(tx, scope.plan.breaker, scope.runId, scope.plan.publish);
+        }
         await dropKeyClaims(tx, scope.runId);
         cp = { ...cp, processed, finished: true };
         return { counts, processed, total: processed, phase: "syncing", checkpoint: cp, events: breakerEvents() };
@@ -136,7 +140,8 @@ export function createSyncExecutor(
 
 /** One partition of a FULL_SYNC: the objects in (afterId, toId], with the partition's own checkpoint. */
 async function syncRange(ctx: RunContext, range: PartitionRange, batchSize: number) {
-  const { scope, plan, breakerEvents } = await syncScope(ctx, "full", true);
+  // The partition's own breaker slot, named by where its range starts (stable across resumes).
+  const { scope, plan, breakerEvents } = await syncScope(ctx, "full", `range:${range.afterId ?? "start"}`);
   let cp = (ctx.run.checkpoint as RangeCheckpoint | null) ?? { afterId: range.afterId, processed: 0 };
   for (;;) {
     let next = cp;
@@ -168,8 +173,10 @@ async function syncRange(ctx: RunContext, range: PartitionRange, batchSize: numb
 export async function syncScope(
   ctx: Pick<RunContext, "pool" | "run" | "system" | "publish">,
   mode: "full" | "delta",
-  concurrent = false,
+  /** A partition's breaker slot: the scope plans one partition of the run, beside others. */
+  partitionSlot?: string,
 ) {
+  const concurrent = partitionSlot !== undefined;
   const rules = await loadInboundRules(ctx.pool);
   const plan: PlanScope = {
     runId: ctx.run.id,
@@ -177,7 +184,7 @@ export async function syncScope(
     publish: ctx.publish?.bind(ctx),
     rules: await loadOutboundRules(ctx.pool),
     deleteThresholds: await deleteThresholds(ctx.pool),
-    breaker: await loadBreakerState(ctx.pool, ctx.run.dryRun),
+    breaker: await loadBreakerState(ctx.pool, ctx.run.dryRun, partitionSlot),
     // Kept only by a scope that plans every batch of its run from the start (late-references.ts).
     unresolvedReferences: ctx.run.checkpoint == null && !concurrent ? new Set<string>() : undefined,
   };

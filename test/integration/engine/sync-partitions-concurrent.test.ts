@@ -35,7 +35,7 @@ async function twoPartitions(name: string, concurrent: boolean) {
   await hr.run("FULL_IMPORT");
   const pool = services.db.pool;
   const ctx = { pool, run: { id: crypto.randomUUID(), dryRun: false }, system: { id: hr.id } } as unknown as RunContext;
-  const { scope } = await syncScope(ctx, "full", concurrent);
+  const { scope } = await syncScope(ctx, "full", concurrent ? "range:start" : undefined);
   const [first, second] = await nextFullSyncPage(pool, hr.id, null, 10);
   const a = await pool.connect();
   const b = await pool.connect();

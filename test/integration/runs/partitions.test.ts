@@ -109,6 +109,33 @@ describe("a FULL_SYNC split into partitions", () => {
     }
   }, 180_000);
 
+  it("is judged by the breaker on the whole run: a create limit no partition crosses alone holds every planned account", async () => {
+    const world = await partitionedWorld();
+    try {
+      const prisma = world.services.db.prisma;
+      const sql = await prisma.connectedSystem.findUniqueOrThrow({ where: { name: "sql" } });
+      // 300 creates in partitions of 50, several of them synced side by side.
+      await prisma.connectedSystem.update({ where: { id: sql.id }, data: { breaker: { maxCreates: 290 } } });
+      const sync = await world.run("FULL_SYNC");
+      // PARTIAL as in one piece: the people listed twice are recorded duplicates.
+      expect(sync.status).toBe(referenceSync.status);
+      const creates = await prisma.pendingExport.groupBy({
+        by: ["status"],
+        where: { planningRunId: sync.id, connectedSystemId: sql.id, changeType: "CREATE" },
+        _count: true,
+      });
+      expect(creates).toEqual([{ status: "AWAITING_APPROVAL", _count: PEOPLE }]);
+      const holds = await prisma.breakerHold.findMany({ where: { runId: sync.id } });
+      expect(holds).toHaveLength(1);
+      expect(holds[0]!.connectedSystemId).toBe(sql.id);
+      expect(holds[0]!.reason).toMatch(/^mass-change breaker: \d+ creates > maxCreates 290$/);
+      // The figures as last judged: the whole run's, at its end.
+      expect(holds[0]!.figures).toMatchObject({ creates: PEOPLE });
+    } finally {
+      await world.close();
+    }
+  }, 180_000);
+
   it("cancelled mid-run, stops every partition", async () => {
     const world = await partitionedWorld();
     try {
