@@ -54,6 +54,18 @@ const desired = (attributes: DesiredState["attributes"], extra: Partial<DesiredS
   ...extra,
 });
 
+/** Ada's CREATE (uid, sn), not exported yet. */
+const adaCreate = (id: string, status: string): OpenExport => ({
+  id,
+  csoId: "cso-1",
+  changeType: "CREATE",
+  status,
+  attributeChanges: [
+    { attribute: "uid", operation: "ADD", values: ["ada"], status: "PENDING" },
+    { attribute: "sn", operation: "ADD", values: ["L"], status: "PENDING" },
+  ],
+});
+
 function run(input: Partial<PlanInput>) {
   let n = 0;
   const sink: PlanSink = {
@@ -143,16 +155,7 @@ describe("planning decisions", () => {
     const failed = run({ exportsOf: [{ ...update, status: "FAILED" }], desired: desired({ uid: "ada", mail: "new@x" }) });
     expect(failed.revisions).toEqual([{ id: "pe-1", attributeChanges: [...mail], status: "PENDING" }]);
     expect(failed.changes).toMatchObject([{ changeType: "EXPORT_SUPERSEDED", pendingExportId: "pe-1" }]);
-    const create: OpenExport = {
-      id: "pe-2",
-      csoId: "cso-1",
-      changeType: "CREATE",
-      status: "AWAITING_APPROVAL",
-      attributeChanges: [
-        { attribute: "uid", operation: "ADD", values: ["ada"], status: "PENDING" },
-        { attribute: "sn", operation: "ADD", values: ["L"], status: "PENDING" },
-      ],
-    };
+    const create = adaCreate("pe-2", "AWAITING_APPROVAL");
     const placeholder: TargetObject = { ...cso, status: "PENDING_PROVISIONING", attributes: { uid: "ada" } };
     const createAgain = run({ cso: placeholder, exportsOf: [create], desired: desired({ uid: "ada", sn: "L" }) });
     expect(createAgain.revisions).toEqual([]);
@@ -167,16 +170,7 @@ describe("planning decisions", () => {
       status: "PENDING_PROVISIONING",
       attributes: { uid: "ada", sn: "L" },
     };
-    const create: OpenExport = {
-      id: "pe-1",
-      csoId: "cso-1",
-      changeType: "CREATE",
-      status: "PENDING",
-      attributeChanges: [
-        { attribute: "uid", operation: "ADD", values: ["ada"], status: "PENDING" },
-        { attribute: "sn", operation: "ADD", values: ["L"], status: "PENDING" },
-      ],
-    };
+    const create = adaCreate("pe-1", "PENDING");
     // The manager's identity exists now: the reference joins the CREATE, and uid stays in it.
     const planned = run({
       rule: initialOnly,

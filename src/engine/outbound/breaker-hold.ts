@@ -108,19 +108,17 @@ export async function judgeWholeRun(
     [runId],
   );
   const byScope = new Map<string, typeof rows>();
-  for (const r of rows) byScope.set(r.scope_key, [...(byScope.get(r.scope_key) ?? []), r]);
+  for (const r of rows) {
+    const slots = byScope.get(r.scope_key);
+    if (slots) slots.push(r);
+    else byScope.set(r.scope_key, [r]);
+  }
   for (const [key, slots] of byScope) {
     const systemId = slots[0]!.connected_system_id;
     const ruleId = key.startsWith("rule:") ? key.slice("rule:".length) : null;
     const limits = ruleId ? ruleLimits(state.rules.get(ruleId)) : systemLimits(state.systems.get(systemId));
     if (!limits || !hasLimits(limits)) continue;
-    const scope = { key, systemId, ruleId, limits, inserts: [] };
-    const tally = sumTallies(slots);
-    // Held by a partition: a batch of another one that planned beside it, before it could see
-    // the hold, may have left exports there PENDING.
-    if (state.held.has(key))
-      await holdExports(tx, runId, scope, state.held, await withBase(tx, state, scope, tally, null), [], publish, true);
-    else await judge(tx, state, runId, scope, tally, publish);
+    await judge(tx, state, runId, { key, systemId, ruleId, limits, inserts: [] }, sumTallies(slots), publish);
   }
 }
 
@@ -134,9 +132,12 @@ async function judge(
   publish?: RunContext["publish"],
 ) {
   if (state.held.has(scope.key)) {
-    if (state.dryRun || !scope.inserts.length) return;
-    // Already held: this batch's new exports there wait too.
-    await holdExports(tx, runId, scope, state.held, await withBase(tx, state, scope, tally, null), [], publish);
+    if (state.dryRun) return;
+    // Already held: this batch's new exports there wait too. Judged with no exports of its own
+    // (the whole run, at its end), every one still PENDING does: a partition's batch planning
+    // beside the hold, before it could see it, may have left some.
+    const figures = await withBase(tx, state, scope, tally, null);
+    await holdExports(tx, runId, scope, state.held, figures, [], publish, scope.inserts.length === 0);
     return;
   }
   let figures = await withBase(tx, state, scope, tally, objectsDeciding(scope.limits, tally));
