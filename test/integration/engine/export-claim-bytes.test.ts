@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLAIM_BYTES, claimReadyExports } from "../../../src/engine/pending-export/execution.ts";
+import type { Services } from "../../../src/services.ts";
+import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+
+// An export run holds each claimed batch whole in memory: a claim stops once it holds CLAIM_BYTES
+// of changes and stored attributes, so large groups are sent a few at a time whatever the batch size.
+let services: Services;
+let systemId: string;
+let runId: string;
+beforeAll(async () => {
+  services = await createTestServices();
+  const system = await services.systems.create({
+    name: "directory",
+    kind: "LDAP",
+    config: { url: "ldap://127.0.0.1:1", bindDn: "cn=x", bindPassword: "x", baseDn: "dc=x" },
+  });
+  systemId = system.id;
+  const settings = await services.systems.currentSettings(system);
+  const { rows } = await q(
+    "INSERT INTO run (operation, profile, connected_system_id, connection_settings_id, scope_key) VALUES ('connector.export', 'EXPORT', $1, $2, 'x') RETURNING id",
+    [system.id, settings.id],
+  );
+  runId = rows[0].id;
+});
+afterAll(() => closeTestServices(services));
+
+const q = (sql: string, values: unknown[] = []) => services.db.pool.query(sql, values);
+
+/** memberUid values making a JSON list of about `bytes`. */
+const members = (name: string, bytes: number) =>
+  Array.from({ length: Math.ceil(bytes / 16) }, (_, i) => `${name}-${i}`.padEnd(12, "x"));
+
+/** An export planned `age` seconds ago, with `changeBytes` of changes and an object storing `storedBytes` of attributes. */
+async function plan(name: string, changeType: string, age: number, changeBytes: number, storedBytes = 0) {
+  const { rows } = await q(
+    `INSERT INTO connector_space_object (connected_system_id, object_type, anchor, attributes, content_hash)
+     VALUES ($1, 'group', $2, $3, '') RETURNING id`,
+    [systemId, name, JSON.stringify({ memberUid: members(name, storedBytes) })],
+  );
+  await q(
+    `INSERT INTO pending_export (connected_system_id, connector_space_object_id, change_type, status, attribute_changes, created_at)
+     VALUES ($1, $2, $3, 'PENDING', $4, now() - make_interval(secs => $5))`,
+    [
+      systemId,
+      rows[0].id,
+      changeType,
+      JSON.stringify([{ attribute: "memberUid", operation: "ADD", values: members(name, changeBytes) }]),
+      age,
+    ],
+  );
+}
+
+describe("claiming exports", () => {
+  it("stops a claim at CLAIM_BYTES of changes and stored attributes, and the next claims take the rest in order", async () => {
+    const large = Math.ceil(CLAIM_BYTES * 0.6);
+    await plan("g1", "CREATE", 100, large);
+    await plan("g2", "CREATE", 99, large);
+    await plan("g3", "CREATE", 98, large);
+    for (let i = 1; i <= 5; i++) await plan(`s${i}`, "CREATE", 90 - i, 100);
+    // Small changes to a group storing many members: weighed by what it stores.
+    await plan("u1", "UPDATE", 80, 100, Math.ceil(CLAIM_BYTES * 1.5));
+    await plan("u2", "UPDATE", 79, 100);
+
+    const client = await services.db.pool.connect();
+    const claims: string[][] = [];
+    const taken: string[] = [];
+    try {
+      for (;;) {
+        const claimed = await claimReadyExports(client, systemId, runId, 100, { ids: taken, csoIds: [] });
+        if (!claimed.length) break;
+        claims.push(claimed.map((c) => String(c.anchor)));
+        taken.push(...claimed.map((c) => c.id));
+      }
+    } finally {
+      client.release();
+    }
+    expect(claims).toEqual([["g1", "g2"], ["g3", "s1", "s2", "s3", "s4", "s5", "u1"], ["u2"]]);
+  });
+
+  it("always takes the first export, however large", async () => {
+    await q("DELETE FROM pending_export");
+    await plan("huge", "CREATE", 10, CLAIM_BYTES * 3);
+    await plan("next", "CREATE", 9, 100);
+    const client = await services.db.pool.connect();
+    try {
+      const first = await claimReadyExports(client, systemId, runId, 100);
+      expect(first.map((c) => c.anchor)).toEqual(["huge"]);
+      expect(first[0]!.attributeChanges[0]!.values).toHaveLength(Math.ceil((CLAIM_BYTES * 3) / 16));
+    } finally {
+      client.release();
+    }
+  });
+});
