@@ -146,8 +146,9 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     };
     /** Stores the answered batches and claims the next one at the same time. */
     const storeAndClaim = async (done: Exported[], inFlight: ReadyExport[]) => {
-      // A batch claimed short found all that was ready a moment ago: the look after the last
-      // batch takes what came since (in a real-time burst the look beside it found nothing).
+      // A batch claimed short found all that was ready a moment ago (or stopped at the claim's
+      // byte bound): the look after the last batch takes what came since, or what is left (in a
+      // real-time burst the look beside it found nothing).
       if (!done.length) return inFlight.length < batchSize ? [] : claim(inFlight);
       const [stored, next] = await Promise.allSettled([
         (async () => {
