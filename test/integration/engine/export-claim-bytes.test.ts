@@ -1,7 +1,11 @@
+import { Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConnector } from "../../../src/connectors/index.ts";
 import { CLAIM_BYTES, claimReadyExports } from "../../../src/engine/pending-export/execution.ts";
 import type { Services } from "../../../src/services.ts";
+import { runEngine } from "../../helpers/engine-run.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
+import { startSlapd } from "../../helpers/slapd.ts";
 
 // An export run holds each claimed batch whole in memory: a claim stops once it holds CLAIM_BYTES
 // of changes and stored attributes, so large groups are sent a few at a time whatever the batch size.
@@ -89,6 +93,71 @@ describe("claiming exports", () => {
       expect(first[0]!.attributeChanges[0]!.values).toHaveLength(Math.ceil((CLAIM_BYTES * 3) / 16));
     } finally {
       client.release();
+    }
+  });
+
+  it("sends every export of a run whose claims stop short at the byte bound, to a real directory", async () => {
+    const slapd = await startSlapd();
+    try {
+      const config = {
+        url: slapd.url,
+        bindDn: slapd.bindDn,
+        bindPassword: slapd.password,
+        baseDn: slapd.baseDn,
+        objectTypes: [{ name: "group", objectClasses: ["posixGroup"] }],
+      };
+      const directory = await services.systems.create({ name: "ldap", kind: "LDAP", config });
+      const groups = ["big1", "big2", "big3", "small1", "small2"];
+      for (const [i, name] of groups.entries()) {
+        const uids = members(name, name.startsWith("big") ? CLAIM_BYTES * 0.6 : 100);
+        const { rows } = await q(
+          `INSERT INTO connector_space_object (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status)
+           VALUES ($1, 'group', $2, $3, '{}', '', 'PENDING_PROVISIONING') RETURNING id`,
+          [directory.id, name, `cn=${name},ou=groups,${slapd.baseDn}`],
+        );
+        const changes = [
+          { attribute: "cn", operation: "ADD", values: [name] },
+          { attribute: "gidNumber", operation: "ADD", values: [String(1000 + i)] },
+          { attribute: "memberUid", operation: "ADD", values: uids },
+        ];
+        await q(
+          `INSERT INTO pending_export (connected_system_id, connector_space_object_id, change_type, status, attribute_changes, created_at)
+           VALUES ($1, $2, 'CREATE', 'PENDING', $3, now() - make_interval(secs => $4))`,
+          [directory.id, rows[0].id, JSON.stringify(changes), 100 - i],
+        );
+      }
+      const connector = await createConnector("LDAP", config, { logger: services.logger });
+      try {
+        const run = await runEngine(services, { systemId: directory.id, profile: "EXPORT", connector });
+        expect(run.status).toBe("COMPLETED");
+      } finally {
+        await connector.close();
+      }
+      const { rows } = await q(
+        "SELECT status::text AS status, count(*)::int AS n FROM pending_export WHERE connected_system_id = $1 GROUP BY 1",
+        [directory.id],
+      );
+      expect(rows).toEqual([{ status: "EXPORTED", n: 5 }]);
+      const client = new Client({ url: slapd.url });
+      await client.bind(slapd.bindDn, slapd.password);
+      try {
+        const { searchEntries } = await client.search(`ou=groups,${slapd.baseDn}`, {
+          filter: "(objectClass=posixGroup)",
+          attributes: ["cn", "memberUid"],
+        });
+        const found = Object.fromEntries(searchEntries.map((e) => [String(e.cn), [e.memberUid].flat().length]));
+        expect(found).toEqual({
+          big1: Math.ceil((CLAIM_BYTES * 0.6) / 16),
+          big2: Math.ceil((CLAIM_BYTES * 0.6) / 16),
+          big3: Math.ceil((CLAIM_BYTES * 0.6) / 16),
+          small1: 7,
+          small2: 7,
+        });
+      } finally {
+        await client.unbind();
+      }
+    } finally {
+      await slapd.stop();
     }
   });
 });
