@@ -94,37 +94,39 @@ async function exportGroups() {
       ],
     };
     const system = await bench.services.systems.create({ name: "directory", kind: "LDAP", config });
-    // Groups first in the claim order (created earlier), as a full sync of groups leaves them
+    /** `count` objects of `type` awaiting their CREATE, planned `ageSeconds` ago; `changes` is SQL over o.anchor. */
+    const provision = (type: string, rdn: string, ou: string, count: number, ageSeconds: number, changes: string) =>
+      pool.query(
+        `WITH o AS (
+           INSERT INTO connector_space_object (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status)
+           SELECT $1, $2, left($2, 1) || i, $3 || '=' || left($2, 1) || i || ',' || $4, '{}', '', 'PENDING_PROVISIONING'
+             FROM generate_series(1, $5) i RETURNING id, anchor)
+         INSERT INTO pending_export (connected_system_id, connector_space_object_id, change_type, status, attribute_changes, created_at)
+         SELECT $1, o.id, 'CREATE', 'PENDING', ${changes}, now() - make_interval(secs => $6) FROM o`,
+        [system.id, type, rdn, `${ou},${slapd.baseDn}`, count, ageSeconds],
+      );
+    const add = (attribute: string, values: string) =>
+      `jsonb_build_object('attribute', '${attribute}', 'operation', 'ADD', 'values', ${values})`;
+    // Groups first in the claim order (planned earlier), as a full sync of groups leaves them
     // beside the people it planned before.
-    await pool.query(
-      `WITH g AS (
-       INSERT INTO connector_space_object (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status)
-       SELECT $1, 'group', 'g' || i, 'cn=g' || i || ',ou=groups,' || $3, '{}', '', 'PENDING_PROVISIONING'
-         FROM generate_series(1, $2) i RETURNING id, anchor)
-     INSERT INTO pending_export (connected_system_id, connector_space_object_id, change_type, status, attribute_changes, created_at)
-     SELECT $1, g.id, 'CREATE', 'PENDING',
-            jsonb_build_array(
-              jsonb_build_object('attribute', 'cn', 'operation', 'ADD', 'values', jsonb_build_array(g.anchor)),
-              jsonb_build_object('attribute', 'gidNumber', 'operation', 'ADD', 'values', jsonb_build_array('10000')),
-              jsonb_build_object('attribute', 'memberUid', 'operation', 'ADD', 'values',
-                (SELECT jsonb_agg('user' || m || '.' || g.anchor) FROM generate_series(1, $4) m))),
-            now() - interval '1 hour'
-       FROM g`,
-      [system.id, groups, slapd.baseDn, members],
+    const memberUids = `(SELECT jsonb_agg('user' || m || '.' || o.anchor) FROM generate_series(1, ${members}) m)`;
+    await provision(
+      "group",
+      "cn",
+      "ou=groups",
+      groups,
+      3600,
+      `jsonb_build_array(${add("cn", "jsonb_build_array(o.anchor)")},
+      ${add("gidNumber", "jsonb_build_array('10000')")}, ${add("memberUid", memberUids)})`,
     );
-    await pool.query(
-      `WITH p AS (
-       INSERT INTO connector_space_object (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status)
-       SELECT $1, 'person', 'p' || i, 'uid=p' || i || ',ou=people,' || $3, '{}', '', 'PENDING_PROVISIONING'
-         FROM generate_series(1, $2) i RETURNING id, anchor)
-     INSERT INTO pending_export (connected_system_id, connector_space_object_id, change_type, status, attribute_changes)
-     SELECT $1, p.id, 'CREATE', 'PENDING',
-            jsonb_build_array(
-              jsonb_build_object('attribute', 'uid', 'operation', 'ADD', 'values', jsonb_build_array(p.anchor)),
-              jsonb_build_object('attribute', 'cn', 'operation', 'ADD', 'values', jsonb_build_array('Zoë ' || p.anchor)),
-              jsonb_build_object('attribute', 'sn', 'operation', 'ADD', 'values', jsonb_build_array('Müller')))
-       FROM p`,
-      [system.id, people, slapd.baseDn],
+    await provision(
+      "person",
+      "uid",
+      "ou=people",
+      people,
+      0,
+      `jsonb_build_array(${add("uid", "jsonb_build_array(o.anchor)")},
+      ${add("cn", "jsonb_build_array('Zoë ' || o.anchor)")}, ${add("sn", `jsonb_build_array('Müller')`)})`,
     );
     const connector = await createConnector("LDAP", config, { logger: bench.services.logger });
     const result = await measured(() => runEngine(bench.services, { systemId: system.id, profile: "EXPORT", connector }));

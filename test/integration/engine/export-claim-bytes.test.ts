@@ -35,25 +35,44 @@ const q = (sql: string, values: unknown[] = []) => services.db.pool.query(sql, v
 const members = (name: string, bytes: number) =>
   Array.from({ length: Math.ceil(bytes / 16) }, (_, i) => `${name}-${i}`.padEnd(12, "x"));
 
-/** An export planned `age` seconds ago, with `changeBytes` of changes and an object storing `storedBytes` of attributes. */
-async function plan(name: string, changeType: string, age: number, changeBytes: number, storedBytes = 0) {
+/** A group's object and its PENDING export, planned `age` seconds ago. */
+async function insertExport(o: {
+  systemId: string;
+  name: string;
+  changeType: string;
+  age: number;
+  changes: unknown[];
+  stored?: Record<string, unknown>;
+  dn?: string;
+}) {
   const { rows } = await q(
-    `INSERT INTO connector_space_object (connected_system_id, object_type, anchor, attributes, content_hash)
-     VALUES ($1, 'group', $2, $3, '') RETURNING id`,
-    [systemId, name, JSON.stringify({ memberUid: members(name, storedBytes) })],
+    `INSERT INTO connector_space_object (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status)
+     VALUES ($1, 'group', $2, $3, $4, '', $5) RETURNING id`,
+    [
+      o.systemId,
+      o.name,
+      o.dn ?? null,
+      JSON.stringify(o.stored ?? {}),
+      o.changeType === "CREATE" ? "PENDING_PROVISIONING" : "NORMAL",
+    ],
   );
   await q(
     `INSERT INTO pending_export (connected_system_id, connector_space_object_id, change_type, status, attribute_changes, created_at)
      VALUES ($1, $2, $3, 'PENDING', $4, now() - make_interval(secs => $5))`,
-    [
-      systemId,
-      rows[0].id,
-      changeType,
-      JSON.stringify([{ attribute: "memberUid", operation: "ADD", values: members(name, changeBytes) }]),
-      age,
-    ],
+    [o.systemId, rows[0].id, o.changeType, JSON.stringify(o.changes), o.age],
   );
 }
+
+/** An export with `changeBytes` of changes to an object storing `storedBytes` of attributes. */
+const plan = (name: string, changeType: string, age: number, changeBytes: number, storedBytes = 0) =>
+  insertExport({
+    systemId,
+    name,
+    changeType,
+    age,
+    changes: [{ attribute: "memberUid", operation: "ADD", values: members(name, changeBytes) }],
+    stored: { memberUid: members(name, storedBytes) },
+  });
 
 describe("claiming exports", () => {
   it("stops a claim at CLAIM_BYTES of changes and stored attributes, and the next claims take the rest in order", async () => {
@@ -110,21 +129,18 @@ describe("claiming exports", () => {
       const groups = ["big1", "big2", "big3", "small1", "small2"];
       for (const [i, name] of groups.entries()) {
         const uids = members(name, name.startsWith("big") ? CLAIM_BYTES * 0.6 : 100);
-        const { rows } = await q(
-          `INSERT INTO connector_space_object (connected_system_id, object_type, anchor, distinguished_name, attributes, content_hash, status)
-           VALUES ($1, 'group', $2, $3, '{}', '', 'PENDING_PROVISIONING') RETURNING id`,
-          [directory.id, name, `cn=${name},ou=groups,${slapd.baseDn}`],
-        );
-        const changes = [
-          { attribute: "cn", operation: "ADD", values: [name] },
-          { attribute: "gidNumber", operation: "ADD", values: [String(1000 + i)] },
-          { attribute: "memberUid", operation: "ADD", values: uids },
-        ];
-        await q(
-          `INSERT INTO pending_export (connected_system_id, connector_space_object_id, change_type, status, attribute_changes, created_at)
-           VALUES ($1, $2, 'CREATE', 'PENDING', $3, now() - make_interval(secs => $4))`,
-          [directory.id, rows[0].id, JSON.stringify(changes), 100 - i],
-        );
+        await insertExport({
+          systemId: directory.id,
+          name,
+          changeType: "CREATE",
+          age: 100 - i,
+          dn: `cn=${name},ou=groups,${slapd.baseDn}`,
+          changes: [
+            { attribute: "cn", operation: "ADD", values: [name] },
+            { attribute: "gidNumber", operation: "ADD", values: [String(1000 + i)] },
+            { attribute: "memberUid", operation: "ADD", values: uids },
+          ],
+        });
       }
       const connector = await createConnector("LDAP", config, { logger: services.logger });
       try {
