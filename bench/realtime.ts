@@ -202,7 +202,10 @@ if (senderExit !== 0) {
   await stopAll();
   throw new Error(`the sender exited ${senderExit}: ${senderErr}`);
 }
-const { seconds: senderSeconds } = JSON.parse(senderOut.trim().split("\n").at(-1)!) as { seconds: number };
+const { seconds: senderSeconds, cpuSeconds: senderCpu } = JSON.parse(senderOut.trim().split("\n").at(-1)!) as {
+  seconds: number;
+  cpuSeconds: number;
+};
 const pushSeconds = senderSeconds;
 // Until every burst record's CREATE is exported (or 5 minutes).
 const deadline = Date.now() + 5 * 60_000;
@@ -278,7 +281,7 @@ console.log(
 // exported: the cost that decides how many pushes a second fit on the machine, whatever its load.
 const perPush = (k: keyof typeof cpuAfter) => ((cpuAfter[k] - cpuBefore[k]) * 1000) / BURST;
 console.log(
-  `CPU per burst push: API ${perPush("api").toFixed(2)} ms, worker ${perPush("worker").toFixed(2)} ms, PostgreSQL ${perPush("postgres").toFixed(2)} ms (API's connections ${pgBy("metasync-api").toFixed(2)}, worker's ${pgBy("metasync-worker").toFixed(2)}), slapd ${perPush("slapd").toFixed(2)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
+  `CPU per burst push: API ${perPush("api").toFixed(2)} ms, worker ${perPush("worker").toFixed(2)} ms, PostgreSQL ${perPush("postgres").toFixed(2)} ms (API's connections ${pgBy("metasync-api").toFixed(2)}, worker's ${pgBy("metasync-worker").toFixed(2)}), slapd ${perPush("slapd").toFixed(2)} ms, the sender ${((senderCpu * 1000) / BURST).toFixed(2)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
 );
 
 await stopAll();
