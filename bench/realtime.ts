@@ -192,6 +192,7 @@ const backendCpu = async () => {
 };
 const backendsBefore = await backendCpu();
 const cpuBefore = cpu();
+const { rows: burstAt } = await services.db.pool.query<{ at: Date }>("SELECT clock_timestamp() AS at");
 const burstStart = performance.now();
 let senderOut = "";
 sender.stdout.on("data", (d: Buffer) => {
@@ -238,15 +239,30 @@ const pgBy = (app: string) =>
     .reduce((sum, [pid, b]) => sum + b.s - (backendsBefore.get(pid)?.s ?? 0), 0) *
     1000) /
   BURST;
-const { rows: latency } = await services.db.pool.query<{ p50: number; p99: number; max: number; n: number }>(
+const { rows: latency } = await services.db.pool.query<{
+  p50: number;
+  p99: number;
+  max: number;
+  n: number;
+  waited: number[];
+  planned: number[];
+  sent: number[];
+}>(
   `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::float8 AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY s)::float8 AS p99,
-          max(s)::float8 AS max, count(*)::int AS n
-     FROM (SELECT EXTRACT(EPOCH FROM pe.updated_at - e.received_at) AS s
+          max(s)::float8 AS max, count(*)::int AS n,
+          percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY waited)::float8[] AS waited,
+          percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY planned)::float8[] AS planned,
+          percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY sent)::float8[] AS sent
+     FROM (SELECT EXTRACT(EPOCH FROM pe.updated_at - e.received_at) AS s,
+                  EXTRACT(EPOCH FROM r.started_at - e.received_at) AS waited,
+                  EXTRACT(EPOCH FROM r.finished_at - r.started_at) AS planned,
+                  EXTRACT(EPOCH FROM pe.updated_at - r.finished_at) AS sent
              FROM inbox_entry e
              JOIN connector_space_object c ON c.connected_system_id = $2 AND c.anchor IS NOT NULL
              JOIN pending_export pe ON pe.connector_space_object_id = c.id AND pe.change_type = 'CREATE'
                                    AND pe.status IN ('EXPORTED', 'CONFIRMED')
              JOIN metaverse_object m ON m.id = c.metaverse_object_id
+             JOIN run r ON r.id = pe.planning_run_id
             WHERE e.connected_system_id = $1 AND e.anchor LIKE 'B%' AND m.attributes->>'employeeId' = e.anchor) x`,
   [hr.id, ldap.id],
 );
@@ -259,6 +275,23 @@ const { searchEntries } = await reader.search(`ou=people,${slapd.baseDn}`, {
 });
 const runs = await services.db.pool.query<{ profile: string; n: number }>(
   "SELECT profile::text AS profile, count(*)::int AS n FROM run WHERE trigger = 'REALTIME' GROUP BY 1 ORDER BY 1",
+);
+// Where a burst push's time goes: how long the burst's runs waited in the queue and ran, and how
+// much each took.
+const { rows: burstRuns } = await services.db.pool.query<{
+  profile: string;
+  n: number;
+  processed: number;
+  queued: number;
+  ran: number;
+  ranMax: number;
+}>(
+  `SELECT profile::text AS profile, count(*)::int AS n, avg(processed)::float8 AS processed,
+          percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM started_at - created_at))::float8 AS queued,
+          percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM finished_at - started_at))::float8 AS ran,
+          max(EXTRACT(EPOCH FROM finished_at - started_at))::float8 AS "ranMax"
+     FROM run WHERE trigger = 'REALTIME' AND created_at >= $1 GROUP BY 1 ORDER BY 1`,
+  [burstAt[0]!.at],
 );
 clearInterval(sampler);
 
@@ -276,6 +309,14 @@ console.log(
 console.log(
   `runs: ${runs.rows.map((r) => `${r.profile} ${r.n}`).join(", ")}; peak RSS: API ${Math.round(peakRss / 2 ** 20)} MB, worker ${Math.round(peakWorkerRss / 2 ** 20)} MB`,
 );
+
+console.log(
+  `  of which, p50 / p99: in the inbox until its run started ${ms(l.waited[0]!)} / ${ms(l.waited[1]!)}; its run, start to end ${ms(l.planned[0]!)} / ${ms(l.planned[1]!)}; run end to export sent ${ms(l.sent[0]!)} / ${ms(l.sent[1]!)}`,
+);
+for (const r of burstRuns)
+  console.log(
+    `burst ${r.profile} runs: ${r.n}, ${Math.round(r.processed)} objects each on average; queued p50 ${ms(r.queued)}, ran p50 ${ms(r.ran)}, max ${ms(r.ranMax)}`,
+  );
 
 // CPU milliseconds each process spent per burst push, from the burst's start until all were
 // exported: the cost that decides how many pushes a second fit on the machine, whatever its load.
