@@ -95,8 +95,8 @@ const readyWalk = (changeType: (typeof CLAIM_ORDER)[number], before: string[]) =
           OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
      AND (p.not_before IS NULL OR p.not_before <= now())
      AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = p.planning_run_id AND r.status IN ${PLANNING_ACTIVE})
-     AND p.id <> ALL($4::uuid[])
-     AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id <> ALL($5::uuid[]))
+     AND p.id NOT IN (SELECT unnest($4::uuid[]))
+     AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id NOT IN (SELECT unnest($5::uuid[])))
    ORDER BY p.awaiting_reference, p.created_at, p.id
    LIMIT greatest(0, $3${before.map((w) => ` - (SELECT count(*) FROM ${w})`).join("")}) FOR UPDATE SKIP LOCKED`;
 
