@@ -157,10 +157,19 @@ export function createImportExecutor(mode: "full" | "delta", source?: PageSource
       await ctx.event("deletes skipped", { reason: `${checkpoint.failed} records could not be read; objects not seen are kept` });
     await ctx.batch(async (tx) => {
       if (mode === "full") await clearSeen(tx, ctx.run.id);
-      if (!scope.dryRun && !source) await saveWatermark(tx, ctx.system.id, checkpoint.watermark ?? null, mode);
+      const watermark = !scope.dryRun && !source;
+      if (watermark) await saveWatermark(tx, ctx.system.id, checkpoint.watermark ?? null, mode);
       // Every object of the source passed validation against this schema and is stored as such.
       if (mode === "full" && !scope.dryRun && !checkpoint.failed) await recordValidated(tx, ctx.system.id, schemaHash);
-      return { counts: {}, processed: checkpoint.processed, phase: "completing", checkpoint: { ...checkpoint, phase: "sweep" } };
+      return {
+        counts: {},
+        processed: checkpoint.processed,
+        phase: "completing",
+        checkpoint: { ...checkpoint, phase: "sweep" },
+        // A delta of a given source (a real-time run's inbox) keeps no watermark: nothing written
+        // here, so not a batch of the run (its last page's batch holds the progress).
+        empty: mode === "delta" && !watermark,
+      };
     });
   };
 }

@@ -74,12 +74,17 @@ export function createSyncExecutor(
         breakerEvents();
         const { deleted, exportsQueued } = await applyDueDeletions(tx, scope);
         cp = { ...cp, dueDone: true };
+        const events = breakerEvents();
         return {
           counts: { deleted, exportsQueued },
           processed: cp.processed,
           phase: "due deletions",
           checkpoint: cp,
-          events: breakerEvents(),
+          events,
+          // A delta sync with nothing due (the common case, and every real-time run): not a batch
+          // of the run; a resumed run looks again. A full sync records it: its checkpoint also
+          // holds the decision to partition, made once.
+          empty: mode === "delta" && deleted === 0 && exportsQueued === 0 && !events.length,
         };
       });
     }

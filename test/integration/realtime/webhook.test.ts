@@ -104,6 +104,13 @@ describe("real-time pushes", () => {
     });
     expect(new Set(runs.map((r) => r.profile))).toEqual(new Set(["REALTIME", "EXPORT"]));
     expect(runs.filter((r) => r.status !== "COMPLETED")).toEqual([]);
+    // A REALTIME run's batches are its inbox pages and its sync: the steps with nothing to do
+    // (an inbox keeps no watermark, no identity was due for deletion) record no batch.
+    const batches = await h.services.db.prisma.runEvent.findMany({
+      where: { type: "run.batch_processed", run: { profile: "REALTIME" } },
+      select: { data: true },
+    });
+    expect(new Set(batches.map((b) => (b.data as { phase: string }).phase))).toEqual(new Set(["importing", "syncing"]));
     const inbox = await ok(app, '{ connectedSystem(name: "hr-people") { inbox { depth } } }');
     expect(inbox.connectedSystem.inbox.depth).toBe(0);
   });
