@@ -307,7 +307,6 @@ async function holdExports(
   /** Every export of the run still waiting there, not only the batch's own (the first crossing, the run's end). */
   all = !heldScopes.has(scope.key),
 ) {
-  const first = !heldScopes.has(scope.key);
   const reason = heldScopes.get(scope.key) ?? holdReason(crossings, figures, scope.limits.isDefault);
   const { rows } = await tx.query<{ id: string }>(
     `UPDATE pending_export SET status = 'AWAITING_APPROVAL', requires_approval = true, approval_reason = $4, updated_at = now()
