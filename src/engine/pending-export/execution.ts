@@ -86,7 +86,13 @@ const CLAIM_ORDER = ["CREATE", "UPDATE", "DELETE"] as const;
  */
 export const PLANNING_ACTIVE = ACTIVE_STATUSES_SQL;
 
-/** The ready exports of one change type, in claim order, up to what `before` (earlier walks) left of $3. */
+/**
+ * The ready exports of one change type, in claim order, up to what `before` (earlier walks) left
+ * of $3. The batches in flight ($4, $5: up to ~1,000 ids each) are left out through `NOT IN
+ * (SELECT unnest(...))`, a hashed subplan: `<> ALL($4)` in the prepared statement's generic plan
+ * compared each scanned row with every id (a claim of 500 beside 1,000 in flight: median 37.8 ms,
+ * 24.8 ms with the subplan).
+ */
 const readyWalk = (changeType: (typeof CLAIM_ORDER)[number], before: string[]) => `
   SELECT p.id, ${CLAIM_ORDER.indexOf(changeType)} AS type_order FROM pending_export p
    WHERE p.connected_system_id = $1 AND p.change_type = '${changeType}'
