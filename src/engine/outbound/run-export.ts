@@ -6,6 +6,7 @@ import {
   previewPage,
   type ReadyExport,
   releaseExports,
+  releaseRunExports,
 } from "../pending-export/execution.ts";
 import { insertRunChanges } from "../run-changes.ts";
 import type { OperationExecutor, RunContext } from "../run-context.ts";
@@ -86,6 +87,12 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
       throw new StagingError(`${ctx.system.name} is in staging mode: no export was sent, every pending export is kept`);
     const connector = await ctx.connector();
     const batchSize = pacedBatchSize(options.batchSize, ctx.system.rateLimit);
+    // Only a run that ran before can have claimed anything.
+    if (ctx.run.attempt > 1 || ctx.run.checkpoint !== null)
+      await ctx.batch(async (tx) => {
+        const released = await releaseRunExports(tx, ctx.run.id);
+        return { counts: {}, processed, phase: "exporting", checkpoint: { processed }, empty: !released };
+      });
     if (ctx.system.deleteThreshold !== null)
       await ctx.batch(async (tx) => {
         const held = await holdUnapprovedDeletes(tx, systemId, ctx.system.deleteThreshold!);
@@ -108,10 +115,8 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     const session = connector.openExportSession?.() ?? null;
     const held: Exported[] = [];
     let heldSince = 0;
-    const excluding = (inFlight: ReadyExport[]) => {
-      const busy = [...held.flatMap((b) => b.claimed), ...inFlight];
-      return { ids: busy.map((e) => e.id), csoIds: busy.flatMap((e) => (e.csoId ? [e.csoId] : [])) };
-    };
+    const excluding = (inFlight: ReadyExport[]) =>
+      [...held.flatMap((b) => b.claimed), ...inFlight].flatMap((e) => (e.csoId ? [e.csoId] : []));
     const claim = async (inFlight: ReadyExport[]) => {
       let claimed: ReadyExport[] = [];
       await ctx.batch(async (tx) => {
@@ -284,10 +289,8 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
 /**
  * Held by an export session until a commit: at most this many exports, and at most this long
  * (they show as exported, and the target has them, no later than that). Held exports stay
- * EXECUTING at the head of the claim order, so every claim walks past them and sends them as its
- * exclusion list: a claim costs ~held rows, a commit ~the file's rows. At 100,000 rows a limit of
- * 20,000 made the CSV export 1,181/s (2,990/s at 10,000); the two costs balance near
- * sqrt(rows x batch), ~7,000 there.
+ * EXECUTING, and every claim sends their objects as its exclusion list; a commit costs ~the
+ * file's rows.
  */
 const HOLD_LIMIT = 5_000;
 const HOLD_MS = 30_000;

@@ -64,7 +64,7 @@ export interface ReadyExport {
  * Claim the next exports of a system that may run now (PENDING, or FAILED whose retry time
  * came, approved or never needing approval, past their not-before time, their planning run
  * ended): EXECUTING, stamped with the run. Creates first and references last, so referenced objects exist before references.
- * Exports this run claimed before a crash are taken again.
+ * Exports a run claimed before a crash are given back when it resumes (releaseRunExports).
  *
  * One walk per change type, each along the open-exports index (system, type,
  * awaiting_reference, created_at, id) in order and stopping at what the types before it left of
@@ -88,21 +88,20 @@ export const PLANNING_ACTIVE = ACTIVE_STATUSES_SQL;
 
 /**
  * The ready exports of one change type, in claim order, up to what `before` (earlier walks) left
- * of $3. The batches in flight ($4, $5: up to ~1,000 ids each) are left out through `NOT IN
- * (SELECT unnest(...))`, a hashed subplan: `<> ALL($4)` in the prepared statement's generic plan
- * compared each scanned row with every id (a claim of 500 beside 1,000 in flight: median 37.8 ms,
- * 24.8 ms with the subplan).
+ * of $3. The walk's index holds only PENDING and FAILED exports: the ones in flight (EXECUTING,
+ * the oldest, up to a few thousand while a file target holds its batches) are not in it, so no
+ * claim walks past them (a real-time burst's claims, mostly short of the limit, each read every
+ * one: 59 ms a claim). An object in flight keeps its next export back ($4, a hashed subplan:
+ * `<> ALL` in a generic plan compares each row with every id).
  */
 const readyWalk = (changeType: (typeof CLAIM_ORDER)[number], before: string[]) => `
   SELECT p.id, ${CLAIM_ORDER.indexOf(changeType)} AS type_order FROM pending_export p
    WHERE p.connected_system_id = $1 AND p.change_type = '${changeType}'
-     AND p.status IN ('PENDING', 'FAILED', 'EXECUTING')
-     AND (p.status = 'PENDING' OR (p.status = 'FAILED' AND p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2)
-          OR (p.status = 'EXECUTING' AND p.export_run_id = $2))
+     AND p.status IN ('PENDING', 'FAILED')
+     AND (p.status = 'PENDING' OR (p.next_retry_at <= now() AND p.export_run_id IS DISTINCT FROM $2))
      AND (p.not_before IS NULL OR p.not_before <= now())
      AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = p.planning_run_id AND r.status IN ${PLANNING_ACTIVE})
-     AND p.id NOT IN (SELECT unnest($4::uuid[]))
-     AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id NOT IN (SELECT unnest($5::uuid[])))
+     AND (p.connector_space_object_id IS NULL OR p.connector_space_object_id NOT IN (SELECT unnest($4::uuid[])))
    ORDER BY p.awaiting_reference, p.created_at, p.id
    LIMIT greatest(0, $3${before.map((w) => ` - (SELECT count(*) FROM ${w})`).join("")}) FOR UPDATE SKIP LOCKED`;
 
@@ -126,7 +125,7 @@ const CLAIM_SQL = `
     SELECT id, type_order FROM (
       SELECT id, type_order, bytes, sum(bytes) OVER (ORDER BY type_order, awaiting_reference, created_at, id) AS upto
         FROM weighed) w
-     WHERE upto - bytes < $6),
+     WHERE upto - bytes < $5),
   claimed AS (
     UPDATE pending_export p SET status = 'EXECUTING', export_run_id = $2, updated_at = now()
       FROM taken WHERE p.id = taken.id
@@ -143,13 +142,13 @@ export async function claimReadyExports(
   systemId: string,
   runId: string,
   limit: number,
-  /** Exports still in flight in this run, and their objects: not claimed again meanwhile. */
-  exclude: { ids: string[]; csoIds: string[] } = { ids: [], csoIds: [] },
+  /** Objects of the exports still in flight in this run: their next exports wait for the outcome. */
+  busyCsoIds: string[] = [],
 ): Promise<ReadyExport[]> {
   const { rows } = await tx.query({
     name: "claim-ready-exports",
     text: CLAIM_SQL,
-    values: [systemId, runId, limit, exclude.ids, exclude.csoIds, CLAIM_BYTES],
+    values: [systemId, runId, limit, busyCsoIds, CLAIM_BYTES],
   });
   // RETURNING does not keep the walks' order: restore it (types in claim order, then each walk's).
   rows.sort(
@@ -176,15 +175,22 @@ export async function claimReadyExports(
   }));
 }
 
+const RELEASE = `UPDATE pending_export SET status = CASE WHEN error_count > 0 THEN 'FAILED'::pending_export_status ELSE 'PENDING'::pending_export_status END,
+              next_retry_at = CASE WHEN error_count > 0 THEN now() ELSE next_retry_at END, updated_at = now()`;
+
 /** An unreachable target: give the claimed exports back untouched, to run next time. */
 export async function releaseExports(q: Q, ids: string[]) {
-  if (ids.length)
-    await q.query(
-      `UPDATE pending_export SET status = CASE WHEN error_count > 0 THEN 'FAILED'::pending_export_status ELSE 'PENDING'::pending_export_status END,
-              next_retry_at = CASE WHEN error_count > 0 THEN now() ELSE next_retry_at END, updated_at = now()
-        WHERE id = ANY($1::uuid[]) AND status = 'EXECUTING'`,
-      [ids],
-    );
+  if (ids.length) await q.query(`${RELEASE} WHERE id = ANY($1::uuid[]) AND status = 'EXECUTING'`, [ids]);
+}
+
+/**
+ * A run resumed (after a crash, a lost lease, a pause): the exports it claimed before and never
+ * settled are given back, to be claimed again in claim order (they may have reached the target
+ * already: a resumed run always sent them again).
+ */
+export async function releaseRunExports(q: Q, runId: string): Promise<number> {
+  const r = await q.query(`${RELEASE} WHERE export_run_id = $1 AND status = 'EXECUTING'`, [runId]);
+  return r.rowCount ?? 0;
 }
 
 /** Exports over the system's delete threshold wait for approval before any export run applies them. */

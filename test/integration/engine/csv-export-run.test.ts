@@ -6,6 +6,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connector, ExportSession } from "../../../src/connectors/connector.ts";
 import { createConnector } from "../../../src/connectors/index.ts";
 import { createExportExecutor } from "../../../src/engine/outbound/run-export.ts";
+import { claimReadyExports } from "../../../src/engine/pending-export/execution.ts";
 import type { Services } from "../../../src/services.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
@@ -125,7 +126,7 @@ describe("EXPORT to a CSV file", () => {
   });
 
   it("a run stopped between batches: the file holds what is recorded EXPORTED, the rest is PENDING and the resumed run finishes", async () => {
-    const { csv, exportRun, statuses, fileIds } = await setup();
+    const { csv, target, exportRun, statuses, fileIds } = await setup();
     const stopped = exportRun(csv, { crashAfterBatches: 9 });
     await expect(stopped).rejects.toThrow("simulated crash");
     const runId = (await services.db.prisma.run.findFirstOrThrow({ where: { profile: "EXPORT" } })).id;
@@ -144,10 +145,16 @@ describe("EXPORT to a CSV file", () => {
     expect(inFile.size).toBe(exported.length + executing.length);
     expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
 
+    // A claim the stopped run made just before it stopped: taken, never sent.
+    const claimedBeforeStop = (await claimReadyExports(services.db.pool, target.id, runId, 3)).map(
+      (e) => e.attributeChanges.find((c) => c.attribute === "id")?.values[0],
+    );
+    expect(claimedBeforeStop).toHaveLength(3);
     await exportRun(csv, { runId });
     expect(new Set((await statuses()).map((s) => s.status))).toEqual(new Set(["EXPORTED"]));
     const ids = fileIds();
     expect(ids).toHaveLength(PEOPLE);
     expect(new Set(ids).size).toBe(PEOPLE);
+    for (const id of claimedBeforeStop) expect(ids).toContain(id);
   });
 });

@@ -87,13 +87,12 @@ describe("claiming exports", () => {
 
     const client = await services.db.pool.connect();
     const claims: string[][] = [];
-    const taken: string[] = [];
     try {
       for (;;) {
-        const claimed = await claimReadyExports(client, systemId, runId, 100, { ids: taken, csoIds: [] });
+        // Each claim commits its exports EXECUTING: the next one does not take them again.
+        const claimed = await claimReadyExports(client, systemId, runId, 100);
         if (!claimed.length) break;
         claims.push(claimed.map((c) => String(c.anchor)));
-        taken.push(...claimed.map((c) => c.id));
       }
     } finally {
       client.release();
