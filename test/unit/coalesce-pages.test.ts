@@ -33,7 +33,20 @@ describe("coalescePages", () => {
     expect(batches[1]).toMatchObject({ watermark: { w: 1 }, total: 11 });
   });
 
-  it("never merges a page with deletes, so deletes stay ordered after earlier adds", async () => {
+  it("merges pages of deletes alone with each other, up to the batch size", async () => {
+    const del = (anchors: string[], checkpoint: string) =>
+      page(0, 0, { deletes: anchors.map((anchor) => ({ objectType: "person", anchor })), checkpoint });
+    const batches = await collect(
+      coalescePages(pages(page(2, 0), del(["X1", "X2"], "d1"), del(["X3"], "d2"), del(["X4", "X5"], "d3"), del(["X6"], "d4")), 4),
+    );
+    expect(batches.map((b) => [b.objects.length, b.deletes.map((d) => d.anchor), b.checkpoint])).toEqual([
+      [2, [], { after: 2 }],
+      [0, ["X1", "X2", "X3", "X4", "X5"], "d3"],
+      [0, ["X6"], "d4"],
+    ]);
+  });
+
+  it("never merges a page with deletes with one with adds, so deletes stay ordered after earlier adds", async () => {
     const del = page(0, 0, { deletes: [{ objectType: "person", anchor: "E0" }], checkpoint: "d" });
     const batches = await collect(coalescePages(pages(page(1, 0), del, page(1, 1)), 100));
     expect(batches.map((b) => [b.objects.length, b.deletes.length, b.checkpoint])).toEqual([
