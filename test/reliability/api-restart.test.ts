@@ -96,10 +96,13 @@ beforeAll(async () => {
   // Each run: 30 batches of 4 items, 250 ms apart (about 7.5 s; 12 s for 200 clients): the first
   // run must still be going when every client has seen it RUNNING; the second is paused while the
   // API is down, however long it takes to start again.
-  [, worker] = await Promise.all([
+  // Both settled before a failure is thrown, so that afterAll stops whichever did start.
+  const started = await Promise.allSettled([
     startApi(),
     spawnWorkerProcess(url, { total: 120, batchSize: 4, delayMs: FULL ? 400 : 250 }, { WORKER_CONCURRENCY: "2" }),
   ]);
+  if (started[1].status === "fulfilled") worker = started[1].value;
+  for (const s of started) if (s.status === "rejected") throw s.reason;
 }, 120_000);
 
 afterAll(async () => {

@@ -67,11 +67,19 @@ async function partitionedWorld() {
   const world = await createPartitionedWorld(PEOPLE, { partitionSize: SIZE, syncBatch: SYNC_BATCH });
   // pg-boss installs its schema on first start: here, as the first run would, so that the two
   // workers (each seconds loading its modules) can start side by side on this fresh database.
-  await world.services.queue.start();
-  // A killed worker's partition is taken over soon (12 missed heartbeats of 250 ms).
-  await Promise.all([0, 1].map(() => world.spawnWorker({ WORKER_STALE_MS: "3000" })));
-  expect((await world.run("FULL_IMPORT")).status).toBe("COMPLETED");
-  return world;
+  try {
+    await world.services.queue.start();
+    // A killed worker's partition is taken over soon (12 missed heartbeats of 250 ms).
+    // Both settled before a failure is thrown: a worker still starting would escape close().
+    const started = await Promise.allSettled([0, 1].map(() => world.spawnWorker({ WORKER_STALE_MS: "3000" })));
+    for (const s of started) if (s.status === "rejected") throw s.reason;
+    expect((await world.run("FULL_IMPORT")).status).toBe("COMPLETED");
+    return world;
+  } catch (e) {
+    // A worker that did start must not outlive the test.
+    await world.close();
+    throw e;
+  }
 }
 
 describe("a FULL_SYNC split into partitions", () => {
