@@ -27,6 +27,8 @@ async function refuseDataDirWithOtherSystems() {
   const yaml = path.join(dir, "hr.yaml");
   writeFileSync(yaml, "connectedSystems:\n  - name: hr\n    kind: CSV\n    config: { path: /data/hr.csv, anchor: id }\n");
   const applied = await runCli(["apply", yaml], env).exit;
+  // Without the system the demo would start for real (and serve until stopped).
+  if (applied !== 0) return { applied, refused: null, output: "" };
   const demo = runCli(["demo"], env);
   return { applied, refused: await demo.exit, output: demo.output() };
 }
