@@ -8,7 +8,10 @@ import { closeTestServices, createTestServices } from "../helpers/services.ts";
 
 // A real CSV import executed by a worker process that is killed with SIGKILL mid-run: another
 // worker resumes it from its checkpoint and the counts come out exact, nothing twice.
-const ROWS = 60_000;
+// 60 batches of 200 rows (pages of 200, not merged into the default batches of 5,000): the worker
+// is killed after the 10th, with most of the file still to read.
+const ROWS = 12_000;
+const ENV = { WORKER_EXECUTORS: "default", WORKER_BATCHES: JSON.stringify({ import: 200 }) };
 let services: Services;
 const workers: Awaited<ReturnType<typeof spawnWorkerProcess>>[] = [];
 
@@ -33,7 +36,7 @@ describe("a killed worker during a real import", () => {
     });
     await services.connectionActions.refreshSchema(system.id);
 
-    workers.push(await spawnWorkerProcess(services.db.url, { total: 0, batchSize: 1 }, { WORKER_EXECUTORS: "default" }));
+    workers.push(await spawnWorkerProcess(services.db.url, { total: 0, batchSize: 1 }, ENV));
     const result = await services.startGate.start({ connectedSystemId: system.id, profile: "FULL_IMPORT", trigger: "API" });
     expect(result.outcome).toBe("ACCEPTED");
     const runId = result.run.id;
@@ -48,7 +51,8 @@ describe("a killed worker during a real import", () => {
     expect(atKill.status).toBe("RUNNING");
     expect(atKill.created).toBeLessThan(ROWS);
 
-    workers.push(await spawnWorkerProcess(services.db.url, { total: 0, batchSize: 1 }, { WORKER_EXECUTORS: "default" }));
+    // It takes the run over once the heartbeat is 3 s old (12 missed heartbeats of 250 ms).
+    workers.push(await spawnWorkerProcess(services.db.url, { total: 0, batchSize: 1 }, { ...ENV, WORKER_STALE_MS: "3000" }));
     const run = await waitForStatus(services, runId, ["COMPLETED", "FAILED", "PARTIAL"], 60_000);
     expect(run).toMatchObject({ status: "COMPLETED", fetched: ROWS, created: ROWS, failed: 0, deleted: 0 });
     expect(run.attempt).toBeGreaterThan(1);

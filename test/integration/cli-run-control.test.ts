@@ -36,8 +36,10 @@ describe("metasync pause, resume, cancel and staging", () => {
     const runId = started.run!.id;
 
     // Queued, no worker yet: only a RUNNING run can be paused (CONFLICT, exit 1), nothing to resume.
-    expect(await cli("pause", runId)).toMatchObject({ code: 1, output: expect.stringContaining("QUEUED") });
-    expect((await cli("resume", runId)).code).toBe(1);
+    // Neither changes the run: both processes at once (each spends seconds loading its modules).
+    const [pauseQueued, resumeQueued] = await Promise.all([cli("pause", runId), cli("resume", runId)]);
+    expect(pauseQueued).toMatchObject({ code: 1, output: expect.stringContaining("QUEUED") });
+    expect(resumeQueued.code).toBe(1);
 
     // 100 batches of 100 ms: long enough for a CLI process to start on a loaded machine (at 20
     // batches the run sometimes finished before `pause` reached it).
@@ -65,16 +67,22 @@ describe("metasync pause, resume, cancel and staging", () => {
     const system = await createReadySystem(services, "hr-cancel", { path: file });
     const runId = (await services.startGate.start({ connectedSystemId: system.id, profile: "FULL_IMPORT", trigger: "MANUAL" }))
       .run!.id;
-    const cancelled = await cli("cancel", runId);
+    // The usage errors touch no run: they run beside the cancel.
+    const [cancelled, unknown, malformed, missing] = await Promise.all([
+      cli("cancel", runId),
+      cli("pause", "00000000-0000-4000-8000-000000000000"),
+      cli("resume", "not-an-id"),
+      cli("cancel"),
+    ]);
     expect(cancelled).toMatchObject({ code: 0, output: expect.stringContaining("CANCELLED") });
     expect((await services.db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).status).toBe("CANCELLED");
 
-    expect(await cli("pause", "00000000-0000-4000-8000-000000000000")).toMatchObject({
+    expect(unknown).toMatchObject({
       code: 2,
       output: expect.stringContaining("NOT_FOUND"),
     });
-    expect(await cli("resume", "not-an-id")).toMatchObject({ code: 2, output: expect.stringContaining("run-id") });
-    expect((await cli("cancel")).code).toBe(2);
+    expect(malformed).toMatchObject({ code: 2, output: expect.stringContaining("run-id") });
+    expect(missing.code).toBe(2);
   });
 
   it("turns staging on and off by system name, saying how many exports wait", async () => {
@@ -82,18 +90,23 @@ describe("metasync pause, resume, cancel and staging", () => {
     await services.db.prisma.pendingExport.create({
       data: { connectedSystemId: system.id, changeType: "CREATE", status: "PENDING", attributeChanges: [] },
     });
-    expect(await cli("staging", "accounts-control", "on")).toMatchObject({
+    // An unknown system and an unknown mode change nothing: each runs beside a change of the real one.
+    const [on, unknown] = await Promise.all([cli("staging", "accounts-control", "on"), cli("staging", "nosuch", "on")]);
+    expect(on).toMatchObject({
       code: 0,
       output: expect.stringContaining("1 waiting"),
     });
+    expect(unknown).toMatchObject({ code: 2, output: expect.stringContaining("NOT_FOUND") });
     expect((await services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { id: system.id } })).staging).toBe(true);
     const refused = await services.startGate.start({ connectedSystemId: system.id, profile: "EXPORT", trigger: "MANUAL" });
     expect(refused.failure?.reasonCode).toBe("STAGING");
 
-    expect(await cli("staging", "accounts-control", "off")).toMatchObject({ code: 0, output: expect.stringContaining("live") });
+    const [off, maybe] = await Promise.all([
+      cli("staging", "accounts-control", "off"),
+      cli("staging", "accounts-control", "maybe"),
+    ]);
+    expect(off).toMatchObject({ code: 0, output: expect.stringContaining("live") });
     expect((await services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { id: system.id } })).staging).toBe(false);
-
-    expect(await cli("staging", "nosuch", "on")).toMatchObject({ code: 2, output: expect.stringContaining("NOT_FOUND") });
-    expect((await cli("staging", "accounts-control", "maybe")).code).toBe(2);
+    expect(maybe.code).toBe(2);
   });
 });

@@ -9,7 +9,9 @@ import { createTestDatabaseUrl } from "../helpers/database.ts";
 import { closeTestServices, createTestServices } from "../helpers/services.ts";
 import { person, sourceSystem } from "../helpers/sync-fixtures.ts";
 
-describe("metasync serve", () => {
+// Each test starts its own process on its own database (or none): they run side by side, as most
+// of their time is a process loading its modules.
+describe.concurrent("metasync serve", () => {
   it("exits 1 with one line naming an invalid variable", async () => {
     const run = runCli(["serve"], { PORT: "abc" });
     expect(await run.exit).toBe(1);

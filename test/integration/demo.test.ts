@@ -17,17 +17,35 @@ let url: string;
 let databaseUrl: string;
 let dataDir: string;
 let browser: Browser;
+let refusal: ReturnType<typeof refuseDataDirWithOtherSystems>;
+
+/** `metasync demo` on a data directory where `metasync apply` already configured a system. */
+async function refuseDataDirWithOtherSystems() {
+  const other = await createTestDatabaseUrl();
+  const dir = mkdtempSync(path.join(tmpdir(), "metasync-demo-other-"));
+  const env = { DATABASE_URL: other, DATA_DIR: dir, LOG_LEVEL: "warn" };
+  const yaml = path.join(dir, "hr.yaml");
+  writeFileSync(yaml, "connectedSystems:\n  - name: hr\n    kind: CSV\n    config: { path: /data/hr.csv, anchor: id }\n");
+  const applied = await runCli(["apply", yaml], env).exit;
+  // Without the system the demo would start for real (and serve until stopped).
+  if (applied !== 0) return { applied, refused: null, output: "" };
+  const demo = runCli(["demo"], env);
+  return { applied, refused: await demo.exit, output: demo.output() };
+}
 
 beforeAll(async () => {
   databaseUrl = await createTestDatabaseUrl();
   dataDir = mkdtempSync(path.join(tmpdir(), "metasync-demo-"));
-  [browser] = await Promise.all([launchChromium()]);
   demo = runCli(["demo", "--people", String(PEOPLE)], {
     DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir,
     PORT: "0",
     LOG_LEVEL: "warn",
   });
+  // Independent of the demo: started while it runs (each is processes loading and waiting).
+  refusal = refuseDataDirWithOtherSystems();
+  refusal.catch(() => {});
+  browser = await launchChromium();
   url = (await demo.waitFor(/^Dashboard: /, 60_000)).match(/(http:\/\/[\d.]+:\d+)/)![1]!;
   await demo.waitFor(/^demo cycle done/, 120_000);
 }, 200_000);
@@ -133,14 +151,9 @@ describe("metasync demo", () => {
   });
 
   it("refuses a data directory that holds other systems", async () => {
-    const other = await createTestDatabaseUrl();
-    const dir = mkdtempSync(path.join(tmpdir(), "metasync-demo-other-"));
-    const env = { DATABASE_URL: other, DATA_DIR: dir, LOG_LEVEL: "warn" };
-    const yaml = path.join(dir, "hr.yaml");
-    writeFileSync(yaml, "connectedSystems:\n  - name: hr\n    kind: CSV\n    config: { path: /data/hr.csv, anchor: id }\n");
-    expect(await runCli(["apply", yaml], env).exit).toBe(0);
-    const refused = runCli(["demo"], env);
-    expect(await refused.exit).toBe(2);
-    expect(refused.output()).toContain("already holds connected systems (hr); the demo needs an empty data directory");
+    const { applied, refused, output } = await refusal;
+    expect(applied).toBe(0);
+    expect(refused).toBe(2);
+    expect(output).toContain("already holds connected systems (hr); the demo needs an empty data directory");
   });
 });

@@ -30,7 +30,7 @@ async function waitForExit(pid: number) {
   throw new Error(`process ${pid} still alive`);
 }
 
-describe("embedded PostgreSQL", () => {
+describe.concurrent("embedded PostgreSQL", () => {
   it("initialises once, lets a second process attach, and recovers after the server is killed", async () => {
     const pgDir = path.join(dir, "pg");
     const first = await startEmbeddedPostgres(pgDir, "app");
@@ -60,7 +60,7 @@ describe("embedded PostgreSQL", () => {
   });
 });
 
-describe("embedded PostgreSQL credentials", () => {
+describe.concurrent("embedded PostgreSQL credentials", () => {
   it("uses a random password per data directory, kept in a 0600 file, and the CLI can still attach", async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "metasync-embedded-pw-"));
     chmodSync(dataDir, 0o755);
@@ -107,7 +107,7 @@ describe("embedded PostgreSQL credentials", () => {
   });
 });
 
-describe("embedded PostgreSQL after a crash", () => {
+describe.concurrent("embedded PostgreSQL after a crash", () => {
   it("a server started after a killed one owns the orphaned cluster: one SIGTERM stops everything", async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "metasync-embedded-orphan-"));
     chmodSync(dataDir, 0o755);

@@ -48,6 +48,22 @@ const outbound = `  - name: phonebook-out
       - { target: name, expression: "givenName & ' ' & sn" }
 `;
 
+const lateSystemYaml = `connectedSystems:
+  - name: hr-late
+    kind: CSV
+    config:
+      path: \${HR_DIR}/people.csv
+      anchor: employeeId
+      objectType: person
+syncRules:
+  - name: hr-late-in
+    connectedSystem: hr-late
+    direction: INBOUND
+    objectType: person
+    metaverseObjectType: person
+    attributeFlows: [{ target: givenName, source: givenName }]
+`;
+
 beforeAll(async () => {
   h = await startExample("hr");
   app = await startTestApp(h.services);
@@ -113,11 +129,14 @@ describe("explanations of runs that changed nothing", () => {
       code: "RULE_CHANGED_SINCE_SYNC",
       nextSteps: ["Plan its exports with a full sync: `metasync run hr full_sync --wait`, then export again"],
     });
-    const listed = JSON.parse(await h.cli(["runs", "--system", "phonebook", "--json"], env));
-    expect(listed[0].explanation).toMatchObject({ code: "RULE_CHANGED_SINCE_SYNC" });
-
-    // Following the advice exports everyone; the export after that has nothing pending.
-    expect(await h.run("hr", "FULL_SYNC")).toMatchObject({ exportsQueued: 5 });
+    // Following the advice exports everyone (the sync runs while `runs` lists phonebook's runs: it
+    // starts none of them); the export after that has nothing pending.
+    const [runs, resynced] = await Promise.all([
+      h.cli(["runs", "--system", "phonebook", "--json"], env),
+      h.run("hr", "FULL_SYNC"),
+    ]);
+    expect(JSON.parse(runs)[0].explanation).toMatchObject({ code: "RULE_CHANGED_SINCE_SYNC" });
+    expect(resynced).toMatchObject({ exportsQueued: 5 });
     expect(await h.run("phonebook", "EXPORT")).toMatchObject({ created: 5 });
     const tty = await onTty(["run", "phonebook", "export", "--wait"]);
     expect(tty.code).toBe(0);
@@ -127,6 +146,7 @@ describe("explanations of runs that changed nothing", () => {
   });
   it("a delta sync after a rule change, an export held for approval, a sync before any import", async () => {
     const file = path.join(h.files, "demo.yaml");
+    const late = path.join(h.files, "late.yaml");
     const env = { HR_DIR: h.files };
     // hr-in gains a flow: a delta sync sees no changed object, and says a full sync applies the rule.
     writeFileSync(
@@ -143,6 +163,14 @@ describe("explanations of runs that changed nothing", () => {
       nextSteps: ["Apply the rule to every object with a full sync: `metasync run hr full_sync --wait`"],
     });
 
+    // A system added by a second file, applied and discovered (two CLI processes) while the
+    // phonebook's export is held: neither touches the other's system.
+    const lateSystem = (async () => {
+      writeFileSync(late, lateSystemYaml);
+      await h.cli(["apply", late], env);
+      await h.cli(["systems", "discover", "hr-late"], env);
+    })();
+    lateSystem.catch(() => {});
     const phonebook = await h.services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { name: "phonebook" } });
     await h.services.db.prisma.pendingExport.create({
       data: {
@@ -156,26 +184,7 @@ describe("explanations of runs that changed nothing", () => {
     expect(await explanation(held.id)).toMatchObject({ code: "HELD_FOR_APPROVAL" });
     expect((await explanation(held.id)).message).toMatch(/^1 export\(s\) to phonebook wait for approval/);
 
-    writeFileSync(
-      file,
-      `connectedSystems:
-  - name: hr-late
-    kind: CSV
-    config:
-      path: \${HR_DIR}/people.csv
-      anchor: employeeId
-      objectType: person
-syncRules:
-  - name: hr-late-in
-    connectedSystem: hr-late
-    direction: INBOUND
-    objectType: person
-    metaverseObjectType: person
-    attributeFlows: [{ target: givenName, source: givenName }]
-`,
-    );
-    await h.cli(["apply", file], env);
-    await h.cli(["systems", "discover", "hr-late"], env);
+    await lateSystem;
     const early = await h.run("hr-late", "FULL_SYNC");
     expect(await explanation(early.id)).toMatchObject({
       code: "NOT_IMPORTED",

@@ -90,9 +90,19 @@ beforeAll(async () => {
   services = await createTestServices({}, { databaseUrl: url, connectorFactory: okFactory, runOptions: FAST_RUN_OPTIONS });
   await ensureItemTable(services.db.pool);
   port = await freePort();
-  await startApi();
-  // Each run: 30 batches of 4 items, 400 ms apart (about 12 s: longer than the API takes to start).
-  worker = await spawnWorkerProcess(url, { total: 120, batchSize: 4, delayMs: 400 }, { WORKER_CONCURRENCY: "2" });
+  // pg-boss's schema first, so that the API and the worker (each seconds loading its modules) can
+  // start side by side on this fresh database.
+  await services.queue.start();
+  // Each run: 30 batches of 4 items, 250 ms apart (about 7.5 s; 12 s for 200 clients): the first
+  // run must still be going when every client has seen it RUNNING; the second is paused while the
+  // API is down, however long it takes to start again.
+  // Both settled before a failure is thrown, so that afterAll stops whichever did start.
+  const started = await Promise.allSettled([
+    startApi(),
+    spawnWorkerProcess(url, { total: 120, batchSize: 4, delayMs: FULL ? 400 : 250 }, { WORKER_CONCURRENCY: "2" }),
+  ]);
+  if (started[1].status === "fulfilled") worker = started[1].value;
+  for (const s of started) if (s.status === "rejected") throw s.reason;
 }, 120_000);
 
 afterAll(async () => {

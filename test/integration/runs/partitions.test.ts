@@ -35,35 +35,51 @@ const OBJECTS = hrRows(PEOPLE).length - 1;
  * committed, and the final step plans it again with the reference (the open export is revised:
  * the pending exports compared in the snapshot are the same).
  */
-function expectSameCounts(run: Awaited<ReturnType<PartitionedWorld["run"]>>) {
+async function expectSameCounts(run: Awaited<ReturnType<PartitionedWorld["run"]>>) {
   const { exportsQueued, ...counts } = countsOf(run);
-  const { exportsQueued: expected, ...want } = referenceSync;
+  const { exportsQueued: expected, ...want } = (await referenceRun).sync;
   expect(counts).toEqual(want);
   expect(exportsQueued).toBeGreaterThanOrEqual(expected);
 }
 
-let reference: PartitionedWorld;
-let referenceSync: ReturnType<typeof countsOf>;
-let referenceState: Awaited<ReturnType<PartitionedWorld["snapshot"]>>;
+let reference: PartitionedWorld | undefined;
+let referenceRun: Promise<{ sync: ReturnType<typeof countsOf>; state: Awaited<ReturnType<PartitionedWorld["snapshot"]>> }>;
 
-beforeAll(async () => {
-  // The same data synced in one piece (partitions off) by one worker.
-  reference = await createPartitionedWorld(PEOPLE, { partitionSize: 0, syncBatch: SYNC_BATCH });
-  await reference.spawnWorker();
-  expect((await reference.run("FULL_IMPORT")).status).toBe("COMPLETED");
-  const sync = await reference.run("FULL_SYNC");
-  referenceSync = countsOf(sync);
-  referenceState = await reference.snapshot();
-  expect(await partitionsOf(reference, sync.id)).toEqual([]);
-}, 120_000);
-afterAll(() => reference?.close());
+beforeAll(() => {
+  // The same data synced in one piece (partitions off) by one worker: made while the first tests
+  // run (its worker, like theirs, spends seconds starting), awaited where it is compared.
+  referenceRun = (async () => {
+    reference = await createPartitionedWorld(PEOPLE, { partitionSize: 0, syncBatch: SYNC_BATCH });
+    await reference.spawnWorker();
+    expect((await reference.run("FULL_IMPORT")).status).toBe("COMPLETED");
+    const sync = await reference.run("FULL_SYNC");
+    expect(await partitionsOf(reference, sync.id)).toEqual([]);
+    return { sync: countsOf(sync), state: await reference.snapshot() };
+  })();
+  referenceRun.catch(() => {});
+});
+afterAll(async () => {
+  await referenceRun?.catch(() => {});
+  await reference?.close();
+});
 
 async function partitionedWorld() {
   const world = await createPartitionedWorld(PEOPLE, { partitionSize: SIZE, syncBatch: SYNC_BATCH });
-  // A killed worker's partition is taken over soon (12 missed heartbeats of 250 ms).
-  for (let i = 0; i < 2; i++) await world.spawnWorker({ WORKER_STALE_MS: "3000" });
-  expect((await world.run("FULL_IMPORT")).status).toBe("COMPLETED");
-  return world;
+  // pg-boss installs its schema on first start: here, as the first run would, so that the two
+  // workers (each seconds loading its modules) can start side by side on this fresh database.
+  try {
+    await world.services.queue.start();
+    // A killed worker's partition is taken over soon (12 missed heartbeats of 250 ms).
+    // Both settled before a failure is thrown: a worker still starting would escape close().
+    const started = await Promise.allSettled([0, 1].map(() => world.spawnWorker({ WORKER_STALE_MS: "3000" })));
+    for (const s of started) if (s.status === "rejected") throw s.reason;
+    expect((await world.run("FULL_IMPORT")).status).toBe("COMPLETED");
+    return world;
+  } catch (e) {
+    // A worker that did start must not outlive the test.
+    await world.close();
+    throw e;
+  }
 }
 
 describe("a FULL_SYNC split into partitions", () => {
@@ -98,7 +114,8 @@ describe("a FULL_SYNC split into partitions", () => {
       } finally {
         await app.stop();
       }
-      expectSameCounts(sync);
+      await expectSameCounts(sync);
+      const { sync: referenceSync, state: referenceState } = await referenceRun;
       expect(referenceSync.failed).toBe(OBJECTS - PEOPLE);
       expect(await world.snapshot()).toEqual(referenceState);
       // Per person one identity and one planned account, with its manager resolved after the last partition.
@@ -118,7 +135,7 @@ describe("a FULL_SYNC split into partitions", () => {
       await prisma.connectedSystem.update({ where: { id: sql.id }, data: { breaker: { maxCreates: 290 } } });
       const sync = await world.run("FULL_SYNC");
       // PARTIAL as in one piece: the people listed twice are recorded duplicates.
-      expect(sync.status).toBe(referenceSync.status);
+      expect(sync.status).toBe((await referenceRun).sync.status);
       const creates = await prisma.pendingExport.groupBy({
         by: ["status"],
         where: { planningRunId: sync.id, connectedSystemId: sql.id, changeType: "CREATE" },
@@ -179,8 +196,8 @@ describe("a FULL_SYNC split into partitions", () => {
       const sync = await waitForStatus(world.services, runId, ENDED, 120_000);
       const partitions = await partitionsOf(world, runId);
       expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
-      expectSameCounts(sync);
-      expect(await world.snapshot()).toEqual(referenceState);
+      await expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual((await referenceRun).state);
     } finally {
       await world.close();
     }
@@ -209,8 +226,8 @@ describe("a FULL_SYNC split into partitions", () => {
       expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
       // At least the killed one was claimed again (resumed from its checkpoint) by the survivor.
       expect(partitions.some((p) => p.attempt > 1)).toBe(true);
-      expectSameCounts(sync);
-      expect(await world.snapshot()).toEqual(referenceState);
+      await expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual((await referenceRun).state);
     } finally {
       await world.close();
     }
@@ -236,8 +253,8 @@ describe("a FULL_SYNC split into partitions", () => {
       expect(sync.attempt).toBeGreaterThan(1);
       const partitions = await partitionsOf(world, runId);
       expect(partitions.every((p) => p.status === "COMPLETED" && p.processed === p.size)).toBe(true);
-      expectSameCounts(sync);
-      expect(await world.snapshot()).toEqual(referenceState);
+      await expectSameCounts(sync);
+      expect(await world.snapshot()).toEqual((await referenceRun).state);
     } finally {
       await world.close();
     }
