@@ -23,7 +23,6 @@ export function embeddedServerFlags(totalMemoryBytes?: number): string[] {
     // Bulk runs write a few hundred MB of WAL per 100,000 objects: a larger WAL budget keeps
     // them from forcing checkpoints mid-run (measured: 1 checkpoint and 5-17k full-page images
     // per benchmark with the defaults, none with these).
-    "shared_preload_libraries=pg_stat_statements",
     "max_wal_size=4GB",
     "checkpoint_timeout=15min",
   ];
