@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 
 const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
-const migrationsDir = fileURLToPath(new URL("../../prisma/migrations/", import.meta.url));
+const migrationsDir = path.join(projectRoot, "prisma", "migrations");
 
 /**
  * Apply pending migrations with `prisma migrate deploy` (our schema-engine stand-in makes
