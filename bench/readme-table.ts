@@ -1,13 +1,22 @@
-// npm run bench:readme [-- --results bench/results.json]: rewrites README.md's benchmark table
-// (between its marker comments) from a results file written by `npm run bench`.
-import { readFileSync } from "node:fs";
+// npm run bench:readme [-- --results bench/results.json] [--large bench/results-1000000.json]:
+// rewrites README.md's benchmark table (between its marker comments) from a results file written
+// by `npm run bench`, and its scale table from a run at a larger size (kept under its own name:
+// `npm run bench -- --size 1000000 --out bench/results-1000000.json`) when that file exists.
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchResults, updateReadme } from "./product/results.ts";
 
 const { values } = parseArgs({
-  options: { results: { type: "string", default: fileURLToPath(new URL("./results.json", import.meta.url)) } },
+  options: {
+    results: { type: "string", default: fileURLToPath(new URL("./results.json", import.meta.url)) },
+    large: { type: "string", default: fileURLToPath(new URL("./results-1000000.json", import.meta.url)) },
+  },
 });
-const results = JSON.parse(readFileSync(values.results, "utf8")) as BenchResults;
-updateReadme(fileURLToPath(new URL("../README.md", import.meta.url)), results);
-console.log(`README.md: table of ${results.size} people, measured ${results.date}`);
+const read = (file: string) => JSON.parse(readFileSync(file, "utf8")) as BenchResults;
+const results = read(values.results);
+const large = existsSync(values.large) ? read(values.large) : undefined;
+updateReadme(fileURLToPath(new URL("../README.md", import.meta.url)), results, large);
+console.log(
+  `README.md: table of ${results.size} people, measured ${results.date}${large ? `; scale table of ${large.size}, measured ${large.date}` : ""}`,
+);

@@ -138,10 +138,48 @@ export function readmeTable(r: BenchResults): string {
   ].join("\n");
 }
 
-export function updateReadme(readmeFile: string, results: BenchResults) {
-  const text = readFileSync(readmeFile, "utf8");
-  const start = text.indexOf(README_START);
-  const end = text.indexOf(README_END);
-  if (start < 0 || end < start) throw new Error(`${readmeFile} has no ${README_START} ... ${README_END} markers`);
-  writeFileSync(readmeFile, `${text.slice(0, start + README_START.length)}\n${readmeTable(results)}\n${text.slice(end)}`);
+export const README_SCALE_START = "<!-- bench:scale:start -->";
+export const README_SCALE_END = "<!-- bench:scale:end -->";
+
+/** Within this fraction of its rate at the smaller size, a phase scales as the benchmark asks. */
+const SCALE_TOLERANCE = 0.2;
+
+/**
+ * The README's second table: each phase of a larger run (1,000,000 people) beside the same phase
+ * of the main table's run, as the rate ratio, and the API's and the largest worker's peak memory
+ * at both sizes. Phases the larger run left out are named, never shown as missing figures.
+ */
+export function scaleTable(small: BenchResults, large: BenchResults): string {
+  const base = new Map(small.phases.map((p) => [p.name, p]));
+  const both = large.phases.filter((p) => base.has(p.name) && p.name !== "subscription_fanout");
+  const rows = both.map((p) => {
+    const b = base.get(p.name)!;
+    const ratio = p.objectsPerSecond / b.objectsPerSecond;
+    const verdict = ratio >= 1 - SCALE_TOLERANCE ? "" : " (below)";
+    return `| \`${p.name}\` | ${fmt(p.objects)} | ${p.seconds} | ${fmt(p.objectsPerSecond)} | ${fmt(b.objectsPerSecond)} | ${round(ratio)}${verdict} | ${p.apiPeakRssMb} / ${p.workerPeakRssMb} | ${b.apiPeakRssMb} / ${b.workerPeakRssMb} |`;
+  });
+  const left = PHASES.filter((n) => base.has(n) && !both.some((p) => p.name === n));
+  return [
+    `Measured ${large.date.slice(0, 10)} with \`npm run bench -- --size ${large.size}\` (${fmt(large.size)} people), ${large.workers} worker process(es), on ${large.machine}; load average ${large.loadAverage.start} at the start, ${large.loadAverage.end} at the end. Each phase beside the same phase of the ${fmt(small.size)}-person run above; the aim is a rate within ${SCALE_TOLERANCE * 100}% of it (a ratio of at least ${1 - SCALE_TOLERANCE}) and no more memory.`,
+    "",
+    `| phase | objects | seconds | objects/s | objects/s at ${fmt(small.size)} | ratio | peak RSS MB, API / largest worker | same at ${fmt(small.size)} |`,
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows,
+    ...(left.length ? ["", `Not run at ${fmt(large.size)}: ${left.map((n) => `\`${n}\``).join(", ")}.`] : []),
+  ].join("\n");
+}
+
+/** Replaces the text between two marker comments of a README. */
+function replaceBetween(text: string, file: string, startMarker: string, endMarker: string, body: string): string {
+  const start = text.indexOf(startMarker);
+  const end = text.indexOf(endMarker);
+  if (start < 0 || end < start) throw new Error(`${file} has no ${startMarker} ... ${endMarker} markers`);
+  return `${text.slice(0, start + startMarker.length)}\n${body}\n${text.slice(end)}`;
+}
+
+/** Rewrites the README's benchmark table from `results`, and its scale table when a larger run is given. */
+export function updateReadme(readmeFile: string, results: BenchResults, large?: BenchResults) {
+  let text = replaceBetween(readFileSync(readmeFile, "utf8"), readmeFile, README_START, README_END, readmeTable(results));
+  if (large) text = replaceBetween(text, readmeFile, README_SCALE_START, README_SCALE_END, scaleTable(results, large));
+  writeFileSync(readmeFile, text);
 }
