@@ -160,7 +160,7 @@ export function scaleTable(small: BenchResults, large: BenchResults): string {
   });
   const left = PHASES.filter((n) => base.has(n) && !both.some((p) => p.name === n));
   return [
-    `Measured ${large.date.slice(0, 10)} with \`npm run bench -- --size ${large.size}\` (${fmt(large.size)} people), ${large.workers} worker process(es), on ${large.machine}; load average ${large.loadAverage.start} at the start, ${large.loadAverage.end} at the end. Each phase beside the same phase of the ${fmt(small.size)}-person run above; the aim is a rate within ${SCALE_TOLERANCE * 100}% of it (a ratio of at least ${1 - SCALE_TOLERANCE}) and no more memory.`,
+    `Measured ${large.date.slice(0, 10)} with \`npm run bench -- --size ${large.size} --out bench/results-${large.size}.json\` (${fmt(large.size)} people), ${large.workers} worker process(es), on ${large.machine}; load average ${large.loadAverage.start} at the start, ${large.loadAverage.end} at the end. Each phase beside the same phase of the ${fmt(small.size)}-person run above; the aim is a rate within ${SCALE_TOLERANCE * 100}% of it (a ratio of at least ${1 - SCALE_TOLERANCE}) and no more memory.`,
     "",
     `| phase | objects | seconds | objects/s | objects/s at ${fmt(small.size)} | ratio | peak RSS MB, API / largest worker | same at ${fmt(small.size)} |`,
     "|---|---:|---:|---:|---:|---:|---:|---:|",

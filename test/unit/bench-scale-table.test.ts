@@ -41,7 +41,7 @@ describe("bench README scale table (1,000,000 beside 100,000)", () => {
       "| `full_sync` | 15,000 | 10 | 1,500 | 2,000 | 0.75 (below) | 290 / 470 | 260 / 400 |",
     ]);
     expect(table).toContain("Not run at 1,000,000: `export_ldap`.");
-    expect(table).toContain("`npm run bench -- --size 1000000`");
+    expect(table).toContain("`npm run bench -- --size 1000000 --out bench/results-1000000.json`");
   });
 
   it("rewrites only the text between the scale markers, and leaves the README alone without a larger run", () => {
