@@ -1,118 +1,19 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../fixtures/runs.ts";
-import { startTestApp, type TestApp } from "../../helpers/app.ts";
-import { type ExampleHarness, startExample } from "../../helpers/examples.ts";
+import { ERROR, FOLLOWS_MS, PATCH_OP, type ScimProvider, startScimProvider, USER_SCHEMA } from "../../helpers/scim-provider.ts";
 
-// The SCIM 2.0 service provider of a SCIM_INBOUND system through HTTP on a free port, with a real
-// worker draining its inbox: RFC 7644's own request examples, a validator-style CRUD and filter
-// sequence, a pushed user reaching a CSV phone book through an outbound rule, and hostile callers.
-let h: ExampleHarness;
-let app: TestApp;
-const TOKEN = "idp-token-0123456789abcdef";
-const USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User";
-const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const ERROR = "urn:ietf:params:scim:api:messages:2.0:Error";
-// How long a change may take to reach connector space and the phone book. What this file checks
-// is that it gets there, not how fast (bench:realtime measures that): in one CI run of the whole
-// suite a replace took more than 20 s to reach the phone book, which runs alone do in well under 1 s.
-const FOLLOWS_MS = 60_000;
-
-const DOCUMENT = `
-connectedSystems:
-  - name: idp
-    kind: SCIM_INBOUND
-    description: An identity provider pushing users
-    config:
-      bearerToken: \${IDP_TOKEN}
-  - name: phonebook
-    kind: CSV
-    breaker: { maxDeletes: 20 }
-    config:
-      path: \${EXPORT_DIR}/phonebook.csv
-      anchor: userName
-      objectType: entry
-syncRules:
-  - name: idp-in
-    connectedSystem: idp
-    direction: INBOUND
-    objectType: person
-    metaverseObjectType: person
-    projectToMetaverse: true
-    mvoDeletionRule: WHEN_AUTHORITATIVE_SOURCE_DISCONNECTS
-    joinRules: [{ source: userName, metaverseAttribute: userName }]
-    attributeFlows:
-      - { target: userName, source: userName }
-      - { target: givenName, source: name.givenName }
-      - { target: sn, source: name.familyName }
-      - { target: mail, source: 'emails[type eq "work"].value' }
-  - name: phonebook-out
-    connectedSystem: phonebook
-    direction: OUTBOUND
-    objectType: entry
-    metaverseObjectType: person
-    provisionToConnector: true
-    deprovision: DELETE
-    attributeFlows:
-      - { target: userName, source: userName }
-      - { target: name, expression: "givenName & ' ' & sn" }
-      - { target: email, source: mail }
-`;
-
+// The SCIM 2.0 service provider through HTTP (test/helpers/scim-provider.ts): RFC 7644's own
+// request examples, and hostile callers.
+let p: ScimProvider;
 beforeAll(async () => {
-  h = await startExample(null);
-  app = await startTestApp(h.services);
-  const file = path.join(h.files, "idp.yaml");
-  writeFileSync(file, DOCUMENT);
-  const env = { IDP_TOKEN: TOKEN, EXPORT_DIR: h.files };
-  await h.cli(["apply", file], env);
-  await h.cli(["systems", "discover", "idp", "phonebook"], env);
+  p = await startScimProvider();
 });
 afterAll(async () => {
-  await app?.stop();
-  await h?.stop();
+  await p?.stop();
 });
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-}
-
-async function scim(
-  method: string,
-  route: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-  system = "idp",
-): Promise<Answer> {
-  const res = await fetch(`${app.url}/scim/v2/${system}${route}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      ...(body !== undefined ? { "content-type": "application/scim+json" } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-}
-
-const phonebook = () => {
-  try {
-    return readFileSync(path.join(h.files, "phonebook.csv"), "utf8");
-  } catch {
-    return "";
-  }
-};
-
-/** The connector-space object of a SCIM id, once the REALTIME run applied it. */
-async function stored(anchor: string) {
-  const idp = await h.services.db.prisma.connectedSystem.findUniqueOrThrow({ where: { name: "idp" } });
-  return h.services.db.prisma.connectorSpaceObject.findFirst({ where: { anchor, status: "NORMAL", connectedSystemId: idp.id } });
-}
+const scim: ScimProvider["scim"] = (...args) => p.scim(...args);
+const phonebook = () => p.phonebook();
+const stored = (anchor: string) => p.stored(anchor);
 
 describe("RFC 7644 examples", () => {
   let bjensen: string;
@@ -130,10 +31,10 @@ describe("RFC 7644 examples", () => {
     expect(created.status).toBe(201);
     expect(created.headers.get("content-type")).toBe("application/scim+json");
     bjensen = created.body.id;
-    expect(created.headers.get("location")).toBe(`${app.url}/scim/v2/idp/Users/${bjensen}`);
+    expect(created.headers.get("location")).toBe(`${p.app.url}/scim/v2/idp/Users/${bjensen}`);
     expect(created.body).toMatchObject({
       userName: "bjensen",
-      meta: { resourceType: "User", location: `${app.url}/scim/v2/idp/Users/${bjensen}`, created: expect.any(String) },
+      meta: { resourceType: "User", location: `${p.app.url}/scim/v2/idp/Users/${bjensen}`, created: expect.any(String) },
       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { department: "Tour Operations" },
     });
     // Read back at once (the inbox is read through), then in connector space once applied.
@@ -278,86 +179,9 @@ describe("RFC 7644 examples", () => {
   });
 });
 
-describe("a validator's CRUD sequence", () => {
-  it("create, get, list by userName, replace, patch active false, delete, get 404; the phone book follows", async () => {
-    const created = await scim("POST", "/Users", {
-      schemas: [USER_SCHEMA],
-      userName: "validator.user@example.com",
-      active: true,
-      name: { givenName: "Val", familyName: "Idator" },
-      emails: [{ type: "work", value: "validator.user@example.com", primary: true }],
-    });
-    expect(created.status).toBe(201);
-    const id = created.body.id;
-    expect((await scim("GET", `/Users/${id}`)).body.userName).toBe("validator.user@example.com");
-    const listed = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "validator.user@example.com"')}`);
-    expect(listed.body.totalResults).toBe(1);
-    expect(listed.body.Resources[0].id).toBe(id);
-
-    const replaced = await scim("PUT", `/Users/${id}`, {
-      schemas: [USER_SCHEMA],
-      userName: "validator.user@example.com",
-      active: true,
-      name: { givenName: "Valerie", familyName: "Idator" },
-      emails: [{ type: "work", value: "validator.user@example.com", primary: true }],
-    });
-    expect(replaced.status).toBe(200);
-    expect(replaced.body.name.givenName).toBe("Valerie");
-    expect(replaced.body.meta.created).toBe(created.body.meta.created);
-    await waitFor(async () => phonebook().includes("Valerie Idator"), FOLLOWS_MS, 100);
-
-    const patched = await scim("PATCH", `/Users/${id}`, {
-      schemas: [PATCH_OP],
-      Operations: [{ op: "replace", path: "active", value: false }],
-    });
-    expect(patched.body.active).toBe(false);
-    expect((await scim("GET", `/Users/${id}`)).body.active).toBe(false);
-
-    expect((await scim("DELETE", `/Users/${id}`)).status).toBe(204);
-    const gone = await scim("GET", `/Users/${id}`);
-    expect(gone).toMatchObject({ status: 404, body: { schemas: [ERROR], status: "404" } });
-    expect((await scim("DELETE", `/Users/${id}`)).status).toBe(404);
-    // Deleted in connector space, the identity went with it, and so did its phone book row.
-    await waitFor(async () => (await stored(id)) === null && !phonebook().includes("Valerie Idator"), FOLLOWS_MS, 100);
-    // Every change was applied by REALTIME runs through the start gate, and the inbox is empty.
-    const runs = await waitFor(async () => {
-      const all = await h.services.db.prisma.run.findMany({
-        where: { trigger: "REALTIME" },
-        select: { profile: true, status: true },
-      });
-      return all.every((r) => !["QUEUED", "RUNNING"].includes(r.status)) && all;
-    });
-    expect(runs.filter((r) => r.profile === "REALTIME").length).toBeGreaterThan(0);
-    expect(runs.filter((r) => r.status !== "COMPLETED")).toEqual([]);
-    expect(await h.services.db.prisma.inboxEntry.count({ where: { appliedAt: null } })).toBe(0);
-  });
-});
-
-describe("concurrent clients", () => {
-  it("of eight POSTs of one userName at once, one is created and seven get 409; eight PATCHes at once all apply", async () => {
-    const posts = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => scim("POST", "/Users", { schemas: [USER_SCHEMA], userName: i % 2 ? "Twin" : "twin" })),
-    );
-    expect(posts.map((p) => p.status).sort()).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);
-    const id = posts.find((p) => p.status === 201)!.body.id;
-    // Each PATCH adds its own entitlement: none is lost to another read before its write.
-    const patches = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        scim("PATCH", `/Users/${id}`, {
-          schemas: [PATCH_OP],
-          Operations: [{ op: "add", path: "entitlements", value: [{ value: `badge-${i}` }] }],
-        }),
-      ),
-    );
-    expect(patches.every((p) => p.status === 200)).toBe(true);
-    const user = await scim("GET", `/Users/${id}`);
-    expect(user.body.entitlements.map((e: any) => e.value).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `badge-${i}`));
-  });
-});
-
 describe("hostile callers", () => {
   it("refuses a wrong or missing token (401), an unknown system (404), a foreign Origin, a huge or malformed body, a NUL character, storing nothing", async () => {
-    const before = await h.services.db.prisma.inboxEntry.count();
+    const before = await p.h.services.db.prisma.inboxEntry.count();
     const user = { schemas: [USER_SCHEMA], userName: "mallory" };
     const wrong = await scim("POST", "/Users", user, { authorization: "Bearer not-the-token-at-all" });
     expect(wrong).toMatchObject({ status: 401, body: { schemas: [ERROR], status: "401" } });
@@ -381,7 +205,7 @@ describe("hostile callers", () => {
     const noUserName = await scim("POST", "/Users", { schemas: [USER_SCHEMA], title: "nobody" });
     expect(noUserName).toMatchObject({ status: 400, body: { scimType: "invalidValue" } });
     expect((await scim("GET", "/Spaceships")).status).toBe(404);
-    expect(await h.services.db.prisma.inboxEntry.count()).toBe(before);
+    expect(await p.h.services.db.prisma.inboxEntry.count()).toBe(before);
   });
 
   it("slows a token guesser down: past 10 wrong tokens from one address it is answered 429 without a comparison; the real token still works", async () => {
