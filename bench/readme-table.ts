@@ -2,21 +2,18 @@
 // rewrites README.md's benchmark table (between its marker comments) from a results file written
 // by `npm run bench`, and its scale table from a run at a larger size (kept under its own name:
 // `npm run bench -- --size 1000000 --out bench/results-1000000.json`) when that file exists.
-import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type BenchResults, updateReadme } from "./product/results.ts";
+import { LARGE_RESULTS_FILE, readResults, refreshReadme } from "./product/results.ts";
 
 const { values } = parseArgs({
   options: {
     results: { type: "string", default: fileURLToPath(new URL("./results.json", import.meta.url)) },
-    large: { type: "string", default: fileURLToPath(new URL("./results-1000000.json", import.meta.url)) },
+    large: { type: "string", default: LARGE_RESULTS_FILE },
   },
 });
-const read = (file: string) => JSON.parse(readFileSync(file, "utf8")) as BenchResults;
-const results = read(values.results);
-const large = existsSync(values.large) ? read(values.large) : undefined;
-updateReadme(fileURLToPath(new URL("../README.md", import.meta.url)), results, large);
+const results = readResults(values.results);
+const large = refreshReadme(results, values.large);
 console.log(
   `README.md: table of ${results.size} people, measured ${results.date}${large ? `; scale table of ${large.size}, measured ${large.date}` : ""}`,
 );

@@ -2,10 +2,10 @@
 // The product-path benchmark (bench/product/run-bench.ts): prints a table and writes
 // bench/results.json (a run of chosen --phases writes only to an explicit --out, so a partial run
 // never replaces the published results); --json prints the results as JSON on stdout instead of the table;
-// --readme also rewrites the README table from them (as `npm run bench:readme` does).
+// --readme also rewrites the README tables from them (as `npm run bench:readme` does).
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { PHASES, type PhaseName, printTable, updateReadme, writeResults } from "./product/results.ts";
+import { PHASES, type PhaseName, printTable, refreshReadme, writeResults } from "./product/results.ts";
 import { runProductBench } from "./product/run-bench.ts";
 
 const { values } = parseArgs({
@@ -36,5 +36,5 @@ const out = values.out ?? (phases.length ? undefined : fileURLToPath(new URL("./
 if (out) writeResults(out, results);
 if (values.json) console.log(JSON.stringify(results, null, 2));
 else printTable(results);
-if (values.readme) updateReadme(fileURLToPath(new URL("../README.md", import.meta.url)), results);
+if (values.readme) refreshReadme(results);
 console.error(out ? `wrote ${out}` : "a run of chosen phases: results not written (give --out to keep them)");

@@ -1,8 +1,9 @@
 // bench/results.json as API.md fixes it ({ size, machine, phases: [{ name, objects, seconds,
 // objectsPerSecond, limitName, limitObjectsPerSecond, ratioToLimit, peakRssMb }] }) plus fields
 // around it (date, load, per-process memory, notes), the console table, and the README table.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { fileURLToPath } from "node:url";
 
 /** API.md's phase names, in the order results list them; export_csv is an addition beside them. */
 export const PHASES = [
@@ -182,4 +183,21 @@ export function updateReadme(readmeFile: string, results: BenchResults, large?: 
   let text = replaceBetween(readFileSync(readmeFile, "utf8"), readmeFile, README_START, README_END, readmeTable(results));
   if (large) text = replaceBetween(text, readmeFile, README_SCALE_START, README_SCALE_END, scaleTable(results, large));
   writeFileSync(readmeFile, text);
+}
+
+export const README_FILE = fileURLToPath(new URL("../../README.md", import.meta.url));
+/** Where the run at 1,000,000 people is kept (`npm run bench -- --size 1000000 --out <this>`). */
+export const LARGE_RESULTS_FILE = fileURLToPath(new URL("../results-1000000.json", import.meta.url));
+
+export const readResults = (file: string) => JSON.parse(readFileSync(file, "utf8")) as BenchResults;
+
+/**
+ * Rewrites README.md's tables from `results`, with the scale table against the larger run kept
+ * in `largeFile` when there is one: both tables change together, so the scale table's column of
+ * the main run is never an older run's.
+ */
+export function refreshReadme(results: BenchResults, largeFile = LARGE_RESULTS_FILE): BenchResults | undefined {
+  const large = existsSync(largeFile) ? readResults(largeFile) : undefined;
+  updateReadme(README_FILE, results, large);
+  return large;
 }
