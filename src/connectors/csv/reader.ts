@@ -20,12 +20,22 @@ export type CsvEvent =
       /** The row's attributes as their canonical JSON (rowJson): what its content hash is taken of. */
       json: string;
       raw: string;
+      /** Where the row's bytes start, after any byte order mark (only with CsvReadOptions.byteLength). */
+      offset?: number;
+      /** The row's length in bytes, line break included (only with CsvReadOptions.byteLength). */
+      bytes?: number;
     }
   | { kind: "error"; index: number; line: number; error: RecordError };
 
 export interface CsvReadOptions {
   /** Receives the header (and its text, line break included) once read, before the first event. */
   onHeader?: (columns: string[], raw: string) => void;
+  /**
+   * A text's length in the file's encoding: given, row events carry their byte offset and length
+   * (every text the file holds counts, blank lines and the header too), so a writer can copy
+   * untouched rows byte for byte instead of keeping them.
+   */
+  byteLength?: (text: string) => number;
 }
 
 /** readCsvBatches one row at a time (for the export's rewrite and the header probe). */
@@ -48,8 +58,10 @@ export async function* readCsvBatches(config: CsvConfig, options: CsvReadOptions
   let header: string[] | null = null;
   let columns: Columns | null = null;
   let index = 0;
-  // The line the next row starts on.
+  // The line the next row starts on, and the byte it starts at (only counted with byteLength).
   let line = 1;
+  let position = 0;
+  const { byteLength } = options;
 
   /** A chunk's rows as events, and the failure that ends the file, if one of them is fatal. */
   const eventsOf = (text: string, last: boolean) => {
@@ -58,6 +70,8 @@ export async function* readCsvBatches(config: CsvConfig, options: CsvReadOptions
       for (const { record, raw, quotes } of rows.split(text, last)) {
         const at = line;
         line += lineBreaks(raw);
+        const offset = position;
+        if (byteLength) position += byteLength(raw);
         // A blank line is no row (a lone empty cell).
         if (record.length === 1 && record[0] === "" && raw.trim() === "") continue;
         if (quotes === "unclosed") fatal(file, at, "a quote opened here is never closed");
@@ -67,7 +81,14 @@ export async function* readCsvBatches(config: CsvConfig, options: CsvReadOptions
           options.onHeader?.(header, raw);
         } else if (quotes === "malformed") {
           events.push(rowError(file, at, index++, "a closing quote is not followed by the delimiter or a line break"));
-        } else events.push(toEvent(record, raw, columns!, config, file, at, index++));
+        } else {
+          const event = toEvent(record, raw, columns!, config, file, at, index++);
+          if (byteLength && event.kind === "row") {
+            event.offset = offset;
+            event.bytes = position - offset;
+          }
+          events.push(event);
+        }
       }
       if (rows.pendingLength > MAX_RECORD_CHARS) fatal(file, line, "a row longer than 1 MiB (unclosed quote?)");
       return { events, failure: null };

@@ -1,61 +1,70 @@
-import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import iconv from "iconv-lite";
+import { open } from "node:fs/promises";
+import { basename } from "node:path";
 import { applyAttributeChanges } from "../attribute-changes.ts";
 import type { Attributes, ExportChange, ExportResult } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
 import { parseRow, readCsv } from "./reader.ts";
+import { changedFile, type FileVersion, rewriteFile, sameVersion, versionOf, versionOfStats } from "./rewrite.ts";
+import { byteLengthIn, leadingBytes, RowIndex, readRowTexts } from "./row-index.ts";
 
 /**
- * The file as an export session holds it between writes: the header, the line ending, and each
- * row's text (line break removed) by anchor, in file order. Rows a change touches are parsed
- * again from their text and stored formatted; untouched rows are written back byte for byte.
+ * The file as an export session holds it between writes: the header, the line ending, where
+ * each row is (not its text: rows a change touches are read again from the file, parsed and
+ * stored formatted), and the rows changed since the last write.
  */
 interface FileState {
   path: string;
   header: string[];
   headerText: string;
   eol: string;
-  rows: Map<string, string>;
+  /** Where the rows of the file as last read or written are; null: no file yet. */
+  index: RowIndex | null;
+  /** Rows changed since then, by anchor: their new text, or null when deleted. */
+  changed: Map<string, string | null>;
   /** The file as last read or written here (null: none yet); another writer's change is refused. */
   version: FileVersion | null;
-  /** Rows in the file when it was last read or written. */
-  committedRows: number;
   /** Changes applied here since then. */
   uncommitted: number;
+  /** Characters of row text held for the next write. */
+  heldChars: number;
   mode: number;
 }
 
-interface FileVersion {
-  ino: number;
-  size: number;
-  mtimeMs: number;
-  mode: number;
-}
+/** Row text a session holds before it writes, whatever the file's size (~32 MB as UTF-16). */
+const MAX_HELD_CHARS = 16 * 1024 * 1024;
 
 /**
- * Export batches applied in memory and written to the file together: commit() streams every row
- * into a temp file in the same directory, fsyncs it, renames it over the original and fsyncs the
- * directory, so a reader or a crash sees the file as it was or with every batch since the last
- * commit, never half. Changes answered APPLIED are in the file only once commit() resolves; a
- * commit that throws applied none of them (the state is dropped and read again from the file).
+ * Export batches applied in memory and written to the file together: commit() copies the file
+ * into a temp file in the same directory with the changed rows in place, fsyncs it, renames it
+ * over the original and fsyncs the directory, so a reader or a crash sees the file as it was or
+ * with every batch since the last commit, never half. Changes answered APPLIED are in the file
+ * only once commit() resolves; a commit that throws applied none of them (the state is dropped
+ * and read again from the file).
  *
  * Why not one rewrite per batch: the rewrite copies the whole file, so an export of n rows in
  * batches of b copied ~n^2/2b rows (a 100,000-row first export: 10 million). `commitDue` says
  * when the changes since the last write reach the rows the file had then, so the rows copied
- * stay under about twice the final file (doubling), and the engine commits at least then.
+ * stay under about twice the final file (doubling), or when the rows held reach MAX_HELD_CHARS,
+ * so memory stays flat; the engine commits at least then.
  */
 export class CsvExportSession {
   private state: FileState | null = null;
 
-  /** `resolve`: the config with its path checked against the file roots, before every use. */
-  constructor(private readonly resolve: () => Promise<CsvConfig>) {}
+  /**
+   * @param resolve the config with its path checked against the file roots, before every use
+   * @param maxHeldChars row text held before a commit is due, whatever the file's size
+   */
+  constructor(
+    private readonly resolve: () => Promise<CsvConfig>,
+    private readonly maxHeldChars = MAX_HELD_CHARS,
+  ) {}
 
   get commitDue(): boolean {
-    return this.state !== null && this.state.uncommitted > 0 && this.state.uncommitted >= this.state.committedRows;
+    const state = this.state;
+    if (state === null || state.uncommitted === 0) return false;
+    return state.uncommitted >= (state.index?.count ?? 0) || state.heldChars >= this.maxHeldChars;
   }
 
   /** Applies a batch to the session's copy of the file; one result per change. */
@@ -75,8 +84,10 @@ export class CsvExportSession {
       }
       if (byAnchor.size > 0) {
         this.state ??= await readState(config, changes);
-        if (this.state.path !== config.path) throw changedFile(config.path);
-        for (const [anchor, batch] of byAnchor) applyToRow(config, this.state, anchor, batch, results);
+        const state = this.state;
+        if (state.path !== config.path) throw changedFile(config.path);
+        const stored = await this.storedRows(config, state, byAnchor.keys());
+        for (const [anchor, batch] of byAnchor) applyToRow(config, state, anchor, stored.get(anchor), batch, results);
       }
     } catch (error) {
       const failed = fileError(error, config?.path ?? "the CSV file");
@@ -92,9 +103,13 @@ export class CsvExportSession {
     try {
       const config = await this.resolve();
       if (config.path !== state.path || !sameVersion(await versionOf(config.path), state.version)) throw changedFile(config.path);
-      state.version = await writeFile(config, state);
-      state.committedRows = state.rows.size;
+      const source = state.index && state.version ? { index: state.index, version: state.version } : null;
+      const written = await rewriteFile({ ...state, encoding: config.encoding, source });
+      state.index = written.index;
+      state.version = written.version;
+      state.changed = new Map();
       state.uncommitted = 0;
+      state.heldChars = 0;
     } catch (error) {
       // What is in memory was not written: the next batch starts again from the file.
       this.state = null;
@@ -105,6 +120,26 @@ export class CsvExportSession {
   /** Drops what was applied since the last commit (the file keeps the last committed state). */
   abort(): void {
     this.state = null;
+  }
+
+  /**
+   * The text in the file of the rows of `anchors` not changed since the last write; a file
+   * another writer changed drops the session's state (the next batch reads it anew).
+   */
+  private async storedRows(config: CsvConfig, state: FileState, anchors: Iterable<string>): Promise<Map<string, string>> {
+    const index = state.index;
+    const wanted = [...anchors].filter((a) => !state.changed.has(a) && index?.has(a));
+    if (!index || wanted.length === 0) return new Map();
+    const file = await open(config.path, "r");
+    try {
+      if (!sameVersion(versionOfStats(await file.stat()), state.version)) {
+        this.state = null;
+        throw changedFile(config.path);
+      }
+      return await readRowTexts(file, index, wanted, config.encoding);
+    } finally {
+      await file.close();
+    }
   }
 }
 
@@ -123,15 +158,20 @@ export async function exportToCsv(resolve: () => Promise<CsvConfig>, changes: Ex
   }
 }
 
-/** Runs an anchor's changes of one batch in order on the row; the row's new text, or none when gone. */
+/**
+ * Runs an anchor's changes of one batch in order on its row (`stored`: its text in the file,
+ * when the session has not changed it since the last write); the row's new text, or none when gone.
+ */
 function applyToRow(
   config: CsvConfig,
   state: FileState,
   anchor: string,
+  stored: string | undefined,
   changes: ExportChange[],
   results: Map<string, ExportResult>,
 ): void {
-  const text = state.rows.get(anchor);
+  const held = state.changed.get(anchor);
+  const text = held === undefined ? stored : (held ?? undefined);
   let row = text === undefined ? null : parseRow(config, state.header, text, state.eol);
   if (text !== undefined && row === null) {
     // Never taken for a missing row (a CREATE would replace it): the file was checked when read.
@@ -154,97 +194,62 @@ function applyToRow(
   }
   if (applied === 0) return;
   state.uncommitted += applied;
-  if (row === null) state.rows.delete(anchor);
-  // An existing anchor keeps its place in the file; a new one goes at the end.
-  else state.rows.set(anchor, line ?? formatRow(config, state.header, row));
+  // A row of the file keeps its place (or is dropped); a new one goes at the end.
+  if (row === null && !state.index?.has(anchor)) state.changed.delete(anchor);
+  else {
+    const after = row === null ? null : (line ?? formatRow(config, state.header, row));
+    state.changed.set(anchor, after);
+    state.heldChars += after?.length ?? 0;
+  }
 }
 
 /**
- * The file read into a session: a file holding a malformed row is refused (writing it back
- * would drop the row). A missing file starts empty, its header from the batch (newFileHeader).
+ * The file read into a session: where its rows are, not their text. A file holding a malformed
+ * row is refused (writing it back would drop the row). A missing file starts empty, its header
+ * from the batch (newFileHeader).
  */
 async function readState(config: CsvConfig, changes: ExportChange[]): Promise<FileState> {
   const before = await versionOf(config.path);
-  const mode = before?.mode ?? 0o644;
+  const state = { path: config.path, changed: new Map(), uncommitted: 0, heldChars: 0, mode: before?.mode ?? 0o644 };
   if (!before) {
     const header = newFileHeader(config, changes);
     const headerText = header.map((c) => formatCell(config, c)).join(config.delimiter);
-    return {
-      path: config.path,
-      header,
-      headerText,
-      eol: "\n",
-      rows: new Map(),
-      version: null,
-      committedRows: 0,
-      uncommitted: 0,
-      mode,
-    };
+    return { ...state, header, headerText, eol: "\n", index: null, version: null };
   }
   let header: string[] = [];
   let headerText = "";
   let eol = "\n";
-  const rows = new Map<string, string>();
+  const index = new RowIndex();
+  const measure = byteLengthIn(config.encoding);
+  let counted = 0;
+  let last = "";
+  const byteLength = (text: string) => {
+    last = text;
+    const bytes = measure(text);
+    counted += bytes;
+    return bytes;
+  };
   for await (const event of readCsv(config, {
     onHeader: (columns, raw) => {
       header = columns;
       eol = /\r\n?$/.test(raw) ? "\r\n" : "\n";
       headerText = withoutLineBreak(raw);
     },
+    byteLength,
   })) {
     if (event.kind === "error") {
       throw new ConnectorError("INVALID_INPUT", `${event.error.location}: ${event.error.message}; fix the row to export`, false);
     }
-    // A second row with the same anchor (which imports refuse) is written back as it is; changes go to the first.
-    rows.set(rows.has(event.anchor) ? `\u0000${event.index}` : event.anchor, withoutLineBreak(event.raw));
+    // A second row with the same anchor (which imports refuse) is copied as it is; changes go to the first.
+    index.add(event.anchor, event.offset!, event.offset! + event.bytes!);
   }
   if (!sameVersion(await versionOf(config.path), before)) throw changedFile(config.path);
-  return { path: config.path, header, headerText, eol, rows, version: before, committedRows: rows.size, uncommitted: 0, mode };
-}
-
-/** The header and every row into a temp file beside the target, fsync, rename, fsync the directory. */
-async function writeFile(config: CsvConfig, state: FileState): Promise<FileVersion> {
-  const temp = join(dirname(config.path), `.${basename(config.path)}.${randomBytes(6).toString("hex")}.tmp`);
-  const out = await open(temp, "wx", state.mode);
-  try {
-    const writer = new BufferedWriter(out, config.encoding);
-    await writer.write(state.headerText + state.eol);
-    for (const line of state.rows.values()) await writer.write(line + state.eol);
-    await writer.flush();
-    await out.sync();
-    const written = await out.stat();
-    await out.close();
-    await rename(temp, config.path);
-    await syncDirectory(dirname(config.path));
-    return { ino: written.ino, size: written.size, mtimeMs: written.mtimeMs, mode: written.mode };
-  } catch (error) {
-    await out.close().catch(() => {});
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
-
-async function versionOf(path: string): Promise<FileVersion | null> {
-  try {
-    const s = await stat(path);
-    return { ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, mode: s.mode };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-}
-
-function sameVersion(a: FileVersion | null, b: FileVersion | null): boolean {
-  return a === b || (a !== null && b !== null && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs);
-}
-
-/** Another writer changed the file: nothing of the session is written over it; the exports go again. */
-function changedFile(path: string): ConnectorError {
-  return new ConnectorError(
-    "INVALID_INPUT",
-    `${basename(path)} was changed by another writer during the export; the changes not yet written are sent again`,
-    true,
-  );
+  const head = Buffer.alloc(3);
+  const file = await open(config.path, "r");
+  await file.read(head, 0, 3, 0).finally(() => file.close());
+  const lead = leadingBytes(before.size, counted, head, basename(config.path), config.encoding);
+  index.finish(before.size, lead, last === "" || /[\r\n]$/.test(last));
+  return { ...state, header, headerText, eol, index, version: before };
 }
 
 /** One change on one row's attributes (null: no such row); the row after it, null when deleted. */
@@ -336,35 +341,4 @@ function withoutLineBreak(raw: string): string {
 function failure(id: string, error: unknown): ExportResult {
   const e = error instanceof ConnectorError ? error : new ConnectorError("INTERNAL", String(error), false);
   return { id, status: e.transient ? "TRANSIENT_FAILURE" : "PERMANENT_FAILURE", code: e.code, message: e.message };
-}
-
-/** The rename is durable only once the directory entry is on disk too. */
-async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
-
-/** Encodes and writes in large chunks: one syscall per ~256 KiB rather than per row. */
-class BufferedWriter {
-  private chunks: string[] = [];
-  private size = 0;
-  constructor(
-    private readonly file: FileHandle,
-    private readonly encoding: string,
-  ) {}
-  async write(text: string): Promise<void> {
-    this.chunks.push(text);
-    this.size += text.length;
-    if (this.size >= 256 * 1024) await this.flush();
-  }
-  async flush(): Promise<void> {
-    const text = this.chunks.join("");
-    this.chunks = [];
-    this.size = 0;
-    if (text) await this.file.write(/^utf-?8$/i.test(this.encoding) ? Buffer.from(text) : iconv.encode(text, this.encoding));
-  }
 }
