@@ -36,6 +36,8 @@ export interface CsvReadOptions {
    * untouched rows byte for byte instead of keeping them.
    */
   byteLength?: (text: string) => number;
+  /** false: row events carry no attributes (`json` empty), for a reader that needs only anchors. */
+  attributes?: boolean;
 }
 
 /** readCsvBatches one row at a time (for the export's rewrite and the header probe). */
@@ -62,6 +64,7 @@ export async function* readCsvBatches(config: CsvConfig, options: CsvReadOptions
   let line = 1;
   let position = 0;
   const { byteLength } = options;
+  const withJson = options.attributes !== false;
 
   /** A chunk's rows as events, and the failure that ends the file, if one of them is fatal. */
   const eventsOf = (text: string, last: boolean) => {
@@ -82,7 +85,7 @@ export async function* readCsvBatches(config: CsvConfig, options: CsvReadOptions
         } else if (quotes === "malformed") {
           events.push(rowError(file, at, index++, "a closing quote is not followed by the delimiter or a line break"));
         } else {
-          const event = toEvent(record, raw, columns!, config, file, at, index++);
+          const event = toEvent(record, raw, columns!, config, file, at, index++, withJson);
           if (byteLength && event.kind === "row") {
             event.offset = offset;
             event.bytes = position - offset;
@@ -273,6 +276,7 @@ function toEvent(
   file: string,
   line: number,
   index: number,
+  withJson = true,
 ): CsvEvent {
   const { names } = columns;
   if (record.length !== names.length)
@@ -287,7 +291,7 @@ function toEvent(
   // is refused before any row; a row never reads past its record.)
   const anchor = columns.multiValued[columns.anchor] ? "" : (record[columns.anchor] ?? "");
   if (anchor === "") return rowError(file, line, index, `empty anchor column "${config.anchor}"`);
-  return { kind: "row", index, line, anchor, json: rowJson(record, columns, config.valueSeparator), raw };
+  return { kind: "row", index, line, anchor, json: withJson ? rowJson(record, columns, config.valueSeparator) : "", raw };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Stats } from "node:fs";
 import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { ConnectorError } from "../connector.ts";
-import { encodeText, RowIndex } from "./row-index.ts";
+import { encodeText, ForwardReader, type RowIndex } from "./row-index.ts";
 
 /** The file as an export session last read or wrote it: another writer's change shows as a new version. */
 export interface FileVersion {
@@ -29,13 +29,22 @@ export interface Rewrite {
 
 const CHUNK = 1024 * 1024;
 
+/** Where a rewrite put the rows (see RowIndex.relocate), and the new file's version. */
+export interface Rewritten {
+  moved: Float64Array;
+  appended: { anchor: string; start: number; end: number }[];
+  size: number;
+  endsWithBreak: boolean;
+  version: FileVersion;
+}
+
 /**
  * The file with the changes into a temp file beside it, fsync, rename over it, fsync the
  * directory, so a reader or a crash sees the file before or after, never half. Untouched bytes
  * (the header, blank lines, rows no change touches) are copied as they are, range by range: the
  * session never holds them. Returns where the rows of the new file are, and its version.
  */
-export async function rewriteFile(rewrite: Rewrite): Promise<{ index: RowIndex; version: FileVersion }> {
+export async function rewriteFile(rewrite: Rewrite): Promise<Rewritten> {
   const { path, source, changed } = rewrite;
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const input = source ? await open(path, "r") : null;
@@ -44,30 +53,33 @@ export async function rewriteFile(rewrite: Rewrite): Promise<{ index: RowIndex; 
     if (input && source && !sameVersion(versionOfStats(await input.stat()), source.version)) throw changedFile(path);
     out = await open(temp, "wx", rewrite.mode);
     const writer = new ByteWriter(out);
+    const reader = input ? new ForwardReader(input, CHUNK) : null;
     const encode = (text: string) => encodeText(text + rewrite.eol, rewrite.encoding);
-    const index = new RowIndex();
     const base = source?.index.base ?? 0;
+    const moved = new Float64Array(2 * (source?.index.slotCount ?? 0)).fill(-1);
+    const appended: Rewritten["appended"] = [];
     let endsWithBreak = true;
-    if (input && source) {
+    if (reader && source) {
       // `shift`: where a byte of the old file lands in the new one, minus where it was.
       let cursor = 0;
       let shift = 0;
       for (const row of source.index.rows()) {
         const next = changed.get(row.anchor);
         if (next === undefined) {
-          index.add(row.anchor, row.start + shift - base, row.end + shift - base);
+          moved[2 * row.slot] = row.start + shift - base;
+          moved[2 * row.slot + 1] = row.end + shift - base;
           continue;
         }
-        await copyRange(input, writer, cursor, row.start);
+        await copyRange(reader, writer, cursor, row.start);
         cursor = row.end;
         if (next !== null) {
-          const start = writer.position;
+          moved[2 * row.slot] = writer.position - base;
           await writer.write(encode(next));
-          index.add(row.anchor, start - base, writer.position - base);
+          moved[2 * row.slot + 1] = writer.position - base;
         }
         shift = writer.position - cursor;
       }
-      await copyRange(input, writer, cursor, source.index.size);
+      await copyRange(reader, writer, cursor, source.index.size);
       // An empty tail: the file ends after a written row or at the start of a row that was dropped.
       endsWithBreak = cursor < source.index.size ? source.index.endsWithBreak : true;
     } else await writer.write(encode(rewrite.headerText));
@@ -75,9 +87,9 @@ export async function rewriteFile(rewrite: Rewrite): Promise<{ index: RowIndex; 
       if (text === null || source?.index.has(anchor)) continue;
       if (!endsWithBreak) await writer.write(encodeText(rewrite.eol, rewrite.encoding));
       endsWithBreak = true;
-      const start = writer.position;
+      const start = writer.position - base;
       await writer.write(encode(text));
-      index.add(anchor, start - base, writer.position - base);
+      appended.push({ anchor, start, end: writer.position - base });
     }
     await writer.flush();
     await out.sync();
@@ -86,7 +98,7 @@ export async function rewriteFile(rewrite: Rewrite): Promise<{ index: RowIndex; 
     out = null;
     await rename(temp, path);
     await syncDirectory(dirname(path));
-    return { index: index.finish(written.size, base, endsWithBreak), version: versionOfStats(written) };
+    return { moved, appended, size: written.size, endsWithBreak, version: versionOfStats(written) };
   } catch (error) {
     await out?.close().catch(() => {});
     if (out) await rm(temp, { force: true });
@@ -97,14 +109,8 @@ export async function rewriteFile(rewrite: Rewrite): Promise<{ index: RowIndex; 
 }
 
 /** Bytes [from, to) of the file read, appended to the new one. */
-async function copyRange(input: FileHandle, writer: ByteWriter, from: number, to: number): Promise<void> {
-  for (let at = from; at < to; ) {
-    const bytes = Buffer.allocUnsafe(Math.min(CHUNK, to - at));
-    const { bytesRead } = await input.read(bytes, 0, bytes.length, at);
-    if (bytesRead === 0) throw new ConnectorError("INVALID_INPUT", "the file is shorter than when it was read", true);
-    await writer.write(bytes.subarray(0, bytesRead));
-    at += bytesRead;
-  }
+async function copyRange(input: ForwardReader, writer: ByteWriter, from: number, to: number): Promise<void> {
+  for (let at = from; at < to; at += CHUNK) await writer.write(await input.bytes(at, Math.min(to, at + CHUNK)));
 }
 
 export async function versionOf(path: string): Promise<FileVersion | null> {

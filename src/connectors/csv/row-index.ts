@@ -59,13 +59,14 @@ export class RowIndex {
     return this.slots.has(anchor);
   }
 
+  /** Rows indexed (a row dropped by a rewrite no longer counts). */
   get count(): number {
-    return this.anchors.length;
+    return this.slots.size;
   }
 
-  /** Where the first row starts (after the byte order mark, the header and any blank line). */
-  get firstRowStart(): number {
-    return this.anchors.length ? this.base + this.starts[0]! : this.size;
+  /** Slots given so far, dropped rows' included: a rewrite's `moved` holds two numbers per slot. */
+  get slotCount(): number {
+    return this.anchors.length;
   }
 
   range(anchor: string): { start: number; end: number } | undefined {
@@ -73,10 +74,34 @@ export class RowIndex {
     return slot === undefined ? undefined : { start: this.base + this.starts[slot]!, end: this.base + this.ends[slot]! };
   }
 
-  *rows(): Generator<{ anchor: string; start: number; end: number }> {
+  /** The rows in file order, their positions counted from the file's first byte. */
+  *rows(): Generator<{ slot: number; anchor: string; start: number; end: number }> {
     for (let slot = 0; slot < this.anchors.length; slot++) {
-      yield { anchor: this.anchors[slot]!, start: this.base + this.starts[slot]!, end: this.base + this.ends[slot]! };
+      const start = this.starts[slot]!;
+      if (start >= 0) yield { slot, anchor: this.anchors[slot]!, start: this.base + start, end: this.base + this.ends[slot]! };
     }
+  }
+
+  /**
+   * The rows where a rewrite put them: `moved` holds each slot's new start and end (after the
+   * leading bytes; -1: the row is gone), then come the rows it appended. The anchors stay where
+   * they are in memory: a commit of a 1,000,000-row file rebuilt no map.
+   */
+  relocate(
+    moved: Float64Array,
+    appended: { anchor: string; start: number; end: number }[],
+    size: number,
+    endsWithBreak: boolean,
+  ): void {
+    for (let slot = 0; slot < this.anchors.length; slot++) {
+      const start = moved[2 * slot]!;
+      if (start < 0 && this.starts[slot]! >= 0) this.slots.delete(this.anchors[slot]!);
+      this.starts[slot] = start;
+      this.ends[slot] = moved[2 * slot + 1]!;
+    }
+    for (const row of appended) this.add(row.anchor, row.start, row.end);
+    this.size = size;
+    this.endsWithBreak = endsWithBreak;
   }
 }
 
@@ -94,14 +119,38 @@ export async function readRowTexts(
     .map((anchor) => ({ anchor, range: index.range(anchor) }))
     .filter((w): w is { anchor: string; range: { start: number; end: number } } => w.range !== undefined)
     .sort((a, b) => a.range.start - b.range.start);
+  const reader = new ForwardReader(file, 64 * 1024);
   const texts = new Map<string, string>();
   for (const { anchor, range } of wanted) {
-    const bytes = Buffer.alloc(range.end - range.start);
-    const { bytesRead } = await file.read(bytes, 0, bytes.length, range.start);
-    if (bytesRead !== bytes.length) throw new ConnectorError("INVALID_INPUT", "the file is shorter than when it was read", true);
-    texts.set(anchor, decodeBytes(bytes, encoding).replace(/\r?\n?$/, ""));
+    texts.set(anchor, decodeBytes(await reader.bytes(range.start, range.end), encoding).replace(/\r?\n?$/, ""));
   }
   return texts;
+}
+
+/**
+ * Reads a file's bytes at rising positions through one window of at least `window` bytes: the
+ * rows of a batch, or the ranges of a rewrite, cost one read per window rather than one each.
+ */
+export class ForwardReader {
+  private buffer = Buffer.alloc(0);
+  private from = 0;
+
+  constructor(
+    private readonly file: FileHandle,
+    private readonly window: number,
+  ) {}
+
+  /** Bytes [start, end), valid until the next call. */
+  async bytes(start: number, end: number): Promise<Buffer> {
+    if (start < this.from || end > this.from + this.buffer.length) {
+      const bytes = Buffer.allocUnsafe(Math.max(this.window, end - start));
+      const { bytesRead } = await this.file.read(bytes, 0, bytes.length, start);
+      if (bytesRead < end - start) throw new ConnectorError("INVALID_INPUT", "the file is shorter than when it was read", true);
+      this.buffer = bytes.subarray(0, bytesRead);
+      this.from = start;
+    }
+    return this.buffer.subarray(start - this.from, end - this.from);
+  }
 }
 
 /**

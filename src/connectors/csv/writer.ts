@@ -105,7 +105,8 @@ export class CsvExportSession {
       if (config.path !== state.path || !sameVersion(await versionOf(config.path), state.version)) throw changedFile(config.path);
       const source = state.index && state.version ? { index: state.index, version: state.version } : null;
       const written = await rewriteFile({ ...state, encoding: config.encoding, source });
-      state.index = written.index;
+      state.index ??= new RowIndex();
+      state.index.relocate(written.moved, written.appended, written.size, written.endsWithBreak);
       state.version = written.version;
       state.changed = new Map();
       state.uncommitted = 0;
@@ -236,6 +237,7 @@ async function readState(config: CsvConfig, changes: ExportChange[]): Promise<Fi
       headerText = withoutLineBreak(raw);
     },
     byteLength,
+    attributes: false,
   })) {
     if (event.kind === "error") {
       throw new ConnectorError("INVALID_INPUT", `${event.error.location}: ${event.error.message}; fix the row to export`, false);

@@ -109,4 +109,14 @@ describe("CSV export session: the file's bytes", () => {
     ]);
     expect(text.split("\n")).toHaveLength(1002);
   });
+
+  it("reads back and copies rows longer than its read windows", async () => {
+    const long = "x".repeat(200 * 1024);
+    const { file, session } = fileWith(`id,name\n1,${long}\n2,${long}y\n3,short\n`);
+    const s = session();
+    const results = await s.export([update("u", "2", `${long}z`), remove("d", "3")]);
+    expect(results.map((r) => r.status)).toEqual(["APPLIED", "APPLIED"]);
+    await s.commit();
+    expect(readFileSync(file, "utf8")).toBe(`id,name\n1,${long}\n2,${long}z\n`);
+  });
 });
