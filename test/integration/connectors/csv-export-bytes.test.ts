@@ -119,4 +119,13 @@ describe("CSV export session: the file's bytes", () => {
     await s.commit();
     expect(readFileSync(file, "utf8")).toBe(`id,name\n1,${long}\n2,${long}z\n`);
   });
+
+  it("refuses, and leaves as it is, a file whose rows do not add up to its bytes in its encoding", async () => {
+    // A UTF-16 file cut one byte short: the decoder makes a character of the odd byte.
+    const bytes = Buffer.concat([Buffer.from("id,name\n1,Ann\n", "utf16le"), Buffer.from([0x41])]);
+    const { file, session } = fileWith(bytes, { encoding: "utf16le" });
+    const [result] = await session().export([create("c", "2", "Bob")]);
+    expect(result).toMatchObject({ status: "PERMANENT_FAILURE", code: "UNSUPPORTED" });
+    expect(readFileSync(file)).toEqual(bytes);
+  });
 });
