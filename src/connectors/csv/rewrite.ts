@@ -23,8 +23,13 @@ export interface Rewrite {
   source: { index: RowIndex; version: FileVersion } | null;
   /** The header of a new file (an existing file's is copied as it is). */
   headerText: string;
-  /** Rows changed by anchor: their new text, or null when deleted. New anchors go at the end, in this order. */
-  changed: Map<string, string | null>;
+  /** Rows changed, by anchor: their slot in the file (-1: a new row, at the end in this order) and new text (null: deleted). */
+  changed: Map<string, ChangedRow>;
+}
+
+export interface ChangedRow {
+  slot: number;
+  text: string | null;
 }
 
 const CHUNK = 1024 * 1024;
@@ -63,8 +68,10 @@ export async function rewriteFile(rewrite: Rewrite): Promise<Rewritten> {
       // `shift`: where a byte of the old file lands in the new one, minus where it was.
       let cursor = 0;
       let shift = 0;
+      const bySlot = new Map<number, string | null>();
+      for (const { slot, text } of changed.values()) if (slot >= 0) bySlot.set(slot, text);
       for (const row of source.index.rows()) {
-        const next = changed.get(row.anchor);
+        const next = bySlot.get(row.slot);
         if (next === undefined) {
           moved[2 * row.slot] = row.start + shift - base;
           moved[2 * row.slot + 1] = row.end + shift - base;
@@ -83,8 +90,8 @@ export async function rewriteFile(rewrite: Rewrite): Promise<Rewritten> {
       // An empty tail: the file ends after a written row or at the start of a row that was dropped.
       endsWithBreak = cursor < source.index.size ? source.index.endsWithBreak : true;
     } else await writer.write(encode(rewrite.headerText));
-    for (const [anchor, text] of changed) {
-      if (text === null || source?.index.has(anchor)) continue;
+    for (const [anchor, { slot, text }] of changed) {
+      if (text === null || slot >= 0) continue;
       if (!endsWithBreak) await writer.write(encodeText(rewrite.eol, rewrite.encoding));
       endsWithBreak = true;
       const start = writer.position - base;

@@ -6,7 +6,15 @@ import { ConnectorError } from "../connector.ts";
 import type { CsvConfig } from "./config.ts";
 import { fileError } from "./errors.ts";
 import { parseRow, readCsv } from "./reader.ts";
-import { changedFile, type FileVersion, rewriteFile, sameVersion, versionOf, versionOfStats } from "./rewrite.ts";
+import {
+  type ChangedRow,
+  changedFile,
+  type FileVersion,
+  rewriteFile,
+  sameVersion,
+  versionOf,
+  versionOfStats,
+} from "./rewrite.ts";
 import { byteLengthIn, leadingBytes, RowIndex, readRowTexts } from "./row-index.ts";
 
 /**
@@ -21,8 +29,8 @@ interface FileState {
   eol: string;
   /** Where the rows of the file as last read or written are; null: no file yet. */
   index: RowIndex | null;
-  /** Rows changed since then, by anchor: their new text, or null when deleted. */
-  changed: Map<string, string | null>;
+  /** Rows changed since then, by anchor: their slot in the index (-1: new) and new text (null: deleted). */
+  changed: Map<string, ChangedRow>;
   /** The file as last read or written here (null: none yet); another writer's change is refused. */
   version: FileVersion | null;
   /** Changes applied here since then. */
@@ -124,24 +132,54 @@ export class CsvExportSession {
   }
 
   /**
-   * The text in the file of the rows of `anchors` not changed since the last write; a file
-   * another writer changed drops the session's state (the next batch reads it anew).
+   * The rows of `anchors` in the file, not changed since the last write: read back, parsed, and
+   * matched by their anchor (the index only says which rows may hold it). A file another writer
+   * changed drops the session's state (the next batch reads it anew).
    */
-  private async storedRows(config: CsvConfig, state: FileState, anchors: Iterable<string>): Promise<Map<string, string>> {
+  private async storedRows(config: CsvConfig, state: FileState, anchors: Iterable<string>): Promise<Map<string, StoredRow>> {
     const index = state.index;
-    const wanted = [...anchors].filter((a) => !state.changed.has(a) && index?.has(a));
-    if (!index || wanted.length === 0) return new Map();
+    const stored = new Map<string, StoredRow>();
+    if (!index) return stored;
+    const candidates = new Map<string, number[]>();
+    for (const anchor of anchors) {
+      if (state.changed.has(anchor)) continue;
+      const slots = index.candidates(anchor);
+      if (slots.length) candidates.set(anchor, slots);
+    }
+    if (candidates.size === 0) return stored;
     const file = await open(config.path, "r");
     try {
       if (!sameVersion(versionOfStats(await file.stat()), state.version)) {
         this.state = null;
         throw changedFile(config.path);
       }
-      return await readRowTexts(file, index, wanted, config.encoding);
+      const texts = await readRowTexts(file, index, [...candidates.values()].flat(), config.encoding);
+      for (const [anchor, slots] of candidates) {
+        for (const slot of slots) {
+          const text = texts.get(slot)!;
+          const row = parseRow(config, state.header, text, state.eol);
+          if (row === null) throw unreadable(config, anchor);
+          if (row[config.anchor] !== anchor) continue;
+          stored.set(anchor, { slot, row });
+          break;
+        }
+      }
+      return stored;
     } finally {
       await file.close();
     }
   }
+}
+
+/** A row of the file as read back: its slot in the index and its attributes. */
+interface StoredRow {
+  slot: number;
+  row: Attributes;
+}
+
+/** Never expected: the file was checked when read, and its version since. */
+function unreadable(config: CsvConfig, anchor: string): ConnectorError {
+  return new ConnectorError("INTERNAL", `the row of ${config.anchor} "${anchor}" could not be read again`, false);
 }
 
 /**
@@ -160,24 +198,22 @@ export async function exportToCsv(resolve: () => Promise<CsvConfig>, changes: Ex
 }
 
 /**
- * Runs an anchor's changes of one batch in order on its row (`stored`: its text in the file,
- * when the session has not changed it since the last write); the row's new text, or none when gone.
+ * Runs an anchor's changes of one batch in order on its row (`stored`: the row in the file, when
+ * the session has not changed it since the last write); the row's new text, or none when gone.
  */
 function applyToRow(
   config: CsvConfig,
   state: FileState,
   anchor: string,
-  stored: string | undefined,
+  stored: StoredRow | undefined,
   changes: ExportChange[],
   results: Map<string, ExportResult>,
 ): void {
   const held = state.changed.get(anchor);
-  const text = held === undefined ? stored : (held ?? undefined);
-  let row = text === undefined ? null : parseRow(config, state.header, text, state.eol);
-  if (text !== undefined && row === null) {
-    // Never taken for a missing row (a CREATE would replace it): the file was checked when read.
-    const error = new ConnectorError("INTERNAL", `the row of ${config.anchor} "${anchor}" could not be read again`, false);
-    for (const change of changes) results.set(change.id, failure(change.id, error));
+  const slot = held ? held.slot : (stored?.slot ?? -1);
+  let row = held ? (held.text === null ? null : parseRow(config, state.header, held.text, state.eol)) : (stored?.row ?? null);
+  if (held?.text && row === null) {
+    for (const change of changes) results.set(change.id, failure(change.id, unreadable(config, anchor)));
     return;
   }
   let line: string | null = null;
@@ -196,11 +232,11 @@ function applyToRow(
   if (applied === 0) return;
   state.uncommitted += applied;
   // A row of the file keeps its place (or is dropped); a new one goes at the end.
-  if (row === null && !state.index?.has(anchor)) state.changed.delete(anchor);
+  if (row === null && slot < 0) state.changed.delete(anchor);
   else {
-    const after = row === null ? null : (line ?? formatRow(config, state.header, row));
-    state.changed.set(anchor, after);
-    state.heldChars += after?.length ?? 0;
+    const text = row === null ? null : (line ?? formatRow(config, state.header, row));
+    state.changed.set(anchor, { slot, text });
+    state.heldChars += text?.length ?? 0;
   }
 }
 
@@ -242,7 +278,8 @@ async function readState(config: CsvConfig, changes: ExportChange[]): Promise<Fi
     if (event.kind === "error") {
       throw new ConnectorError("INVALID_INPUT", `${event.error.location}: ${event.error.message}; fix the row to export`, false);
     }
-    // A second row with the same anchor (which imports refuse) is copied as it is; changes go to the first.
+    // A second row with the same anchor (which imports refuse) is indexed too, and copied as it
+    // is: a lookup gives the rows in file order, and changes go to the first.
     index.add(event.anchor, event.offset!, event.offset! + event.bytes!);
   }
   if (!sameVersion(await versionOf(config.path), before)) throw changedFile(config.path);
