@@ -1,5 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
 import iconv from "iconv-lite";
+import { cyrb53Halves } from "../../util/string-hash.ts";
 import { ConnectorError } from "../connector.ts";
 
 const isUtf8 = (encoding: string) => /^utf-?8$/i.test(encoding);
@@ -60,8 +61,8 @@ export class RowIndex {
     hashAnchor(anchor);
     this.starts[slot] = start;
     this.ends[slot] = end;
-    this.firstHashes[slot] = first;
-    this.secondHashes[slot] = second;
+    this.firstHashes[slot] = anchorHash.low;
+    this.secondHashes[slot] = anchorHash.high;
     this.place(slot);
     this.live++;
   }
@@ -69,6 +70,7 @@ export class RowIndex {
   /** The rows whose anchor may be `anchor` (its hashes match), in file order. */
   candidates(anchor: string): number[] {
     hashAnchor(anchor);
+    const { low: first, high: second } = anchorHash;
     const found: number[] = [];
     const mask = this.table.length - 1;
     for (let i = first & mask; this.table[i] !== 0; i = (i + 1) & mask) {
@@ -145,23 +147,9 @@ export class RowIndex {
   }
 }
 
-// The two hashes of the last anchor hashed (cyrb53's two halves): module state, so that hashing
-// a million anchors allocates nothing.
-let first = 0;
-let second = 0;
-function hashAnchor(anchor: string): void {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < anchor.length; i++) {
-    const c = anchor.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  first = h1 >>> 0;
-  second = h2 >>> 0;
-}
+/** The two hashes of the last anchor hashed: module state, so a million anchors allocate nothing. */
+const anchorHash = { low: 0, high: 0 };
+const hashAnchor = (anchor: string) => cyrb53Halves(anchor, anchorHash);
 
 /**
  * The text of the rows in `slots` (line break removed), read from the open file in file order.

@@ -1,4 +1,5 @@
 import { NumberSet } from "../../util/number-set.ts";
+import { hash53 } from "../../util/string-hash.ts";
 
 /**
  * A full import into a connector space that was empty when it started (a system's first
@@ -18,24 +19,10 @@ export class FirstImportKeys {
   allNew(keys: Iterable<string>): boolean {
     let fresh = true;
     for (const key of keys) {
-      const print = fingerprint(key);
+      const print = hash53(key);
       if (this.met.has(print)) fresh = false;
       else this.met.add(print);
     }
     return fresh;
   }
-}
-
-/** A 53-bit hash of a string (cyrb53, public domain): its low bits are well mixed, as NumberSet needs. */
-function fingerprint(text: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
