@@ -56,11 +56,15 @@ describe("queue priorities", () => {
       queued.push(
         await services.startGate.start({ connectedSystemId: s.id, profile: "FULL_IMPORT", trigger: i < 3 ? "SCHEDULE" : "API" }),
       );
-    // Two worker processes of one slot each, holding every run for a while.
-    const items = { total: 8, batchSize: 2, delayMs: 600 };
-    const workers = [];
+    // Two worker processes of one slot each, started together and holding every run for 4 s: the
+    // second must be up before the first finishes its first run, or that worker would take the
+    // second person's run and the late one a scheduled run in the same instant (a process start
+    // under a loaded CI took longer than the 2.4 s runs this test once held).
+    const items = { total: 4, batchSize: 1, delayMs: 1000 };
+    const spawned = [0, 1].map(() => spawnWorkerProcess(services.db.url, items, { WORKER_CONCURRENCY: "1" }));
+    const workers = (await Promise.allSettled(spawned)).flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
     try {
-      for (let i = 0; i < 2; i++) workers.push(await spawnWorkerProcess(services.db.url, items, { WORKER_CONCURRENCY: "1" }));
+      expect(workers).toHaveLength(2);
       const runs = await Promise.all(queued.map((q) => waitForStatus(services, q.run!.id, ["COMPLETED"], 60_000)));
       const startEvents = await services.db.prisma.runEvent.findMany({
         where: { runId: { in: runs.map((r) => r.id) }, type: "run.started" },
