@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import type { ConnectorSpaceObject } from "../../src/generated/prisma/client.ts";
 import { startTestApp, type TestApp } from "./app.ts";
 import { type ExampleHarness, startExample } from "./examples.ts";
@@ -116,5 +117,29 @@ export async function startScimProvider(): Promise<ScimProvider> {
       await app.stop();
       await h.stop();
     },
+  };
+}
+
+/**
+ * The provider for one test file: started before its tests, stopped after them. The functions
+ * returned call the provider of the moment (it exists once beforeAll has run).
+ */
+export function useScimProvider() {
+  let p: ScimProvider | undefined;
+  beforeAll(async () => {
+    p = await startScimProvider();
+  });
+  afterAll(async () => {
+    await p?.stop();
+  });
+  const provider = () => {
+    if (!p) throw new Error("the SCIM provider is not started (use it inside a test)");
+    return p;
+  };
+  return {
+    provider,
+    scim: ((...args) => provider().scim(...args)) as ScimProvider["scim"],
+    phonebook: () => provider().phonebook(),
+    stored: (anchor: string) => provider().stored(anchor),
   };
 }

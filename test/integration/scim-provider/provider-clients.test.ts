@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "../../fixtures/runs.ts";
-import { ERROR, FOLLOWS_MS, PATCH_OP, type ScimProvider, startScimProvider, USER_SCHEMA } from "../../helpers/scim-provider.ts";
+import { ERROR, FOLLOWS_MS, PATCH_OP, USER_SCHEMA, useScimProvider } from "../../helpers/scim-provider.ts";
 
 // The SCIM 2.0 service provider through HTTP (test/helpers/scim-provider.ts): a validator-style
 // CRUD sequence whose user reaches the CSV phone book and leaves it, and concurrent clients.
-let p: ScimProvider;
-beforeAll(async () => {
-  p = await startScimProvider();
-});
-afterAll(async () => {
-  await p?.stop();
-});
-const scim: ScimProvider["scim"] = (...args) => p.scim(...args);
-const phonebook = () => p.phonebook();
-const stored = (anchor: string) => p.stored(anchor);
+const { provider, scim, phonebook, stored } = useScimProvider();
 
 describe("a validator's CRUD sequence", () => {
   it("create, get, list by userName, replace, patch active false, delete, get 404; the phone book follows", async () => {
@@ -58,7 +49,7 @@ describe("a validator's CRUD sequence", () => {
     await waitFor(async () => (await stored(id)) === null && !phonebook().includes("Valerie Idator"), FOLLOWS_MS, 100);
     // Every change was applied by REALTIME runs through the start gate, and the inbox is empty.
     const runs = await waitFor(async () => {
-      const all = await p.h.services.db.prisma.run.findMany({
+      const all = await provider().h.services.db.prisma.run.findMany({
         where: { trigger: "REALTIME" },
         select: { profile: true, status: true },
       });
@@ -66,7 +57,7 @@ describe("a validator's CRUD sequence", () => {
     });
     expect(runs.filter((r) => r.profile === "REALTIME").length).toBeGreaterThan(0);
     expect(runs.filter((r) => r.status !== "COMPLETED")).toEqual([]);
-    expect(await p.h.services.db.prisma.inboxEntry.count({ where: { appliedAt: null } })).toBe(0);
+    expect(await provider().h.services.db.prisma.inboxEntry.count({ where: { appliedAt: null } })).toBe(0);
   });
 });
 

@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "../../fixtures/runs.ts";
-import { ERROR, FOLLOWS_MS, PATCH_OP, type ScimProvider, startScimProvider, USER_SCHEMA } from "../../helpers/scim-provider.ts";
+import { ERROR, FOLLOWS_MS, PATCH_OP, USER_SCHEMA, useScimProvider } from "../../helpers/scim-provider.ts";
 
 // The SCIM 2.0 service provider through HTTP (test/helpers/scim-provider.ts): RFC 7644's own
 // request examples, and hostile callers.
-let p: ScimProvider;
-beforeAll(async () => {
-  p = await startScimProvider();
-});
-afterAll(async () => {
-  await p?.stop();
-});
-const scim: ScimProvider["scim"] = (...args) => p.scim(...args);
-const phonebook = () => p.phonebook();
-const stored = (anchor: string) => p.stored(anchor);
+const { provider, scim, phonebook, stored } = useScimProvider();
 
 describe("RFC 7644 examples", () => {
   let bjensen: string;
@@ -31,10 +22,10 @@ describe("RFC 7644 examples", () => {
     expect(created.status).toBe(201);
     expect(created.headers.get("content-type")).toBe("application/scim+json");
     bjensen = created.body.id;
-    expect(created.headers.get("location")).toBe(`${p.app.url}/scim/v2/idp/Users/${bjensen}`);
+    expect(created.headers.get("location")).toBe(`${provider().app.url}/scim/v2/idp/Users/${bjensen}`);
     expect(created.body).toMatchObject({
       userName: "bjensen",
-      meta: { resourceType: "User", location: `${p.app.url}/scim/v2/idp/Users/${bjensen}`, created: expect.any(String) },
+      meta: { resourceType: "User", location: `${provider().app.url}/scim/v2/idp/Users/${bjensen}`, created: expect.any(String) },
       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { department: "Tour Operations" },
     });
     // Read back at once (the inbox is read through), then in connector space once applied.
@@ -181,7 +172,7 @@ describe("RFC 7644 examples", () => {
 
 describe("hostile callers", () => {
   it("refuses a wrong or missing token (401), an unknown system (404), a foreign Origin, a huge or malformed body, a NUL character, storing nothing", async () => {
-    const before = await p.h.services.db.prisma.inboxEntry.count();
+    const before = await provider().h.services.db.prisma.inboxEntry.count();
     const user = { schemas: [USER_SCHEMA], userName: "mallory" };
     const wrong = await scim("POST", "/Users", user, { authorization: "Bearer not-the-token-at-all" });
     expect(wrong).toMatchObject({ status: 401, body: { schemas: [ERROR], status: "401" } });
@@ -205,7 +196,7 @@ describe("hostile callers", () => {
     const noUserName = await scim("POST", "/Users", { schemas: [USER_SCHEMA], title: "nobody" });
     expect(noUserName).toMatchObject({ status: 400, body: { scimType: "invalidValue" } });
     expect((await scim("GET", "/Spaceships")).status).toBe(404);
-    expect(await p.h.services.db.prisma.inboxEntry.count()).toBe(before);
+    expect(await provider().h.services.db.prisma.inboxEntry.count()).toBe(before);
   });
 
   it("slows a token guesser down: past 10 wrong tokens from one address it is answered 429 without a comparison; the real token still works", async () => {
