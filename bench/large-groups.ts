@@ -2,10 +2,12 @@
 // RSS (VmHWM) before and after the run:
 // --phase export: G group CREATEs of M members each (RFC 2307 memberUid values) ahead of P small
 //   person CREATEs, exported to a real slapd by the engine's export run;
-// --phase import: a CSV file of G groups of M members and P small groups, fully imported.
-// Usage: npm run bench:large-groups -- [--phase export|import] [--groups 10] [--members 100000] [--people 2000]
+// --phase import: a CSV file of G groups of M members and P small groups, fully imported;
+// --phase confirm: the export above, then the full import of the directory that confirms it
+//   (peak RSS of that import alone).
+// Usage: npm run bench:large-groups -- [--phase export|import|confirm] [--groups 10] [--members 100000] [--people 2000]
 import { once } from "node:events";
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createConnector } from "../src/connectors/index.ts";
@@ -29,7 +31,8 @@ const peakRssMb = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/st
 
 const bench = await openBenchServices();
 try {
-  const { seconds, status, outcome, before } = values.phase === "import" ? await importGroups() : await exportGroups();
+  const { seconds, status, outcome, before } =
+    values.phase === "import" ? await importGroups() : await exportGroups(values.phase === "confirm");
   console.log(
     `${values.phase}: ${groups} groups x ${members} members + ${people} small: run ${status} in ${seconds.toFixed(1)} s; ` +
       `${outcome}; peak RSS ${before.toFixed(0)} MB before the run, ${peakRssMb().toFixed(0)} MB after`,
@@ -38,9 +41,11 @@ try {
   await bench.close();
 }
 
-/** Runs `work` after a garbage collection, timed, with the peak RSS before it. */
+/** Runs `work` after a garbage collection, timed, with the peak RSS before it (reset to the current RSS first). */
 async function measured(work: () => Promise<{ status: string }>) {
   if (global.gc) global.gc();
+  // "5" resets VmHWM to the current RSS (Linux 4.0 and later), so a second run is measured alone.
+  writeFileSync("/proc/self/clear_refs", "5");
   const before = peakRssMb();
   const t0 = performance.now();
   const { status } = await work();
@@ -79,7 +84,8 @@ async function importGroups() {
   return { ...result, outcome: `${rows[0]!.n} objects stored` };
 }
 
-async function exportGroups() {
+/** The export of the large groups; with `confirm`, measured is the full import that follows it. */
+async function exportGroups(confirm: boolean) {
   const slapd = await startSlapd();
   try {
     const { pool } = bench.services.db;
@@ -129,7 +135,10 @@ async function exportGroups() {
       ${add("cn", "jsonb_build_array('Zoë ' || o.anchor)")}, ${add("sn", `jsonb_build_array('Müller')`)})`,
     );
     const connector = await createConnector("LDAP", config, { logger: bench.services.logger });
-    const result = await measured(() => runEngine(bench.services, { systemId: system.id, profile: "EXPORT", connector }));
+    const exported = await measured(() => runEngine(bench.services, { systemId: system.id, profile: "EXPORT", connector }));
+    const result = confirm
+      ? await measured(() => runEngine(bench.services, { systemId: system.id, profile: "FULL_IMPORT", connector }))
+      : exported;
     await connector.close();
     const { rows } = await pool.query<{ status: string; n: number }>(
       "SELECT status::text, count(*)::int AS n FROM pending_export WHERE connected_system_id = $1 GROUP BY 1 ORDER BY 1",

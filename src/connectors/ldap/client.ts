@@ -4,6 +4,9 @@ import { Client } from "ldapts";
 import { withTimeout } from "../../util/timeout.ts";
 import type { LdapConfig } from "./config.ts";
 import { toConnectorError } from "./errors.ts";
+import { installLeanAttributes } from "./lean-attributes.ts";
+
+installLeanAttributes();
 
 export type SessionConfig = Pick<
   LdapConfig,

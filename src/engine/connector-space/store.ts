@@ -136,6 +136,14 @@ export async function insertPlaceholders(tx: Q, rows: NewPlaceholder[]) {
   }));
 }
 
+/**
+ * Objects' attributes (JSON texts) as one JSON array parameter, the n-th row's taken by index in
+ * SQL. As a text[] parameter, pg escapes every quote of every text into an array literal, one
+ * string concatenation per value: a confirming import of 10 groups of 100,000 members built a
+ * chain of 1.6 million strings (~50 MB) on top of the 15 MB of JSON it was sending.
+ */
+const jsonArray = (texts: string[]) => `[${texts.join(",")}]`;
+
 /** Overwrite objects an import found changed (and revive obsolete ones seen again). */
 export async function updateImported(
   tx: Q,
@@ -145,15 +153,15 @@ export async function updateImported(
   if (rows.length === 0) return;
   await tx.query(
     `UPDATE connector_space_object c
-        SET attributes = t.attrs::jsonb, content_hash = t.hash, distinguished_name = t.dn, status = 'NORMAL',
+        SET attributes = $4::jsonb -> (t.n::int - 1), content_hash = t.hash, distinguished_name = t.dn, status = 'NORMAL',
             obsoleted_at = NULL, last_import_run_id = $1, imported_at = now(), updated_at = now()
-       FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS t(id, dn, attrs, hash)
+       FROM unnest($2::uuid[], $3::text[], $5::text[]) WITH ORDINALITY AS t(id, dn, hash, n)
       WHERE c.id = t.id`,
     [
       runId,
       rows.map((r) => r.id),
       rows.map((r) => r.dn),
-      rows.map((r) => r.attributesJson ?? JSON.stringify(r.attributes)),
+      jsonArray(rows.map((r) => r.attributesJson ?? JSON.stringify(r.attributes))),
       rows.map((r) => r.hash),
     ],
   );
@@ -170,13 +178,13 @@ export async function updateExported(
   if (!objects.length) return;
   await tx.query(
     `UPDATE connector_space_object c SET anchor = COALESCE(t.anchor, c.anchor), distinguished_name = COALESCE(t.dn, c.distinguished_name),
-            attributes = t.attrs::jsonb, content_hash = t.hash, status = 'NORMAL', updated_at = now()
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, anchor, dn, attrs, hash) WHERE c.id = t.id`,
+            attributes = $4::jsonb -> (t.n::int - 1), content_hash = t.hash, status = 'NORMAL', updated_at = now()
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $5::text[]) WITH ORDINALITY AS t(id, anchor, dn, hash, n) WHERE c.id = t.id`,
     [
       objects.map((o) => o.id),
       objects.map((o) => o.anchor),
       objects.map((o) => o.dn),
-      objects.map((o) => o.attributes),
+      jsonArray(objects.map((o) => o.attributes)),
       objects.map((o) => o.hash),
     ],
   );
