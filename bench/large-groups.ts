@@ -100,6 +100,8 @@ async function exportGroups(confirm: boolean) {
       ],
     };
     const system = await bench.services.systems.create({ name: "directory", kind: "LDAP", config });
+    // As `metasync systems discover` does: imports and the objects' expected state follow its shapes.
+    await bench.services.connectionActions.refreshSchema(system.id);
     /** `count` objects of `type` awaiting their CREATE, planned `ageSeconds` ago; `changes` is SQL over o.anchor. */
     const provision = (type: string, rdn: string, ou: string, count: number, ageSeconds: number, changes: string) =>
       pool.query(
@@ -144,7 +146,17 @@ async function exportGroups(confirm: boolean) {
       "SELECT status::text, count(*)::int AS n FROM pending_export WHERE connected_system_id = $1 GROUP BY 1 ORDER BY 1",
       [system.id],
     );
-    return { ...result, outcome: `exports ${rows.map((r) => `${r.status} ${r.n}`).join(", ")}` };
+    // What the confirming import found: objects it saw unchanged, and those it wrote again.
+    const imported = confirm
+      ? (
+          await pool.query<{ unchanged: number; updated: number }>(
+            "SELECT unchanged, updated FROM run WHERE connected_system_id = $1 AND operation = 'connector.full_import' ORDER BY created_at DESC LIMIT 1",
+            [system.id],
+          )
+        ).rows[0]
+      : null;
+    const counted = imported ? `; import: ${imported.unchanged} unchanged, ${imported.updated} updated` : "";
+    return { ...result, outcome: `exports ${rows.map((r) => `${r.status} ${r.n}`).join(", ")}${counted}` };
   } finally {
     await slapd.stop();
   }

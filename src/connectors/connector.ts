@@ -96,7 +96,19 @@ export interface ExportChange {
 }
 
 export type ExportResult =
-  | { id: string; status: "APPLIED"; anchor?: string; dn?: string }
+  | {
+      id: string;
+      status: "APPLIED";
+      anchor?: string;
+      dn?: string;
+      /**
+       * CREATE: every attribute the new object holds as sent, values the connector added itself
+       * included (LDAP: objectClass, the RDN's value), when the connector knows them. Connector
+       * space then expects what the next import reads, which finds the object unchanged instead
+       * of writing it again. Without it the engine expects the planned changes alone.
+       */
+      attributes?: Attributes;
+    }
   | {
       id: string;
       status: "TRANSIENT_FAILURE" | "PERMANENT_FAILURE";

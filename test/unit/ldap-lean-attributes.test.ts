@@ -20,7 +20,7 @@ const VALUES: { type: string; values: (string | Buffer)[] }[] = [
 /** An attribute as a server sends it, parsed by `parse`. */
 function parsed(spec: (typeof VALUES)[number], parse: typeof Attribute.prototype.parse) {
   const writer = new BerWriter();
-  new Attribute(spec).write(writer);
+  new Attribute(spec as { type: string; values: string[] }).write(writer);
   const attribute = new Attribute();
   parse.call(attribute, new BerReader(writer.buffer));
   return attribute;

@@ -82,7 +82,9 @@ async function create(client: Client, change: ExportChange, deps: ExportDeps, sc
     const key = entry && Object.keys(entry).find((k) => k.toLowerCase() === deps.config.anchorAttribute.toLowerCase());
     anchor = key ? String(entry[key]) : undefined;
   }
-  return { id: change.id, status: "APPLIED", anchor, dn };
+  // As sent, objectClass and the RDN value included: what an import of the entry reads back.
+  const attributes = Object.fromEntries(wanted.map((v) => [v.name, v.values.map(text)]));
+  return { id: change.id, status: "APPLIED", anchor, dn, attributes };
 }
 
 /** An attribute's values as comparable text: binary ones as base64, as the engine holds them. */

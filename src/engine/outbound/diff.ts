@@ -55,3 +55,22 @@ export function applyChanges(current: Attributes, changes: AttributeChange[]): A
   }
   return out;
 }
+
+/**
+ * Attributes in the shape an import of the system gives them: an attribute its discovered schema
+ * calls multi-valued as a list, a single-valued one as its value. An export's expected state
+ * then hashes as the next import's reading does, so that import finds the object unchanged
+ * rather than writing it again (it did so for every object an export created: a directory's
+ * cn sent as one value reads back as a list of one). Attributes the schema does not know stay
+ * as they are.
+ */
+export function inImportShape(attributes: Attributes, rules: ReadonlyMap<string, { multiValued: boolean }> | undefined) {
+  if (!rules) return attributes;
+  const out: Attributes = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    const rule = rules.get(name);
+    const values = list(value ?? null);
+    out[name] = !rule || value === null ? value : rule.multiValued ? values : values.length === 1 ? values[0]! : value;
+  }
+  return out;
+}

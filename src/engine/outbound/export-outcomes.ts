@@ -6,6 +6,7 @@ import { contentHash } from "../../connectors/content-hash.ts";
 import { backoffDelay } from "../../util/backoff.ts";
 import { anchorHolders, deleteObjects, updateExported } from "../connector-space/store.ts";
 import { distrustStored } from "../import/schema-trust.ts";
+import type { ImportSchema } from "../import/validate.ts";
 import {
   closeSupersededFailures,
   type ExportFailure,
@@ -16,7 +17,7 @@ import {
 } from "../pending-export/execution.ts";
 import { insertRunChanges, type RunChangeRow } from "../run-changes.ts";
 import type { RunContext } from "../run-context.ts";
-import { applyChanges } from "./diff.ts";
+import { applyChanges, inImportShape } from "./diff.ts";
 import { notifyExportChanges } from "./notify.ts";
 
 /** A planned attribute change, with its planning status (AWAITING_REFERENCE...). */
@@ -30,7 +31,7 @@ export async function applyResults(
   changes: ExportChange[],
   results: ExportResult[],
   unresolved: Map<string, Planned[]>,
-  options: { retryBaseMs: number },
+  options: { retryBaseMs: number; schema?: ImportSchema },
 ) {
   const byId = new Map(results.map((r) => [r.id, r]));
   const changeById = new Map(changes.map((c) => [c.id, c]));
@@ -55,8 +56,13 @@ export async function applyResults(
       counts[e.changeType === "CREATE" ? "created" : e.changeType === "UPDATE" ? "updated" : "deleted"]++;
       exported.push(e.id);
       if (e.csoId && e.changeType !== "DELETE") {
-        // Connector space now expects what was sent; the next import confirms it.
-        const attributes: Attributes = applyChanges(e.csoAttributes ?? {}, change.attributes);
+        // Connector space now expects what was sent (all the new object holds, when the connector
+        // says), as an import reads it; the next import confirms it.
+        const sent =
+          e.changeType === "CREATE" && result.attributes
+            ? result.attributes
+            : applyChanges(e.csoAttributes ?? {}, change.attributes);
+        const attributes: Attributes = inImportShape(sent, options.schema?.get(change.objectType));
         objects.push({
           id: e.csoId,
           anchor: result.anchor ?? null,

@@ -1,5 +1,6 @@
 import { type AttributeChange, ConnectorError, type ExportChange, type ExportResult } from "../../connectors/connector.ts";
 import { referenceTargets } from "../connector-space/store.ts";
+import { loadImportSchema } from "../import/context.ts";
 import {
   claimReadyExports,
   holdUnapprovedDeletes,
@@ -87,6 +88,8 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
       throw new StagingError(`${ctx.system.name} is in staging mode: no export was sent, every pending export is kept`);
     const connector = await ctx.connector();
     const batchSize = pacedBatchSize(options.batchSize, ctx.system.rateLimit);
+    // The shape in which this system's imports give attributes, for the objects' expected state.
+    const storing = { ...options, schema: await loadImportSchema(ctx.pool, systemId) };
     // Only a run that ran before can have claimed anything.
     if (ctx.run.attempt > 1 || ctx.run.checkpoint !== null)
       await ctx.batch(async (tx) => {
@@ -274,7 +277,7 @@ export function createExportExecutor(options: ExportOptions = { batchSize: 500, 
     async function writeBatch({ claimed, ...outcome }: Exported) {
       processed += claimed.length;
       await ctx.batch(async (tx) => {
-        const counts = await applyResults(tx, ctx, claimed, outcome.changes, outcome.results, outcome.unresolved, options);
+        const counts = await applyResults(tx, ctx, claimed, outcome.changes, outcome.results, outcome.unresolved, storing);
         return {
           counts,
           processed,
