@@ -118,13 +118,17 @@ async function reconcile(
   if (!entry) throw new ConnectorError("NOT_FOUND", `${dn} exists but cannot be read`, false);
   const existing = new Map(Object.entries(entry).map(([k, v]) => [k.toLowerCase().replace(/;binary$/, ""), v]));
   const differences: AttributeChange[] = [];
+  // What the entry holds of the wanted attributes once reconciled (the CREATE's `attributes`).
+  const holds: Record<string, string[]> = {};
   for (const w of wanted) {
     const key = w.name.toLowerCase();
     const have = valuesOf(existing.get(key), binary(w.name));
     const want = w.values.map(text);
+    holds[w.name] = want;
     if (key === "objectclass") {
       const missing = want.filter((v) => !have.some((h) => h.toLowerCase() === v.toLowerCase()));
       if (missing.length) differences.push({ attribute: w.name, operation: "ADD", values: missing });
+      holds[w.name] = [...have, ...missing];
       continue;
     }
     const held = new Set(have);
@@ -133,7 +137,8 @@ async function reconcile(
   }
   if (differences.length) await client.modify(dn, modifications(differences, schema));
   const anchor = valuesOf(existing.get(anchorAttribute.toLowerCase()), binary(anchorAttribute))[0];
-  return { id: change.id, status: "APPLIED", anchor, dn };
+  // Attributes the CREATE does not set may be there too: then the next import finds the entry changed.
+  return { id: change.id, status: "APPLIED", anchor, dn, attributes: holds };
 }
 
 function modifications(attributes: AttributeChange[], schema?: LdapSchema): Change[] {

@@ -11,6 +11,15 @@ import { rowToAttributes, toParameter } from "./values.ts";
 /** Stay well under PostgreSQL's 65,535 bind parameters per statement. */
 const MAX_PARAMETERS = 30_000;
 
+const ANCHOR = "metasync$anchor";
+/** The row as inserted (defaults and triggers applied) and its anchor as text. */
+const returning = (quotedAnchor: string) => `*, ${quotedAnchor}::text AS "${ANCHOR}"`;
+
+/** A CREATE applied: the anchor, and the row as an import of it reads it (every column, typed alike). */
+function applied(change: ExportChange, row: Record<string, unknown>, table: TableInfo): ExportResult {
+  return { id: change.id, status: "APPLIED", anchor: String(row[ANCHOR]), attributes: rowToAttributes(row, table) };
+}
+
 /** One CREATE; the anchor is the one the database kept (or assigned: serial, identity, default). */
 export async function insertOne(
   client: pg.ClientBase,
@@ -29,11 +38,8 @@ export async function insertOne(
       : `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES (${names.map((_, i) => `$${i + 1}`).join(", ")})`;
   const keyed = attributes[table.anchor.name] !== undefined;
   // With the anchor known, a row already holding it is ours to join (see reconcile), not a failure.
-  const { rows } = await client.query<{ anchor: string }>(
-    `${insert}${keyed ? " ON CONFLICT DO NOTHING" : ""} RETURNING ${a}::text AS anchor`,
-    params,
-  );
-  if (rows[0]) return { id: change.id, status: "APPLIED", anchor: rows[0].anchor };
+  const { rows } = await client.query(`${insert}${keyed ? " ON CONFLICT DO NOTHING" : ""} RETURNING ${returning(a)}`, params);
+  if (rows[0]) return applied(change, rows[0], table);
   const joined = await reconcile(client, config, table, change, attributes);
   if (joined) return joined;
   // The conflict was on another unique column: insert plainly for the database's own error.
@@ -67,7 +73,7 @@ async function reconcile(
   const t = qualifiedName(config.schema, config.table);
   const a = quoteIdent(table.anchor.name);
   const anchor = attributes[table.anchor.name];
-  const { rows } = await client.query(`SELECT *, ${a}::text AS "metasync$anchor" FROM ${t} WHERE ${a} = $1 FOR UPDATE`, [
+  const { rows } = await client.query(`SELECT ${returning(a)} FROM ${t} WHERE ${a} = $1 FOR UPDATE`, [
     toParameter(valuesOf(anchor), table.anchor),
   ]);
   const row = rows[0];
@@ -75,15 +81,13 @@ async function reconcile(
   const current = rowToAttributes(row, table);
   const set = [...new Set([...change.attributes.map((c) => c.attribute)])].filter((n) => n !== table.anchor.name);
   const differing = set.filter((n) => !sameValues(valuesOf(attributes[n]), valuesOf(current[n]), table.columns.get(n)!));
-  const existing = String(row["metasync$anchor"]);
-  if (differing.length) {
-    const params = differing.map((n) => toParameter(valuesOf(attributes[n]), table.columns.get(n)!));
-    await client.query(
-      `UPDATE ${t} SET ${differing.map((n, i) => `${quoteIdent(n)} = $${i + 1}`).join(", ")} WHERE ${a} = $${params.length + 1}`,
-      [...params, toParameter(valuesOf(anchor), table.anchor)],
-    );
-  }
-  return { id: change.id, status: "APPLIED", anchor: existing };
+  if (!differing.length) return applied(change, row, table);
+  const params = differing.map((n) => toParameter(valuesOf(attributes[n]), table.columns.get(n)!));
+  const { rows: updated } = await client.query(
+    `UPDATE ${t} SET ${differing.map((n, i) => `${quoteIdent(n)} = $${i + 1}`).join(", ")} WHERE ${a} = $${params.length + 1} RETURNING ${returning(a)}`,
+    [...params, toParameter(valuesOf(anchor), table.anchor)],
+  );
+  return applied(change, updated[0]!, table);
 }
 
 /**
@@ -118,13 +122,13 @@ export async function insertMany(
           .join(", ")})`,
     );
     const keyed = chunk.every((row) => row[table.anchor.name] !== undefined);
-    const { rows: created } = await client.query<{ anchor: string }>(
-      `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES ${tuples.join(", ")}${keyed ? " ON CONFLICT DO NOTHING" : ""} RETURNING ${a}::text AS anchor`,
+    const { rows: created } = await client.query(
+      `INSERT INTO ${t} (${names.map(quoteIdent).join(", ")}) VALUES ${tuples.join(", ")}${keyed ? " ON CONFLICT DO NOTHING" : ""} RETURNING ${returning(a)}`,
       params,
     );
     if (created.length === chunk.length) {
       created.forEach((row, i) => {
-        results.push({ id: changes[start + i]!.id, status: "APPLIED", anchor: row.anchor });
+        results.push(applied(changes[start + i]!, row, table));
       });
       continue;
     }
@@ -145,21 +149,24 @@ async function joinSkipped(
   table: TableInfo,
   changes: ExportChange[],
   rows: Attributes[],
-  created: { anchor: string }[],
+  created: Record<string, unknown>[],
 ): Promise<ExportResult[]> {
   const { rows: canonical } = await client.query<{ anchor: string }>(
     `SELECT k::${table.anchor.sqlType}::text AS anchor FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i`,
     [rows.map((r) => String(valuesOf(r[table.anchor.name])[0]))],
   );
-  const inserted = new Map<string, number>();
-  for (const c of created) inserted.set(c.anchor, (inserted.get(c.anchor) ?? 0) + 1);
+  // The rows inserted, by anchor (a list: the same anchor twice in one batch).
+  const inserted = new Map<string, Record<string, unknown>[]>();
+  for (const row of created) {
+    const anchor = String(row[ANCHOR]);
+    inserted.set(anchor, [...(inserted.get(anchor) ?? []), row]);
+  }
   const results: ExportResult[] = [];
   for (let i = 0; i < changes.length; i++) {
     const anchor = canonical[i]!.anchor;
-    const left = inserted.get(anchor) ?? 0;
-    if (left > 0) {
-      inserted.set(anchor, left - 1);
-      results.push({ id: changes[i]!.id, status: "APPLIED", anchor });
+    const row = inserted.get(anchor)?.shift();
+    if (row) {
+      results.push(applied(changes[i]!, row, table));
       continue;
     }
     const joined = await reconcile(client, config, table, changes[i]!, rows[i]!);

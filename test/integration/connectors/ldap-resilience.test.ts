@@ -205,6 +205,14 @@ describe("LDAP connector: idempotent export", () => {
         status: "APPLIED",
         anchor: applied?.entryUUID,
         dn: change.dn,
+        // What the entry holds of what the CREATE sends, as an import reads it.
+        attributes: {
+          objectClass: ["inetOrgPerson"],
+          uid: ["lostreply"],
+          cn: ["Lost Reply"],
+          sn: ["Reply"],
+          mail: ["lost@example.org"],
+        },
       });
       expect(await read("lostreply")).toMatchObject({ cn: "Lost Reply", sn: "Reply", mail: "lost@example.org" });
     } finally {
@@ -230,6 +238,14 @@ describe("LDAP connector: idempotent export", () => {
       status: "APPLIED",
       anchor: before?.entryUUID,
       dn: `uid=byhand,ou=people,${ldap.baseDn}`,
+      // The wanted attributes as reconciled; description, which the CREATE does not set, is not said.
+      attributes: {
+        objectClass: ["inetOrgPerson"],
+        uid: ["byhand"],
+        cn: ["New Name"],
+        sn: ["Hand"],
+        mail: ["hand@example.org"],
+      },
     });
     // Attributes the export does not manage stay as they were.
     expect(await read("byhand")).toMatchObject({

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ImportPage } from "../../../src/connectors/connector.ts";
+import type { Connector, ImportPage } from "../../../src/connectors/connector.ts";
 import { expectError } from "../../helpers/connector-errors.ts";
 import { collect, MemoryImportContext } from "../../helpers/import-context.ts";
 import { startLossyProxy } from "../../helpers/lossy-proxy.ts";
@@ -111,7 +111,15 @@ describe("SQL connector: import", () => {
   });
 });
 
+/** Every object a full import of `c` reads, by anchor. */
+async function importedByAnchor(c: Connector) {
+  const pages = await collect(c.importFull(null, target.noContext));
+  return new Map(pages.flatMap((p) => p.objects).map((o) => [o.anchor, o.attributes]));
+}
+
 describe("SQL connector: export", () => {
+  /** The test tables' updated_at default (test/helpers/sql-harness.ts), as an import reads it. */
+  const DEFAULT_AT = "2030-01-01T00:00:00Z";
   const replace = (attrs: Record<string, (string | number | boolean)[]>) =>
     Object.entries(attrs).map(([attribute, values]) => ({ attribute, operation: "REPLACE" as const, values }));
 
@@ -150,12 +158,18 @@ describe("SQL connector: export", () => {
       { id: "c2", changeType: "CREATE", objectType: "person", anchor: "101", attributes: replace({ name: ["Kept"] }) },
     ]);
     expect(results).toEqual([
-      { id: "c", status: "APPLIED", anchor: "100" },
+      {
+        id: "c",
+        status: "APPLIED",
+        anchor: "100",
+        // The row as inserted, read as an import reads it, the column default included.
+        attributes: { id: "100", name: "x'); DROP TABLE people_export; --", age: 40, groups: ["a", "b"], updated_at: DEFAULT_AT },
+      },
       { id: "u", status: "APPLIED", anchor: "001" },
       { id: "r", status: "APPLIED", anchor: "200" },
       { id: "r2", status: "APPLIED", anchor: "300" },
       { id: "d", status: "APPLIED", anchor: "100" },
-      { id: "c2", status: "APPLIED", anchor: "101" },
+      { id: "c2", status: "APPLIED", anchor: "101", attributes: { id: "101", name: "Kept", updated_at: DEFAULT_AT } },
     ]);
     const { rows } = await target.admin.query("SELECT id, name, mail, active, groups FROM people_export ORDER BY id");
     expect(rows).toEqual([
@@ -174,11 +188,14 @@ describe("SQL connector: export", () => {
       c.export([
         { id, changeType: "CREATE", objectType: "person", anchor: id, attributes: replace({ name: [id], ...attributes }) },
       ]);
-    expect(await create("010", {})).toEqual([{ id: "010", status: "APPLIED", anchor: "010" }]);
-    expect(await create("011", {})).toEqual([{ id: "011", status: "APPLIED", anchor: "011" }]);
+    const created = (id: string, more = {}) => [
+      { id, status: "APPLIED", anchor: id, attributes: { id, name: id, updated_at: DEFAULT_AT, ...more } },
+    ];
+    expect(await create("010", {})).toEqual(created("010"));
+    expect(await create("011", {})).toEqual(created("011"));
     // A column added after the columns were read: the batch using it reads them again and applies.
     await target.admin.query("ALTER TABLE people_cached ADD COLUMN title text");
-    expect(await create("012", { title: ["Engineer"] })).toEqual([{ id: "012", status: "APPLIED", anchor: "012" }]);
+    expect(await create("012", { title: ["Engineer"] })).toEqual(created("012", { title: "Engineer" }));
     const { rows } = await target.admin.query("SELECT id, title FROM people_cached WHERE id LIKE '01%' ORDER BY id");
     expect(rows).toEqual([
       { id: "010", title: null },
@@ -319,7 +336,12 @@ describe("SQL connector: export", () => {
       expect(committed.rows.map((r) => r.id)).toEqual(["101", "102", "103"]);
 
       const retry = await c.export(changes);
-      expect(retry).toEqual(changes.map((ch) => ({ id: ch.id, status: "APPLIED", anchor: ch.anchor })));
+      // Each joined row reported as an import reads it.
+      const read = await importedByAnchor(c);
+      expect(retry).toEqual(
+        changes.map((ch) => ({ id: ch.id, status: "APPLIED", anchor: ch.anchor, attributes: read.get(ch.anchor) })),
+      );
+      expect(read.get("101")).toMatchObject({ name: "New 101", groups: ["a", "101"] });
       // Nothing differed: no row was written again.
       expect((await target.admin.query("SELECT id, xmin::text FROM people_lost ORDER BY id")).rows).toEqual(committed.rows);
     } finally {
@@ -342,11 +364,15 @@ describe("SQL connector: export", () => {
       { id: "b", changeType: "CREATE", objectType: "person", anchor: "002", attributes: replace({ name: ["Person 2"] }) },
       { id: "n", changeType: "CREATE", objectType: "person", anchor: "003", attributes: replace({ name: ["New"] }) },
     ]);
-    expect(results).toEqual([
-      { id: "a", status: "APPLIED", anchor: "001" },
-      { id: "b", status: "APPLIED", anchor: "002" },
-      { id: "n", status: "APPLIED", anchor: "003" },
-    ]);
+    // Each row reported whole, as an import reads it: the columns the CREATE does not set included.
+    const read = await importedByAnchor(c);
+    expect(results).toEqual(
+      ["a", "b", "n"].map((id, i) => {
+        const anchor = `00${i + 1}`;
+        return { id, status: "APPLIED", anchor, attributes: read.get(anchor) };
+      }),
+    );
+    expect(read.get("001")).toMatchObject({ name: "Changed", mail: "p1@x", groups: ["staff", "g1"] });
     const { rows } = await target.admin.query("SELECT id, name, mail, age, groups FROM people_prior ORDER BY id");
     expect(rows).toEqual([
       // Columns the CREATE does not set (mail, groups) stay as the row had them.
@@ -365,14 +391,16 @@ describe("SQL connector: export", () => {
       { id: "a", changeType: "CREATE", objectType: "person", attributes: replace({ select: ["s1"], "user name": ["Ann"] }) },
       { id: "b", changeType: "CREATE", objectType: "person", attributes: replace({ select: ["s2"] }) },
     ]);
-    expect(results).toEqual([
-      { id: "a", status: "APPLIED", anchor: "1" },
-      { id: "b", status: "APPLIED", anchor: "2" },
-    ]);
-    const [page] = await collect(c.importFull(null, target.noContext));
-    expect(page?.objects.map((o) => o.attributes)).toEqual([
+    const imported = [
       { key: 1, select: "s1", "user name": "Ann" },
       { key: 2, select: "s2" },
+    ];
+    // Each CREATE reports its row as the import then reads it (the serial key included).
+    expect(results).toEqual([
+      { id: "a", status: "APPLIED", anchor: "1", attributes: imported[0] },
+      { id: "b", status: "APPLIED", anchor: "2", attributes: imported[1] },
     ]);
+    const [page] = await collect(c.importFull(null, target.noContext));
+    expect(page?.objects.map((o) => o.attributes)).toEqual(imported);
   });
 });

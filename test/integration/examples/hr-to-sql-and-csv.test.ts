@@ -41,9 +41,10 @@ async function cycle() {
   await h.run("hr", "FULL_IMPORT");
   await h.run("hr", "DELTA_SYNC");
   const exported = [await h.run("accounts", "EXPORT"), await h.run("phonebook", "EXPORT")];
-  await h.run("accounts", "FULL_IMPORT");
-  await h.run("phonebook", "FULL_IMPORT");
-  return exported;
+  // Each export's counts, with those of the import that confirms it.
+  const toSql = { ...exported[0]!, confirming: await h.run("accounts", "FULL_IMPORT") };
+  const toCsv = { ...exported[1]!, confirming: await h.run("phonebook", "FULL_IMPORT") };
+  return [toSql, toCsv] as const;
 }
 
 describe("examples/hr-to-sql-and-csv.yaml", () => {
@@ -54,6 +55,10 @@ describe("examples/hr-to-sql-and-csv.yaml", () => {
     const [toSql, toCsv] = await cycle();
     expect(toSql).toMatchObject({ created: 5, failed: 0 });
     expect(toCsv).toMatchObject({ created: 5, failed: 0 });
+    // Rows and lines read back as connector space expected them (the row's key column and its
+    // defaults included): the confirming imports write nothing again.
+    expect(toSql.confirming).toMatchObject({ unchanged: 5, updated: 0 });
+    expect(toCsv.confirming).toMatchObject({ unchanged: 5, updated: 0 });
     const rows = await accounts();
     expect(rows).toHaveLength(5);
     expect(rows[2]).toEqual({
@@ -79,6 +84,8 @@ describe("examples/hr-to-sql-and-csv.yaml", () => {
     const [sqlAfter, csvAfter] = await cycle();
     expect(sqlAfter).toMatchObject({ updated: 2, deleted: 0, failed: 0 });
     expect(csvAfter).toMatchObject({ updated: 1, deleted: 1, failed: 0 });
+    expect(sqlAfter.confirming).toMatchObject({ unchanged: 5, updated: 0 });
+    expect(csvAfter.confirming).toMatchObject({ unchanged: 4, updated: 0 });
 
     const after = await accounts();
     expect(after.find((r) => r.employee_id === "E1003")).toMatchObject({
