@@ -4,8 +4,10 @@
 //   person CREATEs, exported to a real slapd by the engine's export run;
 // --phase import: a CSV file of G groups of M members and P small groups, fully imported;
 // --phase confirm: the export above, then the full import of the directory that confirms it
-//   (peak RSS of that import alone).
-// Usage: npm run bench:large-groups -- [--phase export|import|confirm] [--groups 10] [--members 100000] [--people 2000]
+//   (peak RSS of that import alone);
+// --phase delta: the CSV file above fully imported, then rewritten with 1% of each group's members
+//   replaced, and imported again by a delta import (peak RSS of the delta import alone).
+// Usage: npm run bench:large-groups -- [--phase export|import|confirm|delta] [--groups 10] [--members 100000] [--people 2000]
 import { once } from "node:events";
 import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -32,7 +34,9 @@ const peakRssMb = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/st
 const bench = await openBenchServices();
 try {
   const { seconds, status, outcome, before } =
-    values.phase === "import" ? await importGroups() : await exportGroups(values.phase === "confirm");
+    values.phase === "import" || values.phase === "delta"
+      ? await importGroups(values.phase === "delta")
+      : await exportGroups(values.phase === "confirm");
   console.log(
     `${values.phase}: ${groups} groups x ${members} members + ${people} small: run ${status} in ${seconds.toFixed(1)} s; ` +
       `${outcome}; peak RSS ${before.toFixed(0)} MB before the run, ${peakRssMb().toFixed(0)} MB after`,
@@ -52,8 +56,8 @@ async function measured(work: () => Promise<{ status: string }>) {
   return { before, status, seconds: (performance.now() - t0) / 1000 };
 }
 
-async function importGroups() {
-  const file = path.join(bench.dir, "groups.csv");
+/** The groups file; with `moved`, 1% of every group's members are other people (as after moves). */
+async function writeGroups(file: string, moved = false) {
   // Written a thousand members at a time: building whole rows would raise the peak measured after.
   const out = createWriteStream(file);
   const write = (text: string) => (out.write(text) ? null : once(out, "drain"));
@@ -61,7 +65,10 @@ async function importGroups() {
   const group = async (id: string, n: number) => {
     await write(`${id},Group ${id},`);
     for (let from = 0; from < n; from += 1000) {
-      const ids = Array.from({ length: Math.min(1000, n - from) }, (_, m) => `E${String(from + m).padStart(7, "0")}`);
+      const ids = Array.from({ length: Math.min(1000, n - from) }, (_, m) => {
+        const member = from + m;
+        return `E${String(moved && member % 100 === 0 ? member + 5_000_000 : member).padStart(7, "0")}`;
+      });
       await write(`${from ? "|" : ""}${ids.join("|")}`);
     }
     await write("\n");
@@ -70,18 +77,30 @@ async function importGroups() {
   for (let g = 0; g < people; g++) await group(`project${g}`, 25);
   out.end();
   await once(out, "finish");
+}
+
+/** The groups file fully imported; with `delta`, measured is the delta import of its next version. */
+async function importGroups(delta: boolean) {
+  const file = path.join(bench.dir, "groups.csv");
+  await writeGroups(file);
   const config = { path: file, anchor: "groupId", objectType: "group", multiValued: ["members"] };
   const system = await bench.services.systems.create({ name: "hr-groups", kind: "CSV", config });
   const connector = await createConnector("CSV", config, {
     logger: bench.services.logger,
     fileRoots: bench.services.config.fileRoots,
   });
-  const result = await measured(() => runEngine(bench.services, { systemId: system.id, profile: "FULL_IMPORT", connector }));
-  const { rows } = await bench.services.db.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM connector_space_object WHERE connected_system_id = $1",
+  const full = () => runEngine(bench.services, { systemId: system.id, profile: "FULL_IMPORT", connector });
+  let result = await measured(full);
+  if (delta) {
+    await writeGroups(file, true);
+    result = await measured(() => runEngine(bench.services, { systemId: system.id, profile: "DELTA_IMPORT", connector }));
+  }
+  const { rows } = await bench.services.db.pool.query<{ n: number; updated: number }>(
+    `SELECT count(*)::int AS n, (SELECT updated FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1) AS updated
+       FROM connector_space_object WHERE connected_system_id = $1`,
     [system.id],
   );
-  return { ...result, outcome: `${rows[0]!.n} objects stored` };
+  return { ...result, outcome: `${rows[0]!.n} objects stored, ${rows[0]!.updated} updated by the run` };
 }
 
 /** The export of the large groups; with `confirm`, measured is the full import that follows it. */
