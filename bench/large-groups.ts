@@ -95,12 +95,17 @@ async function importGroups(delta: boolean) {
     await writeGroups(file, true);
     result = await measured(() => runEngine(bench.services, { systemId: system.id, profile: "DELTA_IMPORT", connector }));
   }
-  const { rows } = await bench.services.db.pool.query<{ n: number; updated: number }>(
-    `SELECT count(*)::int AS n, (SELECT updated FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1) AS updated
+  const { rows } = await bench.services.db.pool.query<{ n: number; updated: number; bytes: number }>(
+    `SELECT count(*)::int AS n, (SELECT updated FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1) AS updated,
+            (SELECT sum(pg_column_size(c.attribute_changes))::float8 FROM run_change c
+              WHERE c.run_id = (SELECT id FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1)) AS bytes
        FROM connector_space_object WHERE connected_system_id = $1`,
     [system.id],
   );
-  return { ...result, outcome: `${rows[0]!.n} objects stored, ${rows[0]!.updated} updated by the run` };
+  return {
+    ...result,
+    outcome: `${rows[0]!.n} objects stored, ${rows[0]!.updated} updated by the run, whose run changes hold ${(rows[0]!.bytes / 1048576).toFixed(1)} MB of attribute changes`,
+  };
 }
 
 /** The export of the large groups; with `confirm`, measured is the full import that follows it. */

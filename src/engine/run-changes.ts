@@ -53,10 +53,54 @@ export async function insertRunChanges(tx: Pick<pg.PoolClient, "query">, runId: 
   ]);
 }
 
-export interface AttributeDiff {
-  attribute: string;
-  before: unknown;
-  after: unknown;
+/**
+ * How one attribute changed: its values before and after, or, for a long list, the values added
+ * and removed (see attributeDiff).
+ */
+export type AttributeDiff =
+  | { attribute: string; before: unknown; after: unknown }
+  | { attribute: string; added: unknown[]; removed: unknown[] };
+
+/**
+ * Lists longer than this (before or after) are recorded by the values added and removed. A
+ * department group of 100,000 members whose membership moved by 1% was recorded whole twice per
+ * run change (before and after: ~2 MB of JSON each time its import or sync saw it), which said
+ * less to a reader than the 2,000 values that changed.
+ */
+export const LONG_LIST = 100;
+
+/**
+ * A value's identity in a list diff: a string is itself (no copy per value of a 100,000-value
+ * list), anything else its JSON behind a NUL, which no stored string holds (PostgreSQL refuses
+ * it in text and jsonb), so 1 and "1" stay different values.
+ */
+const valueKey = (v: unknown) => (typeof v === "string" ? v : `\u0000${JSON.stringify(v)}`);
+
+/** Equal as stored: lists compared value by value before falling back to their JSON. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && JSON.stringify(a[i]) !== JSON.stringify(b[i])) return false;
+    return true;
+  }
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * One attribute's change from `before` to `after` (known to differ). Two lists, one of them long,
+ * are recorded as the values added and removed; when those are none (the same values in another
+ * order, or repeated), both lists are kept as they are, so the record still shows what differs.
+ */
+export function attributeDiff(attribute: string, before: unknown, after: unknown): AttributeDiff {
+  if (Array.isArray(before) && Array.isArray(after) && Math.max(before.length, after.length) > LONG_LIST) {
+    const had = new Set(before.map(valueKey));
+    const has = new Set(after.map(valueKey));
+    const added = after.filter((v) => !had.has(valueKey(v)));
+    const removed = before.filter((v) => !has.has(valueKey(v)));
+    if (added.length || removed.length) return { attribute, added, removed };
+  }
+  return { attribute, before, after };
 }
 
 /** Attribute-level differences between two documents (keys in either). */
@@ -65,7 +109,7 @@ export function diffAttributes(before: Record<string, unknown>, after: Record<st
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     const b = before[key] ?? null;
     const a = after[key] ?? null;
-    if (JSON.stringify(b) !== JSON.stringify(a)) diffs.push({ attribute: key, before: b, after: a });
+    if (!sameValue(b, a)) diffs.push(attributeDiff(key, b, a));
   }
   return diffs;
 }
@@ -88,12 +132,17 @@ export function compactAttributeChange(
   row: ChangeOrigin,
 ): Record<string, unknown> | [string, unknown] {
   const compact: Record<string, unknown> = { attribute: change.attribute };
-  if (change.before !== null) compact.before = change.before;
-  compact.after = change.after;
+  if ("added" in change) {
+    compact.added = change.added;
+    compact.removed = change.removed;
+  } else {
+    if (change.before !== null) compact.before = change.before;
+    compact.after = change.after;
+  }
   if (change.syncRuleId !== undefined && change.syncRuleId !== row.syncRuleId) compact.syncRuleId = change.syncRuleId;
   if (change.sourceSystemId !== undefined && change.sourceSystemId !== row.sourceSystemId)
     compact.sourceSystemId = change.sourceSystemId;
-  return Object.keys(compact).length === 2 ? [change.attribute, change.after] : compact;
+  return Object.keys(compact).length === 2 && "after" in change ? [change.attribute, change.after] : compact;
 }
 
 /** The stored attribute changes of a run change row, as readers see them (see compactAttributeChange, compactPlanned). */
@@ -105,8 +154,9 @@ export function expandAttributeChanges(stored: unknown, row: ChangeOrigin & { ch
       ? { attribute: c[0], before: null, after: c[1], syncRuleId: row.syncRuleId, sourceSystemId: row.sourceSystemId }
       : {
           attribute: c.attribute,
-          before: "before" in c ? c.before : null,
-          after: c.after,
+          ...("added" in c
+            ? { added: c.added, removed: c.removed }
+            : { before: "before" in c ? c.before : null, after: c.after }),
           syncRuleId: "syncRuleId" in c ? c.syncRuleId : row.syncRuleId,
           sourceSystemId: "sourceSystemId" in c ? c.sourceSystemId : row.sourceSystemId,
         },

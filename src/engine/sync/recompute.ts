@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { canonicalJson } from "../../util/canonical-json.ts";
 import { expressionFailure } from "../rule-expression-error.ts";
-import { type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
+import { attributeDiff, type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
 import { decideDeletion } from "./deletion-rules.ts";
 import { type Contributor, type MergeResult, mergeMetaverseObject } from "./merge.ts";
 import { type InboundRule, ruleFor } from "./rules.ts";
@@ -259,7 +259,7 @@ function attributeDiffs(
     const by = contributions[attribute] ?? mvo.contributions[attribute];
     diffs.push(
       compactAttributeChange(
-        { attribute, before: b, after: a, syncRuleId: by?.ruleId ?? null, sourceSystemId: by?.systemId ?? null },
+        { ...attributeDiff(attribute, b, a), syncRuleId: by?.ruleId ?? null, sourceSystemId: by?.systemId ?? null },
         row,
       ),
     );

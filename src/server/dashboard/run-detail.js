@@ -271,11 +271,18 @@ export function runDetailView(main, [runId]) {
   };
 }
 
-/** attributeChanges is JSON: [{ attribute, before, after }] or { attr: value } or [{ attribute, operation, values }]. */
+/**
+ * attributeChanges is JSON: [{ attribute, before, after }], [{ attribute, added, removed }] (a long
+ * list: the values that changed), { attr: value } or [{ attribute, operation, values }].
+ */
 export function summariseChanges(changes) {
   if (!changes) return "—";
   const list = Array.isArray(changes) ? changes : Object.entries(changes).map(([attribute, after]) => ({ attribute, after }));
   const items = list.slice(0, 6).map((c) => {
+    if (c && typeof c === "object" && "attribute" in c && Array.isArray(c.added)) {
+      const removed = c.removed ?? [];
+      return h("div", {}, h("b", {}, c.attribute), `: +${c.added.length} ${few(c.added)}`, ` −${removed.length} ${few(removed)}`);
+    }
     if (c && typeof c === "object" && "attribute" in c) {
       const after = "after" in c ? c.after : (c.values ?? c.value);
       const before = "before" in c && c.before !== undefined && c.before !== null ? `${show(c.before)} → ` : "";
@@ -285,6 +292,11 @@ export function summariseChanges(changes) {
   });
   if (list.length > 6) items.push(h("div", { class: "muted" }, `… ${list.length - 6} more`));
   return items;
+}
+
+/** The first values of a long list, and how many more. */
+function few(values) {
+  return values.length > 5 ? `(${show(values.slice(0, 5))}, … ${values.length - 5} more)` : `(${show(values)})`;
 }
 
 function show(v) {
