@@ -174,4 +174,19 @@ describe("dashboard: run chart and explanations", () => {
     });
     expect(ada.provisioning[0].reason).toContain("The rule's deprovision action (DELETE) is planned for its object in phonebook");
   });
+
+  it("shows a long list's change as the values added and removed, and a short one as before -> after", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/`);
+    const text = await page.evaluate<string>(`import("/dashboard/run-detail.js").then(({ summariseChanges }) => {
+      const box = document.createElement("div");
+      box.append(...summariseChanges([
+        { attribute: "members", added: ["x1", "x2", "x3", "x4", "x5", "x6", "x7"], removed: ["m3"] },
+        { attribute: "sn", before: "Lovelace", after: "King" },
+      ]));
+      return box.innerText;
+    })`);
+    expect(text).toContain("members: +7 (x1, x2, x3, x4, x5, … 2 more) −1 (m3)");
+    expect(text).toContain("sn: Lovelace → King");
+  });
 });
