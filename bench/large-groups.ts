@@ -7,7 +7,10 @@
 //   (peak RSS of that import alone);
 // --phase delta: the CSV file above fully imported, then rewritten with 1% of each group's members
 //   replaced, and imported again by a delta import (peak RSS of the delta import alone).
-// Usage: npm run bench:large-groups -- [--phase export|import|confirm|delta] [--groups 10] [--members 100000] [--people 2000]
+// --phase sync: the groups projected into the metaverse and provisioned to a CSV target (RFC 2307
+//   memberUid lists, planned, then stored as exported), the file rewritten as for delta and imported
+//   again, and the delta sync that plans the membership changes measured alone.
+// Usage: npm run bench:large-groups -- [--phase export|import|confirm|delta|sync] [--groups 10] [--members 100000] [--people 2000]
 import { once } from "node:events";
 import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -34,8 +37,8 @@ const peakRssMb = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/st
 const bench = await openBenchServices();
 try {
   const { seconds, status, outcome, before } =
-    values.phase === "import" || values.phase === "delta"
-      ? await importGroups(values.phase === "delta")
+    values.phase === "import" || values.phase === "delta" || values.phase === "sync"
+      ? await importGroups(values.phase)
       : await exportGroups(values.phase === "confirm");
   console.log(
     `${values.phase}: ${groups} groups x ${members} members + ${people} small: run ${status} in ${seconds.toFixed(1)} s; ` +
@@ -79,8 +82,11 @@ async function writeGroups(file: string, moved = false) {
   await once(out, "finish");
 }
 
-/** The groups file fully imported; with `delta`, measured is the delta import of its next version. */
-async function importGroups(delta: boolean) {
+/**
+ * The groups file fully imported; with `delta`, measured is the delta import of its next version;
+ * with `sync`, the delta sync after it.
+ */
+async function importGroups(phase: "import" | "delta" | "sync") {
   const file = path.join(bench.dir, "groups.csv");
   await writeGroups(file);
   const config = { path: file, anchor: "groupId", objectType: "group", multiValued: ["members"] };
@@ -89,22 +95,33 @@ async function importGroups(delta: boolean) {
     logger: bench.services.logger,
     fileRoots: bench.services.config.fileRoots,
   });
-  const full = () => runEngine(bench.services, { systemId: system.id, profile: "FULL_IMPORT", connector });
-  let result = await measured(full);
-  if (delta) {
+  const run = (profile: "FULL_IMPORT" | "DELTA_IMPORT" | "FULL_SYNC" | "DELTA_SYNC") =>
+    runEngine(bench.services, { systemId: system.id, profile, connector });
+  if (phase === "sync") await provisionGroups(system.id);
+  let result = await measured(() => run("FULL_IMPORT"));
+  if (phase === "sync") await exportedAsPlanned(await run("FULL_SYNC"));
+  if (phase !== "import") {
     await writeGroups(file, true);
-    result = await measured(() => runEngine(bench.services, { systemId: system.id, profile: "DELTA_IMPORT", connector }));
+    result = await measured(() => run("DELTA_IMPORT"));
   }
-  const { rows } = await bench.services.db.pool.query<{ n: number; updated: number; bytes: number }>(
+  if (phase === "sync") result = await measured(() => run("DELTA_SYNC"));
+  const { rows } = await bench.services.db.pool.query<{ n: number; updated: number; bytes: number; planned: number }>(
     `SELECT count(*)::int AS n, (SELECT updated FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1) AS updated,
             (SELECT sum(pg_column_size(c.attribute_changes))::float8 FROM run_change c
-              WHERE c.run_id = (SELECT id FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1)) AS bytes
+              WHERE c.run_id = (SELECT id FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1)) AS bytes,
+            (SELECT COALESCE(sum(pg_column_size(p.attribute_changes) + COALESCE(pg_column_size(p.before_values), 0)), 0)::float8
+               FROM pending_export p
+              WHERE p.planning_run_id = (SELECT id FROM run WHERE connected_system_id = $1 ORDER BY created_at DESC LIMIT 1)) AS planned
        FROM connector_space_object WHERE connected_system_id = $1`,
     [system.id],
   );
   return {
     ...result,
-    outcome: `${rows[0]!.n} objects stored, ${rows[0]!.updated} updated by the run, whose run changes hold ${(rows[0]!.bytes / 1048576).toFixed(1)} MB of attribute changes`,
+    outcome: `${rows[0]!.n} objects stored, ${rows[0]!.updated} updated by the run, whose run changes hold ${(rows[0]!.bytes / 1048576).toFixed(1)} MB of attribute changes${
+      phase === "sync"
+        ? ` and its pending exports ${(rows[0]!.planned / 1048576).toFixed(1)} MB of changes and before-values`
+        : ""
+    }`,
   };
 }
 
@@ -184,4 +201,53 @@ async function exportGroups(confirm: boolean) {
   } finally {
     await slapd.stop();
   }
+}
+
+/** Rules as the product benchmark has them: groups projected, and provisioned as RFC 2307 groups. */
+async function provisionGroups(sourceId: string) {
+  const { prisma } = bench.services.db;
+  const target = await bench.services.systems.create({
+    name: "groups-file",
+    kind: "CSV",
+    config: { path: path.join(bench.dir, "groups-out.csv"), anchor: "cn", objectType: "group", multiValued: ["memberUid"] },
+  });
+  await prisma.syncRule.create({
+    data: {
+      name: "groups-in",
+      connectedSystemId: sourceId,
+      direction: "INBOUND",
+      objectType: "group",
+      metaverseObjectType: "group",
+      projectToMetaverse: true,
+      joinRules: [{ source: "groupId", metaverseAttribute: "groupId" }],
+      attributeFlows: ["groupId", "name", "members"].map((a) => ({ target: a, source: a })),
+    },
+  });
+  await prisma.syncRule.create({
+    data: {
+      name: "groups-out",
+      connectedSystemId: target.id,
+      direction: "OUTBOUND",
+      objectType: "group",
+      metaverseObjectType: "group",
+      provisionToConnector: true,
+      attributeFlows: [
+        { target: "cn", source: "groupId" },
+        { target: "memberUid", expression: "$map(members, $lowercase)" },
+      ],
+    },
+  });
+}
+
+/** The CREATEs a sync planned, stored as an export and its confirming import would leave them. */
+async function exportedAsPlanned(sync: { id: string }) {
+  const { pool } = bench.services.db;
+  await pool.query(
+    `UPDATE connector_space_object c
+        SET status = 'NORMAL', anchor = c.attributes->>'cn',
+            attributes = (SELECT jsonb_object_agg(x->>'attribute', x->'values') FROM jsonb_array_elements(p.attribute_changes) x)
+       FROM pending_export p WHERE p.connector_space_object_id = c.id AND p.planning_run_id = $1`,
+    [sync.id],
+  );
+  await pool.query("UPDATE pending_export SET status = 'CONFIRMED' WHERE planning_run_id = $1", [sync.id]);
 }

@@ -146,8 +146,13 @@ export function decide(sink: PlanSink, { identity, rule, cso, exportsOf, live, e
         attributeChanges: { changeType: "UPDATE", changes: detail },
       });
     } else if (detail.length) {
+      // What an undo needs to put back: the values an attribute had before a REPLACE or REMOVE_ALL.
+      // Values added or removed are undone by removing or adding them again, so a list changed
+      // value by value keeps no copy (a department group's 100,000 members, per export).
       const before = Object.fromEntries(
-        detail.map((c) => [c.attribute, c.attribute === "dn" ? cso.dn : (cso.attributes[c.attribute] ?? null)]),
+        detail
+          .filter((c) => c.operation === "REPLACE" || c.operation === "REMOVE_ALL")
+          .map((c) => [c.attribute, c.attribute === "dn" ? cso.dn : (cso.attributes[c.attribute] ?? null)]),
       );
       sink.inserts.push(newExport(sink.newId(), rule, identity, "UPDATE", "PENDING", detail, before, desired, null, cso.id));
       sink.record({

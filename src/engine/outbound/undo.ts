@@ -10,9 +10,16 @@ type Q = Pick<pg.PoolClient, "query">;
 const asValues = (v: unknown): AttributeValue[] =>
   v === null || v === undefined ? [] : Array.isArray(v) ? v : [v as AttributeValue];
 
-/** The change that puts one attribute back to `before`. */
-function restore(attribute: string, before: unknown): AttributeChange & { status: string } {
-  const values = asValues(before);
+/**
+ * The change that undoes `change`: values added are removed, and values removed are added again;
+ * anything else puts the attribute back to its recorded before-value. (An export planned before
+ * lists kept no before-value recorded the whole list: that list is put back, as it was then.)
+ */
+function inverse(change: AttributeChange, before: Record<string, unknown>): AttributeChange & { status: string } {
+  const { attribute } = change;
+  if (!(attribute in before) && (change.operation === "ADD" || change.operation === "REMOVE"))
+    return { attribute, operation: change.operation === "ADD" ? "REMOVE" : "ADD", values: change.values, status: "PENDING" };
+  const values = asValues(before[attribute]);
   return values.length
     ? { attribute, operation: "REPLACE", values, status: "PENDING" }
     : { attribute, operation: "REMOVE_ALL", values: [], status: "PENDING" };
@@ -20,9 +27,10 @@ function restore(attribute: string, before: unknown): AttributeChange & { status
 
 /**
  * Undo an export run: plan the inverse of every change it applied, from the before-values
- * recorded when each export was planned - an UPDATE puts the old values (and DN) back, a CREATE
- * becomes a DELETE, a DELETE becomes a CREATE of the recorded object. Nothing is applied until
- * someone approves: every inverse export waits in AWAITING_APPROVAL. Returns how many were planned.
+ * recorded when each export was planned - an UPDATE puts the old values (and DN) back, or removes
+ * the values it added and adds back those it removed, a CREATE becomes a DELETE, a DELETE becomes
+ * a CREATE of the recorded object. Nothing is applied until someone approves: every inverse export
+ * waits in AWAITING_APPROVAL. Returns how many were planned.
  * Run it in one transaction: it reads the run's exports and writes their inverses.
  */
 export async function planUndo(tx: Q, exportRunId: string): Promise<number> {
@@ -45,7 +53,7 @@ export async function planUndo(tx: Q, exportRunId: string): Promise<number> {
     };
     if (r.change_type === "UPDATE") {
       const before = (r.before_values ?? {}) as Record<string, unknown>;
-      const changes = (r.attribute_changes as AttributeChange[]).map((c) => restore(c.attribute, before[c.attribute]));
+      const changes = (r.attribute_changes as AttributeChange[]).map((c) => inverse(c, before));
       if (changes.length)
         exports.push({
           ...base,
