@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { sameJson } from "../util/canonical-json.ts";
 import { copyRows } from "./copy.ts";
 
 /** One explainability record (table run_change): what a run did, or would do, to one object. */
@@ -76,17 +77,6 @@ export const LONG_LIST = 100;
  */
 const valueKey = (v: unknown) => (typeof v === "string" ? v : `\u0000${JSON.stringify(v)}`);
 
-/** Equal as stored: lists compared value by value before falling back to their JSON. */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) {
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && JSON.stringify(a[i]) !== JSON.stringify(b[i])) return false;
-    return true;
-  }
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 /**
  * One attribute's change from `before` to `after` (known to differ). Two lists, one of them long,
  * are recorded as the values added and removed; when those are none (the same values in another
@@ -109,7 +99,7 @@ export function diffAttributes(before: Record<string, unknown>, after: Record<st
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     const b = before[key] ?? null;
     const a = after[key] ?? null;
-    if (!sameValue(b, a)) diffs.push(attributeDiff(key, b, a));
+    if (!sameJson(b, a)) diffs.push(attributeDiff(key, b, a));
   }
   return diffs;
 }

@@ -6,6 +6,35 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));
 }
 
+/**
+ * canonicalJson(a) === canonicalJson(b), without serialising anything but the values that are
+ * not plain lists or documents: a department group's 100,000 members were written out twice,
+ * sorted key by key, each time a sync looked at the group.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (isDocument(a) && isDocument(b)) {
+    // Keys holding undefined are left out, as JSON leaves them out.
+    let count = 0;
+    for (const key of Object.keys(a)) {
+      if (a[key] === undefined) continue;
+      count++;
+      if (!sameJson(a[key], b[key])) return false;
+    }
+    return count === Object.keys(b).filter((key) => b[key] !== undefined).length;
+  }
+  // Two different primitives never serialise alike; a Date does as its ISO text.
+  return (typeof a === "object" || typeof b === "object") && canonicalJson(a) === canonicalJson(b);
+}
+
+const isDocument = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === "object" && !(value instanceof Date)) {

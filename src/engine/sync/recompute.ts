@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { canonicalJson } from "../../util/canonical-json.ts";
+import { sameJson } from "../../util/canonical-json.ts";
 import { expressionFailure } from "../rule-expression-error.ts";
 import { attributeDiff, type ChangeOrigin, compactAttributeChange, type RunChangeRow } from "../run-changes.ts";
 import { decideDeletion } from "./deletion-rules.ts";
@@ -110,7 +110,7 @@ export async function recomputeMetaverseObjects(
     result.changes.push(...deletion.changes);
 
     const attributes = status === "DELETED" ? mvo.attributes : merged.attributes;
-    const changed = !before || status !== mvo.status || canonicalJson(attributes) !== canonicalJson(mvo.attributes);
+    const changed = !before || status !== mvo.status || !sameJson(attributes, mvo.attributes);
     // A conflict is news when it changed a value, or when it waits for a person (manual).
     for (const c of merged.conflicts)
       if (changed || c.strategy === "manual")
@@ -255,7 +255,7 @@ function attributeDiffs(
   for (const attribute of new Set([...Object.keys(mvo.attributes), ...Object.keys(after)])) {
     const b = mvo.attributes[attribute] ?? null;
     const a = after[attribute] ?? null;
-    if (a === b || (typeof a === "object" && typeof b === "object" && canonicalJson(a) === canonicalJson(b))) continue;
+    if (sameJson(a, b)) continue;
     const by = contributions[attribute] ?? mvo.contributions[attribute];
     diffs.push(
       compactAttributeChange(
