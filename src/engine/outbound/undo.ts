@@ -17,7 +17,7 @@ const asValues = (v: unknown): AttributeValue[] =>
  */
 function inverse(change: AttributeChange, before: Record<string, unknown>): AttributeChange & { status: string } {
   const { attribute } = change;
-  if (!(attribute in before) && (change.operation === "ADD" || change.operation === "REMOVE"))
+  if (!Object.hasOwn(before, attribute) && (change.operation === "ADD" || change.operation === "REMOVE"))
     return { attribute, operation: change.operation === "ADD" ? "REMOVE" : "ADD", values: change.values, status: "PENDING" };
   const values = asValues(before[attribute]);
   return values.length
