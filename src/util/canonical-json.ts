@@ -19,14 +19,13 @@ export function sameJson(a: unknown, b: unknown): boolean {
     return true;
   }
   if (isDocument(a) && isDocument(b)) {
-    // Keys holding undefined are left out, as JSON leaves them out.
-    let count = 0;
-    for (const key of Object.keys(a)) {
-      if (a[key] === undefined) continue;
-      count++;
-      if (!sameJson(a[key], b[key])) return false;
-    }
-    return count === Object.keys(b).filter((key) => b[key] !== undefined).length;
+    // Keys holding undefined are left out, as JSON leaves them out. Own keys only: an attribute
+    // named "constructor" missing on one side must not meet Object's.
+    const defined = (doc: Record<string, unknown>) => Object.keys(doc).filter((key) => doc[key] !== undefined);
+    const keys = defined(a);
+    if (keys.length !== defined(b).length) return false;
+    for (const key of keys) if (!Object.hasOwn(b, key) || !sameJson(a[key], b[key])) return false;
+    return true;
   }
   // Two different primitives never serialise alike; a Date does as its ISO text.
   return (typeof a === "object" || typeof b === "object") && canonicalJson(a) === canonicalJson(b);

@@ -19,6 +19,8 @@ const values: unknown[] = [
   { a: 1, b: [2, 1] },
   { a: 1, b: [1, 2], c: undefined },
   { a: 1 },
+  { a: 1, constructor: "x" },
+  { a: 1, toString: "x" },
   [{ x: 1, y: 2 }],
   [{ y: 2, x: 1 }],
   [{ x: 1, y: 3 }],

@@ -159,7 +159,9 @@ async function joinSkipped(
   const inserted = new Map<string, Record<string, unknown>[]>();
   for (const row of created) {
     const anchor = String(row[ANCHOR]);
-    inserted.set(anchor, [...(inserted.get(anchor) ?? []), row]);
+    const same = inserted.get(anchor);
+    if (same) same.push(row);
+    else inserted.set(anchor, [row]);
   }
   const results: ExportResult[] = [];
   for (let i = 0; i < changes.length; i++) {

@@ -4,7 +4,7 @@ import type { Services } from "../../../src/services.ts";
 import { MemoryTarget } from "../../fixtures/memory-target.ts";
 import { runEngine } from "../../helpers/engine-run.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
-import { person, sourceSystem } from "../../helpers/sync-fixtures.ts";
+import { csvTarget, person, sourceSystem } from "../../helpers/sync-fixtures.ts";
 
 let services: Services;
 beforeAll(async () => {
@@ -24,23 +24,12 @@ describe("undo of an export that changed a list value by value", () => {
       ],
     });
     const target = new MemoryTarget();
-    const dir = await services.systems.create({ name: "dir", kind: "CSV", config: { path: "/tmp/dir.csv", anchor: "uid" } });
-    await services.db.prisma.syncRule.create({
-      data: {
-        name: "dir-out",
-        connectedSystemId: dir.id,
-        direction: "OUTBOUND",
-        objectType: "person",
-        metaverseObjectType: "person",
-        provisionToConnector: true,
-        attributeFlows: [
-          { target: "uid", expression: "$lowercase(givenName)" },
-          { target: "dn", expression: "'uid=' & $lowercase(givenName) & ',dc=x'" },
-          { target: "roles", source: "roles" },
-          { target: "title", expression: "'Countess'" },
-        ],
-      },
-    });
+    const dir = await csvTarget(services, [
+      { target: "uid", expression: "$lowercase(givenName)" },
+      { target: "dn", expression: "'uid=' & $lowercase(givenName) & ',dc=x'" },
+      { target: "roles", source: "roles" },
+      { target: "title", expression: "'Countess'" },
+    ]);
     const exportRun = () =>
       runEngine(services, {
         systemId: dir.id,
