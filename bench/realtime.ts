@@ -5,7 +5,10 @@
 //  2. a burst of single-record pushes at a fixed rate: push accepted -> its export sent (the
 //     database's own timestamps: inbox received_at -> the CREATE's EXPORTED time), then every entry
 //     counted in slapd; peak RSS of the API process and of the worker throughout.
-// Usage: npx tsx bench/realtime.ts [--singles 200] [--burst 10000] [--rate 1000]
+//  3. with --kill-at-ms N, the worker is SIGKILLed N ms into the burst and a new one started at
+//     once, as a supervisor would: the killed runs are taken over once their heartbeat is stale
+//     (30 s), and every push must still be applied exactly once (bench/realtime-once.ts).
+// Usage: npx tsx bench/realtime.ts [--singles 200] [--burst 10000] [--rate 1000] [--kill-at-ms 5000]
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -19,17 +22,20 @@ import { buildApp } from "../src/server/app.ts";
 import { startSlapd } from "../test/helpers/slapd.ts";
 import { openBenchServices } from "./harness.ts";
 import { cpuSecondsTree, type ProductProcess, pidFromFile, rssBytes, startProduct } from "./product/processes.ts";
+import { countBurstEffects, describeCounts, exactlyOnce } from "./realtime-once.ts";
 
 const { values } = parseArgs({
   options: {
     singles: { type: "string", default: "200" },
     burst: { type: "string", default: "10000" },
     rate: { type: "string", default: "1000" },
+    "kill-at-ms": { type: "string" },
   },
 });
 const SINGLES = Number(values.singles);
 const BURST = Number(values.burst);
 const RATE = Number(values.rate);
+const KILL_AT_MS = values["kill-at-ms"] === undefined ? null : Number(values["kill-at-ms"]);
 
 // PostgreSQL's CPU is split by whose connections it served: this process's (the API's) and the
 // worker's, by their application_name (libpq's PGAPPNAME, read by node-postgres).
@@ -104,16 +110,20 @@ await services.db.prisma.syncRule.create({
 
 const app = buildApp(services);
 const { url } = await app.start();
-worker = startProduct("worker", ["worker"], {
-  ...process.env,
-  DATABASE_URL: services.db.url,
-  METASYNC_SECRET_KEY: secretKey,
-  DATA_DIR: dir,
-  METASYNC_FILE_ROOTS: tmpdir(),
-  LOG_LEVEL: "info",
-  PGAPPNAME: "metasync-worker",
-});
-await worker.waitFor(/worker started/, 60_000);
+const startWorker = async () => {
+  const started = startProduct("worker", ["worker"], {
+    ...process.env,
+    DATABASE_URL: services.db.url,
+    METASYNC_SECRET_KEY: secretKey,
+    DATA_DIR: dir,
+    METASYNC_FILE_ROOTS: tmpdir(),
+    LOG_LEVEL: "info",
+    PGAPPNAME: "metasync-worker",
+  });
+  await started.waitFor(/worker started/, 60_000);
+  return started;
+};
+worker = await startWorker();
 
 const record = (id: string) => ({
   op: "upsert",
@@ -194,6 +204,28 @@ const backendsBefore = await backendCpu();
 const cpuBefore = cpu();
 const { rows: burstAt } = await services.db.pool.query<{ at: Date }>("SELECT clock_timestamp() AS at");
 const burstStart = performance.now();
+// What the kill interrupted: the runs the dead worker held (taken over by the new one after 30 s).
+const killed: { at?: number; running: string[] } = { running: [] };
+const killing =
+  KILL_AT_MS === null
+    ? null
+    : new Promise<void>((resolve, reject) =>
+        setTimeout(() => {
+          const dead = worker!;
+          dead.child.once("exit", () => {
+            services.db.pool
+              .query<{ r: string }>("SELECT profile::text || ' ' || processed AS r FROM run WHERE status = 'RUNNING'")
+              .then(async ({ rows }) => {
+                killed.at = (performance.now() - burstStart) / 1000;
+                killed.running = rows.map((x) => x.r);
+                worker = await startWorker();
+                resolve();
+              })
+              .catch(reject);
+          });
+          dead.child.kill("SIGKILL");
+        }, KILL_AT_MS),
+      );
 let senderOut = "";
 sender.stdout.on("data", (d: Buffer) => {
   senderOut += d.toString();
@@ -208,6 +240,7 @@ const { seconds: senderSeconds, cpuSeconds: senderCpu } = JSON.parse(senderOut.t
   cpuSeconds: number;
 };
 const pushSeconds = senderSeconds;
+await killing;
 // Until every burst record's CREATE is exported (or 5 minutes).
 const deadline = Date.now() + 5 * 60_000;
 for (;;) {
@@ -321,9 +354,18 @@ for (const r of burstRuns)
 // CPU milliseconds each process spent per burst push, from the burst's start until all were
 // exported: the cost that decides how many pushes a second fit on the machine, whatever its load.
 const perPush = (k: keyof typeof cpuAfter) => ((cpuAfter[k] - cpuBefore[k]) * 1000) / BURST;
-console.log(
-  `CPU per burst push: API ${perPush("api").toFixed(2)} ms, worker ${perPush("worker").toFixed(2)} ms, PostgreSQL ${perPush("postgres").toFixed(2)} ms (API's connections ${pgBy("metasync-api").toFixed(2)}, worker's ${pgBy("metasync-worker").toFixed(2)}), slapd ${perPush("slapd").toFixed(2)} ms, the sender ${((senderCpu * 1000) / BURST).toFixed(2)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
-);
+if (killed.at !== undefined) {
+  // The killed worker's CPU is lost with it, so there is no per-push CPU; the latencies above
+  // include the pushes that waited for the takeover.
+  const counts = await countBurstEffects(services.db.pool, { source: hr.id, target: ldap.id }, "B", searchEntries.length);
+  console.log(
+    `worker SIGKILLed ${killed.at.toFixed(1)} s into the burst, holding ${killed.running.join(", ") || "no run"}; ` +
+      `applied exactly once: ${exactlyOnce(counts, BURST) ? "yes" : "NO"} (${describeCounts(counts)})`,
+  );
+} else
+  console.log(
+    `CPU per burst push: API ${perPush("api").toFixed(2)} ms, worker ${perPush("worker").toFixed(2)} ms, PostgreSQL ${perPush("postgres").toFixed(2)} ms (API's connections ${pgBy("metasync-api").toFixed(2)}, worker's ${pgBy("metasync-worker").toFixed(2)}), slapd ${perPush("slapd").toFixed(2)} ms, the sender ${((senderCpu * 1000) / BURST).toFixed(2)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
+  );
 
 await stopAll();
 
