@@ -34,6 +34,8 @@ export async function recomputeMetaverseObjects(
   scope: SyncScope,
   links: LinkChange[],
   reflow: Set<string>,
+  /** The batch's objects, read in this transaction: their identities' other objects are loaded. */
+  page: SyncObject[],
 ): Promise<RecomputeResult> {
   const result: RecomputeResult = {
     writes: [],
@@ -51,7 +53,11 @@ export async function recomputeMetaverseObjects(
     if (l.previousMvoId) existingIds.add(l.previousMvoId);
   }
   const current = await loadMetaverseObjects(tx, [...existingIds]);
-  const connectors = groupConnectors(await loadConnectors(tx, [...existingIds]), links);
+  const others = await loadConnectors(tx, [...existingIds], {
+    except: page.map((o) => o.id),
+    contributing: [...new Set(scope.rules.map((r) => r.systemId))],
+  });
+  const connectors = groupConnectors([...page.filter((o) => o.mvoId && existingIds.has(o.mvoId)), ...others], links);
 
   for (const l of links) {
     const base = {

@@ -29,7 +29,9 @@ export interface MetaverseRow {
   deletionDueAt: Date | null;
 }
 
-const CSO_COLUMNS = `id, connected_system_id, object_type, anchor, status, join_type, metaverse_object_id, attributes,
+/** A connector space object's columns as a sync reads them; `attributes`: what to read for them. */
+const csoColumns = (attributes = "attributes") => `id, connected_system_id, object_type, anchor, status, join_type,
+  metaverse_object_id, ${attributes} AS attributes,
   extract(epoch from coalesce(joined_at, created_at)) * 1000 AS joined_ms, extract(epoch from coalesce(imported_at, updated_at)) * 1000 AS imported_ms`;
 
 interface CsoRow {
@@ -71,7 +73,7 @@ export async function nextFullSyncPage(
   toId: string | null = null,
 ): Promise<SyncObject[]> {
   const { rows } = await q.query<CsoRow>(
-    `SELECT ${CSO_COLUMNS} FROM connector_space_object
+    `SELECT ${csoColumns()} FROM connector_space_object
       WHERE connected_system_id = $1 AND status <> 'PENDING_PROVISIONING'
         AND ($3::uuid IS NULL OR id > $3::uuid) AND ($4::uuid IS NULL OR id <= $4::uuid)
       ORDER BY id LIMIT $2`,
@@ -126,7 +128,7 @@ export async function nextDeltaSyncPage(q: Q, systemId: string, afterChangeId: s
   }
   if (maxChangeId === afterChangeId) return null;
   const objects = await q.query<CsoRow>(
-    `SELECT ${CSO_COLUMNS} FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status <> 'PENDING_PROVISIONING' ORDER BY id`,
+    `SELECT ${csoColumns()} FROM connector_space_object WHERE id = ANY($1::uuid[]) AND status <> 'PENDING_PROVISIONING' ORDER BY id`,
     [[...ids]],
   );
   return { maxChangeId, objects: objects.rows.map(toSyncObject) };
@@ -195,12 +197,23 @@ export async function loadMetaverseObjects(q: Q, ids: string[]): Promise<Map<str
   );
 }
 
-/** Every object joined to the given metaverse objects (all systems). */
-export async function loadConnectors(q: Q, mvoIds: string[]): Promise<SyncObject[]> {
+/**
+ * Every object joined to the given metaverse objects (all systems), except those the caller
+ * holds already (`except`, read in the same transaction). Only objects of `contributing` systems
+ * (those with inbound rules) come with their attributes; the others' are `{}`: a recompute reads
+ * a target system's object for its link alone, and a directory group's document of 100,000
+ * member values cost more to parse than the whole rest of its identity's recompute.
+ */
+export async function loadConnectors(
+  q: Q,
+  mvoIds: string[],
+  { except = [], contributing }: { except?: string[]; contributing: string[] },
+): Promise<SyncObject[]> {
   if (mvoIds.length === 0) return [];
   const { rows } = await q.query<CsoRow>(
-    `SELECT ${CSO_COLUMNS} FROM connector_space_object WHERE metaverse_object_id = ANY($1::uuid[])`,
-    [mvoIds],
+    `SELECT ${csoColumns("CASE WHEN connected_system_id = ANY($3::uuid[]) THEN attributes ELSE '{}'::jsonb END")}
+       FROM connector_space_object WHERE metaverse_object_id = ANY($1::uuid[]) AND id <> ALL($2::uuid[])`,
+    [mvoIds, except, contributing],
   );
   return rows.map(toSyncObject);
 }

@@ -82,7 +82,7 @@ export async function syncBatch(tx: pg.PoolClient, scope: SyncScope, objects: Sy
     scope,
     [...reflow, ...links.flatMap((l) => [l.mvoId, l.previousMvoId])].filter((id): id is string => !!id),
   );
-  const result = await recomputeMetaverseObjects(tx, scope, links, reflow);
+  const result = await recomputeMetaverseObjects(tx, scope, links, reflow, objects);
   changes.push(...result.changes);
   failed += result.failed;
 
