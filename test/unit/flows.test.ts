@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { toFlowValue } from "../../src/engine/expressions.ts";
 import { compileFlow, compileJoinSource, isPlainName } from "../../src/engine/flows.ts";
 
 describe("attribute flows (one compiler, inbound and outbound)", () => {
@@ -34,5 +35,23 @@ describe("attribute flows (one compiler, inbound and outbound)", () => {
     expect(isPlainName("$lowercase(mail)")).toBe(false);
     expect(compileJoinSource("mail")({ mail: "A@X" })).toBe("A@X");
     expect(await compileJoinSource("$lowercase(mail)")({ mail: "A@X" })).toBe("a@x");
+  });
+
+  it("a flow's value drops empty values from lists, keeps one value a list, and refuses documents", () => {
+    expect(toFlowValue(["a", null, "", undefined, "b", 0, false])).toEqual(["a", "b", 0, false]);
+    expect(toFlowValue(["a"])).toEqual(["a"]);
+    expect(toFlowValue([null, ""])).toBeNull();
+    expect(toFlowValue([])).toBeNull();
+    // A hole of a sparse list is no value either.
+    const sparse: unknown[] = [];
+    sparse[2] = "x";
+    expect(toFlowValue(sparse)).toEqual(["x"]);
+    expect(toFlowValue("")).toBeNull();
+    expect(toFlowValue(Number.NaN)).toBeNull();
+    const source = ["x", "y"];
+    expect(toFlowValue(source)).not.toBe(source);
+    expect(() => toFlowValue(["a", ["b"]])).toThrow(/cannot be an object/);
+    expect(() => toFlowValue([{ a: 1 }])).toThrow(/cannot be an object/);
+    expect(() => toFlowValue({ a: 1 })).toThrow(/cannot be an object/);
   });
 });
