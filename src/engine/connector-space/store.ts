@@ -26,7 +26,7 @@ export interface NewRow {
   anchor: string;
   dn: string | null;
   attributes: Attributes;
-  /** JSON.stringify(attributes) when the caller has it already (see ConnectorObject.attributesJson). */
+  /** The attributes as JSON when the caller has them so already (see ConnectorObject.attributesJson). */
   attributesJson?: string;
   hash: string;
   status: "NORMAL" | "PENDING_PROVISIONING";
@@ -118,7 +118,10 @@ export async function insertImported(tx: Q, systemId: string, runId: string, obj
   return ids;
 }
 
-export type NewPlaceholder = Pick<NewRow, "id" | "systemId" | "objectType" | "anchor" | "dn" | "attributes" | "hash"> & {
+export type NewPlaceholder = Pick<
+  NewRow,
+  "id" | "systemId" | "objectType" | "anchor" | "dn" | "attributes" | "attributesJson" | "hash"
+> & {
   mvoId: string;
 };
 

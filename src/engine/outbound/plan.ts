@@ -1,5 +1,6 @@
 import type pg from "pg";
-import { contentHash } from "../../connectors/content-hash.ts";
+import { contentHashOfJson } from "../../connectors/content-hash.ts";
+import { canonicalJson } from "../../util/canonical-json.ts";
 import { deletePlaceholders, disconnectObjects, insertPlaceholders } from "../connector-space/store.ts";
 import {
   exportOwners,
@@ -137,7 +138,12 @@ export async function planExports(tx: pg.PoolClient, scope: PlanScope, identitie
   if (!scope.dryRun) {
     await insertPlaceholders(
       tx,
-      placeholders.map((p) => ({ ...p, hash: contentHash(p.attributes) })),
+      placeholders.map((p) => {
+        // Serialised once: the text hashed is the text stored (JSON.stringify again for COPY was
+        // a second serialisation of every provisioned object).
+        const attributesJson = canonicalJson(p.attributes);
+        return { ...p, attributesJson, hash: contentHashOfJson(attributesJson) };
+      }),
     );
     await insertExports(tx, scope.runId, inserts);
     await reviseExports(tx, revisions);
