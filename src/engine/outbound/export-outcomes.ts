@@ -3,6 +3,7 @@
 import type pg from "pg";
 import type { AttributeChange, Attributes, ExportChange, ExportResult } from "../../connectors/connector.ts";
 import { contentHash } from "../../connectors/content-hash.ts";
+import { isSealedValue } from "../../secrets.ts";
 import { backoffDelay } from "../../util/backoff.ts";
 import { anchorHolders, deleteObjects, updateExported } from "../connector-space/store.ts";
 import { distrustStored } from "../import/schema-trust.ts";
@@ -60,7 +61,7 @@ export async function applyResults(
         // says), as an import reads it; the next import confirms it.
         const sent =
           e.changeType === "CREATE" && result.attributes
-            ? result.attributes
+            ? sealedAsPlanned(result.attributes, change.attributes)
             : applyChanges(e.csoAttributes ?? {}, change.attributes);
         const attributes: Attributes = inImportShape(sent, options.schema?.get(change.objectType));
         objects.push({
@@ -161,4 +162,16 @@ async function mergeJoinedEntries(
     failures.push({ id, status: "ERROR", errors: 1, message, code: "ALREADY_EXISTS", retryAt: null });
     Object.assign(change, { changeType: "EXPORT_FAILED", errorCode: "ALREADY_EXISTS", message, attributeChanges: undefined });
   }
+}
+
+/**
+ * A CREATE's answer (what the connector sent) as the object's expected state, with each secret
+ * the plan held sealed put back sealed: the connector opened it to send it (a password hash
+ * copied between directories), and its answer must not bring it into the database in the clear.
+ * Names are matched in any case, as a directory's are.
+ */
+function sealedAsPlanned(sent: Attributes, planned: AttributeChange[]): Attributes {
+  const sealed = new Map(planned.filter((c) => c.values.some(isSealedValue)).map((c) => [c.attribute.toLowerCase(), c.values]));
+  if (!sealed.size) return sent;
+  return Object.fromEntries(Object.entries(sent).map(([name, value]) => [name, sealed.get(name.toLowerCase()) ?? value]));
 }

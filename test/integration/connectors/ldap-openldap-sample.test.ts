@@ -173,6 +173,16 @@ describe("OpenLDAP's sample directory through the product", () => {
       const sync = await runToEnd(app, source, "FULL_SYNC", { expect: "COMPLETED" });
       expect(sync).toMatchObject({ created: 10, failed: 0, exportsQueued: 10 });
       expect(await runToEnd(app, out, "EXPORT", { expect: "COMPLETED" })).toMatchObject({ created: 10, failed: 0 });
+      // What the target is now expected to hold keeps the secret as planned, sealed: the connector
+      // sent it opened, and its answer must not put it in the database in the clear.
+      const expected = await app.services.db.pool.query<{ text: string }>(
+        "SELECT attributes::text AS text FROM connector_space_object WHERE connected_system_id = $1 AND anchor <> '' ORDER BY anchor",
+        [out],
+      );
+      expect(expected.rows).toHaveLength(10);
+      const withPassword = expected.rows.filter(({ text }) => text.includes('"userPassword"'));
+      expect(withPassword.length).toBeGreaterThan(0);
+      for (const { text } of withPassword) expect(text).toMatch(/"userPassword": \["sealed:v1\.[^"]*"\]/);
 
       const client = new Client({ url: target.url });
       await client.bind(target.bindDn, target.password);
