@@ -1,9 +1,11 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import type { AttributeValues } from "../connectors/connector.ts";
+import { isDirectorySecret } from "../connectors/ldap/secrets.ts";
 import type { PushedRecord } from "../engine/realtime/inbox-store.ts";
 import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
-import type { SecretBox } from "../secrets.ts";
+import { isSealedValue, type SecretBox } from "../secrets.ts";
 import type { InboxWakeup } from "./inbox-wakeup.ts";
 import type { InboxWriter } from "./inbox-writer.ts";
 import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
@@ -117,7 +119,29 @@ export async function acceptPush(deps: PushDeps, { system, objectTypes: types }:
       `records[${unknown}].objectType: ${system.name} has no object type "${records[unknown]!.objectType}" (known: ${[...types].join(", ") || "none; discover its schema first"})`,
       `records[${unknown}].objectType`,
     );
-  const ids = await deps.write(system.id, records);
+  const ids = await deps.write(
+    system.id,
+    records.map((r) => sealSecrets(r, deps.secrets)),
+  );
   void deps.wake(system.id);
   return ids;
+}
+
+/**
+ * A record with its directory secrets (userPassword, unicodePwd, ...) sealed, as an LDAP import
+ * seals them: the inbox, the connector space and the run records never hold one in the clear,
+ * and an export to a directory opens it to write the value pushed. Sealing is deterministic, so
+ * a repeated push is still recognised by its content.
+ */
+function sealSecrets(record: PushedRecord, secrets: SecretBox): PushedRecord {
+  const attributes = record.attributes;
+  if (!attributes || !Object.keys(attributes).some(isDirectorySecret)) return record;
+  const seal = (v: unknown) => (typeof v === "string" && !isSealedValue(v) ? secrets.sealValue(v) : v);
+  const sealed = Object.fromEntries(
+    Object.entries(attributes).map(([name, value]) => [
+      name,
+      isDirectorySecret(name) ? ((Array.isArray(value) ? value.map(seal) : seal(value)) as AttributeValues) : value,
+    ]),
+  );
+  return { ...record, attributes: sealed };
 }

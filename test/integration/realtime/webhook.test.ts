@@ -141,6 +141,33 @@ describe("real-time pushes", () => {
     expect(await entry("E1010")).toBeNull();
   });
 
+  it("stores a pushed directory secret sealed: the inbox, connector space and run records never hold it in the clear", async () => {
+    const hash = "{SSHA}bm90LWEtcmVhbC1oYXNo";
+    const record = hire("E1011");
+    const pushed = await push({ records: [{ ...record, attributes: { ...record.attributes, userPassword: hash } }] });
+    expect(pushed.status).toBe(202);
+    const db = h.services.db;
+    const { rows } = await db.pool.query<{ text: string }>("SELECT attributes::text AS text FROM inbox_entry WHERE id = $1", [
+      pushed.body.ids[0],
+    ]);
+    expect(rows[0]!.text).toMatch(/"userPassword": "sealed:v1\./);
+    // Applied (the HR schema has no such column: a located error) by a REALTIME run that ended.
+    const runId = await waitFor(
+      async () => (await db.prisma.inboxEntry.findUniqueOrThrow({ where: { id: BigInt(pushed.body.ids[0]) } })).appliedRunId,
+    );
+    await waitFor(
+      async () => !["QUEUED", "RUNNING"].includes((await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).status),
+    );
+    const clear = await db.pool.query<{ n: number }>(
+      `SELECT ((SELECT count(*) FROM inbox_entry WHERE attributes::text LIKE $1)
+             + (SELECT count(*) FROM connector_space_object WHERE attributes::text LIKE $1)
+             + (SELECT count(*) FROM metaverse_object WHERE attributes::text LIKE $1)
+             + (SELECT count(*) FROM run_change WHERE concat(attribute_changes::text, message) LIKE $1))::int AS n`,
+      ["%bm90LWEtcmVhbC1oYXNo%"],
+    );
+    expect(clear.rows[0]!.n).toBe(0);
+  });
+
   it("refuses bad signatures, strangers, malformed bodies and unknown systems or types, storing nothing", async () => {
     const before = await h.services.db.prisma.inboxEntry.count();
     const raw = JSON.stringify({ records: [hire("E1099")] });
