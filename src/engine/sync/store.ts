@@ -207,7 +207,7 @@ export async function loadMetaverseObjects(q: Q, ids: string[]): Promise<Map<str
 export async function loadConnectors(
   q: Q,
   mvoIds: string[],
-  { except = [], contributing }: { except?: string[]; contributing: string[] },
+  { except, contributing }: { except: string[]; contributing: string[] },
 ): Promise<SyncObject[]> {
   if (mvoIds.length === 0) return [];
   const { rows } = await q.query<CsoRow>(
