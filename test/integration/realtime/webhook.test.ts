@@ -151,13 +151,17 @@ describe("real-time pushes", () => {
       pushed.body.ids[0],
     ]);
     expect(rows[0]!.text).toMatch(/"userPassword": "sealed:v1\./);
-    // Applied (the HR schema has no such column: a located error) by a REALTIME run that ended.
+    // Applied by a REALTIME run: the connector space holds it sealed, as the inbox did.
     const runId = await waitFor(
       async () => (await db.prisma.inboxEntry.findUniqueOrThrow({ where: { id: BigInt(pushed.body.ids[0]) } })).appliedRunId,
     );
     await waitFor(
       async () => !["QUEUED", "RUNNING"].includes((await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).status),
     );
+    const object = await db.pool.query<{ text: string }>(
+      "SELECT attributes::text AS text FROM connector_space_object WHERE anchor = 'E1011'",
+    );
+    expect(object.rows[0]!.text).toMatch(/"userPassword": "sealed:v1\./);
     const clear = await db.pool.query<{ n: number }>(
       `SELECT ((SELECT count(*) FROM inbox_entry WHERE attributes::text LIKE $1)
              + (SELECT count(*) FROM connector_space_object WHERE attributes::text LIKE $1)
