@@ -13,7 +13,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -21,7 +21,7 @@ import { Client } from "ldapts";
 import { buildApp } from "../src/server/app.ts";
 import { startSlapd } from "../test/helpers/slapd.ts";
 import { openBenchServices } from "./harness.ts";
-import { cpuSecondsTree, type ProductProcess, pidFromFile, rssBytes, startProduct } from "./product/processes.ts";
+import { cpuSecondsTree, type ProductProcess, pidFromFile, rssBytes, startWorkerOn } from "./product/processes.ts";
 import { countBurstEffects, describeCounts, exactlyOnce } from "./realtime-once.ts";
 
 const { values } = parseArgs({
@@ -110,19 +110,7 @@ await services.db.prisma.syncRule.create({
 
 const app = buildApp(services);
 const { url } = await app.start();
-const startWorker = async () => {
-  const started = startProduct("worker", ["worker"], {
-    ...process.env,
-    DATABASE_URL: services.db.url,
-    METASYNC_SECRET_KEY: secretKey,
-    DATA_DIR: dir,
-    METASYNC_FILE_ROOTS: tmpdir(),
-    LOG_LEVEL: "info",
-    PGAPPNAME: "metasync-worker",
-  });
-  await started.waitFor(/worker started/, 60_000);
-  return started;
-};
+const startWorker = () => startWorkerOn(services.db.url, secretKey, dir, { PGAPPNAME: "metasync-worker" });
 worker = await startWorker();
 
 const record = (id: string) => ({

@@ -9,11 +9,11 @@
 // Usage: npm run bench:scim-inbound -- [--singles 200] [--users 2000] [--concurrency 16]
 
 import { randomBytes } from "node:crypto";
-import { loadavg, tmpdir } from "node:os";
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { buildApp } from "../src/server/app.ts";
 import { openBenchServices } from "./harness.ts";
-import { type ProductProcess, startProduct } from "./product/processes.ts";
+import { startWorkerOn } from "./product/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -59,18 +59,7 @@ await services.db.prisma.syncRule.create({
 
 const app = buildApp(services);
 const { url } = await app.start();
-async function startWorker(): Promise<ProductProcess> {
-  const worker = startProduct("worker", ["worker"], {
-    ...process.env,
-    DATABASE_URL: services.db.url,
-    METASYNC_SECRET_KEY: secretKey,
-    DATA_DIR: dir,
-    METASYNC_FILE_ROOTS: tmpdir(),
-    LOG_LEVEL: "info",
-  });
-  await worker.waitFor(/worker started/, 60_000);
-  return worker;
-}
+const startWorker = () => startWorkerOn(services.db.url, secretKey, dir);
 let worker = await startWorker();
 
 const user = (name: string) => ({

@@ -3,6 +3,7 @@
 // real child process started through bin/metasync.mjs. Their memory is read from /proc.
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../../bin/metasync.mjs", import.meta.url));
@@ -95,6 +96,29 @@ export function startProduct(name: string, args: string[], env: NodeJS.ProcessEn
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * A `metasync worker` process on the database of an in-process benchmark (whose API runs in the
+ * benchmark's own process), started: as `metasync serve` would start it beside the API.
+ */
+export async function startWorkerOn(
+  databaseUrl: string,
+  secretKey: string,
+  dataDir: string,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<ProductProcess> {
+  const worker = startProduct("worker", ["worker"], {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    METASYNC_SECRET_KEY: secretKey,
+    DATA_DIR: dataDir,
+    METASYNC_FILE_ROOTS: tmpdir(),
+    LOG_LEVEL: "info",
+    ...extra,
+  });
+  await worker.waitFor(/worker started/, 60_000);
+  return worker;
 }
 
 /** Resident set size of a process in bytes, from /proc (0 once it has exited). */
