@@ -20,6 +20,12 @@ export const SEALED_PREFIX = "sealed:";
 /** A value sealed by SecretBox.sealValue: stored, never shown. */
 export const isSealedValue = (v: unknown): v is string => typeof v === "string" && v.startsWith(SEALED_PREFIX);
 
+/** Password attributes of directories (hashes, or plaintext in sample and legacy data): kept only sealed. */
+const SECRET_ATTRIBUTES = new Set(["userpassword", "unicodepwd", "sambantpassword", "sambalmpassword", "authpassword"]);
+
+/** Whether `name` (any case, with or without options like ";binary") is a directory secret. */
+export const isDirectorySecret = (name: string): boolean => SECRET_ATTRIBUTES.has(name.toLowerCase().split(";")[0]!);
+
 export function createSecretBox(key: Buffer): SecretBox {
   if (key.length !== 32) throw new Error("the secret key must be 32 bytes");
   return {

@@ -1,11 +1,10 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { AttributeValues } from "../connectors/connector.ts";
-import { isDirectorySecret } from "../connectors/ldap/secrets.ts";
 import type { PushedRecord } from "../engine/realtime/inbox-store.ts";
 import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
-import { isSealedValue, type SecretBox } from "../secrets.ts";
+import { isDirectorySecret, isSealedValue, type SecretBox } from "../secrets.ts";
 import type { InboxWakeup } from "./inbox-wakeup.ts";
 import type { InboxWriter } from "./inbox-writer.ts";
 import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
@@ -136,7 +135,11 @@ export async function acceptPush(deps: PushDeps, { system, objectTypes: types }:
 function sealSecrets(record: PushedRecord, secrets: SecretBox): PushedRecord {
   const attributes = record.attributes;
   if (!attributes || !Object.keys(attributes).some(isDirectorySecret)) return record;
-  const seal = (v: unknown) => (typeof v === "string" && !isSealedValue(v) ? secrets.sealValue(v) : v);
+  // A password sent as a JSON number or boolean is a password too: sealed as its text.
+  const seal = (v: unknown) =>
+    (typeof v === "string" || typeof v === "number" || typeof v === "boolean") && !isSealedValue(v)
+      ? secrets.sealValue(String(v))
+      : v;
   const sealed = Object.fromEntries(
     Object.entries(attributes).map(([name, value]) => [
       name,

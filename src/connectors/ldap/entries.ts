@@ -2,10 +2,11 @@
  * Search entries -> connector objects, and the search filter for the configured object types.
  */
 import { type Entry, Filter } from "ldapts";
+import { isDirectorySecret } from "../../secrets.ts";
 import type { Attributes, AttributeValue, ConnectorObject, RecordError } from "../connector.ts";
 import { canonicalDn } from "./dn.ts";
 import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
-import { isDirectorySecret, type SecretPolicy } from "./secrets.ts";
+import type { SecretPolicy } from "./secrets.ts";
 
 /** `(&<base filter>(|(&(objectClass=a)(objectClass=b)<type filter>)...))` */
 export function typesFilter(baseFilter: string, types: ObjectTypeSpec[]): string {

@@ -1,15 +1,9 @@
-import { isSealedValue } from "../../secrets.ts";
+import { isDirectorySecret, isSealedValue } from "../../secrets.ts";
 import type { ExportChange, ExportResult } from "../connector.ts";
 
-/**
- * Directory secrets: password attributes (hashes, or plaintext in sample and legacy data). Not
- * imported unless an inbound rule of the system reads one; then imported sealed (SecretBox), so
- * the database, GraphQL, logs and run records never hold the value in the clear.
- */
-const SECRET_ATTRIBUTES = new Set(["userpassword", "unicodepwd", "sambantpassword", "sambalmpassword", "authpassword"]);
-
-/** Whether `name` (any case, with or without options like ";binary") is a directory secret. */
-export const isDirectorySecret = (name: string): boolean => SECRET_ATTRIBUTES.has(name.toLowerCase().split(";")[0]!);
+// Directory secrets (isDirectorySecret names them): not imported unless an inbound rule of the
+// system reads one; then imported sealed (SecretBox), so the database, GraphQL, logs and run
+// records never hold the value in the clear.
 
 /** What import does with secret attributes: keep only `wanted` ones (lower case), sealed. */
 export interface SecretPolicy {

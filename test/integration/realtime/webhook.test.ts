@@ -146,6 +146,17 @@ describe("real-time pushes", () => {
     const record = hire("E1011");
     const pushed = await push({ records: [{ ...record, attributes: { ...record.attributes, userPassword: hash } }] });
     expect(pushed.status).toBe(202);
+    // A password sent as a JSON number is sealed as its text.
+    const numeric = await push({
+      records: [{ ...hire("E1012"), attributes: { ...hire("E1012").attributes, unicodePwd: 918273645 } }],
+    });
+    expect(numeric.status).toBe(202);
+    const numericText = await h.services.db.pool.query<{ text: string }>(
+      "SELECT attributes::text AS text FROM inbox_entry WHERE id = $1",
+      [numeric.body.ids[0]],
+    );
+    expect(numericText.rows[0]!.text).toMatch(/"unicodePwd": "sealed:v1\./);
+    expect(numericText.rows[0]!.text).not.toContain("918273645");
     const db = h.services.db;
     const { rows } = await db.pool.query<{ text: string }>("SELECT attributes::text AS text FROM inbox_entry WHERE id = $1", [
       pushed.body.ids[0],
