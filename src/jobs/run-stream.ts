@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { Repeater } from "@repeaterjs/repeater";
 import type { EventBus } from "../events/bus.ts";
+import { latestStream } from "./latest-stream.ts";
 import { isFinalStatus } from "./operations.ts";
 import { RUNS_TOPIC, type RunChangedPayload } from "./progress.ts";
 
@@ -126,39 +126,16 @@ export function createRunFeed<T extends RunRow>(
     systemId: string | null,
     first: (w: Watcher<T>) => Promise<void>,
     endsWith: (row: T) => boolean,
-  ) =>
-    new Repeater<T>(async (push, stop) => {
-      // Only the newest row of each run waits while the subscriber is busy with the previous one.
-      const waiting = new Map<string, T>();
-      let sending = false;
-      const send = async () => {
-        sending = true;
-        try {
-          for (let next = waiting.values().next(); !next.done; next = waiting.values().next()) {
-            waiting.delete(next.value.id);
-            await push(next.value);
-            if (endsWith(next.value)) return stop();
-          }
-        } finally {
-          sending = false;
-        }
-      };
-      const watcher: Watcher<T> = {
-        systemId,
-        seen: new Set(),
-        deliver(row) {
-          waiting.delete(row.id);
-          waiting.set(row.id, row);
-          if (!sending) void send().catch(() => stop());
-        },
-      };
-      listen();
-      // Registered before the first read: a change between the two is not missed.
-      const unregister = register(watcher);
-      await first(watcher).catch(() => stop());
-      await stop;
-      unregister();
-    });
+  ): AsyncIterableIterator<T> => {
+    let unregister = () => {};
+    const rows = latestStream<T>(endsWith, () => unregister());
+    const watcher: Watcher<T> = { systemId, seen: new Set(), deliver: rows.deliver };
+    listen();
+    // Registered before the first read: a change between the two is not missed.
+    unregister = register(watcher);
+    first(watcher).catch(() => rows.end());
+    return rows;
+  };
 
   const current = async (w: Watcher<T>, runId: string) => {
     const row = await load(runId);
