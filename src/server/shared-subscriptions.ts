@@ -44,10 +44,11 @@ export function sharedSubscriptionExecution<C>(audience: (context: C) => string)
     };
     const results: AsyncIterableIterator<ExecutionResult> = {
       [Symbol.asyncIterator]: () => results,
-      async next() {
-        const next = await events.next();
-        return next.done ? next : { done: false, value: await resultOf(next.value) };
-      },
+      // Promise chains, not async functions: this runs once per subscriber per message.
+      next: () =>
+        events
+          .next()
+          .then((next) => (next.done ? next : resultOf(next.value).then((value) => ({ done: false as const, value })))),
       async return() {
         await events.return?.();
         return { done: true, value: undefined };
