@@ -270,7 +270,7 @@ builder.subscriptionFields((t) => ({
     type: RunRef,
     authScopes: { reader: true },
     description:
-      "The run now, then on every batch (at most ~5/s) and at once on a status change; completes after a final status.",
+      "The run now, then on every batch (at most ~10/s) and at once on a status change; completes after a final status.",
     args: { runId: t.arg.id({ required: true, description: "Global ID of the run to follow." }) },
     subscribe: async (_root, args, ctx) => {
       const runId = decodeId("Run", String(args.runId), "runId");
@@ -284,7 +284,7 @@ builder.subscriptionFields((t) => ({
     type: RunRef,
     authScopes: { reader: true },
     description:
-      "Active runs now, then every run change (each run's progress at most ~5/s, a status change at once), from any process.",
+      "Active runs now, then every run change (each run's progress at most ~10/s, a status change at once), from any process.",
     args: { connectedSystemId: t.arg.id({ description: "Only this connected system's runs; all when left out." }) },
     subscribe: (_root, args, ctx) => {
       const systemId = args.connectedSystemId
