@@ -53,7 +53,7 @@ describe.concurrent("metasync run", () => {
     expect(await cli.exit).toBe(0);
     const out = cli.output();
     expect(out).toMatch(/Accepted: connector\.full_sync on hr-cli is queued as run [0-9a-f-]{36}\./);
-    // Progress is coalesced (at most ~5 updates/s): some batch is shown live, not necessarily each.
+    // Progress is coalesced (at most ~10 updates/s): some batch is shown live, not necessarily each.
     expect(out).toMatch(/progress: RUNNING importing batch [1-3] [369]\/9/);
     expect(out).toMatch(/run [0-9a-f-]{36} COMPLETED: fetched 9, created 9, updated 0, deleted 0, unchanged 0, failed 0/);
     const runs = await services.db.prisma.run.findMany({ where: { connectedSystem: { name: "hr-cli" } } });
