@@ -6,9 +6,9 @@ import { RUNS_TOPIC, type RunChangedPayload } from "./progress.ts";
 
 /**
  * On average at most one message per this many ms per run reaches a subscriber (~10/s). The
- * hold is also the delay a batch may wait before anyone sees it: at 200 ms it was most of a
- * dashboard's lag during a full sync (progress p99 ~300 ms where a status change, never held,
- * took ~70 ms), so the fan-out was made cheaper per message and the window halved.
+ * hold is also the delay a batch may wait before anyone sees it: with 200 ms, 1,000 dashboards
+ * following a full sync saw progress p99 ~300 ms late where a status change (never held) took
+ * ~70-100 ms. The fan-out was made cheaper per message (latest-stream.ts) and the window halved.
  */
 export const COALESCE_MS = 100;
 /**
