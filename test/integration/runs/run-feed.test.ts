@@ -109,4 +109,38 @@ describe("run feed (one process's run subscribers)", () => {
     await stream.return?.();
     await feed.close();
   });
+
+  it("forgets a subscriber that leaves: the run's later changes are not even loaded", async () => {
+    const run = (await createRunningRun(services, "feed-leave")).run;
+    const loads: string[] = [];
+    const feed = createRunFeed(
+      services.bus,
+      (id) => {
+        loads.push(id);
+        return services.db.prisma.run.findUnique({ where: { id } });
+      },
+      { intervalMs: 0 },
+    );
+    const stays = feed.run(run.id);
+    const leaves = feed.runs(async () => [run.id], null);
+    expect((await stays.next()).value.processed).toBe(0);
+    expect((await leaves.next()).value.processed).toBe(0);
+    const waiting = leaves.next();
+    await leaves.return?.();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+
+    // One subscriber left: a change is loaded once and reaches the one that stayed.
+    await services.db.prisma.run.update({ where: { id: run.id }, data: { processed: 7 } });
+    await publishRunChanged(services.bus, run);
+    expect((await stays.next()).value.processed).toBe(7);
+    const loadsWithOne = loads.length;
+    await stays.return?.();
+
+    // Nobody left: the next change is not loaded at all.
+    await services.db.prisma.run.update({ where: { id: run.id }, data: { processed: 8 } });
+    await publishRunChanged(services.bus, run);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(loads.length).toBe(loadsWithOne);
+    await feed.close();
+  });
 });
