@@ -4,7 +4,7 @@ import type { AttributeValues } from "../connectors/connector.ts";
 import type { PushedRecord } from "../engine/realtime/inbox-store.ts";
 import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
-import { isDirectorySecret, isSealedValue, type SecretBox } from "../secrets.ts";
+import { isDirectorySecret, type SecretBox } from "../secrets.ts";
 import type { InboxWakeup } from "./inbox-wakeup.ts";
 import type { InboxWriter } from "./inbox-writer.ts";
 import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
@@ -135,11 +135,11 @@ export async function acceptPush(deps: PushDeps, { system, objectTypes: types }:
 function sealSecrets(record: PushedRecord, secrets: SecretBox): PushedRecord {
   const attributes = record.attributes;
   if (!attributes || !Object.keys(attributes).some(isDirectorySecret)) return record;
-  // A password sent as a JSON number or boolean is a password too: sealed as its text.
+  // A password sent as a JSON number or boolean is a password too: sealed as its text. A value
+  // that already looks sealed is sealed again: taken as sealed, an export would open a ciphertext
+  // the caller copied from elsewhere and write what it hides.
   const seal = (v: unknown) =>
-    (typeof v === "string" || typeof v === "number" || typeof v === "boolean") && !isSealedValue(v)
-      ? secrets.sealValue(String(v))
-      : v;
+    typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? secrets.sealValue(String(v)) : v;
   const sealed = Object.fromEntries(
     Object.entries(attributes).map(([name, value]) => [
       name,

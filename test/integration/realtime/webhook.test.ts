@@ -157,6 +157,17 @@ describe("real-time pushes", () => {
     );
     expect(numericText.rows[0]!.text).toMatch(/"unicodePwd": "sealed:v1\./);
     expect(numericText.rows[0]!.text).not.toContain("918273645");
+    // A value that looks sealed (a ciphertext copied from elsewhere) is sealed again: it opens to
+    // the text pushed, never to what it hides.
+    const copied = h.services.secrets.sealValue("{SSHA}c29tZW9uZS1lbHNlcw==");
+    const replay = await push({
+      records: [{ ...hire("E1013"), attributes: { ...hire("E1013").attributes, userPassword: copied } }],
+    });
+    expect(replay.status).toBe(202);
+    const replayed = await h.services.db.prisma.inboxEntry.findUniqueOrThrow({ where: { id: replay.body.ids[0] } });
+    const stored = (replayed.attributes as { userPassword: string }).userPassword;
+    expect(stored).not.toBe(copied);
+    expect(h.services.secrets.openValue(stored)).toBe(copied);
     const db = h.services.db;
     const { rows } = await db.pool.query<{ text: string }>("SELECT attributes::text AS text FROM inbox_entry WHERE id = $1", [
       pushed.body.ids[0],
