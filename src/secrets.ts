@@ -23,8 +23,19 @@ export const isSealedValue = (v: unknown): v is string => typeof v === "string" 
 /** Password attributes of directories (hashes, or plaintext in sample and legacy data): kept only sealed. */
 const SECRET_ATTRIBUTES = new Set(["userpassword", "unicodepwd", "sambantpassword", "sambalmpassword", "authpassword"]);
 
+/** Every secret's name holds one of these (checked below): a test far cheaper than the exact one. */
+const SECRET_NAME_PART = /pwd|password/i;
+for (const name of SECRET_ATTRIBUTES) if (!SECRET_NAME_PART.test(name)) throw new Error(`${name} escapes SECRET_NAME_PART`);
+
 /** Whether `name` (any case, with or without options like ";binary") is a directory secret. */
-export const isDirectorySecret = (name: string): boolean => SECRET_ATTRIBUTES.has(name.toLowerCase().split(";")[0]!);
+export const isDirectorySecret = (name: string): boolean =>
+  SECRET_NAME_PART.test(name) && SECRET_ATTRIBUTES.has(name.toLowerCase().split(";")[0]!);
+
+/**
+ * Whether attributes given as JSON text may hold a directory secret: true whenever one is a key
+ * (and when any text names a password), so a caller can skip parsing the text when it is false.
+ */
+export const mayHoldDirectorySecret = (attributesJson: string): boolean => SECRET_NAME_PART.test(attributesJson);
 
 export function createSecretBox(key: Buffer): SecretBox {
   if (key.length !== 32) throw new Error("the secret key must be 32 bytes");

@@ -8,7 +8,7 @@ export interface ConnectorDeps {
   logger: Logger;
   /** Folders file connectors may use; default METASYNC_FILE_ROOTS (or DATA_DIR/files) from the environment. */
   fileRoots?: readonly string[];
-  /** Seals secret attribute values a connector imports (SecretBox.sealValue); absent: none imported. */
+  /** Seals the secret attribute values a connector imports (SecretBox.sealValue); absent: none imported. */
   sealValue?: (value: string) => string;
   /** Opens sealed values before they are written to a system (SecretBox.openValue). */
   openValue?: (sealed: string) => string;

@@ -2,6 +2,7 @@ import type { ConnectorKind } from "../generated/prisma/enums.ts";
 import { connectorConfigs } from "./configs.ts";
 import { type Connector, ConnectorError } from "./connector.ts";
 import type { ConnectorDeps } from "./deps.ts";
+import { withSealedSecrets } from "./sealed-secrets.ts";
 
 type Factory = (config: Record<string, unknown>, deps: ConnectorDeps) => Promise<Connector>;
 
@@ -14,7 +15,10 @@ const factories: Record<ConnectorKind, () => Promise<Factory>> = {
   SCIM_INBOUND: async () => (await import("./scim-inbound/index.ts")).createScimInboundConnector as unknown as Factory,
 };
 
-/** A connector for `kind` from a full (secrets included) config, validated again here. */
+/**
+ * A connector for `kind` from a full (secrets included) config, validated again here; the
+ * directory secrets it imports are sealed with deps.sealValue (see sealed-secrets.ts).
+ */
 export async function createConnector(
   kind: ConnectorKind,
   config: Record<string, unknown>,
@@ -30,5 +34,5 @@ export async function createConnector(
     );
   }
   const factory = await factories[kind]();
-  return factory(parsed.data, deps);
+  return withSealedSecrets(await factory(parsed.data, deps), deps.sealValue);
 }

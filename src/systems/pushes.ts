@@ -1,10 +1,10 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import type { AttributeValues } from "../connectors/connector.ts";
+import { sealSecretAttributes } from "../connectors/sealed-secrets.ts";
 import type { PushedRecord } from "../engine/realtime/inbox-store.ts";
 import { AppError, badInput, invalidInput, issueProblems, notFound } from "../errors.ts";
 import type { ConnectedSystem, PrismaClient } from "../generated/prisma/client.ts";
-import { isDirectorySecret, type SecretBox } from "../secrets.ts";
+import type { SecretBox } from "../secrets.ts";
 import type { InboxWakeup } from "./inbox-wakeup.ts";
 import type { InboxWriter } from "./inbox-writer.ts";
 import { DEFAULT_PUSH_BATCH } from "./realtime-input.ts";
@@ -127,24 +127,12 @@ export async function acceptPush(deps: PushDeps, { system, objectTypes: types }:
 }
 
 /**
- * A record with its directory secrets (userPassword, unicodePwd, ...) sealed, as an LDAP import
- * seals them: the inbox, the connector space and the run records never hold one in the clear,
- * and an export to a directory opens it to write the value pushed. Sealing is deterministic, so
- * a repeated push is still recognised by its content.
+ * A record with its directory secrets (userPassword, unicodePwd, ...) sealed, as every import
+ * seals them (sealed-secrets.ts): the inbox, the connector space and the run records never hold
+ * one in the clear, and an export to a directory opens it to write the value pushed. Sealing is
+ * deterministic, so a repeated push is still recognised by its content.
  */
 function sealSecrets(record: PushedRecord, secrets: SecretBox): PushedRecord {
-  const attributes = record.attributes;
-  if (!attributes || !Object.keys(attributes).some(isDirectorySecret)) return record;
-  // A password sent as a JSON number or boolean is a password too: sealed as its text. A value
-  // that already looks sealed is sealed again: taken as sealed, an export would open a ciphertext
-  // the caller copied from elsewhere and write what it hides.
-  const seal = (v: unknown) =>
-    typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? secrets.sealValue(String(v)) : v;
-  const sealed = Object.fromEntries(
-    Object.entries(attributes).map(([name, value]) => [
-      name,
-      isDirectorySecret(name) ? ((Array.isArray(value) ? value.map(seal) : seal(value)) as AttributeValues) : value,
-    ]),
-  );
-  return { ...record, attributes: sealed };
+  const sealed = record.attributes && sealSecretAttributes(record.attributes, (v) => secrets.sealValue(v));
+  return sealed ? { ...record, attributes: sealed } : record;
 }

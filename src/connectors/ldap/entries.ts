@@ -6,7 +6,6 @@ import { isDirectorySecret } from "../../secrets.ts";
 import type { Attributes, AttributeValue, ConnectorObject, RecordError } from "../connector.ts";
 import { canonicalDn } from "./dn.ts";
 import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
-import type { SecretPolicy } from "./secrets.ts";
 
 /** `(&<base filter>(|(&(objectClass=a)(objectClass=b)<type filter>)...))` */
 export function typesFilter(baseFilter: string, types: ObjectTypeSpec[]): string {
@@ -58,8 +57,8 @@ export interface EntryMapping {
   /** Lower-case names of attributes fetched for the connector's own use, not emitted. */
   internal: Set<string>;
   schema?: LdapSchema;
-  /** Secret attributes (userPassword...): dropped unless wanted, then sealed. */
-  secrets: SecretPolicy;
+  /** The secret attributes (userPassword..., lower case) kept; the others are dropped. */
+  secrets: ReadonlySet<string>;
 }
 
 export type MappedEntry = { object: ConnectorObject; csn?: string } | { error: RecordError; csn?: string };
@@ -84,12 +83,10 @@ export function mapEntry(entry: Entry, m: EntryMapping): MappedEntry {
   for (const key of Object.keys(entry)) {
     const lower = key.toLowerCase();
     if (key === "dn" || lower === m.anchorAttribute.toLowerCase() || m.internal.has(lower)) continue;
-    let values: AttributeValue[] = asValues(entry[key]!);
+    const values: AttributeValue[] = asValues(entry[key]!);
     if (values.length === 0) continue; // requested but absent
-    if (isDirectorySecret(key)) {
-      if (!m.secrets.wanted.has(key.toLowerCase().split(";")[0]!)) continue;
-      values = values.map((v) => m.secrets.seal(String(v)));
-    }
+    // Kept as read: every connector's imports are sealed on their way out (sealed-secrets.ts).
+    if (isDirectorySecret(key) && !m.secrets.has(key.toLowerCase().split(";")[0]!)) continue;
     // "userCertificate;binary" is the transfer form of userCertificate: one name for the engine.
     const name = key.replace(/;binary$/i, "");
     const multi = m.schema ? m.schema.isMultiValued(name) : values.length > 1;

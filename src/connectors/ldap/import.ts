@@ -19,7 +19,7 @@ import type { LdapConfig } from "./config.ts";
 import { isDnUnder } from "./dn.ts";
 import { classify, type EntryMapping, mapEntry, typesFilter } from "./entries.ts";
 import type { LdapSchema, ObjectTypeSpec } from "./schema.ts";
-import { secretPolicy } from "./secrets.ts";
+import { secretsWanted } from "./secrets.ts";
 
 export interface LdapWatermark {
   /** Entries with entryCSN >= csn are new or changed (the one whose CSN is exactly csn was seen). */
@@ -46,8 +46,11 @@ export interface ImportDeps {
   config: LdapConfig;
   types: ObjectTypeSpec[];
   schema: () => Promise<LdapSchema | undefined>;
-  /** Seals the secret attributes a rule reads (SecretBox.sealValue); absent: none imported. */
-  sealValue?: (value: string) => string;
+  /**
+   * What it imports is sealed on the way out (createConnector with a sealer): then the secret
+   * attributes a rule reads are imported; otherwise none is.
+   */
+  sealsSecrets: boolean;
   /** The engine's side of this import: which attributes the rules read. */
   context?: ImportContext;
 }
@@ -135,7 +138,7 @@ async function mapping(deps: ImportDeps): Promise<{ m: EntryMapping; attributes:
   if (!wantedLower.has("entrycsn")) internal.add("entrycsn");
   const attributes = [...wanted, config.anchorAttribute, "entryCSN", "objectClass"];
   const binary = schema?.binaryAttributeNames() ?? config.binaryAttributes ?? [];
-  const secrets = secretPolicy((await deps.context?.attributesRead?.()) ?? new Set(), deps.sealValue);
+  const secrets = secretsWanted((await deps.context?.attributesRead?.()) ?? new Set(), deps.sealsSecrets);
   return { m: { types, anchorAttribute: config.anchorAttribute, internal, schema, secrets }, attributes, binary };
 }
 

@@ -1,13 +1,14 @@
+import { isDirectorySecret } from "../../secrets.ts";
 import { withTimeout } from "../../util/timeout.ts";
 import type { Connector, ConnectorCapabilities, ExportChange, ImportContext } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../deps.ts";
+import { unsealChanges } from "../sealed-secrets.ts";
 import { LdapSession } from "./client.ts";
 import type { LdapConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";
 import { type ImportDeps, importDelta, importFull } from "./import.ts";
 import { describeSchema, LdapSchema, loadSchema, type ObjectTypeSpec } from "./schema.ts";
-import { unsealChanges } from "./secrets.ts";
 
 const capabilities: ConnectorCapabilities = {
   fullImport: true,
@@ -41,7 +42,13 @@ export async function createLdapConnector(config: LdapConfig, deps: ConnectorDep
       }
       return new LdapSchema([], [], config.binaryAttributes);
     });
-  const importDeps: ImportDeps = { session: main, config, types, schema: optionalSchema, sealValue: deps.sealValue };
+  const importDeps: ImportDeps = {
+    session: main,
+    config,
+    types,
+    schema: optionalSchema,
+    sealsSecrets: deps.sealValue !== undefined,
+  };
 
   return {
     capabilities,
@@ -74,7 +81,7 @@ export async function createLdapConnector(config: LdapConfig, deps: ConnectorDep
     },
 
     async export(changes: ExportChange[]) {
-      const { ready, refused } = unsealChanges(changes, deps.openValue);
+      const { ready, refused } = unsealChanges(changes, deps.openValue, isDirectorySecret);
       return [...refused, ...(await exportChanges({ sessions, config, types, schema: optionalSchema }, ready))];
     },
 

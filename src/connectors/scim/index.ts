@@ -1,12 +1,15 @@
 import type { Connector, ConnectorCapabilities, ExportChange, ImportContext } from "../connector.ts";
 import type { ConnectorDeps } from "../deps.ts";
-import { unsealChanges } from "../ldap/secrets.ts";
+import { unsealChanges } from "../sealed-secrets.ts";
 import { ScimClient } from "./client.ts";
 import type { ScimConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";
 import { importDelta, importFull } from "./import.ts";
 import { MemberKeys } from "./members.ts";
 import { describeModel, loadModel, type ScimModel } from "./model.ts";
+
+/** The core User's password, by its name or its full URN: the one attribute whose sealed values are opened. */
+const isScimPassword = (attribute: string) => /(^|:)password$/i.test(attribute);
 
 const capabilities: ConnectorCapabilities = {
   fullImport: true,
@@ -57,8 +60,8 @@ export async function createScimConnector(config: ScimConfig, connectorDeps: Con
     },
 
     async export(changes: ExportChange[]) {
-      // A sealed value (a password imported from another system) is sent as the value it was.
-      const { ready, refused } = unsealChanges(changes, connectorDeps.openValue);
+      // A sealed password (imported from another system) is sent as the value it was.
+      const { ready, refused } = unsealChanges(changes, connectorDeps.openValue, isScimPassword);
       return [...refused, ...(await exportChanges(deps, ready))];
     },
 
