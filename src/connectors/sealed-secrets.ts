@@ -78,22 +78,24 @@ export function unsealChanges(
   const ready: ExportChange[] = [];
   const refused: ExportResult[] = [];
   const sealedSecret = (a: AttributeChange) => isSecret(a.attribute) && a.values.some(isSealedValue);
+  const refuse = (id: string, message: string) =>
+    refused.push({ id, status: "PERMANENT_FAILURE", code: "INVALID_INPUT", message });
   for (const change of changes) {
     if (!change.attributes.some(sealedSecret)) ready.push(change);
-    else if (!open)
-      refused.push({
-        id: change.id,
-        status: "PERMANENT_FAILURE",
-        code: "INVALID_INPUT",
-        message: "the change holds a sealed secret and this connector has no key to open it",
-      });
-    else
-      ready.push({
-        ...change,
-        attributes: change.attributes.map((a) =>
-          sealedSecret(a) ? { ...a, values: a.values.map((v) => (isSealedValue(v) ? open(v) : v)) } : a,
-        ),
-      });
+    else if (!open) refuse(change.id, "the change holds a sealed secret and this connector has no key to open it");
+    else {
+      let attribute = "";
+      try {
+        const opened = (a: AttributeChange) => {
+          attribute = a.attribute;
+          return { ...a, values: a.values.map((v) => (isSealedValue(v) ? open(v) : v)) };
+        };
+        ready.push({ ...change, attributes: change.attributes.map((a) => (sealedSecret(a) ? opened(a) : a)) });
+      } catch (e) {
+        // An expression altered it, or another key sealed it: this change fails, not its batch.
+        refuse(change.id, `a sealed value of ${attribute} cannot be opened with this server's key (${(e as Error).message})`);
+      }
+    }
   }
   return { ready, refused };
 }

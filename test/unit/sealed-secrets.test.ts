@@ -96,4 +96,28 @@ describe("secrets opened on export to a directory", () => {
     );
     expect(ready[0]!.attributes.map((a) => a.values[0])).toEqual(["{SSHA}x", sealed]);
   });
+
+  it("refuses a change whose sealed secret does not open (altered, or another key's), and sends the others", () => {
+    const foreign = createSecretBox(randomBytes(32)).sealValue("{SSHA}y");
+    // One character of the ciphertext changed, as an expression might: its tag no longer matches.
+    const altered = (v: string) => {
+      const at = v.lastIndexOf(".") + 2;
+      return v.slice(0, at) + (v[at] === "A" ? "B" : "A") + v.slice(at + 1);
+    };
+    const change = (id: string, value: string) => ({
+      id,
+      changeType: "UPDATE" as const,
+      objectType: "person",
+      attributes: [{ attribute: "userPassword", operation: "REPLACE" as const, values: [value] }],
+    });
+    const { ready, refused } = unsealChanges(
+      [change("1", foreign), change("2", seal("{SSHA}z")), change("3", altered(seal("{SSHA}w")))],
+      (v) => box.openValue(v),
+      isDirectorySecret,
+    );
+    expect(ready.map((c) => [c.id, c.attributes[0]!.values[0]])).toEqual([["2", "{SSHA}z"]]);
+    expect(refused.map((r) => r.id)).toEqual(["1", "3"]);
+    expect(refused[0]).toMatchObject({ status: "PERMANENT_FAILURE", code: "INVALID_INPUT" });
+    expect(refused[0]).toHaveProperty("message", expect.stringContaining("userPassword"));
+  });
 });
