@@ -37,6 +37,11 @@ export interface ConnectorObject {
    * hash was taken of): the engine stores it as is instead of serialising the attributes again.
    */
   attributesJson?: string;
+  /**
+   * The connector knows none of its attribute names is a directory secret (CSV: from the file's
+   * header, once): sealed-secrets.ts then does not look for one in each object.
+   */
+  withoutSecrets?: boolean;
 }
 
 /** A record that could not be read: located, so the run can say where and why. */

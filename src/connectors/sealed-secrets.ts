@@ -35,7 +35,8 @@ export function sealSecretAttributes(attributes: Attributes, seal: Seal | undefi
 }
 
 function sealObject(object: ConnectorObject, seal: Seal | undefined): ConnectorObject {
-  // Attributes kept as JSON text (CSV) are parsed only when the text may name a secret.
+  if (object.withoutSecrets) return object;
+  // Attributes kept as JSON text are parsed only when the text may name a secret.
   if (object.attributesJson !== undefined && !mayHoldDirectorySecret(object.attributesJson)) return object;
   const sealed = sealSecretAttributes(object.attributes, seal);
   if (!sealed) return object;

@@ -161,7 +161,7 @@ export async function* importDelta(
 }
 
 function toObject(config: CsvConfig, row: DataRow): ConnectorObject {
-  return new CsvObject(config.objectType, row.anchor, row.contentHash, row.json);
+  return new CsvObject(config.objectType, row.anchor, row.contentHash, row.json, row.withoutSecrets);
 }
 
 /**
@@ -176,6 +176,7 @@ class CsvObject implements ConnectorObject {
     readonly anchor: string,
     readonly contentHash: string,
     readonly attributesJson: string,
+    readonly withoutSecrets: boolean,
   ) {}
 
   get attributes(): Attributes {

@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import { isDirectorySecret } from "../../secrets.ts";
 import { iterateWorker } from "../../util/worker.ts";
 import type { RecordError } from "../connector.ts";
 import { ConnectorError, type ConnectorErrorCode } from "../connector.ts";
@@ -20,6 +21,8 @@ export interface DataRow {
   anchor: string;
   json: string;
   contentHash: string;
+  /** No column of the file's header is a directory secret (isDirectorySecret). */
+  withoutSecrets: boolean;
 }
 export type ErrorRow = { kind: "error"; index: number; line: number; error: RecordError };
 
@@ -65,9 +68,14 @@ export interface RowsJob {
 export async function* packedRows({ config, dedupe }: RowsJob): AsyncGenerator<PackedRows> {
   const file = basename(config.path);
   const anchors = new Set<string>();
-  for await (const events of readCsvBatches(config)) {
+  let withoutSecrets = false;
+  const onHeader = (columns: string[]) => {
+    withoutSecrets = !columns.some(isDirectorySecret);
+  };
+  for await (const events of readCsvBatches(config, { onHeader })) {
     const lines: number[] = [];
-    const batch: PackedRows = { first: events[0]?.index ?? 0, lines: EMPTY, anchors: [], jsons: [], hashes: [], errors: [] };
+    const first = events[0]?.index ?? 0;
+    const batch: PackedRows = { first, lines: EMPTY, anchors: [], jsons: [], hashes: [], errors: [], withoutSecrets };
     for (const event of events) {
       if (event.kind === "error") batch.errors.push(event);
       else if (dedupe && anchors.has(event.anchor)) batch.errors.push(duplicateRow(event, file));
@@ -114,16 +122,18 @@ export interface PackedRows {
   jsons: string[];
   hashes: string[];
   errors: ErrorRow[];
+  withoutSecrets: boolean;
 }
 
 async function* unpackRows(batches: AsyncIterable<PackedRows>): AsyncGenerator<CsvRow[]> {
-  for await (const { first, lines, anchors, jsons, hashes, errors } of batches) {
+  for await (const { first, lines, anchors, jsons, hashes, errors, withoutSecrets } of batches) {
     const rows: CsvRow[] = [];
     const end = first + anchors.length + errors.length;
     for (let index = first, r = 0, e = 0; index < end; index++) {
       if (errors[e]?.index === index) rows.push(errors[e++]!);
       else {
-        rows.push({ kind: "row", index, line: lines[r]!, anchor: anchors[r]!, json: jsons[r]!, contentHash: hashes[r]! });
+        const line = lines[r]!;
+        rows.push({ kind: "row", index, line, anchor: anchors[r]!, json: jsons[r]!, contentHash: hashes[r]!, withoutSecrets });
         r++;
       }
     }

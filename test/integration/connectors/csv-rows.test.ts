@@ -50,6 +50,7 @@ describe("CSV rows, in this thread and in the worker", () => {
         anchor: "001",
         json: canonicalJson({ "10": "ten", "2": "two", groups: ["a", "b"], id: "001", name: 'Doe, "Jo"\nline 2', title: "Boss" }),
         contentHash: expect.any(String),
+        withoutSecrets: true,
       },
       {
         kind: "row",
@@ -58,6 +59,7 @@ describe("CSV rows, in this thread and in the worker", () => {
         anchor: "002",
         json: canonicalJson({ id: "002", name: '\\\\ ü\t"', title: "X" }),
         contentHash: expect.any(String),
+        withoutSecrets: true,
       },
       {
         kind: "error",
@@ -72,6 +74,11 @@ describe("CSV rows, in this thread and in the worker", () => {
       },
     ]);
     for (const row of here) if (row.kind === "row") expect(row.contentHash).toBe(contentHash(JSON.parse(row.json)));
+  });
+
+  it("say when the header names a directory secret (in any case), so that import seals it", async () => {
+    const c = config("id,UserPassword,name\n001,{SSHA}x,Ann\n");
+    for (const read of [inThread, inWorker]) expect(await read(c)).toMatchObject([{ anchor: "001", withoutSecrets: false }]);
   });
 
   it("write each row's JSON as JSON.stringify would write its attributes, whatever the column names", async () => {
