@@ -27,7 +27,10 @@ const AttributeChange = builder.objectRef<AttributeChangeRow>("AttributeChange")
   }),
 });
 
-/** The jsonb column as the API shows it: values as strings, a missing status is PENDING. */
+/**
+ * The jsonb column as the API shows it: values as strings (sealed ones as SECRET_PLACEHOLDER,
+ * redacted here in the one walk of each page's changes), a missing status is PENDING.
+ */
 function attributeChanges(raw: unknown): AttributeChangeRow[] {
   if (!Array.isArray(raw)) return [];
   return raw.flatMap((c: Record<string, unknown>) => {
@@ -38,7 +41,7 @@ function attributeChanges(raw: unknown): AttributeChangeRow[] {
       {
         attribute: c.attribute,
         operation,
-        values: values.map((v) => (typeof v === "string" ? v : JSON.stringify(v))),
+        values: values.map((v) => (typeof v === "string" ? redactSealed(v) : JSON.stringify(redactSealed(v)))),
         status: typeof c.status === "string" ? c.status : "PENDING",
       },
     ];
@@ -57,7 +60,7 @@ export const PendingExportRef = builder.prismaNode("PendingExport", {
     attributeChanges: t.field({
       type: [AttributeChange],
       select: { attributeChanges: true },
-      resolve: (pe) => attributeChanges(redactSealed(pe.attributeChanges)),
+      resolve: (pe) => attributeChanges(pe.attributeChanges),
     }),
     beforeValues: t.expose("beforeValues", { type: "JSON", nullable: true }),
     syncRuleId: t.exposeID("syncRuleId", { nullable: true }),

@@ -25,6 +25,8 @@ const hrFile = path.join(dir, "hr.csv");
 
 const CSOS = `query($id: ID!) { connectorSpaceObjects(connectedSystemId: $id, first: 10) {
   edges { node { anchor attributes } } } }`;
+const EXPORTS = `query($id: ID!) { pendingExports(connectedSystemId: $id, first: 10) {
+  edges { node { attributeChanges { attribute values } } } } }`;
 
 beforeAll(async () => {
   slapd = await startSlapd();
@@ -122,6 +124,15 @@ describe("directory secrets imported from a file", () => {
 
   it("reach a directory as the text the file held; a sealed-looking value is never opened", async () => {
     expect(await runToEnd(app, ids.hr!, "FULL_SYNC", { expect: "COMPLETED" })).toMatchObject({ exportsQueued: 2 });
+    // The planned changes show neither the password nor the ciphertexts.
+    const { pendingExports } = await ok(app, EXPORTS, { id: ids.ldap });
+    type Change = { attribute: string; values: string[] };
+    const changes: Change[] = pendingExports.edges.flatMap(
+      (e: { node: { attributeChanges: Change[] } }) => e.node.attributeChanges,
+    );
+    const shown = (name: string) => changes.filter((c) => c.attribute === name).flatMap((c) => c.values);
+    expect(shown("userPassword")).toEqual(["[secret]", "[secret]"]);
+    expect(shown("description").sort()).toEqual(["[secret]", "staff"]);
     expect(await runToEnd(app, ids.ldap!, "EXPORT", { expect: "COMPLETED" })).toMatchObject({ created: 2, failed: 0 });
     const alice = await ldapEntry(slapd, `uid=e1,ou=people,${slapd.baseDn}`);
     const bob = await ldapEntry(slapd, `uid=e2,ou=people,${slapd.baseDn}`);
