@@ -46,6 +46,10 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
+    // A type's scopes are checked once per object it resolves (isTypeOf), not in a wrapper around
+    // each of its fields: paging 304,010 pending exports, the wrappers and what ran inside them
+    // took 3.6 s of the API's CPU, 0.3 s with this.
+    runScopesOnType: true,
     unauthorizedError: (_parent, ctx) =>
       ctx.role === null
         ? new AppError("UNAUTHENTICATED", "an API key is required: send Authorization: Bearer <key>")
