@@ -47,3 +47,10 @@ export async function waitForRun(app: TestApp, id: string, expectStatus?: string
 export const CREATE_SYSTEM = "mutation($i: ConnectedSystemInput!) { createConnectedSystem(input: $i) { id } }";
 export const REFRESH = "mutation($id: ID!) { refreshSchema(id: $id) { id objectTypes { name } } }";
 export const CREATE_RULE = "mutation($i: SyncRuleInput!) { createSyncRule(input: $i) { id } }";
+
+/** A connected system created through the API and its schema discovered, as a user does: its raw id. */
+export async function createDiscoveredSystem(app: TestApp, input: Record<string, unknown>): Promise<string> {
+  const id = rawId((await ok(app, CREATE_SYSTEM, { i: input })).createConnectedSystem.id);
+  await ok(app, REFRESH, { id });
+  return id;
+}

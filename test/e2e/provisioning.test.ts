@@ -11,7 +11,7 @@ import { startTestApp, type TestApp } from "../helpers/app.ts";
 import { createTestDatabaseUrl } from "../helpers/database.ts";
 import { closeTestServices, createTestServices } from "../helpers/services.ts";
 import { type Slapd, startSlapd } from "../helpers/slapd.ts";
-import { CREATE_RULE, CREATE_SYSTEM, ok, REFRESH, rawId, runToEnd } from "./helpers.ts";
+import { CREATE_RULE, CREATE_SYSTEM, createDiscoveredSystem, ok, REFRESH, rawId, runToEnd } from "./helpers.ts";
 
 // The outbound story end to end through the public API, the start gate, pg-boss workers and
 // real systems: an HR CSV provisions 1,000 people to a real slapd and a real SQL table.
@@ -76,11 +76,7 @@ beforeAll(async () => {
   app = await startTestApp(services);
   worker = await startWorker({ services, executors: defaultExecutors, scheduler: false });
 
-  const system = async (input: Record<string, unknown>) => {
-    const id = rawId((await ok(app, CREATE_SYSTEM, { i: input })).createConnectedSystem.id);
-    await ok(app, REFRESH, { id });
-    return id;
-  };
+  const system = (input: Record<string, unknown>) => createDiscoveredSystem(app, input);
   ids.hr = await system({ name: "hr", kind: "CSV", config: { path: hrFile, anchor: "employeeId", objectType: "person" } });
   ids.ldap = await system({
     name: "directory",

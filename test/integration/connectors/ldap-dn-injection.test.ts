@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dnEquals, parseDn } from "../../../src/connectors/ldap/dn.ts";
 import { defaultExecutors } from "../../../src/jobs/executors.ts";
 import { startWorker, type WorkerHandle } from "../../../src/jobs/worker.ts";
-import { CREATE_RULE, CREATE_SYSTEM, ok, REFRESH, rawId, runToEnd } from "../../e2e/helpers.ts";
+import { CREATE_RULE, CREATE_SYSTEM, createDiscoveredSystem, ok, REFRESH, rawId, runToEnd } from "../../e2e/helpers.ts";
 import { FAST_RUN_OPTIONS } from "../../fixtures/runs.ts";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
 import { closeTestServices, createTestServices } from "../../helpers/services.ts";
@@ -58,11 +58,7 @@ beforeAll(async () => {
   const services = await createTestServices({}, { runOptions: FAST_RUN_OPTIONS });
   app = await startTestApp(services);
   worker = await startWorker({ services, executors: defaultExecutors, scheduler: false });
-  const system = async (input: Record<string, unknown>) => {
-    const id = rawId((await ok(app, CREATE_SYSTEM, { i: input })).createConnectedSystem.id);
-    await ok(app, REFRESH, { id });
-    return id;
-  };
+  const system = (input: Record<string, unknown>) => createDiscoveredSystem(app, input);
   ids.hr = await system({ name: "hr", kind: "CSV", config: { path: hrFile, anchor: "employeeId", objectType: "person" } });
   ids.ldap = await system({
     name: "directory",
