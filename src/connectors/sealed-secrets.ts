@@ -49,16 +49,56 @@ async function* sealPages(pages: AsyncIterable<ImportPage>, seal: Seal | undefin
   for await (const page of pages) yield { ...page, objects: page.objects.map((o) => sealObject(o, seal)) };
 }
 
-/** `connector` with the directory secrets of every object it imports sealed with `seal` (dropped without one). */
-export function withSealedSecrets(connector: Connector, seal: Seal | undefined): Connector {
+/** How a connector's secrets cross it: sealed on the way in, opened on the way out. */
+export interface SecretKeys {
+  /** Seals what it imports (SecretBox.sealValue); absent: secret attributes are dropped. */
+  seal?: Seal;
+  /** Opens what it exports (SecretBox.openValue); absent: a change holding a sealed secret is refused. */
+  open?: (sealed: string) => string;
+  /** The target's attributes whose sealed values it receives opened (secretsOpenedBy). */
+  opens: (attribute: string) => boolean;
+}
+
+/** The core SCIM User's password, by its name or its full URN. */
+const isScimPassword = (attribute: string) => /(^|:)password$/i.test(attribute);
+
+/** Which attributes of a target of `kind` receive sealed values opened: a SCIM service's password, a directory's (or a file's, a table's) directory secrets. */
+export const secretsOpenedBy = (kind: string): ((attribute: string) => boolean) =>
+  kind === "SCIM" ? isScimPassword : isDirectorySecret;
+
+/**
+ * `connector` with the directory secrets of every object it imports sealed, and the sealed
+ * secrets of every change it exports opened, whatever its kind: what a target holds is never our
+ * ciphertext (a file or table holding one would hand it to whoever reads it, and the next import
+ * would seal it again and see a change).
+ */
+export function withSealedSecrets(connector: Connector, keys: SecretKeys): Connector {
+  const opening =
+    (send: (changes: ExportChange[]) => Promise<ExportResult[]>) =>
+    async (changes: ExportChange[]): Promise<ExportResult[]> => {
+      const { ready, refused } = unsealChanges(changes, keys.open, keys.opens);
+      return [...refused, ...(ready.length ? await send(ready) : [])];
+    };
   return {
     capabilities: connector.capabilities,
     testConnection: (timeoutMs) => connector.testConnection(timeoutMs),
     discoverSchema: () => connector.discoverSchema(),
-    importFull: (checkpoint, context) => sealPages(connector.importFull(checkpoint, context), seal),
-    importDelta: (watermark, checkpoint, context) => sealPages(connector.importDelta(watermark, checkpoint, context), seal),
-    export: (changes) => connector.export(changes),
-    openExportSession: connector.openExportSession ? () => connector.openExportSession!() : undefined,
+    importFull: (checkpoint, context) => sealPages(connector.importFull(checkpoint, context), keys.seal),
+    importDelta: (watermark, checkpoint, context) => sealPages(connector.importDelta(watermark, checkpoint, context), keys.seal),
+    export: opening((changes) => connector.export(changes)),
+    openExportSession: connector.openExportSession
+      ? () => {
+          const session = connector.openExportSession!();
+          return {
+            export: opening((changes) => session.export(changes)),
+            get commitDue() {
+              return session.commitDue;
+            },
+            commit: () => session.commit(),
+            abort: () => session.abort(),
+          };
+        }
+      : undefined,
     close: () => connector.close(),
   };
 }

@@ -62,7 +62,7 @@ describe("secrets sealed on import", () => {
   it("leaves an object without secrets untouched and unparsed; rehashes one with secrets; drops them without a sealer", async () => {
     const plain = lazyObject("E1", { cn: "Ann", description: "Ann's account" });
     const secret = lazyObject("E2", { cn: "Bob", userPassword: "pw" });
-    const [first, second] = await imported(withSealedSecrets(importing([plain, secret]), seal));
+    const [first, second] = await imported(withSealedSecrets(importing([plain, secret]), { seal, opens: isDirectorySecret }));
     expect(first).toBe(plain);
     expect(plain.parsed).toBe(false);
     expect(second).not.toHaveProperty("contentHash");
@@ -70,7 +70,7 @@ describe("secrets sealed on import", () => {
     expect(box.openValue(second!.attributes.userPassword as string)).toBe("pw");
 
     const [, dropped] = await imported(
-      withSealedSecrets(importing([plain, lazyObject("E2", { cn: "Bob", userPassword: "pw" })]), undefined),
+      withSealedSecrets(importing([plain, lazyObject("E2", { cn: "Bob", userPassword: "pw" })]), { opens: isDirectorySecret }),
     );
     expect(dropped!.attributes).toEqual({ cn: "Bob" });
   });

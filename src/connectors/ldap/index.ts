@@ -1,9 +1,7 @@
-import { isDirectorySecret } from "../../secrets.ts";
 import { withTimeout } from "../../util/timeout.ts";
 import type { Connector, ConnectorCapabilities, ExportChange, ImportContext } from "../connector.ts";
 import { ConnectorError } from "../connector.ts";
 import type { ConnectorDeps } from "../deps.ts";
-import { unsealChanges } from "../sealed-secrets.ts";
 import { LdapSession } from "./client.ts";
 import type { LdapConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";
@@ -81,8 +79,7 @@ export async function createLdapConnector(config: LdapConfig, deps: ConnectorDep
     },
 
     async export(changes: ExportChange[]) {
-      const { ready, refused } = unsealChanges(changes, deps.openValue, isDirectorySecret);
-      return [...refused, ...(await exportChanges({ sessions, config, types, schema: optionalSchema }, ready))];
+      return exportChanges({ sessions, config, types, schema: optionalSchema }, changes);
     },
 
     async close() {

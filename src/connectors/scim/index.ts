@@ -1,15 +1,10 @@
 import type { Connector, ConnectorCapabilities, ExportChange, ImportContext } from "../connector.ts";
-import type { ConnectorDeps } from "../deps.ts";
-import { unsealChanges } from "../sealed-secrets.ts";
 import { ScimClient } from "./client.ts";
 import type { ScimConfig } from "./config.ts";
 import { exportChanges } from "./export.ts";
 import { importDelta, importFull } from "./import.ts";
 import { MemberKeys } from "./members.ts";
 import { describeModel, loadModel, type ScimModel } from "./model.ts";
-
-/** The core User's password, by its name or its full URN: the one attribute whose sealed values are opened. */
-const isScimPassword = (attribute: string) => /(^|:)password$/i.test(attribute);
 
 const capabilities: ConnectorCapabilities = {
   fullImport: true,
@@ -22,7 +17,7 @@ const capabilities: ConnectorCapabilities = {
 };
 
 /** The connector for a SCIM 2.0 service provider (RFC 7643/7644), as a client. */
-export async function createScimConnector(config: ScimConfig, connectorDeps: ConnectorDeps): Promise<Connector> {
+export async function createScimConnector(config: ScimConfig): Promise<Connector> {
   const client = new ScimClient(config);
   let modelLoad: Promise<ScimModel> | undefined;
   const model = (): Promise<ScimModel> => {
@@ -59,10 +54,8 @@ export async function createScimConnector(config: ScimConfig, connectorDeps: Con
       return importDelta(deps, watermark, checkpoint, context);
     },
 
-    async export(changes: ExportChange[]) {
-      // A sealed password (imported from another system) is sent as the value it was.
-      const { ready, refused } = unsealChanges(changes, connectorDeps.openValue, isScimPassword);
-      return [...refused, ...(await exportChanges(deps, ready))];
+    export(changes: ExportChange[]) {
+      return exportChanges(deps, changes);
     },
 
     async close() {},

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultExecutors } from "../../../src/jobs/executors.ts";
 import { startWorker, type WorkerHandle } from "../../../src/jobs/worker.ts";
-import { CREATE_RULE, CREATE_SYSTEM, ok, REFRESH, rawId, runToEnd } from "../../e2e/helpers.ts";
+import { CREATE_RULE, CREATE_SYSTEM, createDiscoveredSystem, ok, REFRESH, rawId, runToEnd } from "../../e2e/helpers.ts";
 import { FAST_RUN_OPTIONS } from "../../fixtures/runs.ts";
 import { startTestApp, type TestApp } from "../../helpers/app.ts";
 import { ldapEntry } from "../../helpers/hr-to-ldap.ts";
@@ -42,11 +42,7 @@ beforeAll(async () => {
   );
   app = await startTestApp(services);
   worker = await startWorker({ services, executors: defaultExecutors, scheduler: false });
-  const system = async (input: Record<string, unknown>) => {
-    const id = rawId((await ok(app, CREATE_SYSTEM, { i: input })).createConnectedSystem.id);
-    await ok(app, REFRESH, { id });
-    return id;
-  };
+  const system = (input: Record<string, unknown>) => createDiscoveredSystem(app, input);
   ids.hr = await system({ name: "hr", kind: "CSV", config: { path: hrFile, anchor: "employeeId", objectType: "person" } });
   ids.ldap = await system({
     name: "directory",
@@ -141,5 +137,41 @@ describe("directory secrets imported from a file", () => {
     expect(alice?.description).toBe(copied);
     expect(String(bob?.userPassword)).toBe(copied);
     for (const entry of [alice, bob]) expect(JSON.stringify(entry)).not.toContain("the-victims-hash");
+  });
+
+  it("reach a file as the text the source held, and its confirming import finds nothing to export again", async () => {
+    const feedFile = path.join(dir, "feed.csv");
+    const feed = rawId(
+      (await ok(app, CREATE_SYSTEM, { i: { name: "feed", kind: "CSV", config: { path: feedFile, anchor: "id" } } }))
+        .createConnectedSystem.id,
+    );
+    await ok(app, CREATE_RULE, {
+      i: {
+        name: "feed-out",
+        connectedSystemId: feed,
+        direction: "OUTBOUND",
+        objectType: "person",
+        metaverseObjectType: "person",
+        provisionToConnector: true,
+        attributeFlows: [
+          { target: "id", source: "employeeId" },
+          { target: "userPassword", source: "userPassword" },
+        ],
+      },
+    });
+    await ok(app, REFRESH, { id: feed });
+    expect(await runToEnd(app, ids.hr!, "FULL_SYNC", { expect: "COMPLETED" })).toMatchObject({ exportsQueued: 2 });
+    expect(await runToEnd(app, feed, "EXPORT", { expect: "COMPLETED" })).toMatchObject({ created: 2, failed: 0 });
+    const [header, ...rows] = readFileSync(feedFile, "utf8").trimEnd().split("\n");
+    expect(header).toBe("id,userPassword");
+    // Never the server's ciphertext of the password (anyone reading the file could copy it).
+    expect(rows.sort()).toEqual(["E1,alice-pw", `E2,${copied}`]);
+
+    expect(await runToEnd(app, feed, "FULL_IMPORT", { expect: "COMPLETED" })).toMatchObject({ failed: 0 });
+    expect(await runToEnd(app, ids.hr!, "FULL_SYNC", { expect: "COMPLETED" })).toMatchObject({ exportsQueued: 0 });
+    const open = await app.services.db.prisma.pendingExport.count({
+      where: { connectedSystemId: feed, status: { not: "CONFIRMED" } },
+    });
+    expect(open).toBe(0);
   });
 });
